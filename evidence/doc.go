@@ -1,0 +1,50 @@
+// Package evidence is the domain of the ledger: what a platform submits, what
+// the court records, the receipt it returns, and the checks on each.
+//
+// # Canonical encoding
+//
+// Signatures and Merkle leaves are computed over bytes, so every record has
+// exactly one encoding, defined here (and with a worked example in
+// docs/formats.md) so that a third party can reproduce it without this code.
+// Protobuf's deterministic marshalling is not used: it is not canonical
+// across implementations.
+//
+// Three field types, concatenated with no padding or separators:
+//
+//	u32    4 bytes, big-endian
+//	u64    8 bytes, big-endian
+//	bytes  u32 length, then that many bytes (strings: their UTF-8 bytes)
+//
+// A submission, the bytes a platform signs:
+//
+//	bytes  "evidence-submission/v1"   domain separation tag
+//	bytes  platform ID
+//	bytes  request ID
+//	bytes  fingerprint                32 bytes, SM3 of the evidence file
+//	bytes  category
+//	bytes  title
+//	u32    number of metadata pairs
+//	       per pair, in strictly increasing bytewise order of key:
+//	bytes  key
+//	bytes  value
+//	u64    signed-at, Unix time in milliseconds
+//
+// An entry, the bytes of a Merkle leaf (the leaf hash is SM3(0x00 || entry)):
+//
+//	bytes  "evidence-entry/v1"
+//	bytes  court ID
+//	u64    index of the entry in the court's log
+//	bytes  evidence ID
+//	u64    accepted-at, Unix time in milliseconds, decided by the court
+//	bytes  submission, encoded as above
+//	bytes  platform's SM2 signature over the submission bytes (ASN.1 DER)
+//
+// The evidence ID is derived, so a platform knows it before it submits:
+//
+//	evidence ID = lowercase hex of the first 16 bytes of
+//	              SM3(bytes "evidence-id/v1" || bytes court ID ||
+//	                  bytes platform ID || bytes request ID)
+//
+// Decoding accepts only what encoding produces: no trailing bytes, no
+// out-of-order or duplicate metadata keys, every bound of Validate.
+package evidence

@@ -1,0 +1,291 @@
+package evidence
+
+import (
+	"encoding/hex"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/courtledger/courtledger/crypto/sm2"
+	"github.com/courtledger/courtledger/crypto/sm3"
+)
+
+// Bounds on a submission. They keep an entry under MaxEntrySize, so a batch
+// of entries has a size known in advance.
+const (
+	MaxPlatformIDLen = 64
+	MaxRequestIDLen  = 128
+	MaxTitleBytes    = 768 // 256 CJK characters
+	MaxMetadataPairs = 32
+	MaxMetadataKey   = 64
+	MaxMetadataValue = 1024
+	MaxMetadataBytes = 8 << 10 // all keys and values together
+	maxCategoryLen   = 32
+)
+
+// Timestamps must lie in [2000-01-01, 10000-01-01) UTC; beyond that they are
+// typing errors, not times.
+var (
+	minTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+const submissionTag = "evidence-submission/v1"
+
+var (
+	platformIDRe  = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,62}[a-z0-9])?$`)
+	requestIDRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+	metadataKeyRe = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,63}$`)
+)
+
+// Fingerprint is the SM3 digest of an evidence file.
+type Fingerprint = sm3.Digest
+
+// ParseFingerprint parses 64 hexadecimal digits (either case).
+func ParseFingerprint(s string) (Fingerprint, error) {
+	var fp Fingerprint
+	if len(s) != 2*len(fp) {
+		return fp, fieldErr("fingerprint", ErrFingerprintLength, "%d characters", len(s))
+	}
+	if _, err := hex.Decode(fp[:], []byte(s)); err != nil {
+		return Fingerprint{}, fieldErr("fingerprint", ErrFingerprintHex, "%v", err)
+	}
+	return fp, nil
+}
+
+// FingerprintFromBytes checks that b is 32 bytes and returns it.
+func FingerprintFromBytes(b []byte) (Fingerprint, error) {
+	var fp Fingerprint
+	if len(b) != len(fp) {
+		return fp, fieldErr("fingerprint", ErrFingerprintLength, "%d bytes", len(b))
+	}
+	copy(fp[:], b)
+	return fp, nil
+}
+
+// Submission is what a platform asks a court to record, and what it signs.
+// The evidence file itself never leaves the platform: only its fingerprint.
+type Submission struct {
+	Platform    string            // the platform's registered ID
+	RequestID   string            // the platform's idempotency key
+	Fingerprint Fingerprint       // SM3 of the evidence file
+	Category    Category          // one of Categories()
+	Title       string            // for people: what the evidence is
+	Metadata    map[string]string // bounded key/value pairs, e.g. contract number
+	SignedAt    time.Time         // when the platform signed; kept to the millisecond
+}
+
+// Marshal returns the canonical bytes of s (see the package comment). It
+// encodes whatever s holds; call Validate to know it is acceptable.
+func (s *Submission) Marshal() []byte {
+	e := encoder{b: make([]byte, 0, 256)}
+	s.encode(&e)
+	return e.b
+}
+
+func (s *Submission) encode(e *encoder) {
+	e.str(submissionTag)
+	e.str(s.Platform)
+	e.str(s.RequestID)
+	e.bytes(s.Fingerprint[:])
+	e.str(string(s.Category))
+	e.str(s.Title)
+	keys := make([]string, 0, len(s.Metadata))
+	for k := range s.Metadata {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	e.u32(uint32(len(keys)))
+	for _, k := range keys {
+		e.str(k)
+		e.str(s.Metadata[k])
+	}
+	e.u64(uint64(s.SignedAt.UnixMilli()))
+}
+
+// UnmarshalSubmission decodes canonical submission bytes and validates them.
+func UnmarshalSubmission(b []byte) (*Submission, error) {
+	d := decoder{b: b}
+	s := decodeSubmission(&d)
+	if err := d.finish(); err != nil {
+		return nil, err
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func decodeSubmission(d *decoder) *Submission {
+	s := &Submission{}
+	d.tag(submissionTag)
+	s.Platform = d.str("platform", MaxPlatformIDLen)
+	s.RequestID = d.str("request ID", MaxRequestIDLen)
+	if fp := d.bytes("fingerprint", len(s.Fingerprint)); d.err == nil {
+		if len(fp) != len(s.Fingerprint) {
+			d.fail("fingerprint of %d bytes", len(fp))
+		}
+		copy(s.Fingerprint[:], fp)
+	}
+	s.Category = Category(d.str("category", maxCategoryLen))
+	s.Title = d.str("title", MaxTitleBytes)
+	n := d.u32("metadata count")
+	if n > MaxMetadataPairs {
+		d.fail("%d metadata pairs, at most %d", n, MaxMetadataPairs)
+	}
+	if d.err == nil && n > 0 {
+		s.Metadata = make(map[string]string, n)
+		prev := ""
+		for i := uint32(0); i < n && d.err == nil; i++ {
+			k := d.str("metadata key", MaxMetadataKey)
+			v := d.str("metadata value", MaxMetadataValue)
+			if i > 0 && k <= prev {
+				d.fail("metadata key %q after %q: keys must be strictly increasing", k, prev)
+			}
+			s.Metadata[k], prev = v, k
+		}
+	}
+	s.SignedAt = msTime(d.u64("signed-at"))
+	return s
+}
+
+// msTime turns an encoded u64 of milliseconds into a time; values beyond
+// int64 become negative and fail the timestamp check.
+func msTime(ms uint64) time.Time { return time.UnixMilli(int64(ms)).UTC() }
+
+// Validate checks every field's format and bound. It does not check the
+// signature or the time against a clock: see Check.
+func (s *Submission) Validate() error {
+	if !platformIDRe.MatchString(s.Platform) {
+		return fieldErr("platform", ErrPlatformID, "%q", clip(s.Platform))
+	}
+	if !requestIDRe.MatchString(s.RequestID) {
+		return fieldErr("request_id", ErrRequestID, "%q", clip(s.RequestID))
+	}
+	if !s.Category.Valid() {
+		return fieldErr("category", ErrCategory, "%q; accepted: %v", clip(string(s.Category)), Categories())
+	}
+	if s.Title == "" {
+		return fieldErr("title", ErrTitleEmpty, "")
+	}
+	if err := checkText("title", s.Title, MaxTitleBytes); err != nil {
+		return err
+	}
+	if err := checkMetadata(s.Metadata); err != nil {
+		return err
+	}
+	return checkTime("signed_at", s.SignedAt)
+}
+
+func checkMetadata(m map[string]string) error {
+	if len(m) > MaxMetadataPairs {
+		return fieldErr("metadata", ErrMetadataCount, "%d pairs, at most %d", len(m), MaxMetadataPairs)
+	}
+	total := 0
+	for k, v := range m {
+		if !metadataKeyRe.MatchString(k) {
+			return fieldErr("metadata", ErrMetadataKey, "key %q", clip(k))
+		}
+		if err := checkText("metadata["+k+"]", v, MaxMetadataValue); err != nil {
+			return err
+		}
+		total += len(k) + len(v)
+	}
+	if total > MaxMetadataBytes {
+		return fieldErr("metadata", ErrMetadataSize, "%d bytes, at most %d", total, MaxMetadataBytes)
+	}
+	return nil
+}
+
+// checkText accepts valid UTF-8 without control characters, so that what a
+// certificate prints is what was signed.
+func checkText(field, s string, max int) error {
+	if len(s) > max {
+		return fieldErr(field, ErrTooLong, "%d bytes, at most %d", len(s), max)
+	}
+	if !utf8.ValidString(s) {
+		return fieldErr(field, ErrInvalidUTF8, "")
+	}
+	if i := strings.IndexFunc(s, unicode.IsControl); i >= 0 {
+		return fieldErr(field, ErrControlChar, "at byte %d", i)
+	}
+	return nil
+}
+
+func checkTime(field string, t time.Time) error {
+	if t.Before(minTime) || !t.Before(maxTime) {
+		return fieldErr(field, ErrTimestamp, "%s", t.Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// clip shortens what an error echoes back, so a huge input does not make a
+// huge error.
+func clip(s string) string {
+	const max = 80
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}
+
+// Sign validates s and returns the platform's SM2 signature over its bytes.
+func (s *Submission) Sign(key *sm2.PrivateKey) ([]byte, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return key.Sign(s.Marshal())
+}
+
+// TimePolicy bounds how far a submission's signed-at may be from the court's
+// clock. Zero fields take the defaults.
+type TimePolicy struct {
+	MaxSkew time.Duration // how far in the future; default 5 minutes
+	MaxAge  time.Duration // how far in the past; default 24 hours
+}
+
+// DefaultTimePolicy is used for zero fields of a TimePolicy.
+var DefaultTimePolicy = TimePolicy{MaxSkew: 5 * time.Minute, MaxAge: 24 * time.Hour}
+
+func (p TimePolicy) orDefault() TimePolicy {
+	if p.MaxSkew <= 0 {
+		p.MaxSkew = DefaultTimePolicy.MaxSkew
+	}
+	if p.MaxAge <= 0 {
+		p.MaxAge = DefaultTimePolicy.MaxAge
+	}
+	return p
+}
+
+// Check is everything a court checks before it accepts a submission: format
+// and bounds, signed-at against its clock now, and the platform's signature
+// sig under pub, the key registered for s.Platform.
+func Check(s *Submission, sig []byte, pub *sm2.PublicKey, now time.Time, p TimePolicy) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	p = p.orDefault()
+	if s.SignedAt.After(now.Add(p.MaxSkew)) {
+		return fieldErr("signed_at", ErrTimestampFuture, "%s is more than %s after the court's %s",
+			s.SignedAt.Format(time.RFC3339Nano), p.MaxSkew, now.UTC().Format(time.RFC3339Nano))
+	}
+	if s.SignedAt.Before(now.Add(-p.MaxAge)) {
+		return fieldErr("signed_at", ErrTimestampStale, "%s is more than %s before the court's %s",
+			s.SignedAt.Format(time.RFC3339Nano), p.MaxAge, now.UTC().Format(time.RFC3339Nano))
+	}
+	return VerifySignature(s, sig, pub)
+}
+
+// VerifySignature checks the platform's signature over s's bytes.
+func VerifySignature(s *Submission, sig []byte, pub *sm2.PublicKey) error {
+	if len(sig) == 0 || len(sig) > sm2.MaxSignatureSize {
+		return fieldErr("signature", ErrSignatureMissing, "%d bytes", len(sig))
+	}
+	if err := pub.Verify(s.Marshal(), sig); err != nil {
+		return fieldErr("signature", ErrSignature, "platform %q", s.Platform)
+	}
+	return nil
+}
