@@ -41,6 +41,9 @@ var (
 	metadataKeyRe = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,63}$`)
 )
 
+// ValidPlatformID reports whether id can name a platform.
+func ValidPlatformID(id string) bool { return platformIDRe.MatchString(id) }
+
 // Fingerprint is the SM3 digest of an evidence file.
 type Fingerprint = sm3.Digest
 

@@ -1,0 +1,558 @@
+package consensus
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/crypto/merkle"
+	"github.com/courtledger/courtledger/evidence"
+)
+
+// BatchConfig bounds group commit. A batch is proposed as soon as a
+// pipeline slot is free, with whatever has arrived by then up to the
+// bounds, so under load batches grow and at rest latency stays low.
+type BatchConfig struct {
+	MaxEntries  int           // entries per batch; default 1024, at most MaxBatchEntries
+	MaxBytes    int           // encoded entries per batch; default 4 MiB
+	MaxInFlight int           // batches proposed but not yet applied; default 4
+	Timeout     time.Duration // how long a batch may take to commit; default 10 s
+}
+
+func (c BatchConfig) withDefaults() BatchConfig {
+	if c.MaxEntries <= 0 || c.MaxEntries > MaxBatchEntries {
+		c.MaxEntries = 1024
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = 4 << 20
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 4
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	return c
+}
+
+// SignedSubmission is a submission with its platform's signature.
+type SignedSubmission struct {
+	Submission evidence.Submission
+	Signature  []byte
+}
+
+// Result is the outcome of one submission.
+type Result struct {
+	Receipt   *evidence.Receipt // set on success
+	Duplicate bool              // the request ID was recorded before: this is the original receipt
+	Err       error
+
+	headSize uint64 // size of the receipt's head, until its proof is built
+}
+
+// ErrRequestConflict is returned when a platform reuses a request ID for a
+// different submission.
+var ErrRequestConflict = errors.New("consensus: request ID already used for a different submission")
+
+// ErrBatchTooLarge is returned for a Submit call with more submissions than
+// one batch may hold.
+var ErrBatchTooLarge = fmt.Errorf("consensus: more than %d submissions in one call", MaxBatchEntries)
+
+// staleRetries is how often a submission whose batch went stale (batches in
+// flight across a failure) is proposed again before the caller sees the error.
+const staleRetries = 3
+
+// Submit records submissions and returns a receipt (or an error) for each,
+// in order. It runs only on the leader; elsewhere it returns NotLeaderError.
+// Nothing is acknowledged before its batch is committed by a majority of the
+// court and applied here. A retry of a recorded (platform, request ID) with
+// the same submission returns the original receipt.
+func (l *Ledger) Submit(ctx context.Context, subs []SignedSubmission) ([]Result, error) {
+	if len(subs) > MaxBatchEntries {
+		return nil, ErrBatchTooLarge
+	}
+	if !l.batcher.ready() {
+		return nil, l.notLeader()
+	}
+	results := make([]Result, len(subs))
+	items := make([]*item, len(subs))
+	parallel(len(subs), func(i int) { items[i], results[i] = l.prepare(&subs[i]) })
+
+	for attempt := 0; ; attempt++ {
+		var waiting []int
+		for i, it := range items {
+			if it != nil {
+				if err := l.batcher.enqueue(ctx, it); err != nil {
+					results[i].Err = err
+					items[i] = nil
+					continue
+				}
+				waiting = append(waiting, i)
+			}
+		}
+		retry := false
+		for _, i := range waiting {
+			select {
+			case out := <-items[i].done:
+				if errors.Is(out.err, ErrStaleBatch) && attempt < staleRetries {
+					items[i] = items[i].again()
+					retry = true
+					continue
+				}
+				results[i] = out.result
+				items[i] = nil
+			case <-ctx.Done():
+				// The submission may still be recorded; a retry with the
+				// same request ID returns its receipt.
+				results[i].Err = fmt.Errorf("consensus: outcome unknown: %w", ctx.Err())
+				items[i] = nil
+			}
+		}
+		if !retry {
+			break
+		}
+	}
+	// Proofs are read here, in the callers' goroutines, not in the batcher.
+	parallel(len(subs), func(i int) {
+		if r := &results[i]; r.Err == nil && r.Receipt != nil && r.Receipt.Proof == nil {
+			r.Receipt.Proof, r.Err = l.fsm.proof(r.Receipt.Entry.Index, r.headSize)
+		}
+	})
+	return results, nil
+}
+
+// noteText returns a fresh copy of a signed note's text, final newline
+// included; the note itself may be shared between goroutines.
+func noteText(signed []byte) []byte {
+	text, _, _ := bytes.Cut(signed, []byte("\n\n"))
+	return append(bytes.Clone(text), '\n')
+}
+
+func (f *fsm) proof(index, size uint64) ([][]byte, error) {
+	var p [][]byte
+	err := f.view(func(tx *bolt.Tx) error {
+		var err error
+		p, err = merkle.Inclusion(context.Background(), txHashes{tx}, index, size)
+		return err
+	})
+	return p, err
+}
+
+// prepare checks one submission; it returns an item to batch, or a final
+// result (an error, or the original receipt of a retry).
+func (l *Ledger) prepare(s *SignedSubmission) (*item, Result) {
+	sub := &s.Submission
+	if err := sub.Validate(); err != nil {
+		return nil, Result{Err: err}
+	}
+	raw := sub.Marshal()
+	id := evidence.EvidenceID(l.cfg.Court, sub.Platform, sub.RequestID)
+	if r, found := l.existing(id, raw); found {
+		return nil, r
+	}
+	key, err := l.fsm.platformKey(sub.Platform)
+	if err != nil {
+		return nil, Result{Err: err}
+	}
+	if err := evidence.Check(sub, s.Signature, key, l.cfg.Clock(), l.cfg.TimePolicy); err != nil {
+		return nil, Result{Err: err}
+	}
+	return &item{sub: sub, raw: raw, sig: s.Signature, id: id, done: make(chan outcome, 1)}, Result{}
+}
+
+// existing looks for a recorded submission under evidence ID id.
+func (l *Ledger) existing(id string, raw []byte) (Result, bool) {
+	var (
+		r     Result
+		found bool
+	)
+	err := l.fsm.view(func(tx *bolt.Tx) error {
+		idx, ok := indexOfEvidence(tx, id)
+		if !ok {
+			return nil
+		}
+		found = true
+		rec, err := receiptAt(tx, idx)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(rec.Entry.Submission.Marshal(), raw) {
+			return fmt.Errorf("%w: evidence %s", ErrRequestConflict, id)
+		}
+		r = Result{Receipt: rec, Duplicate: true}
+		return nil
+	})
+	if err != nil {
+		return Result{Err: err}, true
+	}
+	return r, found
+}
+
+// parallel runs fn(0..n-1) on all cores.
+func parallel(n int, fn func(i int)) {
+	workers := min(n, runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// item is a checked submission waiting for its batch.
+type item struct {
+	sub  *evidence.Submission
+	raw  []byte // sub.Marshal()
+	sig  []byte
+	id   string
+	done chan outcome // buffered: the batcher never blocks on a caller
+
+	followers []*item // same request ID submitted again while this one was in flight
+}
+
+func (it *item) again() *item {
+	return &item{sub: it.sub, raw: it.raw, sig: it.sig, id: it.id, done: make(chan outcome, 1)}
+}
+
+type outcome struct {
+	result Result
+	err    error // for the retry decision; equal to result.Err
+}
+
+func (it *item) finish(r Result) {
+	it.done <- outcome{result: r, err: r.Err}
+	for _, f := range it.followers {
+		if r.Err == nil && !bytes.Equal(f.raw, it.raw) {
+			f.finish(Result{Err: fmt.Errorf("%w: evidence %s", ErrRequestConflict, it.id)})
+			continue
+		}
+		fr := r
+		if fr.Receipt != nil {
+			rc := *fr.Receipt
+			fr.Receipt, fr.Duplicate = &rc, true
+		}
+		f.finish(fr)
+	}
+}
+
+// flight is a proposed batch.
+type flight struct {
+	future interface {
+		Error() error
+		Response() any
+	}
+	items      []*item
+	entries    []evidence.Entry
+	signedHead []byte
+	headSize   uint64
+}
+
+// batcher is the leader's group commit: one goroutine packs and proposes
+// batches, another completes them in order.
+type batcher struct {
+	l   *Ledger
+	cfg BatchConfig
+
+	in      chan *item
+	slots   chan struct{} // one token per batch allowed in flight
+	flights chan *flight
+	stopCh  chan struct{}
+	wg      sync.WaitGroup
+
+	isReady    atomic.Bool
+	needResync atomic.Bool
+
+	// Owned by the run goroutine.
+	spec     *merkle.Range // the log as it will be once every flight applies
+	lastTime time.Time
+
+	mu       sync.Mutex
+	inflight map[string]*item // evidence ID -> item, for batches not yet completed
+}
+
+func newBatcher(l *Ledger) *batcher {
+	cfg := l.cfg.Batch
+	b := &batcher{
+		l:        l,
+		cfg:      cfg,
+		in:       make(chan *item, 4*cfg.MaxEntries),
+		slots:    make(chan struct{}, cfg.MaxInFlight),
+		flights:  make(chan *flight, cfg.MaxInFlight),
+		stopCh:   make(chan struct{}),
+		inflight: map[string]*item{},
+	}
+	for i := 0; i < cfg.MaxInFlight; i++ {
+		b.slots <- struct{}{}
+	}
+	b.wg.Add(2)
+	go b.run()
+	go b.complete()
+	return b
+}
+
+func (b *batcher) ready() bool { return b.isReady.Load() }
+
+func (b *batcher) promote() {
+	b.needResync.Store(true)
+	b.isReady.Store(true)
+}
+
+func (b *batcher) demote() { b.isReady.Store(false) }
+
+func (b *batcher) stop() {
+	b.isReady.Store(false)
+	close(b.stopCh)
+	b.wg.Wait()
+}
+
+var errStopped = errors.New("consensus: node is shutting down")
+
+func (b *batcher) enqueue(ctx context.Context, it *item) error {
+	select {
+	case b.in <- it:
+		return nil
+	case <-b.stopCh:
+		return errStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *batcher) run() {
+	defer b.wg.Done()
+	var (
+		batch []*item
+		size  int
+	)
+	for {
+		inCh, slotCh := b.in, b.slots
+		if len(batch) >= b.cfg.MaxEntries || size >= b.cfg.MaxBytes {
+			inCh = nil
+		}
+		if len(batch) == 0 {
+			slotCh = nil
+		}
+		select {
+		case <-b.stopCh:
+			for _, it := range batch {
+				it.finish(Result{Err: errStopped})
+			}
+			b.drainIn(errStopped)
+			return
+		case it := <-inCh:
+			batch = append(batch, it)
+			size += len(it.raw) + len(it.sig)
+		case <-slotCh:
+			// Take everything already waiting, up to the bounds.
+		drain:
+			for len(batch) < b.cfg.MaxEntries && size < b.cfg.MaxBytes {
+				select {
+				case it := <-b.in:
+					batch = append(batch, it)
+					size += len(it.raw) + len(it.sig)
+				default:
+					break drain
+				}
+			}
+			if !b.propose(batch) {
+				b.slots <- struct{}{}
+			}
+			batch, size = nil, 0
+		}
+	}
+}
+
+func (b *batcher) drainIn(err error) {
+	for {
+		select {
+		case it := <-b.in:
+			it.finish(Result{Err: err})
+		default:
+			return
+		}
+	}
+}
+
+// resync waits until no batch is in flight and rebuilds the speculative
+// log from what is applied. The caller holds one slot.
+func (b *batcher) resync() error {
+	for i := 0; i < b.cfg.MaxInFlight-1; i++ {
+		select {
+		case <-b.slots:
+		case <-b.stopCh:
+			for ; i > 0; i-- {
+				b.slots <- struct{}{}
+			}
+			return errStopped
+		}
+	}
+	defer func() {
+		for i := 0; i < b.cfg.MaxInFlight-1; i++ {
+			b.slots <- struct{}{}
+		}
+	}()
+	f := b.l.fsm
+	f.mu.RLock()
+	b.spec = f.rng.Clone()
+	f.mu.RUnlock()
+	err := f.view(func(tx *bolt.Tx) error {
+		_, v := tx.Bucket(bucketHeads).Cursor().Last()
+		if v == nil {
+			return nil
+		}
+		h, err := checkpoint.ParseText(noteText(v))
+		if err == nil {
+			b.lastTime = h.Time
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.inflight = map[string]*item{}
+	b.mu.Unlock()
+	b.needResync.Store(false)
+	return nil
+}
+
+// propose packs batch into a command and hands it to Raft. It reports
+// whether a flight took the slot.
+func (b *batcher) propose(batch []*item) bool {
+	if !b.ready() {
+		for _, it := range batch {
+			it.finish(Result{Err: b.l.notLeader()})
+		}
+		return false
+	}
+	if b.needResync.Load() || b.spec == nil {
+		if err := b.resync(); err != nil {
+			for _, it := range batch {
+				it.finish(Result{Err: err})
+			}
+			return false
+		}
+	}
+	now := b.l.cfg.Clock().UTC().Truncate(time.Millisecond)
+	if now.Before(b.lastTime) {
+		now = b.lastTime // heads' times never go backwards
+	}
+
+	next := b.spec.Clone()
+	fl := &flight{}
+	var raws [][]byte
+	b.mu.Lock()
+	for _, it := range batch {
+		if first, ok := b.inflight[it.id]; ok {
+			first.followers = append(first.followers, it)
+			continue
+		}
+		if r, found := b.l.existing(it.id, it.raw); found {
+			it.finish(r)
+			continue
+		}
+		e := evidence.NewEntry(b.l.cfg.Court, next.Size(), now, *it.sub, it.sig)
+		raw := e.Marshal()
+		if err := next.Append(merkle.LeafHash(raw), nil); err != nil {
+			it.finish(Result{Err: err})
+			continue
+		}
+		b.inflight[it.id] = it
+		fl.items = append(fl.items, it)
+		fl.entries = append(fl.entries, e)
+		raws = append(raws, raw)
+	}
+	b.mu.Unlock()
+	if len(fl.items) == 0 {
+		return false
+	}
+
+	head := checkpoint.TreeHead{Origin: b.l.cfg.Court, Size: next.Size(), Root: next.Root(), Time: now}
+	signed, err := checkpoint.Sign(head, b.l.cfg.Signer)
+	if err != nil {
+		b.fail(fl, err)
+		return false
+	}
+	fl.signedHead, fl.headSize = signed, head.Size
+	cmd := (&appendBatch{entries: raws, signedHead: signed}).encode()
+	fl.future = b.l.raft.Apply(cmd, b.cfg.Timeout)
+	b.spec, b.lastTime = next, now
+	b.flights <- fl
+	return true
+}
+
+func (b *batcher) fail(fl *flight, err error) {
+	b.mu.Lock()
+	for _, it := range fl.items {
+		delete(b.inflight, it.id)
+	}
+	b.mu.Unlock()
+	for _, it := range fl.items {
+		it.finish(Result{Err: err})
+	}
+}
+
+func (b *batcher) complete() {
+	defer b.wg.Done()
+	for {
+		var fl *flight
+		select {
+		case fl = <-b.flights:
+		case <-b.stopCh:
+			// Flights still queued end with Raft's shutdown error.
+			for {
+				select {
+				case fl := <-b.flights:
+					b.finishFlight(fl)
+				default:
+					return
+				}
+			}
+		}
+		b.finishFlight(fl)
+		b.slots <- struct{}{}
+	}
+}
+
+func (b *batcher) finishFlight(fl *flight) {
+	err := fl.future.Error()
+	if err != nil {
+		err = raftErr(b.l, err)
+	} else if rerr, ok := fl.future.Response().(error); ok && rerr != nil {
+		err = rerr
+	}
+	if err != nil {
+		b.needResync.Store(true)
+		b.l.log.Warn("batch not applied", "entries", len(fl.items), "err", err)
+		b.fail(fl, err)
+		return
+	}
+	b.mu.Lock()
+	for _, it := range fl.items {
+		delete(b.inflight, it.id)
+	}
+	b.mu.Unlock()
+	for i, it := range fl.items {
+		it.finish(Result{Receipt: &evidence.Receipt{Entry: fl.entries[i], SignedHead: fl.signedHead}, headSize: fl.headSize})
+	}
+}

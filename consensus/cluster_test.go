@@ -1,0 +1,301 @@
+package consensus
+
+import (
+	"bytes"
+	"errors"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/crypto/merkle"
+	"github.com/courtledger/courtledger/crypto/sm2"
+	"github.com/courtledger/courtledger/crypto/sm3"
+	"github.com/courtledger/courtledger/evidence"
+)
+
+const testCourt = "hangzhou.court.example/evidence"
+
+// testCluster is a court of nodes in one process. Transports are built by
+// newTransport, so tests choose in-memory or TCP with fault injection.
+type testCluster struct {
+	t        *testing.T
+	signer   *checkpoint.Signer
+	platform *sm2.PrivateKey
+	dirs     map[string]string
+	nodes    map[string]*Ledger
+	addrs    map[string]string
+	mkTrans  func(id string) (raft.Transport, string)
+	mu       sync.Mutex
+}
+
+func newTestCluster(t *testing.T, n int, mkTrans func(id string) (raft.Transport, string)) *testCluster {
+	t.Helper()
+	k, err := sm2.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := checkpoint.NewSigner(testCourt, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := sm2.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &testCluster{t: t, signer: s, platform: p, dirs: map[string]string{}, nodes: map[string]*Ledger{},
+		addrs: map[string]string{}, mkTrans: mkTrans}
+	var boot []Server
+	trans := map[string]raft.Transport{}
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("node%d", i)
+		c.dirs[id] = filepath.Join(t.TempDir(), id)
+		tr, addr := mkTrans(id)
+		trans[id], c.addrs[id] = tr, addr
+		boot = append(boot, Server{ID: id, Address: addr})
+	}
+	for id := range c.dirs {
+		c.start(id, trans[id], boot)
+	}
+	t.Cleanup(func() {
+		for _, l := range c.all() {
+			l.Close()
+		}
+	})
+	c.waitLeader()
+	return c
+}
+
+func (c *testCluster) config(id string, tr raft.Transport, boot []Server) Config {
+	return Config{
+		NodeID:    id,
+		Court:     testCourt,
+		Dir:       c.dirs[id],
+		Transport: tr,
+		Bootstrap: boot,
+		Signer:    c.signer,
+		Fast:      true,
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+func (c *testCluster) start(id string, tr raft.Transport, boot []Server) *Ledger {
+	c.t.Helper()
+	l, err := Open(c.config(id, tr, boot))
+	if err != nil {
+		c.t.Fatalf("open %s: %v", id, err)
+	}
+	c.mu.Lock()
+	c.nodes[id] = l
+	c.mu.Unlock()
+	return l
+}
+
+func (c *testCluster) all() []*Ledger {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*Ledger
+	for _, l := range c.nodes {
+		out = append(out, l)
+	}
+	return out
+}
+
+func (c *testCluster) node(id string) *Ledger {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[id]
+}
+
+// stop closes a node and forgets it.
+func (c *testCluster) stop(id string) {
+	c.mu.Lock()
+	l := c.nodes[id]
+	delete(c.nodes, id)
+	c.mu.Unlock()
+	if l != nil {
+		l.Close()
+	}
+}
+
+// waitFor polls cond until it holds, failing with what was last seen after
+// a long backstop; no test sleeps for a fixed time.
+func waitFor(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, seen := cond()
+		if ok {
+			return
+		}
+		last = seen
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s; last seen: %s", what, last)
+}
+
+func (c *testCluster) waitLeader() *Ledger {
+	c.t.Helper()
+	var leader *Ledger
+	waitFor(c.t, "a ready leader", func() (bool, string) {
+		for _, l := range c.all() {
+			if l.IsLeader() {
+				leader = l
+				return true, ""
+			}
+		}
+		return false, "no ready leader"
+	})
+	return leader
+}
+
+func (c *testCluster) registerPlatform(id string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.waitLeader().RegisterPlatform(ctx, id, c.platform.Public()); err != nil {
+		c.t.Fatalf("register platform: %v", err)
+	}
+}
+
+func (c *testCluster) submission(platform, requestID string, file []byte) SignedSubmission {
+	c.t.Helper()
+	s := evidence.Submission{
+		Platform:    platform,
+		RequestID:   requestID,
+		Fingerprint: sm3.Sum(file),
+		Category:    evidence.CategoryContract,
+		Title:       "合同 " + requestID,
+		SignedAt:    time.Now(),
+	}
+	sig, err := s.Sign(c.platform)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return SignedSubmission{Submission: s, Signature: sig}
+}
+
+// waitConverged waits until every node has applied the same size and root.
+func (c *testCluster) waitConverged(size uint64) []byte {
+	c.t.Helper()
+	var root []byte
+	waitFor(c.t, fmt.Sprintf("all nodes at size %d with one root", size), func() (bool, string) {
+		var seen string
+		root = nil
+		for _, l := range c.all() {
+			h, err := l.LatestHead()
+			if err != nil {
+				return false, fmt.Sprintf("%s: %v", l.cfg.NodeID, err)
+			}
+			seen += fmt.Sprintf("%s=%d ", l.cfg.NodeID, h.Head.Size)
+			if h.Head.Size != size || (root != nil && string(root) != string(h.Head.Root)) {
+				return false, seen
+			}
+			root = h.Head.Root
+		}
+		return true, seen
+	})
+	return root
+}
+
+func TestInmemClusterSubmitAndRead(t *testing.T) {
+	transports := map[string]*raft.InmemTransport{}
+	c := newTestCluster(t, 3, func(id string) (raft.Transport, string) {
+		addr, tr := raft.NewInmemTransport(raft.ServerAddress(id))
+		for _, other := range transports {
+			tr.Connect(other.LocalAddr(), other)
+			other.Connect(addr, tr)
+		}
+		transports[id] = tr
+		return tr, string(addr)
+	})
+	c.registerPlatform("esign.example")
+	leader := c.waitLeader()
+	ctx := context.Background()
+
+	var subs []SignedSubmission
+	for i := 0; i < 50; i++ {
+		subs = append(subs, c.submission("esign.example", fmt.Sprintf("req-%d", i), []byte{byte(i)}))
+	}
+	results, err := leader.Submit(ctx, subs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range results {
+		if r.Err != nil {
+			t.Fatalf("submission %d: %v", i, r.Err)
+		}
+		if _, err := r.Receipt.Verify(c.signer.Verifier()); err != nil {
+			t.Fatalf("receipt %d: %v", i, err)
+		}
+	}
+	root := c.waitConverged(50)
+	if !bytes.Equal(root, mustRootOf(t, c.all()[0])) {
+		t.Fatal("stored root differs from recomputation")
+	}
+
+	// A retry returns the original receipt, to any node's leader, and adds nothing.
+	again, err := leader.Submit(ctx, subs[:5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range again {
+		if r.Err != nil || !r.Duplicate || r.Receipt.Entry.Index != results[i].Receipt.Entry.Index ||
+			string(r.Receipt.SignedHead) != string(results[i].Receipt.SignedHead) {
+			t.Fatalf("retry %d: %+v", i, r)
+		}
+	}
+	// The same request ID with a different file is a conflict.
+	conflict := c.submission("esign.example", "req-0", []byte("other file"))
+	res, err := leader.Submit(ctx, []SignedSubmission{conflict})
+	if err != nil || !errors.Is(res[0].Err, ErrRequestConflict) {
+		t.Fatalf("reused request ID: %v %v", err, res[0].Err)
+	}
+	c.waitConverged(50)
+
+	// Reads on a follower.
+	for _, l := range c.all() {
+		if l == leader {
+			continue
+		}
+		e, err := l.EntryByEvidenceID(results[7].Receipt.Entry.EvidenceID)
+		if err != nil || e.Index != 7 {
+			t.Fatalf("follower get by evidence ID: %v %+v", err, e)
+		}
+		found, err := l.Lookup(subs[7].Submission.Fingerprint, 10)
+		if err != nil || len(found) != 1 || found[0].Index != 7 {
+			t.Fatalf("follower lookup: %v %+v", err, found)
+		}
+		r, err := l.Receipt(7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Verify(c.signer.Verifier()); err != nil {
+			t.Fatalf("follower receipt: %v", err)
+		}
+		if _, err := l.Submit(ctx, subs[:1]); !errors.Is(err, ErrNotLeader) {
+			t.Fatalf("follower submit: %v, want ErrNotLeader", err)
+		}
+	}
+}
+
+func mustRootOf(t *testing.T, l *Ledger) []byte {
+	t.Helper()
+	var leaves [][]byte
+	for i := uint64(0); i < l.Size(); i++ {
+		e, err := l.Entry(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, e.Marshal())
+	}
+	return merkle.RootOf(leaves)
+}

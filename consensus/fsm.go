@@ -1,0 +1,500 @@
+package consensus
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/transparency-dev/merkle/compact"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/crypto/merkle"
+	"github.com/courtledger/courtledger/crypto/sm2"
+	"github.com/courtledger/courtledger/evidence"
+)
+
+// Errors of applying a command. They are decided identically on every
+// replica, so a rejected command changes nothing anywhere.
+var (
+	// ErrStaleBatch means a batch did not extend the log as it stands: its
+	// indexes, evidence IDs or root disagree with what was applied before it.
+	// It happens when batches were in flight across a leader change; their
+	// submissions are retried.
+	ErrStaleBatch = errors.New("consensus: batch does not extend the log")
+	// ErrLedgerBroken means a write to the ledger file failed; the replica
+	// applies nothing more until restarted, when Raft replays what is missing.
+	ErrLedgerBroken = errors.New("consensus: ledger file failed, node must restart")
+)
+
+// platformRecord is a registered platform, as stored (see schema.go):
+// u8 revoked, u64 registered-at ms, u64 revoked-at ms, bytes SPKI DER.
+type platformRecord struct {
+	revoked      bool
+	registeredAt int64
+	revokedAt    int64
+	der          []byte
+}
+
+func (p platformRecord) encode() []byte {
+	w := wbuf{}
+	if p.revoked {
+		w.b = append(w.b, 1)
+	} else {
+		w.b = append(w.b, 0)
+	}
+	w.u64(uint64(p.registeredAt))
+	w.u64(uint64(p.revokedAt))
+	w.bytes(p.der)
+	return w.b
+}
+
+func decodePlatformRecord(b []byte) (platformRecord, error) {
+	if len(b) < 1 {
+		return platformRecord{}, fmt.Errorf("%w: empty platform record", errBadCommand)
+	}
+	r := rbuf{b: b[1:]}
+	p := platformRecord{revoked: b[0] == 1}
+	p.registeredAt = int64(r.u64("registered"))
+	p.revokedAt = int64(r.u64("revoked"))
+	p.der = bytes.Clone(r.bytes("key", maxKeyDER))
+	return p, r.err
+}
+
+// fsm is the ledger state machine over its bbolt file. Apply, ApplyBatch,
+// Snapshot and Restore are called by Raft from one goroutine; reads come from
+// any goroutine and see committed bbolt transactions.
+type fsm struct {
+	path  string
+	court string
+	log   *slog.Logger
+
+	// afterCommit, if set, runs after each bbolt commit and before Apply
+	// returns: tests crash the node there.
+	afterCommit func(raftIndex uint64)
+
+	mu        sync.RWMutex // guards everything below
+	db        *bolt.DB
+	rng       *merkle.Range // right edge of the log, O(log n) hashes
+	applied   uint64
+	platforms map[string]*sm2.PublicKey // active platforms only
+	broken    error
+}
+
+func openFSM(path, court string, log *slog.Logger) (*fsm, error) {
+	f := &fsm{path: path, court: court, log: log}
+	if err := f.open(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// open opens the bbolt file and loads the in-memory state from it.
+func (f *fsm) open() error {
+	db, err := bolt.Open(f.path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return fmt.Errorf("open ledger %s: %w", f.path, err)
+	}
+	var (
+		size, applied uint64
+		platforms     = map[string]*sm2.PublicKey{}
+	)
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch c := meta.Get(keyCourt); {
+		case c == nil:
+			if err := meta.Put(keyCourt, []byte(f.court)); err != nil {
+				return err
+			}
+		case string(c) != f.court:
+			return fmt.Errorf("ledger belongs to court %q, not %q", c, f.court)
+		}
+		size, applied = getU64(meta.Get(keySize)), getU64(meta.Get(keyApplied))
+		return tx.Bucket(bucketPlatforms).ForEach(func(k, v []byte) error {
+			rec, err := decodePlatformRecord(v)
+			if err != nil {
+				return fmt.Errorf("platform %q: %w", k, err)
+			}
+			if !rec.revoked {
+				pub, err := sm2.ParsePublicKeyDER(rec.der)
+				if err != nil {
+					return fmt.Errorf("platform %q: %w", k, err)
+				}
+				platforms[string(k)] = pub
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("load ledger %s: %w", f.path, err)
+	}
+	var rng *merkle.Range
+	err = db.View(func(tx *bolt.Tx) error {
+		var err error
+		rng, err = merkle.LoadRange(context.Background(), txHashes{tx}, size)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("load ledger %s: %w", f.path, err)
+	}
+	f.mu.Lock()
+	f.db, f.rng, f.applied, f.platforms, f.broken = db, rng, applied, platforms, nil
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fsm) close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.db == nil {
+		return nil
+	}
+	err := f.db.Close()
+	f.db = nil
+	return err
+}
+
+// txHashes reads Merkle node hashes inside one bbolt transaction.
+type txHashes struct{ tx *bolt.Tx }
+
+func (t txHashes) ReadHashes(_ context.Context, ids []compact.NodeID) ([][]byte, error) {
+	b := t.tx.Bucket(bucketNodes)
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		v := b.Get(nodeKey(id))
+		if v == nil {
+			return nil, fmt.Errorf("%w: level %d index %d", merkle.ErrMissingHash, id.Level, id.Index)
+		}
+		out[i] = bytes.Clone(v)
+	}
+	return out, nil
+}
+
+// Apply implements raft.FSM.
+func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch implements raft.BatchingFSM: all the logs Raft hands over at
+// once go into one bbolt transaction, so one fsync.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	results := make([]any, len(logs))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.broken != nil {
+		for i := range results {
+			results[i] = f.broken
+		}
+		return results
+	}
+	var (
+		last      uint64
+		rng       = f.rng
+		platforms map[string]*sm2.PublicKey
+	)
+	err := f.db.Update(func(tx *bolt.Tx) error {
+		for i, l := range logs {
+			if l.Index <= f.applied {
+				// Already in the ledger: a replay after a crash between the
+				// bbolt commit and Raft's own bookkeeping.
+				results[i] = nil
+				continue
+			}
+			last = l.Index
+			if l.Type != raft.LogCommand {
+				continue
+			}
+			cmd, err := decodeCommand(l.Data)
+			if err != nil {
+				results[i] = err
+				continue
+			}
+			switch c := cmd.(type) {
+			case *appendBatch:
+				next, err := f.applyBatch(tx, rng, c)
+				if err != nil {
+					results[i] = err
+					continue
+				}
+				rng = next
+			case *registerPlatform:
+				if platforms == nil {
+					platforms = clonePlatforms(f.platforms)
+				}
+				results[i] = applyRegister(tx, platforms, c)
+			case *revokePlatform:
+				if platforms == nil {
+					platforms = clonePlatforms(f.platforms)
+				}
+				results[i] = applyRevoke(tx, platforms, c)
+			}
+		}
+		if last == 0 {
+			return nil
+		}
+		return tx.Bucket(bucketMeta).Put(keyApplied, u64(last))
+	})
+	if err != nil {
+		f.broken = fmt.Errorf("%w: %w", ErrLedgerBroken, err)
+		f.log.Error("ledger write failed; applying nothing more until restart", "err", err)
+		for i := range results {
+			results[i] = f.broken
+		}
+		return results
+	}
+	if last != 0 {
+		f.applied = last
+	}
+	f.rng = rng
+	if platforms != nil {
+		f.platforms = platforms
+	}
+	if f.afterCommit != nil && last != 0 {
+		f.afterCommit(last)
+	}
+	return results
+}
+
+func clonePlatforms(m map[string]*sm2.PublicKey) map[string]*sm2.PublicKey {
+	c := make(map[string]*sm2.PublicKey, len(m)+1)
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// applyBatch checks the whole batch before writing any of it, so that a
+// rejected batch leaves no trace in the transaction it shares with others.
+// It returns the range after the batch.
+func (f *fsm) applyBatch(tx *bolt.Tx, rng *merkle.Range, c *appendBatch) (*merkle.Range, error) {
+	if !bytes.Contains(c.signedHead, []byte("\n\n")) {
+		return nil, fmt.Errorf("%w: signed head is not a note", ErrStaleBatch)
+	}
+	head, err := checkpoint.ParseText(noteText(c.signedHead))
+	if err != nil {
+		return nil, fmt.Errorf("%w: signed head: %w", ErrStaleBatch, err)
+	}
+	size := rng.Size()
+	if head.Origin != f.court || head.Size != size+uint64(len(c.entries)) {
+		return nil, fmt.Errorf("%w: head of %q at size %d after %d entries on %d", ErrStaleBatch,
+			head.Origin, head.Size, len(c.entries), size)
+	}
+
+	type nodeWrite struct {
+		id   compact.NodeID
+		hash []byte
+	}
+	var (
+		next    = rng.Clone()
+		nodes   []nodeWrite
+		entries = make([]*evidence.Entry, len(c.entries))
+		seen    = make(map[string]bool, len(c.entries))
+		evB     = tx.Bucket(bucketEvidence)
+	)
+	for i, raw := range c.entries {
+		e, err := evidence.UnmarshalEntry(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: entry %d: %w", ErrStaleBatch, i, err)
+		}
+		if e.Court != f.court || e.Index != size+uint64(i) {
+			return nil, fmt.Errorf("%w: entry of %q at %d, want %q at %d", ErrStaleBatch, e.Court, e.Index, f.court, size+uint64(i))
+		}
+		if seen[e.EvidenceID] || evB.Get(evidenceKey(e.EvidenceID)) != nil {
+			return nil, fmt.Errorf("%w: evidence %s already recorded", ErrStaleBatch, e.EvidenceID)
+		}
+		seen[e.EvidenceID] = true
+		entries[i] = e
+		if err := next.Append(merkle.LeafHash(raw), func(id compact.NodeID, h []byte) {
+			nodes = append(nodes, nodeWrite{id, h})
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if root := next.Root(); !bytes.Equal(root, head.Root) {
+		return nil, fmt.Errorf("%w: root %x, head says %x", ErrStaleBatch, root, head.Root)
+	}
+
+	put := func(bucket, k, v []byte) error { return tx.Bucket(bucket).Put(k, v) }
+	for i, e := range entries {
+		idx := u64(e.Index)
+		if err := put(bucketEntries, idx, c.entries[i]); err != nil {
+			return nil, err
+		}
+		if err := put(bucketEvidence, evidenceKey(e.EvidenceID), idx); err != nil {
+			return nil, err
+		}
+		if err := put(bucketFingerprints, fingerprintKey(e.Submission.Fingerprint, e.Index), nil); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range nodes {
+		if err := put(bucketNodes, nodeKey(n.id), n.hash); err != nil {
+			return nil, err
+		}
+	}
+	if err := put(bucketHeads, u64(head.Size), c.signedHead); err != nil {
+		return nil, err
+	}
+	if err := put(bucketMeta, keySize, u64(head.Size)); err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+// evidenceKey is the 16 raw bytes of a hex evidence ID; nil if malformed,
+// which bbolt treats as absent.
+func evidenceKey(id string) []byte {
+	b, err := hex.DecodeString(id)
+	if err != nil || len(b) != evidence.EvidenceIDLen/2 {
+		return []byte{}
+	}
+	return b
+}
+
+// ErrPlatformExists is returned when registering a platform ID in use.
+var ErrPlatformExists = errors.New("consensus: platform already registered")
+
+// ErrUnknownPlatform is returned for a platform ID never registered, or revoked.
+var ErrUnknownPlatform = errors.New("consensus: platform not registered or revoked")
+
+func applyRegister(tx *bolt.Tx, platforms map[string]*sm2.PublicKey, c *registerPlatform) error {
+	b := tx.Bucket(bucketPlatforms)
+	if old := b.Get([]byte(c.id)); old != nil {
+		if rec, err := decodePlatformRecord(old); err == nil && !rec.revoked {
+			return fmt.Errorf("%w: %q", ErrPlatformExists, c.id)
+		}
+	}
+	pub, err := sm2.ParsePublicKeyDER(c.der)
+	if err != nil {
+		return err
+	}
+	if err := b.Put([]byte(c.id), platformRecord{registeredAt: c.at, der: c.der}.encode()); err != nil {
+		return err
+	}
+	platforms[c.id] = pub
+	return nil
+}
+
+func applyRevoke(tx *bolt.Tx, platforms map[string]*sm2.PublicKey, c *revokePlatform) error {
+	b := tx.Bucket(bucketPlatforms)
+	old := b.Get([]byte(c.id))
+	if old == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownPlatform, c.id)
+	}
+	rec, err := decodePlatformRecord(old)
+	if err != nil {
+		return err
+	}
+	if rec.revoked {
+		return fmt.Errorf("%w: %q", ErrUnknownPlatform, c.id)
+	}
+	rec.revoked, rec.revokedAt = true, c.at
+	if err := b.Put([]byte(c.id), rec.encode()); err != nil {
+		return err
+	}
+	delete(platforms, c.id)
+	return nil
+}
+
+// Snapshot implements raft.FSM. It opens a read transaction here, in the
+// apply goroutine, so the snapshot is exactly the state at the last applied
+// index; Persist streams it from another goroutine while applies go on.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	tx, err := f.db.Begin(false)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	return &snapshot{tx: tx}, nil
+}
+
+type snapshot struct{ tx *bolt.Tx }
+
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.tx.WriteTo(sink); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *snapshot) Release() { _ = s.tx.Rollback() }
+
+// Restore implements raft.FSM: the snapshot is a whole bbolt file. It is
+// written beside the ledger, synced, checked to be this court's ledger, and
+// then renamed over it.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	tmp := f.path + ".restore"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	_, err = io.Copy(out, rc)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("restore: write %s: %w", tmp, err)
+	}
+	if err := checkLedgerFile(tmp, f.court); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := f.close(); err != nil {
+		return fmt.Errorf("restore: close ledger: %w", err)
+	}
+	if err := os.Rename(tmp, f.path); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := syncDir(f.path); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return f.open()
+}
+
+func checkLedgerFile(path, court string) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("snapshot is not a bbolt file: %w", err)
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return errors.New("snapshot has no ledger metadata")
+		}
+		if c := meta.Get(keyCourt); string(c) != court {
+			return fmt.Errorf("snapshot is of court %q, not %q", c, court)
+		}
+		return nil
+	})
+}
+
+func syncDir(file string) error {
+	d, err := os.Open(filepath.Dir(file))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

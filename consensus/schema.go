@@ -1,0 +1,67 @@
+package consensus
+
+import (
+	"encoding/binary"
+
+	"github.com/transparency-dev/merkle/compact"
+)
+
+// The ledger file's buckets. Every key and value format is here and nowhere
+// else. Integers are big-endian so that bbolt's byte order is numeric order.
+var (
+	// bucketMeta holds single values: keyApplied, keySize.
+	bucketMeta = []byte("meta")
+	// bucketEntries maps index (u64) to the entry's canonical bytes
+	// (evidence.Entry.Marshal), the leaf data of the Merkle log.
+	bucketEntries = []byte("entries")
+	// bucketNodes maps a perfect subtree's ID, nodeKey(level, index), to
+	// its 32-byte SM3 hash. Level 0 holds the leaf hashes. These are the
+	// only hashes a proof reads: O(log n) of them.
+	bucketNodes = []byte("nodes")
+	// bucketEvidence maps a 16-byte evidence ID to the entry's index (u64).
+	// The evidence ID is derived from (court, platform, request ID), so this
+	// is also the idempotency index of request IDs.
+	bucketEvidence = []byte("evidence")
+	// bucketFingerprints holds fingerprint (32) || index (u64) keys with
+	// empty values: a prefix scan finds every entry of a fingerprint.
+	bucketFingerprints = []byte("fingerprints")
+	// bucketHeads maps tree size (u64) to the signed tree head (C2SP signed
+	// note) the court made at that size; the last key is the latest head.
+	bucketHeads = []byte("heads")
+	// bucketPlatforms maps platform ID to platformRecord bytes.
+	bucketPlatforms = []byte("platforms")
+
+	allBuckets = [][]byte{bucketMeta, bucketEntries, bucketNodes, bucketEvidence,
+		bucketFingerprints, bucketHeads, bucketPlatforms}
+)
+
+var (
+	// keyApplied is the last Raft log index applied, written in the same
+	// transaction as the data it produced, so a replay never applies twice.
+	keyApplied = []byte("applied_index")
+	// keySize is the number of entries in the log.
+	keySize = []byte("size")
+	// keyCourt is the court ID the ledger belongs to, written once.
+	keyCourt = []byte("court")
+)
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func getU64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+// nodeKey is where a Merkle node lives: level (1 byte) || index (u64).
+func nodeKey(id compact.NodeID) []byte {
+	k := make([]byte, 9)
+	k[0] = byte(id.Level)
+	binary.BigEndian.PutUint64(k[1:], id.Index)
+	return k
+}
+
+func fingerprintKey(fp [32]byte, index uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, 40), fp[:]...), index)
+}
