@@ -426,4 +426,3 @@ func (l *Ledger) ReadBarrier(ctx context.Context) error {
 
 // Size is the number of entries this node has applied.
 func (l *Ledger) Size() uint64 { return l.fsm.size() }
-
