@@ -534,8 +534,26 @@ func (b *batcher) complete() {
 	}
 }
 
+// await waits for a flight's future. Raft answers every future it took,
+// but the wait is bounded once the node stops, so Close cannot hang on one.
+func (b *batcher) await(fl *flight) error {
+	done := make(chan error, 1)
+	go func() { done <- fl.future.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-b.stopCh:
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(5 * time.Second):
+			return errStopped
+		}
+	}
+}
+
 func (b *batcher) finishFlight(fl *flight) {
-	err := fl.future.Error()
+	err := b.await(fl)
 	if err != nil {
 		err = raftErr(b.l, err)
 	} else if rerr, ok := fl.future.Response().(error); ok && rerr != nil {

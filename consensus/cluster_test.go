@@ -82,7 +82,9 @@ func (c *testCluster) config(id string, tr raft.Transport, boot []Server) Config
 		Bootstrap: boot,
 		Signer:    c.signer,
 		Fast:      true,
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Few trailing logs, so that a node far behind needs the snapshot.
+		TrailingLogs: 16,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +57,10 @@ type Config struct {
 	// SnapshotThreshold is how many Raft entries since the last snapshot
 	// trigger a new one (default 8192).
 	SnapshotThreshold uint64
+	// TrailingLogs is how many Raft entries a snapshot leaves in the log for
+	// slow followers (default 10240); a follower further behind gets the
+	// snapshot, that is the ledger file.
+	TrailingLogs uint64
 	// Fast shortens Raft's timeouts for tests on one machine.
 	Fast bool
 
@@ -134,13 +139,18 @@ func (l *Ledger) startRaft() error {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
+	}
 	// The ledger file already holds everything applied up to its recorded
 	// index; restoring the last snapshot over it on every start would
 	// rewrite the whole ledger for nothing.
 	rc.NoSnapshotRestoreOnStart = true
-	rc.BatchApplyCh = true
+	// BatchApplyCh stays off: futures buffered in Raft's apply channel are
+	// never answered if Raft shuts down, and the batcher already batches.
 	rc.MaxAppendEntries = 256
-	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft/" + cfg.NodeID, Level: hclog.Warn, Output: os.Stderr})
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, DisableTime: true,
+		Output: slogWriter{l.log}})
 	if cfg.Fast {
 		rc.HeartbeatTimeout = 300 * time.Millisecond
 		rc.ElectionTimeout = 300 * time.Millisecond
@@ -426,3 +436,11 @@ func (l *Ledger) ReadBarrier(ctx context.Context) error {
 
 // Size is the number of entries this node has applied.
 func (l *Ledger) Size() uint64 { return l.fsm.size() }
+
+// slogWriter carries Raft's hclog lines into the node's slog logger.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.log.Warn(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

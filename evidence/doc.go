@@ -45,6 +45,8 @@
 //	              SM3(bytes "evidence-id/v1" || bytes court ID ||
 //	                  bytes platform ID || bytes request ID)
 //
+// Decoded values never alias the input bytes.
+//
 // Decoding accepts only what encoding produces: no trailing bytes, no
 // out-of-order or duplicate metadata keys, every bound of Validate.
 package evidence

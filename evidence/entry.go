@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"encoding/hex"
 	"regexp"
 	"time"
@@ -107,7 +108,9 @@ func UnmarshalEntry(b []byte) (*Entry, error) {
 			return nil, err
 		}
 	}
-	e.Signature = d.bytes("signature", sm2.MaxSignatureSize)
+	// Copied: b may be memory the caller does not own for long, such as a
+	// bbolt value valid only during its transaction.
+	e.Signature = bytes.Clone(d.bytes("signature", sm2.MaxSignatureSize))
 	if err := d.finish(); err != nil {
 		return nil, err
 	}
