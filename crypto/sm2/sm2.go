@@ -71,7 +71,14 @@ func (k *PrivateKey) Public() *PublicKey { return &PublicKey{k: &k.k.PublicKey} 
 // user ID, returning an ASN.1 DER signature. SM2 signing is randomized: two
 // signatures of one message differ, and both verify.
 func (k *PrivateKey) Sign(msg []byte) ([]byte, error) {
-	sig, err := k.k.SignWithSM2(rand.Reader, defaultUID, msg)
+	// Hash Z_A || msg here rather than through SignWithSM2, which in
+	// emmansun/gmsm v0.44.1 refuses an empty msg ("hash cannot be empty")
+	// although SM2 signs it like any other message.
+	e, err := gmsm2.CalculateSM2Hash(&k.k.PublicKey, msg, defaultUID)
+	if err != nil {
+		return nil, fmt.Errorf("sm2: sign: %w", err)
+	}
+	sig, err := gmsm2.SignASN1(rand.Reader, k.k, e, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sm2: sign: %w", err)
 	}
@@ -163,6 +170,12 @@ func ParsePrivateKeyPEM(data []byte) (*PrivateKey, error) {
 	k, ok := key.(*gmsm2.PrivateKey)
 	if !ok {
 		return nil, fmt.Errorf("%w: got %T", ErrNotSM2Key, key)
+	}
+	// smx509 accepts any d below n, but an SM2 key needs d in [1, n-2]
+	// (GB/T 32918.1 §6.1): d = 0 has no public key, d = n-1 cannot sign.
+	k, err = gmsm2.NewPrivateKey(k.D.FillBytes(make([]byte, 32)))
+	if err != nil {
+		return nil, fmt.Errorf("sm2: parse private key: %w", err)
 	}
 	return &PrivateKey{k: k}, nil
 }

@@ -32,7 +32,7 @@ var ErrTooLarge = errors.New("sm3: input larger than the limit")
 // It returns the digest and the number of bytes hashed.
 func SumReader(r io.Reader, limit int64, progress func(n int64)) (Digest, int64, error) {
 	h := gmsm3.New()
-	buf := make([]byte, 1<<20)
+	buf := make([]byte, 64<<10)
 	var n int64
 	for {
 		k, err := r.Read(buf)
