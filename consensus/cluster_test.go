@@ -208,9 +208,10 @@ func (c *testCluster) waitConverged(size uint64) []byte {
 	return root
 }
 
-func TestInmemClusterSubmitAndRead(t *testing.T) {
+// inmemCluster is a court on Raft's in-memory transport, for fast tests.
+func inmemCluster(t *testing.T, n int) *testCluster {
 	transports := map[string]*raft.InmemTransport{}
-	c := newTestCluster(t, 3, func(id string) (raft.Transport, string) {
+	return newTestCluster(t, n, func(id string) (raft.Transport, string) {
 		addr, tr := raft.NewInmemTransport(raft.ServerAddress(id))
 		for _, other := range transports {
 			tr.Connect(other.LocalAddr(), other)
@@ -219,6 +220,10 @@ func TestInmemClusterSubmitAndRead(t *testing.T) {
 		transports[id] = tr
 		return tr, string(addr)
 	})
+}
+
+func TestInmemClusterSubmitAndRead(t *testing.T) {
+	c := inmemCluster(t, 3)
 	c.registerPlatform("esign.example")
 	leader := c.waitLeader()
 	ctx := context.Background()
@@ -263,10 +268,21 @@ func TestInmemClusterSubmitAndRead(t *testing.T) {
 	}
 	c.waitConverged(50)
 
+	// A linearizable read goes through the leader.
+	if err := leader.ReadBarrier(ctx); err != nil {
+		t.Fatalf("leader read barrier: %v", err)
+	}
+	if h, err := leader.LatestHead(); err != nil || h.Head.Size != 50 {
+		t.Fatalf("leader head after barrier: %v %+v", err, h.Head)
+	}
+
 	// Reads on a follower.
 	for _, l := range c.all() {
 		if l == leader {
 			continue
+		}
+		if err := l.ReadBarrier(ctx); !errors.Is(err, ErrNotLeader) {
+			t.Fatalf("follower read barrier: %v, want ErrNotLeader", err)
 		}
 		e, err := l.EntryByEvidenceID(results[7].Receipt.Entry.EvidenceID)
 		if err != nil || e.Index != 7 {
@@ -300,4 +316,57 @@ func mustRootOf(t *testing.T, l *Ledger) []byte {
 		leaves = append(leaves, e.Marshal())
 	}
 	return merkle.RootOf(leaves)
+}
+
+func TestBadSubmissionsChangeNothing(t *testing.T) {
+	c := inmemCluster(t, 3)
+	c.registerPlatform("esign.example")
+	leader := c.waitLeader()
+	ctx := context.Background()
+	if err := leader.RegisterPlatform(ctx, "esign.example", c.platform.Public()); !errors.Is(err, ErrPlatformExists) {
+		t.Fatalf("second registration: %v, want ErrPlatformExists", err)
+	}
+	if err := leader.RegisterPlatform(ctx, "Bad Name", c.platform.Public()); !errors.Is(err, evidence.ErrPlatformID) {
+		t.Fatalf("bad platform ID: %v", err)
+	}
+
+	good := c.submission("esign.example", "ok-1", []byte("x"))
+	unknown := c.submission("other.example", "u-1", []byte("y"))
+	badSig := c.submission("esign.example", "sig-1", []byte("z"))
+	badSig.Signature = append([]byte(nil), good.Signature...)
+	stale := c.submission("esign.example", "old-1", []byte("w"))
+	stale.Submission.SignedAt = time.Now().Add(-48 * time.Hour)
+	stale.Signature, _ = stale.Submission.Sign(c.platform)
+	noTitle := c.submission("esign.example", "nt-1", []byte("v"))
+	noTitle.Submission.Title = ""
+
+	res, err := leader.Submit(ctx, []SignedSubmission{good, unknown, badSig, stale, noTitle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []error{nil, ErrUnknownPlatform, evidence.ErrSignature, evidence.ErrTimestampStale, evidence.ErrTitleEmpty}
+	for i, w := range want {
+		if (w == nil && res[i].Err != nil) || (w != nil && !errors.Is(res[i].Err, w)) {
+			t.Fatalf("submission %d: %v, want %v", i, res[i].Err, w)
+		}
+	}
+	c.waitConverged(1)
+
+	if err := leader.RevokePlatform(ctx, "esign.example"); err != nil {
+		t.Fatal(err)
+	}
+	res, err = leader.Submit(ctx, []SignedSubmission{c.submission("esign.example", "after-revoke", []byte("r"))})
+	if err != nil || !errors.Is(res[0].Err, ErrUnknownPlatform) {
+		t.Fatalf("after revocation: %v %v", err, res[0].Err)
+	}
+	// Its evidence stays provable.
+	for _, l := range c.all() {
+		if _, err := l.Receipt(0); err != nil {
+			t.Fatalf("%s: receipt after revocation: %v", l.cfg.NodeID, err)
+		}
+	}
+	c.waitConverged(1)
+	if _, err := leader.Submit(ctx, make([]SignedSubmission, MaxBatchEntries+1)); !errors.Is(err, ErrBatchTooLarge) {
+		t.Fatalf("oversized call: %v", err)
+	}
 }
