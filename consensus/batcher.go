@@ -129,13 +129,6 @@ func (l *Ledger) Submit(ctx context.Context, subs []SignedSubmission) ([]Result,
 	return results, nil
 }
 
-// noteText returns a fresh copy of a signed note's text, final newline
-// included; the note itself may be shared between goroutines.
-func noteText(signed []byte) []byte {
-	text, _, _ := bytes.Cut(signed, []byte("\n\n"))
-	return append(bytes.Clone(text), '\n')
-}
-
 func (f *fsm) proof(index, size uint64) ([][]byte, error) {
 	var p [][]byte
 	err := f.view(func(tx *bolt.Tx) error {
@@ -420,7 +413,7 @@ func (b *batcher) resync() error {
 		if v == nil {
 			return nil
 		}
-		h, err := checkpoint.ParseText(noteText(v))
+		h, err := checkpoint.ParseUnverified(v)
 		if err == nil {
 			b.lastTime = h.Time
 		}

@@ -1,0 +1,92 @@
+package court
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/evidence"
+)
+
+// errorDomain is the ErrorInfo domain of every error this service returns.
+const errorDomain = "courtledger"
+
+// Problem is an error in the API's words: a gRPC code, a machine-readable
+// reason, a message for people and the field at fault, if any.
+type Problem struct {
+	Code    codes.Code
+	Reason  string
+	Message string
+	Field   string
+}
+
+// problemOf maps an error to the API's terms. It is the one place where
+// errors of the layers below become gRPC codes; grpc-gateway then maps the
+// codes to HTTP statuses (400, 401, 403, 404, 409, 429, 503).
+func problemOf(err error) Problem {
+	var (
+		fe *evidence.FieldError
+		nl *consensus.NotLeaderError
+		p  *Problem
+	)
+	switch {
+	case errors.As(err, &p):
+		return *p
+	case errors.As(err, &fe):
+		return Problem{codes.InvalidArgument, fe.Reason.Code(), fe.Error(), fe.Field}
+	case errors.Is(err, consensus.ErrRequestConflict):
+		return Problem{codes.AlreadyExists, "REQUEST_ID_CONFLICT", err.Error(), "request_id"}
+	case errors.Is(err, consensus.ErrPlatformExists):
+		return Problem{codes.AlreadyExists, "PLATFORM_EXISTS", err.Error(), "platform_id"}
+	case errors.Is(err, consensus.ErrUnknownPlatform):
+		return Problem{codes.PermissionDenied, "PLATFORM_NOT_REGISTERED", err.Error(), "platform"}
+	case errors.Is(err, consensus.ErrBatchTooLarge):
+		return Problem{codes.InvalidArgument, "BATCH_TOO_LARGE", err.Error(), "submissions"}
+	case errors.Is(err, consensus.ErrEmpty):
+		return Problem{codes.NotFound, "LEDGER_EMPTY", err.Error(), ""}
+	case errors.Is(err, consensus.ErrNotFound):
+		return Problem{codes.NotFound, "NOT_FOUND", err.Error(), ""}
+	case errors.As(err, &nl):
+		return Problem{codes.Unavailable, "NOT_LEADER", nl.Error(), ""}
+	case errors.Is(err, consensus.ErrLedgerBroken):
+		return Problem{codes.Unavailable, "LEDGER_UNAVAILABLE", err.Error(), ""}
+	case errors.Is(err, context.DeadlineExceeded):
+		return Problem{codes.DeadlineExceeded, "DEADLINE_EXCEEDED", err.Error(), ""}
+	case errors.Is(err, context.Canceled):
+		return Problem{codes.Canceled, "CANCELED", err.Error(), ""}
+	}
+	if s, ok := status.FromError(err); ok {
+		return Problem{s.Code(), s.Code().String(), s.Message(), ""}
+	}
+	return Problem{codes.Internal, "INTERNAL", err.Error(), ""}
+}
+
+func (p *Problem) Error() string { return p.Message }
+
+// invalid makes an InvalidArgument problem for a request field.
+func invalid(field, reason, format string, args ...any) error {
+	return &Problem{Code: codes.InvalidArgument, Reason: reason, Message: fmt.Sprintf(format, args...), Field: field}
+}
+
+// toStatus is the error a gRPC method returns: its code, message and an
+// ErrorInfo with the reason (and field) for machines.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	p := problemOf(err)
+	st := status.New(p.Code, p.Message)
+	info := &errdetails.ErrorInfo{Reason: p.Reason, Domain: errorDomain}
+	if p.Field != "" {
+		info.Metadata = map[string]string{"field": p.Field}
+	}
+	if with, err := st.WithDetails(info); err == nil {
+		st = with
+	}
+	return st.Err()
+}
