@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -230,4 +231,37 @@ func (l *Ledger) ConsistencyProof(size1, size2 uint64) ([][]byte, error) {
 		return err
 	})
 	return p, err
+}
+
+// Platform is a registered platform as the ledger records it.
+type Platform struct {
+	ID           string
+	Key          *sm2.PublicKey
+	Revoked      bool
+	RegisteredAt time.Time
+	RevokedAt    time.Time // zero unless Revoked
+}
+
+// Platforms lists every platform ever registered, by ID.
+func (l *Ledger) Platforms() ([]Platform, error) {
+	var out []Platform
+	err := l.fsm.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPlatforms).ForEach(func(k, v []byte) error {
+			rec, err := decodePlatformRecord(v)
+			if err != nil {
+				return fmt.Errorf("platform %q: %w", k, err)
+			}
+			key, err := sm2.ParsePublicKeyDER(rec.der)
+			if err != nil {
+				return fmt.Errorf("platform %q: %w", k, err)
+			}
+			p := Platform{ID: string(k), Key: key, Revoked: rec.revoked, RegisteredAt: time.UnixMilli(rec.registeredAt).UTC()}
+			if rec.revoked {
+				p.RevokedAt = time.UnixMilli(rec.revokedAt).UTC()
+			}
+			out = append(out, p)
+			return nil
+		})
+	})
+	return out, err
 }

@@ -1,0 +1,202 @@
+package court
+
+import (
+	"context"
+
+	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/evidence"
+)
+
+// evidenceServer serves platforms, judges and lawyers. Writes run on the
+// leader (a follower forwards them); reads are served by any node from what
+// it has applied.
+type evidenceServer struct {
+	pb.UnimplementedEvidenceServiceServer
+	n *Node
+}
+
+func (s *evidenceServer) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.SubmitResponse, error) {
+	sub, err := submissionFromPB("submission", req.GetSubmission())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return onLeader(ctx, s.n, func(c *leaderConn, ctx context.Context) (*pb.SubmitResponse, error) {
+		return c.evidence.Submit(ctx, req)
+	}, func() (*pb.SubmitResponse, error) {
+		res, err := s.n.ledger.Submit(ctx, []consensus.SignedSubmission{sub})
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		if res[0].Err != nil {
+			return nil, toStatus(res[0].Err)
+		}
+		r, err := receiptToPB(res[0].Receipt, res[0].Duplicate)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		return &pb.SubmitResponse{Receipt: r}, nil
+	})
+}
+
+func (s *evidenceServer) SubmitBatch(ctx context.Context, req *pb.SubmitBatchRequest) (*pb.SubmitBatchResponse, error) {
+	if n := len(req.GetSubmissions()); n == 0 || n > consensus.MaxBatchEntries {
+		return nil, toStatus(invalid("submissions", "BATCH_SIZE", "a batch holds 1 to %d submissions, got %d", consensus.MaxBatchEntries, n))
+	}
+	return onLeader(ctx, s.n, func(c *leaderConn, ctx context.Context) (*pb.SubmitBatchResponse, error) {
+		return c.evidence.SubmitBatch(ctx, req)
+	}, func() (*pb.SubmitBatchResponse, error) {
+		out := &pb.SubmitBatchResponse{Results: make([]*pb.SubmitResult, len(req.Submissions))}
+		var subs []consensus.SignedSubmission
+		var at []int
+		for i, in := range req.Submissions {
+			sub, err := submissionFromPB("submissions", in)
+			if err != nil {
+				out.Results[i] = problemResult(err)
+				continue
+			}
+			subs = append(subs, sub)
+			at = append(at, i)
+		}
+		if len(subs) > 0 {
+			res, err := s.n.ledger.Submit(ctx, subs)
+			if err != nil {
+				return nil, toStatus(err)
+			}
+			for j, r := range res {
+				i := at[j]
+				if r.Err != nil {
+					out.Results[i] = problemResult(r.Err)
+					continue
+				}
+				rc, err := receiptToPB(r.Receipt, r.Duplicate)
+				if err != nil {
+					out.Results[i] = problemResult(err)
+					continue
+				}
+				out.Results[i] = &pb.SubmitResult{Outcome: &pb.SubmitResult_Receipt{Receipt: rc}}
+			}
+		}
+		return out, nil
+	})
+}
+
+func problemResult(err error) *pb.SubmitResult {
+	p := problemOf(err)
+	return &pb.SubmitResult{Outcome: &pb.SubmitResult_Problem{Problem: &pb.Problem{
+		Code: p.Code.String(), Reason: p.Reason, Message: p.Message, Field: p.Field,
+	}}}
+}
+
+func (s *evidenceServer) GetEvidence(ctx context.Context, req *pb.GetEvidenceRequest) (*pb.GetEvidenceResponse, error) {
+	if len(req.EvidenceId) != evidence.EvidenceIDLen {
+		return nil, toStatus(invalid("evidence_id", "INVALID_EVIDENCE_ID", "evidence ID must be %d hex digits, got %d characters", evidence.EvidenceIDLen, len(req.EvidenceId)))
+	}
+	e, err := s.n.ledger.EntryByEvidenceID(req.EvidenceId)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	r, err := s.n.ledger.Receipt(e.Index)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	rc, err := receiptToPB(r, false)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.GetEvidenceResponse{Receipt: rc}, nil
+}
+
+func (s *evidenceServer) LookupFingerprint(ctx context.Context, req *pb.LookupFingerprintRequest) (*pb.LookupFingerprintResponse, error) {
+	fp, err := evidence.ParseFingerprint(req.Fingerprint)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	limit := int(req.Limit)
+	if limit == 0 {
+		limit = 100
+	}
+	if limit > consensus.MaxLookup {
+		return nil, toStatus(invalid("limit", "LIMIT_TOO_LARGE", "limit is at most %d, got %d", consensus.MaxLookup, limit))
+	}
+	entries, err := s.n.ledger.Lookup(fp, limit)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &pb.LookupFingerprintResponse{}
+	for _, e := range entries {
+		out.Entries = append(out.Entries, entryToPB(e))
+	}
+	return out, nil
+}
+
+// latestSize resolves a tree size of 0 to the latest head's.
+func (s *evidenceServer) latestSize(size uint64) (uint64, error) {
+	if size != 0 {
+		return size, nil
+	}
+	h, err := s.n.ledger.LatestHead()
+	if err != nil {
+		return 0, err
+	}
+	return h.Head.Size, nil
+}
+
+func (s *evidenceServer) GetInclusionProof(ctx context.Context, req *pb.GetInclusionProofRequest) (*pb.GetInclusionProofResponse, error) {
+	size, err := s.latestSize(req.TreeSize)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	p, err := s.n.ledger.InclusionProof(req.Index, size)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.GetInclusionProofResponse{Index: req.Index, TreeSize: size, Proof: p}, nil
+}
+
+func (s *evidenceServer) GetConsistencyProof(ctx context.Context, req *pb.GetConsistencyProofRequest) (*pb.GetConsistencyProofResponse, error) {
+	second, err := s.latestSize(req.Second)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	p, err := s.n.ledger.ConsistencyProof(req.First, second)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.GetConsistencyProofResponse{First: req.First, Second: second, Proof: p}, nil
+}
+
+func (s *evidenceServer) GetLatestTreeHead(ctx context.Context, _ *pb.GetLatestTreeHeadRequest) (*pb.GetLatestTreeHeadResponse, error) {
+	h, err := s.n.ledger.LatestHead()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.GetLatestTreeHeadResponse{TreeHead: headToPB(h.Head, h.Note)}, nil
+}
+
+func (s *evidenceServer) VerifyFingerprint(ctx context.Context, req *pb.VerifyFingerprintRequest) (*pb.VerifyFingerprintResponse, error) {
+	fp, err := evidence.ParseFingerprint(req.Fingerprint)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	entries, err := s.n.ledger.Lookup(fp, 100)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &pb.VerifyFingerprintResponse{Recorded: len(entries) > 0}
+	for _, e := range entries {
+		r, err := s.n.ledger.Receipt(e.Index)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		rc, err := receiptToPB(r, false)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		out.Receipts = append(out.Receipts, rc)
+	}
+	if h, err := s.n.ledger.LatestHead(); err == nil {
+		out.TreeHead = headToPB(h.Head, h.Note)
+	}
+	return out, nil
+}

@@ -1,0 +1,299 @@
+// Package court is a court node: it wires one node of the court's
+// replicated ledger (package consensus) to the gRPC API, the REST gateway,
+// health checks and leader forwarding. It is what cmd/courtd runs.
+package court
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/courtledger/courtledger/api"
+	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/crypto/sm2"
+)
+
+// Peer is a node of the court: its Raft address and its gRPC address.
+type Peer struct {
+	NodeID   string
+	RaftAddr string
+	GRPCAddr string
+}
+
+// Config is one node's configuration. See LoadConfig for the file format.
+type Config struct {
+	Court    string // the court ID, its log's origin
+	NodeID   string
+	DataDir  string
+	RaftAddr string // Raft TCP listen address
+	GRPCAddr string // gRPC listen address
+	HTTPAddr string // REST gateway, health and OpenAPI listen address
+	CourtKey *sm2.PrivateKey
+	// Peers lists every node of the court, this one included; writes sent
+	// to a follower are forwarded to the leader's GRPCAddr from here.
+	Peers []Peer
+	// Bootstrap starts a new court with Peers as its voters. Ignored once
+	// the node has Raft state.
+	Bootstrap bool
+	// MaxRequestBytes bounds a request body or message (default 8 MiB).
+	MaxRequestBytes int
+	Fast            bool // short Raft timeouts, for tests and demos on one machine
+	Logger          *slog.Logger
+}
+
+// Node is a running court node.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	ledger *consensus.Ledger
+	grpc   *grpc.Server
+	http   *http.Server
+	health *health.Server
+
+	grpcLn, httpLn net.Listener
+
+	mu    sync.Mutex
+	peers map[string]string // node ID -> gRPC address
+	conns map[string]*leaderConn
+	done  chan struct{}
+}
+
+// Start opens the node's ledger and starts serving.
+func Start(cfg Config) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = 8 << 20
+	}
+	if cfg.CourtKey == nil {
+		return nil, errors.New("court: config: court key is required")
+	}
+	signer, err := checkpoint.NewSigner(cfg.Court, cfg.CourtKey)
+	if err != nil {
+		return nil, fmt.Errorf("court: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("court", cfg.Court, "node", cfg.NodeID),
+		peers: map[string]string{}, conns: map[string]*leaderConn{}, done: make(chan struct{})}
+	var boot []consensus.Server
+	for _, p := range cfg.Peers {
+		n.peers[p.NodeID] = p.GRPCAddr
+		if cfg.Bootstrap {
+			boot = append(boot, consensus.Server{ID: p.NodeID, Address: p.RaftAddr})
+		}
+	}
+	if n.grpcLn, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("court: gRPC listener: %w", err)
+	}
+	if n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		n.grpcLn.Close()
+		return nil, fmt.Errorf("court: HTTP listener: %w", err)
+	}
+	n.ledger, err = consensus.Open(consensus.Config{
+		NodeID: cfg.NodeID, Court: cfg.Court, Dir: cfg.DataDir, BindAddr: cfg.RaftAddr,
+		Bootstrap: boot, Signer: signer, Fast: cfg.Fast, Logger: n.log,
+	})
+	if err != nil {
+		n.grpcLn.Close()
+		n.httpLn.Close()
+		return nil, err
+	}
+
+	n.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(cfg.MaxRequestBytes))
+	ev, ad := &evidenceServer{n: n}, &adminServer{n: n}
+	pb.RegisterEvidenceServiceServer(n.grpc, ev)
+	pb.RegisterAdminServiceServer(n.grpc, ad)
+	n.health = health.NewServer()
+	healthpb.RegisterHealthServer(n.grpc, n.health)
+
+	gw := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}),
+	)
+	ctx := context.Background()
+	if err := pb.RegisterEvidenceServiceHandlerServer(ctx, gw, ev); err != nil {
+		n.Shutdown(ctx)
+		return nil, err
+	}
+	if err := pb.RegisterAdminServiceHandlerServer(ctx, gw, ad); err != nil {
+		n.Shutdown(ctx)
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", http.MaxBytesHandler(gw, int64(cfg.MaxRequestBytes)))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", n.readyz)
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(api.OpenAPI)
+	})
+	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	go n.grpc.Serve(n.grpcLn)
+	go n.http.Serve(n.httpLn)
+	go n.watchHealth()
+	n.log.Info("court node serving", "grpc", n.grpcLn.Addr().String(), "http", n.httpLn.Addr().String(), "raft", cfg.RaftAddr)
+	return n, nil
+}
+
+// GRPCAddr and HTTPAddr are the addresses the node listens on.
+func (n *Node) GRPCAddr() string { return n.grpcLn.Addr().String() }
+func (n *Node) HTTPAddr() string { return n.httpLn.Addr().String() }
+
+// Ledger exposes the node's ledger, for tests and tools in this process.
+func (n *Node) Ledger() *consensus.Ledger { return n.ledger }
+
+// ready reports whether the node can serve: a leader is known.
+func (n *Node) ready() bool {
+	id, _ := n.ledger.Leader()
+	return id != ""
+}
+
+func (n *Node) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !n.ready() {
+		http.Error(w, "not ready: no leader known", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// watchHealth mirrors readiness into the gRPC health service.
+func (n *Node) watchHealth() {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		st := healthpb.HealthCheckResponse_NOT_SERVING
+		if n.ready() {
+			st = healthpb.HealthCheckResponse_SERVING
+		}
+		n.health.SetServingStatus("", st)
+		select {
+		case <-n.done:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Shutdown stops serving, letting calls in progress finish until ctx ends,
+// then closes the ledger.
+func (n *Node) Shutdown(ctx context.Context) error {
+	select {
+	case <-n.done:
+		return nil
+	default:
+		close(n.done)
+	}
+	if n.health != nil {
+		n.health.Shutdown()
+	}
+	var errs []error
+	if n.http != nil {
+		errs = append(errs, n.http.Shutdown(ctx))
+	}
+	if n.grpc != nil {
+		stopped := make(chan struct{})
+		go func() { n.grpc.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			n.grpc.Stop()
+		}
+	}
+	n.mu.Lock()
+	for _, c := range n.conns {
+		c.cc.Close()
+	}
+	n.mu.Unlock()
+	if n.ledger != nil {
+		errs = append(errs, n.ledger.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Node) peerAPI(id string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.peers[id]
+}
+
+func (n *Node) setPeerAPI(id, addr string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.peers[id] = addr
+}
+
+// leaderConn is a client connection to the leader's gRPC API.
+type leaderConn struct {
+	cc       *grpc.ClientConn
+	evidence pb.EvidenceServiceClient
+	admin    pb.AdminServiceClient
+}
+
+const forwardedKey = "x-courtledger-forwarded"
+
+func forwarded(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
+}
+
+// leaderClient returns nil if this node leads and should handle a write
+// itself; otherwise a client of the leader to forward it to, or an error
+// if no leader is known or the call was already forwarded once (a second
+// hop would mean the cluster's view is changing; the client retries).
+func (n *Node) leaderClient(ctx context.Context) (*leaderConn, error) {
+	if n.ledger.IsLeader() {
+		return nil, nil
+	}
+	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(forwardedKey)) > 0 {
+		return nil, &consensus.NotLeaderError{}
+	}
+	id, raftAddr := n.ledger.Leader()
+	addr := n.peerAPI(id)
+	if id == "" || addr == "" || id == n.cfg.NodeID {
+		return nil, &consensus.NotLeaderError{LeaderID: id, LeaderAddr: raftAddr}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if c, ok := n.conns[addr]; ok {
+		return c, nil
+	}
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(n.cfg.MaxRequestBytes), grpc.MaxCallSendMsgSize(n.cfg.MaxRequestBytes)))
+	if err != nil {
+		return nil, fmt.Errorf("court: connect to leader %s at %s: %w", id, addr, err)
+	}
+	c := &leaderConn{cc: cc, evidence: pb.NewEvidenceServiceClient(cc), admin: pb.NewAdminServiceClient(cc)}
+	n.conns[addr] = c
+	return c, nil
+}
+
+// onLeader runs a write here if this node leads, or forwards the request to
+// the leader with remote.
+func onLeader[Resp any](ctx context.Context, n *Node, remote func(*leaderConn, context.Context) (Resp, error), local func() (Resp, error)) (Resp, error) {
+	c, err := n.leaderClient(ctx)
+	if err != nil {
+		var zero Resp
+		return zero, toStatus(err)
+	}
+	if c != nil {
+		return remote(c, forwarded(ctx))
+	}
+	return local()
+}
