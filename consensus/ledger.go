@@ -441,6 +441,13 @@ func (l *Ledger) Size() uint64 { return l.fsm.size() }
 type slogWriter struct{ log *slog.Logger }
 
 func (w slogWriter) Write(p []byte) (int, error) {
-	w.log.Warn(strings.TrimSpace(string(p)))
+	line := strings.TrimSpace(string(p))
+	level := slog.LevelWarn
+	for prefix, l := range map[string]slog.Level{"[ERROR]": slog.LevelError, "[INFO]": slog.LevelInfo, "[DEBUG]": slog.LevelDebug} {
+		if strings.HasPrefix(line, prefix) {
+			level = l
+		}
+	}
+	w.log.Log(context.Background(), level, line)
 	return len(p), nil
 }

@@ -106,7 +106,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.ledger, err = consensus.Open(consensus.Config{
 		NodeID: cfg.NodeID, Court: cfg.Court, Dir: cfg.DataDir, BindAddr: cfg.RaftAddr,
-		Bootstrap: boot, Signer: signer, Fast: cfg.Fast, Logger: n.log,
+		Bootstrap: boot, Signer: signer, Fast: cfg.Fast, Logger: cfg.Logger,
 	})
 	if err != nil {
 		n.grpcLn.Close()

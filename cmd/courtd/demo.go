@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/court"
+	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/crypto/sm2"
+)
+
+// demoCourts are the three internet courts of the demo.
+var demoCourts = []struct{ name, id, prefix string }{
+	{"Hangzhou", "hangzhou.court.example/evidence", "hz"},
+	{"Beijing", "beijing.court.example/evidence", "bj"},
+	{"Guangzhou", "guangzhou.court.example/evidence", "gz"},
+}
+
+const demoPlatform = "demo-platform.example"
+
+func demoCmd() *cobra.Command {
+	var (
+		dir      string
+		basePort int
+		verbose  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Start three courts of three nodes each on loopback, with keys and a demo platform",
+		Long: `demo starts the Hangzhou, Beijing and Guangzhou courts, three nodes each, in
+this process, listening on 127.0.0.1 only. On first run it makes each court's
+SM2 key and a demo platform's key under --dir and registers the platform at
+every court; later runs reuse the keys and the data. Ctrl-C stops it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelError
+			if verbose {
+				level = slog.LevelInfo
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			d, err := startDemo(dir, basePort, log)
+			if err != nil {
+				return err
+			}
+			d.print(cmd.OutOrStdout())
+			waitForSignal()
+			fmt.Fprintln(cmd.OutOrStdout(), "stopping the courts; run again to resume with the same data")
+			return d.stop()
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "courtledger-demo", "where keys and data are kept")
+	cmd.Flags().IntVar(&basePort, "base-port", 7100, "first of the ports used (Raft, gRPC, HTTP for 9 nodes)")
+	cmd.Flags().BoolVar(&verbose, "verbose", false, "log at info level")
+	return cmd
+}
+
+type demoNode struct {
+	court, id        string
+	grpc, http, raft string
+	node             *court.Node
+}
+
+type demo struct {
+	dir   string
+	nodes []*demoNode
+}
+
+func demoPorts(base, court, node int) (raft, grpc, http string) {
+	p := base + 10*court + node
+	return fmt.Sprintf("127.0.0.1:%d", p), fmt.Sprintf("127.0.0.1:%d", p+1000), fmt.Sprintf("127.0.0.1:%d", p+2000)
+}
+
+// loadOrMakeKey returns the key in path, making it on first use.
+func loadOrMakeKey(path string) (*sm2.PrivateKey, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return sm2.ParsePrivateKeyPEM(b)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	k, err := sm2.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	pemBytes, err := k.MarshalPEM()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+		return nil, err
+	}
+	pub := strings.TrimSuffix(path, ".key.pem") + ".pub.pem"
+	return k, os.WriteFile(pub, k.Public().MarshalPEM(), 0o644)
+}
+
+func startDemo(dir string, base int, log *slog.Logger) (*demo, error) {
+	d := &demo{dir: dir}
+	platformKey, err := loadOrMakeKey(filepath.Join(dir, "keys", "platform.key.pem"))
+	if err != nil {
+		return nil, fmt.Errorf("platform key: %w", err)
+	}
+	var trust []string
+	for ci, c := range demoCourts {
+		key, err := loadOrMakeKey(filepath.Join(dir, "keys", c.prefix+".key.pem"))
+		if err != nil {
+			d.stop()
+			return nil, fmt.Errorf("%s key: %w", c.name, err)
+		}
+		v, _ := checkpoint.NewVerifier(c.id, key.Public())
+		trust = append(trust, v.String())
+		var peers []court.Peer
+		for i := 0; i < 3; i++ {
+			raft, grpc, _ := demoPorts(base, ci, i)
+			peers = append(peers, court.Peer{NodeID: fmt.Sprintf("%s-%d", c.prefix, i+1), RaftAddr: raft, GRPCAddr: grpc})
+		}
+		for i, p := range peers {
+			_, _, httpAddr := demoPorts(base, ci, i)
+			n, err := court.Start(court.Config{
+				Court: c.id, NodeID: p.NodeID, DataDir: filepath.Join(dir, "data", p.NodeID),
+				RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr, HTTPAddr: httpAddr, CourtKey: key,
+				Peers: peers, Bootstrap: true, Fast: true, Logger: log,
+			})
+			if err != nil {
+				d.stop()
+				return nil, fmt.Errorf("%s node %s: %w", c.name, p.NodeID, err)
+			}
+			d.nodes = append(d.nodes, &demoNode{court: c.id, id: p.NodeID, grpc: p.GRPCAddr, http: httpAddr, raft: p.RaftAddr, node: n})
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "keys", "trust.txt"), []byte(strings.Join(trust, "\n")+"\n"), 0o644); err != nil {
+		d.stop()
+		return nil, err
+	}
+	// Register the demo platform at every court, once its leader is ready.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, c := range demoCourts {
+		if err := d.register(ctx, c.id, platformKey.Public()); err != nil {
+			d.stop()
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func (d *demo) register(ctx context.Context, courtID string, pub *sm2.PublicKey) error {
+	for {
+		for _, n := range d.nodes {
+			l := n.node.Ledger()
+			if n.court != courtID || !l.IsLeader() {
+				continue
+			}
+			if _, err := l.PlatformKey(demoPlatform); err == nil {
+				return nil
+			}
+			err := l.RegisterPlatform(ctx, demoPlatform, pub)
+			if err == nil || errors.Is(err, consensus.ErrPlatformExists) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("court %s: no leader to register the demo platform: %w", courtID, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (d *demo) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var errs []error
+	for _, n := range d.nodes {
+		errs = append(errs, n.node.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func (d *demo) print(w io.Writer) {
+	fmt.Fprintf(w, "Three internet courts are running on 127.0.0.1 (keys and data in %s/).\n\n", d.dir)
+	for _, c := range demoCourts {
+		fmt.Fprintf(w, "%s court  %s\n", c.name, c.id)
+		for _, n := range d.nodes {
+			if n.court == c.id {
+				fmt.Fprintf(w, "  node %-5s gRPC %s  REST http://%s\n", n.id, n.grpc, n.http)
+			}
+		}
+	}
+	hz := d.nodes[0]
+	k := filepath.Join(d.dir, "keys")
+	fmt.Fprintf(w, `
+Platform %q is registered at every court; its key is %s/platform.key.pem.
+Court keys to trust: %s/trust.txt. OpenAPI: http://%s/openapi.json
+
+Next steps, in another terminal:
+  go run ./cmd/evidencectl fingerprint README.md
+  go run ./cmd/evidencectl --server %s submit --platform %s --key %s/platform.key.pem README.md
+  go run ./cmd/evidencectl --server %s verify README.md
+  curl http://%s/v1/tree-head
+  curl http://%s/v1/admin/cluster
+
+Ctrl-C stops the courts; running the demo again resumes with the same data.
+`, demoPlatform, k, k, hz.http, hz.grpc, demoPlatform, k, hz.grpc, hz.http, hz.http)
+}

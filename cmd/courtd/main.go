@@ -1,0 +1,89 @@
+// Command courtd runs a court node, or a local demo of three courts.
+//
+//	courtd run --config node.yaml      one node, configured by file, COURTD_* and flags
+//	courtd demo [--dir DIR]            Hangzhou, Beijing and Guangzhou, 3 nodes each, on loopback
+//
+// Exit codes: 0 after a clean shutdown (SIGINT, SIGTERM); 1 on an error;
+// 2 on a wrong command line.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/courtledger/courtledger/court"
+)
+
+var errUsage = errors.New("usage")
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "courtd:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{Use: "courtd", Short: "Run an internet court's evidence ledger node", SilenceUsage: true, SilenceErrors: true}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
+	root.AddCommand(runCmd(), demoCmd())
+	return root
+}
+
+func runCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run one court node",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path, _ := cmd.Flags().GetString("config")
+			fc, err := court.LoadConfig(path, cmd.Flags())
+			if err != nil {
+				return err
+			}
+			log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+			cfg, err := fc.NodeConfig(log)
+			if err != nil {
+				return err
+			}
+			n, err := court.Start(cfg)
+			if err != nil {
+				return err
+			}
+			waitForSignal()
+			log.Info("shutting down")
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			return n.Shutdown(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.String("config", "", "YAML configuration file")
+	f.String("court", "", "court ID (its log's origin)")
+	f.String("node-id", "", "this node's ID")
+	f.String("data-dir", "", "data directory")
+	f.String("raft-addr", "", "Raft listen address")
+	f.String("grpc-addr", "", "gRPC listen address")
+	f.String("http-addr", "", "REST/health listen address")
+	f.String("court-key-file", "", "the court's SM2 private key (PKCS#8 PEM)")
+	f.Bool("bootstrap", false, "start a new court with the configured peers as voters")
+	return cmd
+}
+
+func waitForSignal() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	<-ch
+	signal.Stop(ch)
+}

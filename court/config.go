@@ -1,0 +1,149 @@
+package court
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/posflag"
+	"github.com/knadh/koanf/v2"
+	"github.com/spf13/pflag"
+
+	"github.com/courtledger/courtledger/crypto/sm2"
+	"github.com/courtledger/courtledger/evidence"
+)
+
+// FileConfig is a node's configuration as written in its YAML file. Each
+// key can also be set by an environment variable COURTD_<KEY> (upper case)
+// or a flag --<key> with '-' for '_'; flags win over the environment, which
+// wins over the file.
+//
+//	court: hangzhou.court.example/evidence   # the court ID, its log's origin
+//	node_id: hz-1
+//	data_dir: /var/lib/courtd/hz-1
+//	raft_addr: 10.0.0.1:7101                 # Raft traffic between the court's nodes
+//	grpc_addr: 10.0.0.1:9101                 # gRPC API
+//	http_addr: 10.0.0.1:8101                 # REST gateway, /healthz, /readyz, /openapi.json
+//	court_key_file: /etc/courtd/court.key.pem  # the court's SM2 key, PKCS#8 PEM
+//	bootstrap: true                          # a new court: peers are its first voters
+//	peers:                                   # every node of the court, this one included
+//	  - {node_id: hz-1, raft_addr: 10.0.0.1:7101, grpc_addr: 10.0.0.1:9101}
+//	  - {node_id: hz-2, raft_addr: 10.0.0.2:7101, grpc_addr: 10.0.0.2:9101}
+//	  - {node_id: hz-3, raft_addr: 10.0.0.3:7101, grpc_addr: 10.0.0.3:9101}
+type FileConfig struct {
+	Court           string     `koanf:"court"`
+	NodeID          string     `koanf:"node_id"`
+	DataDir         string     `koanf:"data_dir"`
+	RaftAddr        string     `koanf:"raft_addr"`
+	GRPCAddr        string     `koanf:"grpc_addr"`
+	HTTPAddr        string     `koanf:"http_addr"`
+	CourtKeyFile    string     `koanf:"court_key_file"`
+	Bootstrap       bool       `koanf:"bootstrap"`
+	MaxRequestBytes int        `koanf:"max_request_bytes"`
+	Peers           []FilePeer `koanf:"peers"`
+}
+
+// FilePeer is one entry of peers.
+type FilePeer struct {
+	NodeID   string `koanf:"node_id"`
+	RaftAddr string `koanf:"raft_addr"`
+	GRPCAddr string `koanf:"grpc_addr"`
+}
+
+// LoadConfig reads the YAML file at path (if not empty), then COURTD_*
+// environment variables, then the flags that were set.
+func LoadConfig(path string, flags *pflag.FlagSet) (FileConfig, error) {
+	k := koanf.New(".")
+	if path != "" {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return FileConfig{}, fmt.Errorf("court: config %s: %w", path, err)
+		}
+	}
+	if err := k.Load(env.Provider("COURTD_", ".", func(s string) string {
+		return strings.ToLower(strings.TrimPrefix(s, "COURTD_"))
+	}), nil); err != nil {
+		return FileConfig{}, fmt.Errorf("court: environment: %w", err)
+	}
+	if flags != nil {
+		// Only flags the user set: defaults must not hide the file.
+		if err := k.Load(posflag.ProviderWithFlag(flags, ".", k, func(f *pflag.Flag) (string, any) {
+			if !f.Changed || f.Name == "config" {
+				return "", nil
+			}
+			return strings.ReplaceAll(f.Name, "-", "_"), posflag.FlagVal(flags, f)
+		}), nil); err != nil {
+			return FileConfig{}, fmt.Errorf("court: flags: %w", err)
+		}
+	}
+	var fc FileConfig
+	if err := k.UnmarshalWithConf("", &fc, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
+		return FileConfig{}, fmt.Errorf("court: config: %w", err)
+	}
+	return fc, fc.validate()
+}
+
+func (fc FileConfig) validate() error {
+	var errs []error
+	need := func(name, v string) {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s is required", name))
+		}
+	}
+	need("court", fc.Court)
+	need("node_id", fc.NodeID)
+	need("data_dir", fc.DataDir)
+	need("raft_addr", fc.RaftAddr)
+	need("grpc_addr", fc.GRPCAddr)
+	need("http_addr", fc.HTTPAddr)
+	need("court_key_file", fc.CourtKeyFile)
+	if fc.Court != "" && !evidence.ValidCourtID(fc.Court) {
+		errs = append(errs, fmt.Errorf("court %q is not a valid court ID", fc.Court))
+	}
+	self := false
+	for i, p := range fc.Peers {
+		if p.NodeID == "" || p.RaftAddr == "" || p.GRPCAddr == "" {
+			errs = append(errs, fmt.Errorf("peers[%d] needs node_id, raft_addr and grpc_addr", i))
+		}
+		self = self || p.NodeID == fc.NodeID
+	}
+	if len(fc.Peers) > 0 && !self {
+		errs = append(errs, fmt.Errorf("peers must include this node (%s)", fc.NodeID))
+	}
+	if fc.Bootstrap && len(fc.Peers) == 0 {
+		errs = append(errs, errors.New("bootstrap needs peers"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("court: config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// NodeConfig turns a file configuration into a node's: it reads the court
+// key. Peers default to this node alone.
+func (fc FileConfig) NodeConfig(log *slog.Logger) (Config, error) {
+	pemBytes, err := os.ReadFile(fc.CourtKeyFile)
+	if err != nil {
+		return Config{}, fmt.Errorf("court: court key: %w", err)
+	}
+	key, err := sm2.ParsePrivateKeyPEM(pemBytes)
+	if err != nil {
+		return Config{}, fmt.Errorf("court: court key %s: %w", fc.CourtKeyFile, err)
+	}
+	cfg := Config{
+		Court: fc.Court, NodeID: fc.NodeID, DataDir: fc.DataDir, RaftAddr: fc.RaftAddr,
+		GRPCAddr: fc.GRPCAddr, HTTPAddr: fc.HTTPAddr, CourtKey: key, Bootstrap: fc.Bootstrap,
+		MaxRequestBytes: fc.MaxRequestBytes, Logger: log,
+	}
+	for _, p := range fc.Peers {
+		cfg.Peers = append(cfg.Peers, Peer{NodeID: p.NodeID, RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr})
+	}
+	if len(cfg.Peers) == 0 {
+		cfg.Peers = []Peer{{NodeID: fc.NodeID, RaftAddr: fc.RaftAddr, GRPCAddr: fc.GRPCAddr}}
+	}
+	return cfg, nil
+}
