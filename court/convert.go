@@ -1,11 +1,11 @@
 package court
 
 import (
-	"encoding/hex"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
@@ -44,25 +44,13 @@ func submissionFromPB(field string, s *pb.SignedSubmission) (consensus.SignedSub
 	}, nil
 }
 
-func submissionToPB(s *evidence.Submission) *pb.Submission {
-	return &pb.Submission{
-		Platform:    s.Platform,
-		RequestId:   s.RequestID,
-		Fingerprint: hex.EncodeToString(s.Fingerprint[:]),
-		Category:    string(s.Category),
-		Title:       s.Title,
-		Metadata:    s.Metadata,
-		SignedAt:    timestamppb.New(s.SignedAt),
-	}
-}
-
 func entryToPB(e *evidence.Entry) *pb.Entry {
 	return &pb.Entry{
 		Court:      e.Court,
 		Index:      e.Index,
 		EvidenceId: e.EvidenceID,
 		AcceptedAt: timestamppb.New(e.AcceptedAt),
-		Submission: submissionToPB(&e.Submission),
+		Submission: client.ToPB(&e.Submission),
 		Signature:  e.Signature,
 		Canonical:  e.Marshal(),
 	}

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm2"
@@ -121,7 +122,7 @@ func (c *testCourtNodes) signed(t *testing.T, requestID string, file []byte) *pb
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &pb.SignedSubmission{Submission: submissionToPB(&s), Signature: sig}
+	return &pb.SignedSubmission{Submission: client.ToPB(&s), Signature: sig}
 }
 
 func verifyReceipt(t *testing.T, key *sm2.PrivateKey, r *pb.Receipt) {

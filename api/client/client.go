@@ -1,0 +1,252 @@
+// Package client is the Go client an e-contract platform imports to file
+// evidence with a court and check what it gets back.
+//
+// It connects to any nodes of one court, signs submissions with the
+// platform's SM2 key, retries a submission with the same request ID and the
+// same signature on another node when the outcome is unknown (so a retry
+// can never record evidence twice), and verifies every receipt locally
+// against the court's key before returning it.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/crypto/sm2"
+	"github.com/courtledger/courtledger/evidence"
+)
+
+// Config configures a Client.
+type Config struct {
+	// Endpoints are gRPC addresses of nodes of one court; any will do.
+	Endpoints []string
+	// Court verifies receipts: the court's ID and SM2 key. Required for
+	// Submit, which never returns an unverified receipt.
+	Court *checkpoint.Verifier
+	// Platform and Key sign submissions. Required for Submit.
+	Platform string
+	Key      *sm2.PrivateKey
+	// Attempts bounds tries per call across endpoints (default 8); the wait
+	// between tries grows from 50 ms to 2 s with jitter.
+	Attempts int
+	// DialOptions are added to every connection (default: plaintext).
+	DialOptions []grpc.DialOption
+}
+
+// Client talks to one court.
+type Client struct {
+	cfg   Config
+	conns []*grpc.ClientConn
+	ev    []pb.EvidenceServiceClient
+	admin []pb.AdminServiceClient
+	next  atomic.Int64 // endpoint to try next; moves on after a failure
+}
+
+// New connects lazily to the endpoints.
+func New(cfg Config) (*Client, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("client: no endpoints")
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 8
+	}
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, cfg.DialOptions...)
+	c := &Client{cfg: cfg}
+	for _, ep := range cfg.Endpoints {
+		cc, err := grpc.NewClient(ep, opts...)
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("client: %s: %w", ep, err)
+		}
+		c.conns = append(c.conns, cc)
+		c.ev = append(c.ev, pb.NewEvidenceServiceClient(cc))
+		c.admin = append(c.admin, pb.NewAdminServiceClient(cc))
+	}
+	return c, nil
+}
+
+// Close closes the connections.
+func (c *Client) Close() error {
+	var errs []error
+	for _, cc := range c.conns {
+		errs = append(errs, cc.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Evidence and Admin return the raw service clients of the first endpoint,
+// for calls this package does not wrap.
+func (c *Client) Evidence() pb.EvidenceServiceClient { return c.ev[0] }
+func (c *Client) Admin() pb.AdminServiceClient       { return c.admin[0] }
+
+// retryable reports whether a call may be sent again, to any node, without
+// risk: the server did not answer, or said it could not take the call now.
+// A retried submission carries the same request ID, so the court returns
+// the original receipt if the first try was recorded after all.
+func retryable(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
+		return true
+	}
+	return false
+}
+
+// call tries fn on the endpoints in turn until it succeeds, fails for good,
+// or runs out of attempts.
+func call[T any](ctx context.Context, c *Client, fn func(i int) (T, error)) (T, error) {
+	var (
+		zero T
+		err  error
+		wait = 50 * time.Millisecond
+	)
+	for attempt := 0; attempt < c.cfg.Attempts; attempt++ {
+		i := int(c.next.Load() % int64(len(c.ev)))
+		var v T
+		if v, err = fn(i); err == nil {
+			return v, nil
+		}
+		if !retryable(err) || ctx.Err() != nil {
+			return zero, err
+		}
+		c.next.Add(1) // the next try goes elsewhere
+		select {
+		case <-ctx.Done():
+			return zero, fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-time.After(wait/2 + rand.N(wait)):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+	return zero, fmt.Errorf("client: %d attempts failed: %w", c.cfg.Attempts, err)
+}
+
+// Sign validates and signs a submission with the platform's key, filling in
+// Platform and, if zero, SignedAt. Keep the result to retry it later:
+// resubmitting the same signed submission is always safe.
+func (c *Client) Sign(s evidence.Submission) (*pb.SignedSubmission, error) {
+	if c.cfg.Key == nil || c.cfg.Platform == "" {
+		return nil, errors.New("client: Platform and Key are required to sign")
+	}
+	s.Platform = c.cfg.Platform
+	if s.SignedAt.IsZero() {
+		s.SignedAt = time.Now()
+	}
+	s.SignedAt = s.SignedAt.UTC().Truncate(time.Millisecond)
+	sig, err := s.Sign(c.cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.SignedSubmission{Submission: ToPB(&s), Signature: sig}, nil
+}
+
+// Submit files one signed submission and returns its verified receipt.
+func (c *Client) Submit(ctx context.Context, s *pb.SignedSubmission) (*evidence.Receipt, bool, error) {
+	resp, err := call(ctx, c, func(i int) (*pb.SubmitResponse, error) {
+		return c.ev[i].Submit(ctx, &pb.SubmitRequest{Submission: s})
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	r, err := c.VerifyReceipt(resp.Receipt)
+	return r, resp.Receipt.GetDuplicate(), err
+}
+
+// BatchResult is the outcome of one submission of a batch.
+type BatchResult struct {
+	Receipt   *evidence.Receipt
+	Duplicate bool
+	Problem   *pb.Problem // why the court refused it
+	Err       error       // the receipt failed local verification
+}
+
+// SubmitBatch files up to 1024 signed submissions in one call.
+func (c *Client) SubmitBatch(ctx context.Context, subs []*pb.SignedSubmission) ([]BatchResult, error) {
+	resp, err := call(ctx, c, func(i int) (*pb.SubmitBatchResponse, error) {
+		return c.ev[i].SubmitBatch(ctx, &pb.SubmitBatchRequest{Submissions: subs})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Results) != len(subs) {
+		return nil, fmt.Errorf("client: %d results for %d submissions", len(resp.Results), len(subs))
+	}
+	out := make([]BatchResult, len(subs))
+	for i, r := range resp.Results {
+		if p := r.GetProblem(); p != nil {
+			out[i].Problem = p
+			continue
+		}
+		out[i].Duplicate = r.GetReceipt().GetDuplicate()
+		out[i].Receipt, out[i].Err = c.VerifyReceipt(r.GetReceipt())
+	}
+	return out, nil
+}
+
+// VerifyReceipt checks a receipt from the API against the court's key: the
+// head's signature, the entry's canonical bytes and the inclusion proof.
+func (c *Client) VerifyReceipt(r *pb.Receipt) (*evidence.Receipt, error) {
+	if c.cfg.Court == nil {
+		return nil, errors.New("client: no court key configured to verify receipts")
+	}
+	return VerifyReceipt(r, c.cfg.Court)
+}
+
+// VerifyReceipt checks a receipt from the API against a court's key.
+func VerifyReceipt(r *pb.Receipt, court *checkpoint.Verifier) (*evidence.Receipt, error) {
+	if r.GetEntry() == nil || r.GetTreeHead() == nil {
+		return nil, errors.New("client: receipt is incomplete")
+	}
+	e, err := evidence.UnmarshalEntry(r.Entry.Canonical)
+	if err != nil {
+		return nil, fmt.Errorf("client: receipt entry: %w", err)
+	}
+	rc := &evidence.Receipt{Entry: *e, Proof: r.InclusionProof, SignedHead: []byte(r.TreeHead.Note)}
+	if _, err := rc.Verify(court); err != nil {
+		return nil, fmt.Errorf("client: receipt does not verify: %w", err)
+	}
+	return rc, nil
+}
+
+// Verify asks the court whether a fingerprint was recorded and verifies
+// every receipt it returns.
+func (c *Client) Verify(ctx context.Context, fp evidence.Fingerprint) ([]*evidence.Receipt, *pb.VerifyFingerprintResponse, error) {
+	resp, err := call(ctx, c, func(i int) (*pb.VerifyFingerprintResponse, error) {
+		return c.ev[i].VerifyFingerprint(ctx, &pb.VerifyFingerprintRequest{Fingerprint: fmt.Sprintf("%x", fp[:])})
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []*evidence.Receipt
+	for _, r := range resp.Receipts {
+		rc, err := c.VerifyReceipt(r)
+		if err != nil {
+			return nil, resp, err
+		}
+		out = append(out, rc)
+	}
+	return out, resp, nil
+}
+
+// ToPB converts a submission to its API form.
+func ToPB(s *evidence.Submission) *pb.Submission {
+	return &pb.Submission{
+		Platform:    s.Platform,
+		RequestId:   s.RequestID,
+		Fingerprint: fmt.Sprintf("%x", s.Fingerprint[:]),
+		Category:    string(s.Category),
+		Title:       s.Title,
+		Metadata:    s.Metadata,
+		SignedAt:    timestamppb.New(s.SignedAt),
+	}
+}
