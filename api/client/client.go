@@ -250,3 +250,28 @@ func ToPB(s *evidence.Submission) *pb.Submission {
 		SignedAt:    timestamppb.New(s.SignedAt),
 	}
 }
+
+// Original returns the verified receipt of what this platform filed under a
+// request ID, provided it is of the fingerprint fp: after a submission was
+// refused as a different submission under a used request ID, it shows
+// whether the earlier filing was of the same file.
+func (c *Client) Original(ctx context.Context, requestID string, fp evidence.Fingerprint) (*evidence.Receipt, error) {
+	if c.cfg.Court == nil {
+		return nil, errors.New("client: no court key configured to verify receipts")
+	}
+	id := evidence.EvidenceID(c.cfg.Court.Name(), c.cfg.Platform, requestID)
+	resp, err := call(ctx, c, func(i int) (*pb.GetEvidenceResponse, error) {
+		return c.ev[i].GetEvidence(ctx, &pb.GetEvidenceRequest{EvidenceId: id})
+	})
+	if err != nil {
+		return nil, err
+	}
+	rc, err := c.VerifyReceipt(resp.Receipt)
+	if err != nil {
+		return nil, err
+	}
+	if rc.Entry.Submission.Fingerprint != fp {
+		return nil, fmt.Errorf("client: request ID %q was used for another fingerprint, %x", requestID, rc.Entry.Submission.Fingerprint)
+	}
+	return rc, nil
+}

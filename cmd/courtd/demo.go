@@ -205,12 +205,14 @@ Platform %q is registered at every court; its key is %s/platform.key.pem.
 Court keys to trust: %s/trust.txt. OpenAPI: http://%s/openapi.json
 
 Next steps, in another terminal:
+  export EVIDENCECTL_SERVER=%s EVIDENCECTL_TRUST=%s/trust.txt
   go run ./cmd/evidencectl fingerprint README.md
-  go run ./cmd/evidencectl --server %s submit --platform %s --key %s/platform.key.pem README.md
-  go run ./cmd/evidencectl --server %s verify README.md
-  curl http://%s/v1/tree-head
+  go run ./cmd/evidencectl submit --platform %s --key %s/platform.key.pem README.md   # as a platform
+  go run ./cmd/evidencectl verify README.md                                           # as a judge
+  go run ./cmd/evidencectl head
+  curl http://%s/v1/verify/$(go run ./cmd/evidencectl fingerprint --json README.md | cut -d'"' -f8)
   curl http://%s/v1/admin/cluster
 
 Ctrl-C stops the courts; running the demo again resumes with the same data.
-`, demoPlatform, k, k, hz.http, hz.grpc, demoPlatform, k, hz.grpc, hz.http, hz.http)
+`, demoPlatform, k, k, hz.http, hz.grpc, k, demoPlatform, k, hz.http, hz.http)
 }

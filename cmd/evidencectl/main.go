@@ -1,9 +1,12 @@
 // Command evidencectl is the command line of the evidence ledger for
-// platforms, judges and lawyers: make SM2 keys, fingerprint files, and (until
-// the court daemon exists) run a local walkthrough of filing and verifying.
+// platforms, judges, lawyers and court admins: make SM2 keys, fingerprint
+// files, file them with a court and verify them (receipts are checked
+// against the court keys of a trust file), read proofs and heads, and manage
+// a court's nodes and platforms. `evidencectl demo` walks through it all
+// offline, in memory.
 //
 // Exit codes: 0 success; 1 a check failed or an operation errored; 2 the
-// command line was wrong.
+// command line was wrong; 3 verify found no such evidence.
 package main
 
 import (
@@ -19,9 +22,14 @@ var errUsage = errors.New("usage")
 
 func main() {
 	if err := newRoot().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "evidencectl:", err)
-		if errors.Is(err, errUsage) {
+		if !errors.Is(err, errNotRecorded) { // verify already said so
+			fmt.Fprintln(os.Stderr, "evidencectl:", err)
+		}
+		switch {
+		case errors.Is(err, errUsage):
 			os.Exit(2)
+		case errors.Is(err, errNotRecorded):
+			os.Exit(3)
 		}
 		os.Exit(1)
 	}
@@ -36,6 +44,7 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().Bool("json", false, "print machine-readable JSON instead of text")
 	root.AddCommand(keygenCmd(), fingerprintCmd(), demoCmd())
+	root.AddCommand(remoteCmds()...)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
 	return root
 }
