@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/courtledger/courtledger/api/client"
+	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/crypto/sm2"
+	"github.com/courtledger/courtledger/crypto/sm3"
+	"github.com/courtledger/courtledger/evidence"
+)
+
+// End-to-end tests: they build courtd and evidencectl and run them as
+// processes on loopback, as an operator and a user would.
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+func binaries(t *testing.T) (courtd, ctl string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test builds and runs binaries")
+	}
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "courtledger-e2e")
+		if buildErr != nil {
+			return
+		}
+		for _, p := range []string{"courtd", "evidencectl"} {
+			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, p), "github.com/courtledger/courtledger/cmd/"+p).CombinedOutput()
+			if err != nil {
+				buildErr = fmt.Errorf("build %s: %v\n%s", p, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, "courtd"), filepath.Join(binDir, "evidencectl")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type proc struct {
+	cmd *exec.Cmd
+	out *bytes.Buffer
+	mu  *sync.Mutex
+}
+
+func startProc(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(name, args...), out: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	w := &lockedWriter{p.mu, p.out}
+	p.cmd.Stdout, p.cmd.Stderr = w, w
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+	})
+	return p
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func run(t *testing.T, env []string, name string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+type e2eNode struct {
+	id, raft, grpc, http string
+	proc                 *proc
+}
+
+func TestCourtOfThreeProcesses(t *testing.T) {
+	courtd, ctl := binaries(t)
+	dir := t.TempDir()
+	const court = "hangzhou.court.example/evidence"
+	courtKey, _ := sm2.GenerateKey()
+	keyPEM, _ := courtKey.MarshalPEM()
+	keyFile := filepath.Join(dir, "court.key.pem")
+	os.WriteFile(keyFile, keyPEM, 0o600)
+	v, _ := checkpoint.NewVerifier(court, courtKey.Public())
+	trust := filepath.Join(dir, "trust.txt")
+	os.WriteFile(trust, []byte(v.String()+"\n"), 0o644)
+	platform, _ := sm2.GenerateKey()
+	pubFile := filepath.Join(dir, "platform.pub.pem")
+	os.WriteFile(pubFile, platform.Public().MarshalPEM(), 0o644)
+	platKey, _ := platform.MarshalPEM()
+	platKeyFile := filepath.Join(dir, "platform.key.pem")
+	os.WriteFile(platKeyFile, platKey, 0o600)
+
+	var nodes []*e2eNode
+	var peers strings.Builder
+	for i := 1; i <= 3; i++ {
+		n := &e2eNode{id: fmt.Sprintf("hz-%d", i), raft: freePort(t), grpc: freePort(t), http: freePort(t)}
+		nodes = append(nodes, n)
+		fmt.Fprintf(&peers, "  - {node_id: %s, raft_addr: %q, grpc_addr: %q}\n", n.id, n.raft, n.grpc)
+	}
+	for _, n := range nodes {
+		cfg := fmt.Sprintf("court: %s\nnode_id: %s\ndata_dir: %s\nraft_addr: %q\ngrpc_addr: %q\nhttp_addr: %q\ncourt_key_file: %s\nbootstrap: true\npeers:\n%s",
+			court, n.id, filepath.Join(dir, n.id), n.raft, n.grpc, n.http, keyFile, peers.String())
+		path := filepath.Join(dir, n.id+".yaml")
+		os.WriteFile(path, []byte(cfg), 0o644)
+		n.proc = startProc(t, courtd, "run", "--config", path)
+	}
+	for _, n := range nodes {
+		waitUntil(t, n.id+" ready", func() bool {
+			r, err := http.Get("http://" + n.http + "/readyz")
+			if err != nil {
+				return false
+			}
+			r.Body.Close()
+			return r.StatusCode == 200
+		})
+	}
+	env := []string{"EVIDENCECTL_SERVER=" + nodes[0].grpc, "EVIDENCECTL_TRUST=" + trust}
+	if out, code := run(t, env, ctl, "platform", "register", "esign.example", "--public-key", pubFile); code != 0 {
+		t.Fatalf("register: %d %s", code, out)
+	}
+
+	// Through the CLI.
+	file := filepath.Join(dir, "contract.txt")
+	os.WriteFile(file, []byte("租赁合同 e2e"), 0o644)
+	out, code := run(t, env, ctl, "submit", "--json", "--platform", "esign.example", "--key", platKeyFile, file)
+	if code != 0 {
+		t.Fatalf("submit: %d %s", code, out)
+	}
+	var views []map[string]any
+	if err := json.Unmarshal([]byte(out), &views); err != nil || len(views) != 1 || views[0]["verified"] != true {
+		t.Fatalf("submit output: %v %s", err, out)
+	}
+	verifyEventually(t, env, ctl, "--server", nodes[2].grpc, "verify", file)
+	os.WriteFile(file+".2", []byte("other"), 0o644)
+	if out, code := run(t, env, ctl, "verify", file+".2"); code != 3 {
+		t.Fatalf("verify of an unrecorded file: exit %d, want 3: %s", code, out)
+	}
+
+	// Through REST.
+	fp := sm3.Sum([]byte("租赁合同 e2e"))
+	waitUntil(t, "REST verify on a follower", func() bool {
+		r, err := http.Get(fmt.Sprintf("http://%s/v1/verify/%x", nodes[1].http, fp))
+		if err != nil {
+			return false
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		return r.StatusCode == 200 && bytes.Contains(body, []byte(`"recorded":true`))
+	})
+
+	// Through gRPC, with the Go client on all three nodes.
+	var endpoints []string
+	for _, n := range nodes {
+		endpoints = append(endpoints, n.grpc)
+	}
+	c, err := client.New(client.Config{Endpoints: endpoints, Court: v, Platform: "esign.example", Key: platform, Attempts: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	submit := func(name string) *evidence.Receipt {
+		t.Helper()
+		s, err := c.Sign(evidence.Submission{RequestID: name, Fingerprint: sm3.Sum([]byte(name)), Category: evidence.CategoryChat, Title: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		rc, _, err := c.Submit(ctx, s)
+		if err != nil {
+			t.Fatalf("submit %s: %v", name, err)
+		}
+		return rc
+	}
+	submit("grpc-1")
+
+	// Kill the leader process; the client keeps working.
+	st, err := c.Admin().GetClusterStatus(context.Background(), &pb.GetClusterStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.id == st.LeaderId {
+			n.proc.cmd.Process.Signal(syscall.SIGKILL)
+			n.proc.cmd.Wait()
+		}
+	}
+	rc := submit("after-kill")
+	if rc.Entry.Index != 2 {
+		t.Fatalf("entry after the kill at index %d, want 2", rc.Entry.Index)
+	}
+	var alive *e2eNode
+	for _, n := range nodes {
+		if n.id != st.LeaderId {
+			alive = n
+		}
+	}
+	// A follower serves reads from what it has applied, so it may lag a moment.
+	verifyEventually(t, env, ctl, "--server", alive.grpc, "verify", "--fingerprint", fmt.Sprintf("%x", sm3.Sum([]byte("after-kill"))))
+}
+
+func TestDemoCommand(t *testing.T) {
+	courtd, ctl := binaries(t)
+	dir := t.TempDir()
+	base := 20000 + rand.IntN(200)*10 + rand.IntN(5)*3000
+	start := func() *proc {
+		p := startProc(t, courtd, "demo", "--dir", dir, "--base-port", fmt.Sprint(base))
+		waitUntil(t, "the demo to start", func() bool { return strings.Contains(p.output(), "Next steps") })
+		return p
+	}
+	p := start()
+	// The printed commands, used as printed.
+	var env []string
+	sc := bufio.NewScanner(strings.NewReader(p.output()))
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); strings.HasPrefix(line, "export ") {
+			env = strings.Fields(strings.TrimPrefix(line, "export "))
+		}
+	}
+	if len(env) != 2 {
+		t.Fatalf("demo printed no environment to export:\n%s", p.output())
+	}
+	file := filepath.Join(dir, "evidence.txt")
+	os.WriteFile(file, []byte("demo evidence"), 0o644)
+	key := filepath.Join(dir, "keys", "platform.key.pem")
+	if out, code := run(t, env, ctl, "submit", "--platform", "demo-platform.example", "--key", key, file); code != 0 {
+		t.Fatalf("submit: %d %s", code, out)
+	}
+	verifyEventually(t, env, ctl, "verify", file)
+	p.cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo exited with %v:\n%s", err, p.output())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not stop on SIGINT")
+	}
+
+	// Started again, it keeps the data.
+	start()
+	verifyEventually(t, env, ctl, "verify", file)
+}
+
+// verifyEventually runs an evidencectl verify until it finds the evidence:
+// a follower serves reads from what it has applied, which may lag a moment
+// behind the leader that acknowledged the submission.
+func verifyEventually(t *testing.T, env []string, ctl string, args ...string) {
+	t.Helper()
+	var out string
+	var code int
+	waitUntil(t, "evidencectl "+strings.Join(args, " "), func() bool {
+		out, code = run(t, env, ctl, args...)
+		if code != 0 && code != 3 {
+			t.Fatalf("evidencectl %v: exit %d: %s", args, code, out)
+		}
+		return code == 0 && strings.Contains(out, "RECORDED")
+	})
+}
