@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"encoding/hex"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -188,7 +189,10 @@ func checkMetadata(m map[string]string) error {
 		return fieldErr("metadata", ErrMetadataCount, "%d pairs, at most %d", len(m), MaxMetadataPairs)
 	}
 	total := 0
-	for k, v := range m {
+	// In the order of the encoding, not of map iteration, so the same
+	// submission is always rejected for the same reason.
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		v := m[k]
 		if !metadataKeyRe.MatchString(k) {
 			return fieldErr("metadata", ErrMetadataKey, "key %q", clip(k))
 		}

@@ -1,6 +1,7 @@
 package merkle
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -41,7 +42,8 @@ func (m *MemStore) Size() uint64 { return m.rng.Size() }
 // Root returns the root of the whole tree.
 func (m *MemStore) Root() []byte { return m.rng.Root() }
 
-// ReadHashes implements HashReader.
+// ReadHashes implements HashReader. It returns copies, so callers cannot
+// change the tree through a proof.
 func (m *MemStore) ReadHashes(_ context.Context, ids []compact.NodeID) ([][]byte, error) {
 	out := make([][]byte, len(ids))
 	for i, id := range ids {
@@ -49,7 +51,7 @@ func (m *MemStore) ReadHashes(_ context.Context, ids []compact.NodeID) ([][]byte
 		if !ok {
 			return nil, fmt.Errorf("%w: level %d index %d", ErrMissingHash, id.Level, id.Index)
 		}
-		out[i] = h
+		out[i] = bytes.Clone(h)
 	}
 	return out, nil
 }

@@ -81,7 +81,10 @@ func EmptyRoot() []byte { return Hasher.EmptyRoot() }
 var factory = &compact.RangeFactory{Hash: NodeHash}
 
 // HashReader returns the stored hashes of perfect subtrees, one per ID and in
-// the order asked. It is the only thing a proof needs from storage.
+// the order asked. It is the only thing a proof needs from storage. The
+// returned slices become the caller's: LoadRange keeps them and proofs hand
+// them on, so a reader returns copies, never buffers it reuses or memory
+// owned by a database transaction.
 type HashReader interface {
 	ReadHashes(ctx context.Context, ids []compact.NodeID) ([][]byte, error)
 }
@@ -148,6 +151,10 @@ func Root(ctx context.Context, r HashReader, size uint64) ([]byte, error) {
 
 // VerifyInclusion checks that leafHash is leaf index of the tree of size
 // leaves with the given root. Every failure wraps ErrInvalidProof.
+//
+// The proof binds the leaf to the root, not to the size: a proof can also pass
+// for another size whose proofs take the same steps (leaf 1 of 7 leaves and
+// leaf 1 of 6 do). Take size and root together from a signed tree head.
 func VerifyInclusion(index, size uint64, leafHash []byte, p [][]byte, root []byte) error {
 	if err := checkHashes(p, leafHash, root); err != nil {
 		return err
@@ -160,9 +167,18 @@ func VerifyInclusion(index, size uint64, leafHash []byte, p [][]byte, root []byt
 
 // VerifyConsistency checks that the tree of size2 leaves with root2 extends
 // the tree of size1 leaves with root1. Every failure wraps ErrInvalidProof.
+//
+// Every tree extends the empty tree: for size1 0 the proof is empty, root1
+// must be EmptyRoot and root2 is not checked. As with VerifyInclusion, the
+// sizes must come with their roots from signed tree heads.
 func VerifyConsistency(size1, size2 uint64, p [][]byte, root1, root2 []byte) error {
 	if err := checkHashes(p, root1, root2); err != nil {
 		return err
+	}
+	// proof.VerifyConsistency accepts any root1 for size1 0; the empty tree
+	// has exactly one root.
+	if size1 == 0 && !bytes.Equal(root1, emptyRoot) {
+		return fmt.Errorf("%w: root1 %x of the empty tree, want %x", ErrInvalidProof, root1, emptyRoot)
 	}
 	if err := proof.VerifyConsistency(Hasher, size1, size2, p, root1, root2); err != nil {
 		return proofErr(err)

@@ -1,6 +1,7 @@
 package merkle
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -40,7 +41,9 @@ func (r *Range) Append(leafHash []byte, visit func(id compact.NodeID, hash []byt
 	if len(leafHash) != HashSize {
 		return fmt.Errorf("merkle: leaf hash of %d bytes, want %d", len(leafHash), HashSize)
 	}
-	if err := r.r.Append(leafHash, visit); err != nil {
+	// The range keeps the hash and hands it to visit: take a copy, so the
+	// caller may reuse its buffer.
+	if err := r.r.Append(bytes.Clone(leafHash), visit); err != nil {
 		return fmt.Errorf("merkle: append leaf %d: %w", r.r.End(), err)
 	}
 	return nil
@@ -55,7 +58,8 @@ func (r *Range) Root() []byte {
 	if root == nil {
 		return EmptyRoot()
 	}
-	return root
+	// For a perfect tree, root is the range's own stored hash.
+	return bytes.Clone(root)
 }
 
 // Clone returns an independent copy, so a leader can build a batch's tree
