@@ -15,6 +15,7 @@ import (
 //	1 appendBatch        u32 n, n × bytes(entry), bytes(signed head)
 //	2 registerPlatform   bytes(platform ID), bytes(SPKI DER), u64 at (ms)
 //	3 revokePlatform     bytes(platform ID), u64 at (ms)
+//	4..7                 cross-court sync: see mirror.go
 //
 // bytes is a u32 big-endian length and the bytes, as in package evidence.
 const (
@@ -166,7 +167,10 @@ func decodeCommand(data []byte) (any, error) {
 		c.at = int64(r.u64("time"))
 		cmd = c
 	default:
-		return nil, fmt.Errorf("%w: unknown type %d", errBadCommand, data[0])
+		var ok bool
+		if cmd, ok = decodeSyncCommand(data[0], &r); !ok {
+			return nil, fmt.Errorf("%w: unknown type %d", errBadCommand, data[0])
+		}
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("%d trailing bytes", len(r.b))

@@ -17,7 +17,6 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/merkle"
 	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/evidence"
@@ -87,6 +86,7 @@ type fsm struct {
 	rng       *merkle.Range // right edge of the log, O(log n) hashes
 	applied   uint64
 	platforms map[string]*sm2.PublicKey // active platforms only
+	mirrors   map[string]*merkle.Range  // right edges of the mirrors of other courts
 	broken    error
 }
 
@@ -143,10 +143,16 @@ func (f *fsm) open() error {
 		db.Close()
 		return fmt.Errorf("load ledger %s: %w", f.path, err)
 	}
-	var rng *merkle.Range
+	var (
+		rng     *merkle.Range
+		mirrors map[string]*merkle.Range
+	)
 	err = db.View(func(tx *bolt.Tx) error {
 		var err error
-		rng, err = merkle.LoadRange(context.Background(), txHashes{tx}, size)
+		if rng, err = merkle.LoadRange(context.Background(), txHashes{tx}, size); err != nil {
+			return err
+		}
+		mirrors, err = loadMirrors(tx)
 		return err
 	})
 	if err != nil {
@@ -154,7 +160,7 @@ func (f *fsm) open() error {
 		return fmt.Errorf("load ledger %s: %w", f.path, err)
 	}
 	f.mu.Lock()
-	f.db, f.rng, f.applied, f.platforms, f.broken = db, rng, applied, platforms, nil
+	f.db, f.rng, f.applied, f.platforms, f.mirrors, f.broken = db, rng, applied, platforms, mirrors, nil
 	f.mu.Unlock()
 	return nil
 }
@@ -205,6 +211,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		last      uint64
 		rng       = f.rng
 		platforms map[string]*sm2.PublicKey
+		mirrors   map[string]*merkle.Range
 	)
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		for i, l := range logs {
@@ -241,6 +248,17 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 					platforms = clonePlatforms(f.platforms)
 				}
 				results[i] = applyRevoke(tx, platforms, c)
+			case *mirrorAppend:
+				if mirrors == nil {
+					mirrors = cloneMirrors(f.mirrors)
+				}
+				results[i] = f.applyMirror(tx, mirrors, c)
+			case *addCosignature:
+				results[i] = applyCosignature(tx, c)
+			case *Alarm:
+				results[i] = applyRaiseAlarm(tx, c)
+			case *clearAlarm:
+				results[i] = applyClearAlarm(tx, c)
 			}
 		}
 		if last == 0 {
@@ -263,6 +281,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	if platforms != nil {
 		f.platforms = platforms
 	}
+	if mirrors != nil {
+		f.mirrors = mirrors
+	}
 	if f.afterCommit != nil && last != 0 {
 		f.afterCommit(last)
 	}
@@ -277,76 +298,14 @@ func clonePlatforms(m map[string]*sm2.PublicKey) map[string]*sm2.PublicKey {
 	return c
 }
 
-// applyBatch checks the whole batch before writing any of it, so that a
-// rejected batch leaves no trace in the transaction it shares with others.
+// applyBatch appends a batch to the court's own log (see logBuckets.extend).
 // It returns the range after the batch.
 func (f *fsm) applyBatch(tx *bolt.Tx, rng *merkle.Range, c *appendBatch) (*merkle.Range, error) {
-	head, err := checkpoint.ParseUnverified(c.signedHead)
+	next, err := ownLog(tx).extend(rng, f.court, c.entries, [][]byte{c.signedHead}, ErrStaleBatch)
 	if err != nil {
-		return nil, fmt.Errorf("%w: signed head: %w", ErrStaleBatch, err)
-	}
-	size := rng.Size()
-	if head.Origin != f.court || head.Size != size+uint64(len(c.entries)) {
-		return nil, fmt.Errorf("%w: head of %q at size %d after %d entries on %d", ErrStaleBatch,
-			head.Origin, head.Size, len(c.entries), size)
-	}
-
-	type nodeWrite struct {
-		id   compact.NodeID
-		hash []byte
-	}
-	var (
-		next    = rng.Clone()
-		nodes   []nodeWrite
-		entries = make([]*evidence.Entry, len(c.entries))
-		seen    = make(map[string]bool, len(c.entries))
-		evB     = tx.Bucket(bucketEvidence)
-	)
-	for i, raw := range c.entries {
-		e, err := evidence.UnmarshalEntry(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%w: entry %d: %w", ErrStaleBatch, i, err)
-		}
-		if e.Court != f.court || e.Index != size+uint64(i) {
-			return nil, fmt.Errorf("%w: entry of %q at %d, want %q at %d", ErrStaleBatch, e.Court, e.Index, f.court, size+uint64(i))
-		}
-		if seen[e.EvidenceID] || evB.Get(evidenceKey(e.EvidenceID)) != nil {
-			return nil, fmt.Errorf("%w: evidence %s already recorded", ErrStaleBatch, e.EvidenceID)
-		}
-		seen[e.EvidenceID] = true
-		entries[i] = e
-		if err := next.Append(merkle.LeafHash(raw), func(id compact.NodeID, h []byte) {
-			nodes = append(nodes, nodeWrite{id, h})
-		}); err != nil {
-			return nil, err
-		}
-	}
-	if root := next.Root(); !bytes.Equal(root, head.Root) {
-		return nil, fmt.Errorf("%w: root %x, head says %x", ErrStaleBatch, root, head.Root)
-	}
-
-	put := func(bucket, k, v []byte) error { return tx.Bucket(bucket).Put(k, v) }
-	for i, e := range entries {
-		idx := u64(e.Index)
-		if err := put(bucketEntries, idx, c.entries[i]); err != nil {
-			return nil, err
-		}
-		if err := put(bucketEvidence, evidenceKey(e.EvidenceID), idx); err != nil {
-			return nil, err
-		}
-		if err := put(bucketFingerprints, fingerprintKey(e.Submission.Fingerprint, e.Index), nil); err != nil {
-			return nil, err
-		}
-	}
-	for _, n := range nodes {
-		if err := put(bucketNodes, nodeKey(n.id), n.hash); err != nil {
-			return nil, err
-		}
-	}
-	if err := put(bucketHeads, u64(head.Size), c.signedHead); err != nil {
 		return nil, err
 	}
-	if err := put(bucketMeta, keySize, u64(head.Size)); err != nil {
+	if err := tx.Bucket(bucketMeta).Put(keySize, u64(next.Size())); err != nil {
 		return nil, err
 	}
 	return next, nil

@@ -54,52 +54,15 @@ func (f *fsm) platformKey(id string) (*sm2.PublicKey, error) {
 	return nil, fmt.Errorf("%w: %q", ErrUnknownPlatform, id)
 }
 
-func getEntry(tx *bolt.Tx, index uint64) (*evidence.Entry, error) {
-	raw := tx.Bucket(bucketEntries).Get(u64(index))
-	if raw == nil {
-		return nil, fmt.Errorf("%w: entry %d", ErrNotFound, index)
-	}
-	e, err := evidence.UnmarshalEntry(raw)
-	if err != nil {
-		return nil, fmt.Errorf("entry %d is corrupt: %w", index, err)
-	}
-	return e, nil
-}
-
-// headCovering returns the first signed head whose tree includes index: the
-// head of the batch that recorded it, so a receipt rebuilt later is the
-// receipt given at the time.
-func headCovering(tx *bolt.Tx, index uint64) (size uint64, signed []byte, err error) {
-	k, v := tx.Bucket(bucketHeads).Cursor().Seek(u64(index + 1))
-	if k == nil {
-		return 0, nil, fmt.Errorf("%w: no head covers entry %d", ErrNotFound, index)
-	}
-	return getU64(k), bytes.Clone(v), nil
-}
+func getEntry(tx *bolt.Tx, index uint64) (*evidence.Entry, error) { return ownLog(tx).entry(index) }
 
 func receiptAt(tx *bolt.Tx, index uint64) (*evidence.Receipt, error) {
-	e, err := getEntry(tx, index)
-	if err != nil {
-		return nil, err
-	}
-	size, signed, err := headCovering(tx, index)
-	if err != nil {
-		return nil, err
-	}
-	p, err := merkle.Inclusion(context.Background(), txHashes{tx}, index, size)
-	if err != nil {
-		return nil, fmt.Errorf("proof of entry %d: %w", index, err)
-	}
-	return &evidence.Receipt{Entry: *e, Proof: p, SignedHead: signed}, nil
+	return ownLog(tx).receipt(index)
 }
 
-func indexOfEvidence(tx *bolt.Tx, id string) (uint64, bool) {
-	v := tx.Bucket(bucketEvidence).Get(evidenceKey(id))
-	if v == nil {
-		return 0, false
-	}
-	return getU64(v), true
-}
+func indexOfEvidence(tx *bolt.Tx, id string) (uint64, bool) { return ownLog(tx).indexOf(id) }
+
+func parseHead(note []byte) (checkpoint.TreeHead, error) { return checkpoint.ParseUnverified(note) }
 
 // SignedHead is a tree head as the court signed it.
 type SignedHead struct {

@@ -31,8 +31,28 @@ var (
 	// bucketPlatforms maps platform ID to platformRecord bytes.
 	bucketPlatforms = []byte("platforms")
 
+	// bucketMirrors holds, per other court it mirrors (key: court ID), a
+	// nested bucket with the same entries, nodes, evidence, fingerprints and
+	// heads buckets as the court's own log (the heads are the origin's,
+	// with this court's cosignature line appended), and the keys keySize
+	// and keyChecked.
+	bucketMirrors = []byte("mirrors")
+	// bucketCosignatures maps u64 size || witness court ID to the witness's
+	// cosignature line on the court's own head at that size.
+	bucketCosignatures = []byte("cosignatures")
+	// bucketAlarms maps a court ID to its active alarm (alarmRecord):
+	// mirroring that court stops while it is there.
+	bucketAlarms = []byte("alarms")
+	// bucketAlarmHistory maps court ID || 0x00 || u64 cleared-at (ms) to a
+	// cleared alarm, kept as evidence.
+	bucketAlarmHistory = []byte("alarm_history")
+
 	allBuckets = [][]byte{bucketMeta, bucketEntries, bucketNodes, bucketEvidence,
-		bucketFingerprints, bucketHeads, bucketPlatforms}
+		bucketFingerprints, bucketHeads, bucketPlatforms, bucketMirrors,
+		bucketCosignatures, bucketAlarms, bucketAlarmHistory}
+
+	// mirrorBuckets are the buckets nested in each mirror's bucket.
+	mirrorBuckets = [][]byte{bucketEntries, bucketNodes, bucketEvidence, bucketFingerprints, bucketHeads}
 )
 
 var (
@@ -43,6 +63,9 @@ var (
 	keySize = []byte("size")
 	// keyCourt is the court ID the ledger belongs to, written once.
 	keyCourt = []byte("court")
+	// keyChecked, in a mirror's bucket, is when (u64 ms, the leader's
+	// clock) the origin's latest head was last seen to be the mirror's.
+	keyChecked = []byte("checked")
 )
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }

@@ -72,3 +72,5 @@ func receiptToPB(r *evidence.Receipt, duplicate bool) (*pb.Receipt, error) {
 		Duplicate:      duplicate,
 	}, nil
 }
+
+func timestampOf(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }

@@ -47,6 +47,14 @@ func problemOf(err error) Problem {
 		return Problem{codes.PermissionDenied, "PLATFORM_NOT_REGISTERED", err.Error(), "platform"}
 	case errors.Is(err, consensus.ErrBatchTooLarge):
 		return Problem{codes.InvalidArgument, "BATCH_TOO_LARGE", err.Error(), "submissions"}
+	case errors.Is(err, consensus.ErrAlarmed):
+		return Problem{codes.FailedPrecondition, "COURT_ALARMED", err.Error(), ""}
+	case errors.Is(err, consensus.ErrNoAlarm):
+		return Problem{codes.NotFound, "NO_ALARM", err.Error(), "court"}
+	case errors.Is(err, consensus.ErrUnknownHead):
+		return Problem{codes.NotFound, "UNKNOWN_HEAD", err.Error(), ""}
+	case errors.Is(err, consensus.ErrMirrorRejected):
+		return Problem{codes.FailedPrecondition, "MIRROR_REJECTED", err.Error(), ""}
 	case errors.Is(err, consensus.ErrEmpty):
 		return Problem{codes.NotFound, "LEDGER_EMPTY", err.Error(), ""}
 	case errors.Is(err, consensus.ErrNotFound):

@@ -2,6 +2,8 @@ package court
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
@@ -92,19 +94,23 @@ func (s *evidenceServer) GetEvidence(ctx context.Context, req *pb.GetEvidenceReq
 	if len(req.EvidenceId) != evidence.EvidenceIDLen {
 		return nil, toStatus(invalid("evidence_id", "INVALID_EVIDENCE_ID", "evidence ID must be %d hex digits, got %d characters", evidence.EvidenceIDLen, len(req.EvidenceId)))
 	}
-	e, err := s.n.ledger.EntryByEvidenceID(req.EvidenceId)
-	if err != nil {
-		return nil, toStatus(err)
+	// Evidence IDs are derived from the court's ID, so at most one log holds
+	// it; the court's own is asked first.
+	for _, log := range s.n.logs() {
+		e, err := log.EntryByEvidenceID(req.EvidenceId)
+		if errors.Is(err, consensus.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		rc, err := s.n.receipt(log, e.Index)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		return &pb.GetEvidenceResponse{Receipt: rc}, nil
 	}
-	r, err := s.n.ledger.Receipt(e.Index)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	rc, err := receiptToPB(r, false)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &pb.GetEvidenceResponse{Receipt: rc}, nil
+	return nil, toStatus(fmt.Errorf("%w: evidence %s is in neither this court's ledger nor its mirrors", consensus.ErrNotFound, req.EvidenceId))
 }
 
 func (s *evidenceServer) LookupFingerprint(ctx context.Context, req *pb.LookupFingerprintRequest) (*pb.LookupFingerprintResponse, error) {
@@ -119,23 +125,31 @@ func (s *evidenceServer) LookupFingerprint(ctx context.Context, req *pb.LookupFi
 	if limit > consensus.MaxLookup {
 		return nil, toStatus(invalid("limit", "LIMIT_TOO_LARGE", "limit is at most %d, got %d", consensus.MaxLookup, limit))
 	}
-	entries, err := s.n.ledger.Lookup(fp, limit)
-	if err != nil {
-		return nil, toStatus(err)
-	}
 	out := &pb.LookupFingerprintResponse{}
-	for _, e := range entries {
-		out.Entries = append(out.Entries, entryToPB(e))
+	for _, log := range s.n.logs() {
+		if len(out.Entries) >= limit {
+			break
+		}
+		entries, err := log.Lookup(fp, limit-len(out.Entries))
+		if errors.Is(err, consensus.ErrNotFound) {
+			continue // nothing of that court mirrored yet
+		}
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		for _, e := range entries {
+			out.Entries = append(out.Entries, entryToPB(e))
+		}
 	}
 	return out, nil
 }
 
 // latestSize resolves a tree size of 0 to the latest head's.
-func (s *evidenceServer) latestSize(size uint64) (uint64, error) {
+func latestSize(log *consensus.LogView, size uint64) (uint64, error) {
 	if size != 0 {
 		return size, nil
 	}
-	h, err := s.n.ledger.LatestHead()
+	h, err := log.LatestHead()
 	if err != nil {
 		return 0, err
 	}
@@ -143,11 +157,15 @@ func (s *evidenceServer) latestSize(size uint64) (uint64, error) {
 }
 
 func (s *evidenceServer) GetInclusionProof(ctx context.Context, req *pb.GetInclusionProofRequest) (*pb.GetInclusionProofResponse, error) {
-	size, err := s.latestSize(req.TreeSize)
+	log, err := s.n.logOf(req.Court)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	p, err := s.n.ledger.InclusionProof(req.Index, size)
+	size, err := latestSize(log, req.TreeSize)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	p, err := log.InclusionProof(req.Index, size)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -155,19 +173,27 @@ func (s *evidenceServer) GetInclusionProof(ctx context.Context, req *pb.GetInclu
 }
 
 func (s *evidenceServer) GetConsistencyProof(ctx context.Context, req *pb.GetConsistencyProofRequest) (*pb.GetConsistencyProofResponse, error) {
-	second, err := s.latestSize(req.Second)
+	log, err := s.n.logOf(req.Court)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	p, err := s.n.ledger.ConsistencyProof(req.First, second)
+	second, err := latestSize(log, req.Second)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	p, err := log.ConsistencyProof(req.First, second)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.GetConsistencyProofResponse{First: req.First, Second: second, Proof: p}, nil
 }
 
-func (s *evidenceServer) GetLatestTreeHead(ctx context.Context, _ *pb.GetLatestTreeHeadRequest) (*pb.GetLatestTreeHeadResponse, error) {
-	h, err := s.n.ledger.LatestHead()
+func (s *evidenceServer) GetLatestTreeHead(ctx context.Context, req *pb.GetLatestTreeHeadRequest) (*pb.GetLatestTreeHeadResponse, error) {
+	log, err := s.n.logOf(req.Court)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	h, err := log.LatestHead()
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -179,22 +205,28 @@ func (s *evidenceServer) VerifyFingerprint(ctx context.Context, req *pb.VerifyFi
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	entries, err := s.n.ledger.Lookup(fp, 100)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	out := &pb.VerifyFingerprintResponse{Recorded: len(entries) > 0}
-	for _, e := range entries {
-		r, err := s.n.ledger.Receipt(e.Index)
+	out := &pb.VerifyFingerprintResponse{}
+	const maxReceipts = 100
+	for _, log := range s.n.logs() {
+		if len(out.Receipts) >= maxReceipts {
+			break
+		}
+		entries, err := log.Lookup(fp, maxReceipts-len(out.Receipts))
+		if errors.Is(err, consensus.ErrNotFound) {
+			continue // nothing of that court mirrored yet
+		}
 		if err != nil {
 			return nil, toStatus(err)
 		}
-		rc, err := receiptToPB(r, false)
-		if err != nil {
-			return nil, toStatus(err)
+		for _, e := range entries {
+			rc, err := s.n.receipt(log, e.Index)
+			if err != nil {
+				return nil, toStatus(err)
+			}
+			out.Receipts = append(out.Receipts, rc)
 		}
-		out.Receipts = append(out.Receipts, rc)
 	}
+	out.Recorded = len(out.Receipts) > 0
 	if h, err := s.n.ledger.LatestHead(); err == nil {
 		out.TreeHead = headToPB(h.Head, h.Note)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
@@ -52,8 +53,13 @@ type Config struct {
 	Bootstrap bool
 	// MaxRequestBytes bounds a request body or message (default 8 MiB).
 	MaxRequestBytes int
-	Fast            bool // short Raft timeouts, for tests and demos on one machine
-	Logger          *slog.Logger
+	// Courts are the other courts of the network, which this court mirrors
+	// and witnesses (docs/sync-protocol.md).
+	Courts []OtherCourt
+	Sync   SyncConfig
+	Fast   bool // short Raft timeouts, for tests and demos on one machine
+	Clock  func() time.Time
+	Logger *slog.Logger
 }
 
 // Node is a running court node.
@@ -66,6 +72,14 @@ type Node struct {
 	health *health.Server
 
 	grpcLn, httpLn net.Listener
+
+	verifier *checkpoint.Verifier   // this court's heads
+	cosigner *checkpoint.Cosigner   // this court as a witness of others
+	courts   map[string]*otherCourt // by court ID
+	syncer   *syncer
+	metrics  *metrics
+
+	syncDone chan struct{} // closed when the sync loops have stopped
 
 	mu    sync.Mutex
 	peers map[string]string // node ID -> gRPC address
@@ -88,8 +102,28 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("court: %w", err)
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("court", cfg.Court, "node", cfg.NodeID),
-		peers: map[string]string{}, conns: map[string]*leaderConn{}, done: make(chan struct{})}
+		peers: map[string]string{}, conns: map[string]*leaderConn{}, done: make(chan struct{}),
+		verifier: signer.Verifier(), courts: map[string]*otherCourt{}}
+	if n.cosigner, err = checkpoint.NewCosigner(cfg.Court, cfg.CourtKey, cfg.Clock); err != nil {
+		return nil, fmt.Errorf("court: %w", err)
+	}
+	for _, c := range cfg.Courts {
+		oc, err := newOtherCourt(c)
+		if err != nil {
+			return nil, fmt.Errorf("court: config: %w", err)
+		}
+		if oc.Court == cfg.Court {
+			return nil, fmt.Errorf("court: config: court %q lists itself among the other courts", c.Court)
+		}
+		if _, dup := n.courts[oc.Court]; dup {
+			return nil, fmt.Errorf("court: config: court %q listed twice", c.Court)
+		}
+		n.courts[oc.Court] = oc
+	}
 	var boot []consensus.Server
 	for _, p := range cfg.Peers {
 		n.peers[p.NodeID] = p.GRPCAddr
@@ -106,7 +140,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.ledger, err = consensus.Open(consensus.Config{
 		NodeID: cfg.NodeID, Court: cfg.Court, Dir: cfg.DataDir, BindAddr: cfg.RaftAddr,
-		Bootstrap: boot, Signer: signer, Fast: cfg.Fast, Logger: cfg.Logger,
+		Bootstrap: boot, Signer: signer, Fast: cfg.Fast, Logger: cfg.Logger, Clock: cfg.Clock,
 	})
 	if err != nil {
 		n.grpcLn.Close()
@@ -115,9 +149,12 @@ func Start(cfg Config) (*Node, error) {
 	}
 
 	n.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(cfg.MaxRequestBytes))
-	ev, ad := &evidenceServer{n: n}, &adminServer{n: n}
+	n.metrics = newMetrics(n)
+	n.syncer = newSyncer(n, cfg.Sync)
+	ev, ad, sy := &evidenceServer{n: n}, &adminServer{n: n}, &syncServer{n: n}
 	pb.RegisterEvidenceServiceServer(n.grpc, ev)
 	pb.RegisterAdminServiceServer(n.grpc, ad)
+	pb.RegisterSyncServiceServer(n.grpc, sy)
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 
@@ -136,10 +173,15 @@ func Start(cfg Config) (*Node, error) {
 		n.Shutdown(ctx)
 		return nil, err
 	}
+	if err := pb.RegisterSyncServiceHandlerServer(ctx, gw, sy); err != nil {
+		n.Shutdown(ctx)
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", http.MaxBytesHandler(gw, int64(cfg.MaxRequestBytes)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", n.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(api.OpenAPI)
@@ -149,9 +191,13 @@ func Start(cfg Config) (*Node, error) {
 	go n.grpc.Serve(n.grpcLn)
 	go n.http.Serve(n.httpLn)
 	go n.watchHealth()
+	n.syncDone = make(chan struct{})
+	go func() { defer close(n.syncDone); n.syncer.run(n.done) }()
 	n.log.Info("court node serving", "grpc", n.grpcLn.Addr().String(), "http", n.httpLn.Addr().String(), "raft", cfg.RaftAddr)
 	return n, nil
 }
+
+func (n *Node) now() time.Time { return n.cfg.Clock() }
 
 // GRPCAddr and HTTPAddr are the addresses the node listens on.
 func (n *Node) GRPCAddr() string { return n.grpcLn.Addr().String() }
@@ -217,6 +263,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			n.grpc.Stop()
 		}
 	}
+	if n.syncDone != nil {
+		<-n.syncDone
+	}
 	n.mu.Lock()
 	for _, c := range n.conns {
 		c.cc.Close()
@@ -245,6 +294,7 @@ type leaderConn struct {
 	cc       *grpc.ClientConn
 	evidence pb.EvidenceServiceClient
 	admin    pb.AdminServiceClient
+	sync     pb.SyncServiceClient
 }
 
 const forwardedKey = "x-courtledger-forwarded"
@@ -279,7 +329,7 @@ func (n *Node) leaderClient(ctx context.Context) (*leaderConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("court: connect to leader %s at %s: %w", id, addr, err)
 	}
-	c := &leaderConn{cc: cc, evidence: pb.NewEvidenceServiceClient(cc), admin: pb.NewAdminServiceClient(cc)}
+	c := &leaderConn{cc: cc, evidence: pb.NewEvidenceServiceClient(cc), admin: pb.NewAdminServiceClient(cc), sync: pb.NewSyncServiceClient(cc)}
 	n.conns[addr] = c
 	return c, nil
 }

@@ -721,11 +721,478 @@ func (x *ListPlatformsResponse) GetPlatforms() []*Platform {
 	return nil
 }
 
+type MirrorStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Court string                 `protobuf:"bytes,1,opt,name=court,proto3" json:"court,omitempty"`
+	// Entries mirrored, all verified against head.
+	Size uint64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// The newest signed head of the court held (with this court's cosignature).
+	Head *SignedTreeHead `protobuf:"bytes,3,opt,name=head,proto3" json:"head,omitempty"`
+	// When this court last found the court's newest head to be head.
+	CheckedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=checked_at,json=checkedAt,proto3" json:"checked_at,omitempty"`
+	// Seconds since checked_at, at the time of the answer.
+	StalenessSeconds float64 `protobuf:"fixed64,5,opt,name=staleness_seconds,json=stalenessSeconds,proto3" json:"staleness_seconds,omitempty"`
+	Alarmed          bool    `protobuf:"varint,6,opt,name=alarmed,proto3" json:"alarmed,omitempty"`
+	// The last error of the sync loop, if the leader answering runs one.
+	LastError     string `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MirrorStatus) Reset() {
+	*x = MirrorStatus{}
+	mi := &file_courtledger_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MirrorStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MirrorStatus) ProtoMessage() {}
+
+func (x *MirrorStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_courtledger_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MirrorStatus.ProtoReflect.Descriptor instead.
+func (*MirrorStatus) Descriptor() ([]byte, []int) {
+	return file_courtledger_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *MirrorStatus) GetCourt() string {
+	if x != nil {
+		return x.Court
+	}
+	return ""
+}
+
+func (x *MirrorStatus) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *MirrorStatus) GetHead() *SignedTreeHead {
+	if x != nil {
+		return x.Head
+	}
+	return nil
+}
+
+func (x *MirrorStatus) GetCheckedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CheckedAt
+	}
+	return nil
+}
+
+func (x *MirrorStatus) GetStalenessSeconds() float64 {
+	if x != nil {
+		return x.StalenessSeconds
+	}
+	return 0
+}
+
+func (x *MirrorStatus) GetAlarmed() bool {
+	if x != nil {
+		return x.Alarmed
+	}
+	return false
+}
+
+func (x *MirrorStatus) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+type GetSyncStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSyncStatusRequest) Reset() {
+	*x = GetSyncStatusRequest{}
+	mi := &file_courtledger_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSyncStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSyncStatusRequest) ProtoMessage() {}
+
+func (x *GetSyncStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_courtledger_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSyncStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetSyncStatusRequest) Descriptor() ([]byte, []int) {
+	return file_courtledger_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+type GetSyncStatusResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mirrors       []*MirrorStatus        `protobuf:"bytes,1,rep,name=mirrors,proto3" json:"mirrors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSyncStatusResponse) Reset() {
+	*x = GetSyncStatusResponse{}
+	mi := &file_courtledger_v1_admin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSyncStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSyncStatusResponse) ProtoMessage() {}
+
+func (x *GetSyncStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_courtledger_v1_admin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSyncStatusResponse.ProtoReflect.Descriptor instead.
+func (*GetSyncStatusResponse) Descriptor() ([]byte, []int) {
+	return file_courtledger_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetSyncStatusResponse) GetMirrors() []*MirrorStatus {
+	if x != nil {
+		return x.Mirrors
+	}
+	return nil
+}
+
+type Alarm struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Court string                 `protobuf:"bytes,1,opt,name=court,proto3" json:"court,omitempty"`
+	// bad-signature, inconsistent, same-size-fork, bad-entries or gossip-fork.
+	Kind   string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Detail string `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	// The court's signed head this court held, and the one conflicting with it.
+	HeldNote        string `protobuf:"bytes,4,opt,name=held_note,json=heldNote,proto3" json:"held_note,omitempty"`
+	ConflictingNote string `protobuf:"bytes,5,opt,name=conflicting_note,json=conflictingNote,proto3" json:"conflicting_note,omitempty"`
+	// Who served the conflicting note: the court itself, or the court that
+	// gossiped it.
+	Source        string                 `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
+	RaisedAt      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=raised_at,json=raisedAt,proto3" json:"raised_at,omitempty"`
+	ClearedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=cleared_at,json=clearedAt,proto3" json:"cleared_at,omitempty"`
+	ClearedBy     string                 `protobuf:"bytes,9,opt,name=cleared_by,json=clearedBy,proto3" json:"cleared_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Alarm) Reset() {
+	*x = Alarm{}
+	mi := &file_courtledger_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Alarm) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Alarm) ProtoMessage() {}
+
+func (x *Alarm) ProtoReflect() protoreflect.Message {
+	mi := &file_courtledger_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Alarm.ProtoReflect.Descriptor instead.
+func (*Alarm) Descriptor() ([]byte, []int) {
+	return file_courtledger_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Alarm) GetCourt() string {
+	if x != nil {
+		return x.Court
+	}
+	return ""
+}
+
+func (x *Alarm) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Alarm) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *Alarm) GetHeldNote() string {
+	if x != nil {
+		return x.HeldNote
+	}
+	return ""
+}
+
+func (x *Alarm) GetConflictingNote() string {
+	if x != nil {
+		return x.ConflictingNote
+	}
+	return ""
+}
+
+func (x *Alarm) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Alarm) GetRaisedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RaisedAt
+	}
+	return nil
+}
+
+func (x *Alarm) GetClearedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ClearedAt
+	}
+	return nil
+}
+
+func (x *Alarm) GetClearedBy() string {
+	if x != nil {
+		return x.ClearedBy
+	}
+	return ""
+}
+
+type ListAlarmsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Include cleared alarms.
+	History       bool `protobuf:"varint,1,opt,name=history,proto3" json:"history,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlarmsRequest) Reset() {
+	*x = ListAlarmsRequest{}
+	mi := &file_courtledger_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlarmsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlarmsRequest) ProtoMessage() {}
+
+func (x *ListAlarmsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_courtledger_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlarmsRequest.ProtoReflect.Descriptor instead.
+func (*ListAlarmsRequest) Descriptor() ([]byte, []int) {
+	return file_courtledger_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListAlarmsRequest) GetHistory() bool {
+	if x != nil {
+		return x.History
+	}
+	return false
+}
+
+type ListAlarmsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Alarms        []*Alarm               `protobuf:"bytes,1,rep,name=alarms,proto3" json:"alarms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlarmsResponse) Reset() {
+	*x = ListAlarmsResponse{}
+	mi := &file_courtledger_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlarmsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlarmsResponse) ProtoMessage() {}
+
+func (x *ListAlarmsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_courtledger_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlarmsResponse.ProtoReflect.Descriptor instead.
+func (*ListAlarmsResponse) Descriptor() ([]byte, []int) {
+	return file_courtledger_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListAlarmsResponse) GetAlarms() []*Alarm {
+	if x != nil {
+		return x.Alarms
+	}
+	return nil
+}
+
+type ClearAlarmRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Court string                 `protobuf:"bytes,1,opt,name=court,proto3" json:"court,omitempty"`
+	// Who reviewed the evidence, for the record.
+	Operator      string `protobuf:"bytes,2,opt,name=operator,proto3" json:"operator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClearAlarmRequest) Reset() {
+	*x = ClearAlarmRequest{}
+	mi := &file_courtledger_v1_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearAlarmRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearAlarmRequest) ProtoMessage() {}
+
+func (x *ClearAlarmRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_courtledger_v1_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearAlarmRequest.ProtoReflect.Descriptor instead.
+func (*ClearAlarmRequest) Descriptor() ([]byte, []int) {
+	return file_courtledger_v1_admin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ClearAlarmRequest) GetCourt() string {
+	if x != nil {
+		return x.Court
+	}
+	return ""
+}
+
+func (x *ClearAlarmRequest) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+type ClearAlarmResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClearAlarmResponse) Reset() {
+	*x = ClearAlarmResponse{}
+	mi := &file_courtledger_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearAlarmResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearAlarmResponse) ProtoMessage() {}
+
+func (x *ClearAlarmResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_courtledger_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearAlarmResponse.ProtoReflect.Descriptor instead.
+func (*ClearAlarmResponse) Descriptor() ([]byte, []int) {
+	return file_courtledger_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
 var File_courtledger_v1_admin_proto protoreflect.FileDescriptor
 
 const file_courtledger_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x1acourtledger/v1/admin.proto\x12\x0ecourtledger.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"c\n" +
+	"\x1acourtledger/v1/admin.proto\x12\x0ecourtledger.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dcourtledger/v1/evidence.proto\"c\n" +
 	"\x04Node\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12\x1f\n" +
@@ -768,7 +1235,40 @@ const file_courtledger_v1_admin_proto_rawDesc = "" +
 	"\x16RevokePlatformResponse\"\x16\n" +
 	"\x14ListPlatformsRequest\"O\n" +
 	"\x15ListPlatformsResponse\x126\n" +
-	"\tplatforms\x18\x01 \x03(\v2\x18.courtledger.v1.PlatformR\tplatforms2\xbc\x04\n" +
+	"\tplatforms\x18\x01 \x03(\v2\x18.courtledger.v1.PlatformR\tplatforms\"\x8d\x02\n" +
+	"\fMirrorStatus\x12\x14\n" +
+	"\x05court\x18\x01 \x01(\tR\x05court\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x122\n" +
+	"\x04head\x18\x03 \x01(\v2\x1e.courtledger.v1.SignedTreeHeadR\x04head\x129\n" +
+	"\n" +
+	"checked_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcheckedAt\x12+\n" +
+	"\x11staleness_seconds\x18\x05 \x01(\x01R\x10stalenessSeconds\x12\x18\n" +
+	"\aalarmed\x18\x06 \x01(\bR\aalarmed\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\a \x01(\tR\tlastError\"\x16\n" +
+	"\x14GetSyncStatusRequest\"O\n" +
+	"\x15GetSyncStatusResponse\x126\n" +
+	"\amirrors\x18\x01 \x03(\v2\x1c.courtledger.v1.MirrorStatusR\amirrors\"\xbc\x02\n" +
+	"\x05Alarm\x12\x14\n" +
+	"\x05court\x18\x01 \x01(\tR\x05court\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\x12\x1b\n" +
+	"\theld_note\x18\x04 \x01(\tR\bheldNote\x12)\n" +
+	"\x10conflicting_note\x18\x05 \x01(\tR\x0fconflictingNote\x12\x16\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\x127\n" +
+	"\traised_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\braisedAt\x129\n" +
+	"\n" +
+	"cleared_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tclearedAt\x12\x1d\n" +
+	"\n" +
+	"cleared_by\x18\t \x01(\tR\tclearedBy\"-\n" +
+	"\x11ListAlarmsRequest\x12\x18\n" +
+	"\ahistory\x18\x01 \x01(\bR\ahistory\"C\n" +
+	"\x12ListAlarmsResponse\x12-\n" +
+	"\x06alarms\x18\x01 \x03(\v2\x15.courtledger.v1.AlarmR\x06alarms\"E\n" +
+	"\x11ClearAlarmRequest\x12\x14\n" +
+	"\x05court\x18\x01 \x01(\tR\x05court\x12\x1a\n" +
+	"\boperator\x18\x02 \x01(\tR\boperator\"\x14\n" +
+	"\x12ClearAlarmResponse2\xc4\x06\n" +
 	"\fAdminService\x12e\n" +
 	"\x10GetClusterStatus\x12'.courtledger.v1.GetClusterStatusRequest\x1a(.courtledger.v1.GetClusterStatusResponse\x12J\n" +
 	"\aAddNode\x12\x1e.courtledger.v1.AddNodeRequest\x1a\x1f.courtledger.v1.AddNodeResponse\x12S\n" +
@@ -776,7 +1276,12 @@ const file_courtledger_v1_admin_proto_rawDesc = "" +
 	"RemoveNode\x12!.courtledger.v1.RemoveNodeRequest\x1a\".courtledger.v1.RemoveNodeResponse\x12e\n" +
 	"\x10RegisterPlatform\x12'.courtledger.v1.RegisterPlatformRequest\x1a(.courtledger.v1.RegisterPlatformResponse\x12_\n" +
 	"\x0eRevokePlatform\x12%.courtledger.v1.RevokePlatformRequest\x1a&.courtledger.v1.RevokePlatformResponse\x12\\\n" +
-	"\rListPlatforms\x12$.courtledger.v1.ListPlatformsRequest\x1a%.courtledger.v1.ListPlatformsResponseBIZGgithub.com/courtledger/courtledger/api/gen/courtledger/v1;courtledgerv1b\x06proto3"
+	"\rListPlatforms\x12$.courtledger.v1.ListPlatformsRequest\x1a%.courtledger.v1.ListPlatformsResponse\x12\\\n" +
+	"\rGetSyncStatus\x12$.courtledger.v1.GetSyncStatusRequest\x1a%.courtledger.v1.GetSyncStatusResponse\x12S\n" +
+	"\n" +
+	"ListAlarms\x12!.courtledger.v1.ListAlarmsRequest\x1a\".courtledger.v1.ListAlarmsResponse\x12S\n" +
+	"\n" +
+	"ClearAlarm\x12!.courtledger.v1.ClearAlarmRequest\x1a\".courtledger.v1.ClearAlarmResponseBIZGgithub.com/courtledger/courtledger/api/gen/courtledger/v1;courtledgerv1b\x06proto3"
 
 var (
 	file_courtledger_v1_admin_proto_rawDescOnce sync.Once
@@ -790,7 +1295,7 @@ func file_courtledger_v1_admin_proto_rawDescGZIP() []byte {
 	return file_courtledger_v1_admin_proto_rawDescData
 }
 
-var file_courtledger_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_courtledger_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_courtledger_v1_admin_proto_goTypes = []any{
 	(*Node)(nil),                     // 0: courtledger.v1.Node
 	(*GetClusterStatusRequest)(nil),  // 1: courtledger.v1.GetClusterStatusRequest
@@ -806,32 +1311,53 @@ var file_courtledger_v1_admin_proto_goTypes = []any{
 	(*RevokePlatformResponse)(nil),   // 11: courtledger.v1.RevokePlatformResponse
 	(*ListPlatformsRequest)(nil),     // 12: courtledger.v1.ListPlatformsRequest
 	(*ListPlatformsResponse)(nil),    // 13: courtledger.v1.ListPlatformsResponse
-	(*timestamppb.Timestamp)(nil),    // 14: google.protobuf.Timestamp
+	(*MirrorStatus)(nil),             // 14: courtledger.v1.MirrorStatus
+	(*GetSyncStatusRequest)(nil),     // 15: courtledger.v1.GetSyncStatusRequest
+	(*GetSyncStatusResponse)(nil),    // 16: courtledger.v1.GetSyncStatusResponse
+	(*Alarm)(nil),                    // 17: courtledger.v1.Alarm
+	(*ListAlarmsRequest)(nil),        // 18: courtledger.v1.ListAlarmsRequest
+	(*ListAlarmsResponse)(nil),       // 19: courtledger.v1.ListAlarmsResponse
+	(*ClearAlarmRequest)(nil),        // 20: courtledger.v1.ClearAlarmRequest
+	(*ClearAlarmResponse)(nil),       // 21: courtledger.v1.ClearAlarmResponse
+	(*timestamppb.Timestamp)(nil),    // 22: google.protobuf.Timestamp
+	(*SignedTreeHead)(nil),           // 23: courtledger.v1.SignedTreeHead
 }
 var file_courtledger_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: courtledger.v1.GetClusterStatusResponse.nodes:type_name -> courtledger.v1.Node
 	0,  // 1: courtledger.v1.AddNodeRequest.node:type_name -> courtledger.v1.Node
-	14, // 2: courtledger.v1.Platform.registered_at:type_name -> google.protobuf.Timestamp
-	14, // 3: courtledger.v1.Platform.revoked_at:type_name -> google.protobuf.Timestamp
+	22, // 2: courtledger.v1.Platform.registered_at:type_name -> google.protobuf.Timestamp
+	22, // 3: courtledger.v1.Platform.revoked_at:type_name -> google.protobuf.Timestamp
 	7,  // 4: courtledger.v1.RegisterPlatformResponse.platform:type_name -> courtledger.v1.Platform
 	7,  // 5: courtledger.v1.ListPlatformsResponse.platforms:type_name -> courtledger.v1.Platform
-	1,  // 6: courtledger.v1.AdminService.GetClusterStatus:input_type -> courtledger.v1.GetClusterStatusRequest
-	3,  // 7: courtledger.v1.AdminService.AddNode:input_type -> courtledger.v1.AddNodeRequest
-	5,  // 8: courtledger.v1.AdminService.RemoveNode:input_type -> courtledger.v1.RemoveNodeRequest
-	8,  // 9: courtledger.v1.AdminService.RegisterPlatform:input_type -> courtledger.v1.RegisterPlatformRequest
-	10, // 10: courtledger.v1.AdminService.RevokePlatform:input_type -> courtledger.v1.RevokePlatformRequest
-	12, // 11: courtledger.v1.AdminService.ListPlatforms:input_type -> courtledger.v1.ListPlatformsRequest
-	2,  // 12: courtledger.v1.AdminService.GetClusterStatus:output_type -> courtledger.v1.GetClusterStatusResponse
-	4,  // 13: courtledger.v1.AdminService.AddNode:output_type -> courtledger.v1.AddNodeResponse
-	6,  // 14: courtledger.v1.AdminService.RemoveNode:output_type -> courtledger.v1.RemoveNodeResponse
-	9,  // 15: courtledger.v1.AdminService.RegisterPlatform:output_type -> courtledger.v1.RegisterPlatformResponse
-	11, // 16: courtledger.v1.AdminService.RevokePlatform:output_type -> courtledger.v1.RevokePlatformResponse
-	13, // 17: courtledger.v1.AdminService.ListPlatforms:output_type -> courtledger.v1.ListPlatformsResponse
-	12, // [12:18] is the sub-list for method output_type
-	6,  // [6:12] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	23, // 6: courtledger.v1.MirrorStatus.head:type_name -> courtledger.v1.SignedTreeHead
+	22, // 7: courtledger.v1.MirrorStatus.checked_at:type_name -> google.protobuf.Timestamp
+	14, // 8: courtledger.v1.GetSyncStatusResponse.mirrors:type_name -> courtledger.v1.MirrorStatus
+	22, // 9: courtledger.v1.Alarm.raised_at:type_name -> google.protobuf.Timestamp
+	22, // 10: courtledger.v1.Alarm.cleared_at:type_name -> google.protobuf.Timestamp
+	17, // 11: courtledger.v1.ListAlarmsResponse.alarms:type_name -> courtledger.v1.Alarm
+	1,  // 12: courtledger.v1.AdminService.GetClusterStatus:input_type -> courtledger.v1.GetClusterStatusRequest
+	3,  // 13: courtledger.v1.AdminService.AddNode:input_type -> courtledger.v1.AddNodeRequest
+	5,  // 14: courtledger.v1.AdminService.RemoveNode:input_type -> courtledger.v1.RemoveNodeRequest
+	8,  // 15: courtledger.v1.AdminService.RegisterPlatform:input_type -> courtledger.v1.RegisterPlatformRequest
+	10, // 16: courtledger.v1.AdminService.RevokePlatform:input_type -> courtledger.v1.RevokePlatformRequest
+	12, // 17: courtledger.v1.AdminService.ListPlatforms:input_type -> courtledger.v1.ListPlatformsRequest
+	15, // 18: courtledger.v1.AdminService.GetSyncStatus:input_type -> courtledger.v1.GetSyncStatusRequest
+	18, // 19: courtledger.v1.AdminService.ListAlarms:input_type -> courtledger.v1.ListAlarmsRequest
+	20, // 20: courtledger.v1.AdminService.ClearAlarm:input_type -> courtledger.v1.ClearAlarmRequest
+	2,  // 21: courtledger.v1.AdminService.GetClusterStatus:output_type -> courtledger.v1.GetClusterStatusResponse
+	4,  // 22: courtledger.v1.AdminService.AddNode:output_type -> courtledger.v1.AddNodeResponse
+	6,  // 23: courtledger.v1.AdminService.RemoveNode:output_type -> courtledger.v1.RemoveNodeResponse
+	9,  // 24: courtledger.v1.AdminService.RegisterPlatform:output_type -> courtledger.v1.RegisterPlatformResponse
+	11, // 25: courtledger.v1.AdminService.RevokePlatform:output_type -> courtledger.v1.RevokePlatformResponse
+	13, // 26: courtledger.v1.AdminService.ListPlatforms:output_type -> courtledger.v1.ListPlatformsResponse
+	16, // 27: courtledger.v1.AdminService.GetSyncStatus:output_type -> courtledger.v1.GetSyncStatusResponse
+	19, // 28: courtledger.v1.AdminService.ListAlarms:output_type -> courtledger.v1.ListAlarmsResponse
+	21, // 29: courtledger.v1.AdminService.ClearAlarm:output_type -> courtledger.v1.ClearAlarmResponse
+	21, // [21:30] is the sub-list for method output_type
+	12, // [12:21] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_courtledger_v1_admin_proto_init() }
@@ -839,13 +1365,14 @@ func file_courtledger_v1_admin_proto_init() {
 	if File_courtledger_v1_admin_proto != nil {
 		return
 	}
+	file_courtledger_v1_evidence_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_courtledger_v1_admin_proto_rawDesc), len(file_courtledger_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

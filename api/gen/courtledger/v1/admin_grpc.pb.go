@@ -27,6 +27,9 @@ const (
 	AdminService_RegisterPlatform_FullMethodName = "/courtledger.v1.AdminService/RegisterPlatform"
 	AdminService_RevokePlatform_FullMethodName   = "/courtledger.v1.AdminService/RevokePlatform"
 	AdminService_ListPlatforms_FullMethodName    = "/courtledger.v1.AdminService/ListPlatforms"
+	AdminService_GetSyncStatus_FullMethodName    = "/courtledger.v1.AdminService/GetSyncStatus"
+	AdminService_ListAlarms_FullMethodName       = "/courtledger.v1.AdminService/ListAlarms"
+	AdminService_ClearAlarm_FullMethodName       = "/courtledger.v1.AdminService/ClearAlarm"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -39,6 +42,13 @@ type AdminServiceClient interface {
 	RegisterPlatform(ctx context.Context, in *RegisterPlatformRequest, opts ...grpc.CallOption) (*RegisterPlatformResponse, error)
 	RevokePlatform(ctx context.Context, in *RevokePlatformRequest, opts ...grpc.CallOption) (*RevokePlatformResponse, error)
 	ListPlatforms(ctx context.Context, in *ListPlatformsRequest, opts ...grpc.CallOption) (*ListPlatformsResponse, error)
+	// GetSyncStatus reports, per other court, what this court mirrors of it.
+	GetSyncStatus(ctx context.Context, in *GetSyncStatusRequest, opts ...grpc.CallOption) (*GetSyncStatusResponse, error)
+	// ListAlarms lists equivocation alarms with their evidence.
+	ListAlarms(ctx context.Context, in *ListAlarmsRequest, opts ...grpc.CallOption) (*ListAlarmsResponse, error)
+	// ClearAlarm lifts the alarm on a court, after an operator's review;
+	// mirroring it resumes.
+	ClearAlarm(ctx context.Context, in *ClearAlarmRequest, opts ...grpc.CallOption) (*ClearAlarmResponse, error)
 }
 
 type adminServiceClient struct {
@@ -109,6 +119,36 @@ func (c *adminServiceClient) ListPlatforms(ctx context.Context, in *ListPlatform
 	return out, nil
 }
 
+func (c *adminServiceClient) GetSyncStatus(ctx context.Context, in *GetSyncStatusRequest, opts ...grpc.CallOption) (*GetSyncStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSyncStatusResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetSyncStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListAlarms(ctx context.Context, in *ListAlarmsRequest, opts ...grpc.CallOption) (*ListAlarmsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAlarmsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListAlarms_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ClearAlarm(ctx context.Context, in *ClearAlarmRequest, opts ...grpc.CallOption) (*ClearAlarmResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClearAlarmResponse)
+	err := c.cc.Invoke(ctx, AdminService_ClearAlarm_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -119,6 +159,13 @@ type AdminServiceServer interface {
 	RegisterPlatform(context.Context, *RegisterPlatformRequest) (*RegisterPlatformResponse, error)
 	RevokePlatform(context.Context, *RevokePlatformRequest) (*RevokePlatformResponse, error)
 	ListPlatforms(context.Context, *ListPlatformsRequest) (*ListPlatformsResponse, error)
+	// GetSyncStatus reports, per other court, what this court mirrors of it.
+	GetSyncStatus(context.Context, *GetSyncStatusRequest) (*GetSyncStatusResponse, error)
+	// ListAlarms lists equivocation alarms with their evidence.
+	ListAlarms(context.Context, *ListAlarmsRequest) (*ListAlarmsResponse, error)
+	// ClearAlarm lifts the alarm on a court, after an operator's review;
+	// mirroring it resumes.
+	ClearAlarm(context.Context, *ClearAlarmRequest) (*ClearAlarmResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -146,6 +193,15 @@ func (UnimplementedAdminServiceServer) RevokePlatform(context.Context, *RevokePl
 }
 func (UnimplementedAdminServiceServer) ListPlatforms(context.Context, *ListPlatformsRequest) (*ListPlatformsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPlatforms not implemented")
+}
+func (UnimplementedAdminServiceServer) GetSyncStatus(context.Context, *GetSyncStatusRequest) (*GetSyncStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSyncStatus not implemented")
+}
+func (UnimplementedAdminServiceServer) ListAlarms(context.Context, *ListAlarmsRequest) (*ListAlarmsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAlarms not implemented")
+}
+func (UnimplementedAdminServiceServer) ClearAlarm(context.Context, *ClearAlarmRequest) (*ClearAlarmResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClearAlarm not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -276,6 +332,60 @@ func _AdminService_ListPlatforms_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_GetSyncStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSyncStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetSyncStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetSyncStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetSyncStatus(ctx, req.(*GetSyncStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListAlarms_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAlarmsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListAlarms(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListAlarms_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListAlarms(ctx, req.(*ListAlarmsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ClearAlarm_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClearAlarmRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ClearAlarm(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ClearAlarm_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ClearAlarm(ctx, req.(*ClearAlarmRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -306,6 +416,18 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPlatforms",
 			Handler:    _AdminService_ListPlatforms_Handler,
+		},
+		{
+			MethodName: "GetSyncStatus",
+			Handler:    _AdminService_GetSyncStatus_Handler,
+		},
+		{
+			MethodName: "ListAlarms",
+			Handler:    _AdminService_ListAlarms_Handler,
+		},
+		{
+			MethodName: "ClearAlarm",
+			Handler:    _AdminService_ClearAlarm_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

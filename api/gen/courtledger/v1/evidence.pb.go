@@ -354,7 +354,9 @@ type Receipt struct {
 	InclusionProof [][]byte        `protobuf:"bytes,2,rep,name=inclusion_proof,json=inclusionProof,proto3" json:"inclusion_proof,omitempty"`
 	TreeHead       *SignedTreeHead `protobuf:"bytes,3,opt,name=tree_head,json=treeHead,proto3" json:"tree_head,omitempty"`
 	// The request ID was recorded before: this is the original receipt.
-	Duplicate     bool `protobuf:"varint,4,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	Duplicate bool `protobuf:"varint,4,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// Where the answer came from; absent on a submit's receipt.
+	Provenance    *Provenance `protobuf:"bytes,5,opt,name=provenance,proto3" json:"provenance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -417,6 +419,122 @@ func (x *Receipt) GetDuplicate() bool {
 	return false
 }
 
+func (x *Receipt) GetProvenance() *Provenance {
+	if x != nil {
+		return x.Provenance
+	}
+	return nil
+}
+
+// Provenance says which court recorded an entry and which court answered:
+// the origin from its own ledger, or another court from its mirror of the
+// origin's log, with how fresh that mirror is.
+type Provenance struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	OriginCourt string                 `protobuf:"bytes,1,opt,name=origin_court,json=originCourt,proto3" json:"origin_court,omitempty"`
+	ServedBy    string                 `protobuf:"bytes,2,opt,name=served_by,json=servedBy,proto3" json:"served_by,omitempty"`
+	Mirrored    bool                   `protobuf:"varint,3,opt,name=mirrored,proto3" json:"mirrored,omitempty"`
+	// For a mirror: entries held, the time of the origin's newest head held,
+	// when the mirror was last found current, and whether the origin is under
+	// an equivocation alarm (then the mirror holds only what was verified
+	// before it).
+	MirrorSize      uint64                 `protobuf:"varint,4,opt,name=mirror_size,json=mirrorSize,proto3" json:"mirror_size,omitempty"`
+	MirrorHeadTime  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=mirror_head_time,json=mirrorHeadTime,proto3" json:"mirror_head_time,omitempty"`
+	MirrorCheckedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=mirror_checked_at,json=mirrorCheckedAt,proto3" json:"mirror_checked_at,omitempty"`
+	OriginAlarmed   bool                   `protobuf:"varint,7,opt,name=origin_alarmed,json=originAlarmed,proto3" json:"origin_alarmed,omitempty"`
+	// Courts whose cosignatures on tree_head verify under the keys the
+	// answering court trusts.
+	Witnesses     []string `protobuf:"bytes,8,rep,name=witnesses,proto3" json:"witnesses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Provenance) Reset() {
+	*x = Provenance{}
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Provenance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Provenance) ProtoMessage() {}
+
+func (x *Provenance) ProtoReflect() protoreflect.Message {
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Provenance.ProtoReflect.Descriptor instead.
+func (*Provenance) Descriptor() ([]byte, []int) {
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Provenance) GetOriginCourt() string {
+	if x != nil {
+		return x.OriginCourt
+	}
+	return ""
+}
+
+func (x *Provenance) GetServedBy() string {
+	if x != nil {
+		return x.ServedBy
+	}
+	return ""
+}
+
+func (x *Provenance) GetMirrored() bool {
+	if x != nil {
+		return x.Mirrored
+	}
+	return false
+}
+
+func (x *Provenance) GetMirrorSize() uint64 {
+	if x != nil {
+		return x.MirrorSize
+	}
+	return 0
+}
+
+func (x *Provenance) GetMirrorHeadTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.MirrorHeadTime
+	}
+	return nil
+}
+
+func (x *Provenance) GetMirrorCheckedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.MirrorCheckedAt
+	}
+	return nil
+}
+
+func (x *Provenance) GetOriginAlarmed() bool {
+	if x != nil {
+		return x.OriginAlarmed
+	}
+	return false
+}
+
+func (x *Provenance) GetWitnesses() []string {
+	if x != nil {
+		return x.Witnesses
+	}
+	return nil
+}
+
 // Problem is why one submission of a batch failed, in the same words as a
 // failed call: the gRPC code, a machine-readable reason, a message for
 // people, and the field at fault if any.
@@ -432,7 +550,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[5]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -444,7 +562,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[5]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -457,7 +575,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{5}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Problem) GetCode() string {
@@ -497,7 +615,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[6]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +627,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[6]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,7 +640,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{6}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SubmitRequest) GetSubmission() *SignedSubmission {
@@ -541,7 +659,7 @@ type SubmitResponse struct {
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[7]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +671,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[7]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +684,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{7}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SubmitResponse) GetReceipt() *Receipt {
@@ -585,7 +703,7 @@ type SubmitBatchRequest struct {
 
 func (x *SubmitBatchRequest) Reset() {
 	*x = SubmitBatchRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[8]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -597,7 +715,7 @@ func (x *SubmitBatchRequest) String() string {
 func (*SubmitBatchRequest) ProtoMessage() {}
 
 func (x *SubmitBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[8]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -610,7 +728,7 @@ func (x *SubmitBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitBatchRequest.ProtoReflect.Descriptor instead.
 func (*SubmitBatchRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{8}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SubmitBatchRequest) GetSubmissions() []*SignedSubmission {
@@ -633,7 +751,7 @@ type SubmitResult struct {
 
 func (x *SubmitResult) Reset() {
 	*x = SubmitResult{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[9]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -645,7 +763,7 @@ func (x *SubmitResult) String() string {
 func (*SubmitResult) ProtoMessage() {}
 
 func (x *SubmitResult) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[9]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -658,7 +776,7 @@ func (x *SubmitResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResult.ProtoReflect.Descriptor instead.
 func (*SubmitResult) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{9}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SubmitResult) GetOutcome() isSubmitResult_Outcome {
@@ -711,7 +829,7 @@ type SubmitBatchResponse struct {
 
 func (x *SubmitBatchResponse) Reset() {
 	*x = SubmitBatchResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[10]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -723,7 +841,7 @@ func (x *SubmitBatchResponse) String() string {
 func (*SubmitBatchResponse) ProtoMessage() {}
 
 func (x *SubmitBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[10]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -736,7 +854,7 @@ func (x *SubmitBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitBatchResponse.ProtoReflect.Descriptor instead.
 func (*SubmitBatchResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{10}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SubmitBatchResponse) GetResults() []*SubmitResult {
@@ -755,7 +873,7 @@ type GetEvidenceRequest struct {
 
 func (x *GetEvidenceRequest) Reset() {
 	*x = GetEvidenceRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[11]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +885,7 @@ func (x *GetEvidenceRequest) String() string {
 func (*GetEvidenceRequest) ProtoMessage() {}
 
 func (x *GetEvidenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[11]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +898,7 @@ func (x *GetEvidenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEvidenceRequest.ProtoReflect.Descriptor instead.
 func (*GetEvidenceRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{11}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetEvidenceRequest) GetEvidenceId() string {
@@ -799,7 +917,7 @@ type GetEvidenceResponse struct {
 
 func (x *GetEvidenceResponse) Reset() {
 	*x = GetEvidenceResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[12]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +929,7 @@ func (x *GetEvidenceResponse) String() string {
 func (*GetEvidenceResponse) ProtoMessage() {}
 
 func (x *GetEvidenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[12]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +942,7 @@ func (x *GetEvidenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEvidenceResponse.ProtoReflect.Descriptor instead.
 func (*GetEvidenceResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{12}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetEvidenceResponse) GetReceipt() *Receipt {
@@ -845,7 +963,7 @@ type LookupFingerprintRequest struct {
 
 func (x *LookupFingerprintRequest) Reset() {
 	*x = LookupFingerprintRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[13]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +975,7 @@ func (x *LookupFingerprintRequest) String() string {
 func (*LookupFingerprintRequest) ProtoMessage() {}
 
 func (x *LookupFingerprintRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[13]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +988,7 @@ func (x *LookupFingerprintRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupFingerprintRequest.ProtoReflect.Descriptor instead.
 func (*LookupFingerprintRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{13}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LookupFingerprintRequest) GetFingerprint() string {
@@ -896,7 +1014,7 @@ type LookupFingerprintResponse struct {
 
 func (x *LookupFingerprintResponse) Reset() {
 	*x = LookupFingerprintResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[14]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +1026,7 @@ func (x *LookupFingerprintResponse) String() string {
 func (*LookupFingerprintResponse) ProtoMessage() {}
 
 func (x *LookupFingerprintResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[14]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +1039,7 @@ func (x *LookupFingerprintResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupFingerprintResponse.ProtoReflect.Descriptor instead.
 func (*LookupFingerprintResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{14}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LookupFingerprintResponse) GetEntries() []*Entry {
@@ -933,7 +1051,9 @@ func (x *LookupFingerprintResponse) GetEntries() []*Entry {
 
 type GetInclusionProofRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Index uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// The court whose log; empty means the answering court's own.
+	Court string `protobuf:"bytes,3,opt,name=court,proto3" json:"court,omitempty"`
+	Index uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
 	// 0 means the latest head's size.
 	TreeSize      uint64 `protobuf:"varint,2,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -942,7 +1062,7 @@ type GetInclusionProofRequest struct {
 
 func (x *GetInclusionProofRequest) Reset() {
 	*x = GetInclusionProofRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[15]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1074,7 @@ func (x *GetInclusionProofRequest) String() string {
 func (*GetInclusionProofRequest) ProtoMessage() {}
 
 func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[15]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1087,14 @@ func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{15}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetInclusionProofRequest) GetCourt() string {
+	if x != nil {
+		return x.Court
+	}
+	return ""
 }
 
 func (x *GetInclusionProofRequest) GetIndex() uint64 {
@@ -995,7 +1122,7 @@ type GetInclusionProofResponse struct {
 
 func (x *GetInclusionProofResponse) Reset() {
 	*x = GetInclusionProofResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[16]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +1134,7 @@ func (x *GetInclusionProofResponse) String() string {
 func (*GetInclusionProofResponse) ProtoMessage() {}
 
 func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[16]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +1147,7 @@ func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofResponse.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{16}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetInclusionProofResponse) GetIndex() uint64 {
@@ -1046,7 +1173,9 @@ func (x *GetInclusionProofResponse) GetProof() [][]byte {
 
 type GetConsistencyProofRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	First uint64                 `protobuf:"varint,1,opt,name=first,proto3" json:"first,omitempty"`
+	// The court whose log; empty means the answering court's own.
+	Court string `protobuf:"bytes,3,opt,name=court,proto3" json:"court,omitempty"`
+	First uint64 `protobuf:"varint,1,opt,name=first,proto3" json:"first,omitempty"`
 	// 0 means the latest head's size.
 	Second        uint64 `protobuf:"varint,2,opt,name=second,proto3" json:"second,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1055,7 +1184,7 @@ type GetConsistencyProofRequest struct {
 
 func (x *GetConsistencyProofRequest) Reset() {
 	*x = GetConsistencyProofRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[17]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1067,7 +1196,7 @@ func (x *GetConsistencyProofRequest) String() string {
 func (*GetConsistencyProofRequest) ProtoMessage() {}
 
 func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[17]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1080,7 +1209,14 @@ func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{17}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetConsistencyProofRequest) GetCourt() string {
+	if x != nil {
+		return x.Court
+	}
+	return ""
 }
 
 func (x *GetConsistencyProofRequest) GetFirst() uint64 {
@@ -1108,7 +1244,7 @@ type GetConsistencyProofResponse struct {
 
 func (x *GetConsistencyProofResponse) Reset() {
 	*x = GetConsistencyProofResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[18]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1120,7 +1256,7 @@ func (x *GetConsistencyProofResponse) String() string {
 func (*GetConsistencyProofResponse) ProtoMessage() {}
 
 func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[18]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1133,7 +1269,7 @@ func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofResponse.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{18}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetConsistencyProofResponse) GetFirst() uint64 {
@@ -1158,14 +1294,16 @@ func (x *GetConsistencyProofResponse) GetProof() [][]byte {
 }
 
 type GetLatestTreeHeadRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The court whose log; empty means the answering court's own.
+	Court         string `protobuf:"bytes,1,opt,name=court,proto3" json:"court,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetLatestTreeHeadRequest) Reset() {
 	*x = GetLatestTreeHeadRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[19]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1315,7 @@ func (x *GetLatestTreeHeadRequest) String() string {
 func (*GetLatestTreeHeadRequest) ProtoMessage() {}
 
 func (x *GetLatestTreeHeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[19]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1328,14 @@ func (x *GetLatestTreeHeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatestTreeHeadRequest.ProtoReflect.Descriptor instead.
 func (*GetLatestTreeHeadRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{19}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *GetLatestTreeHeadRequest) GetCourt() string {
+	if x != nil {
+		return x.Court
+	}
+	return ""
 }
 
 type GetLatestTreeHeadResponse struct {
@@ -1202,7 +1347,7 @@ type GetLatestTreeHeadResponse struct {
 
 func (x *GetLatestTreeHeadResponse) Reset() {
 	*x = GetLatestTreeHeadResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[20]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1359,7 @@ func (x *GetLatestTreeHeadResponse) String() string {
 func (*GetLatestTreeHeadResponse) ProtoMessage() {}
 
 func (x *GetLatestTreeHeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[20]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1372,7 @@ func (x *GetLatestTreeHeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatestTreeHeadResponse.ProtoReflect.Descriptor instead.
 func (*GetLatestTreeHeadResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{20}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetLatestTreeHeadResponse) GetTreeHead() *SignedTreeHead {
@@ -1246,7 +1391,7 @@ type VerifyFingerprintRequest struct {
 
 func (x *VerifyFingerprintRequest) Reset() {
 	*x = VerifyFingerprintRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[21]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1258,7 +1403,7 @@ func (x *VerifyFingerprintRequest) String() string {
 func (*VerifyFingerprintRequest) ProtoMessage() {}
 
 func (x *VerifyFingerprintRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[21]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1271,7 +1416,7 @@ func (x *VerifyFingerprintRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyFingerprintRequest.ProtoReflect.Descriptor instead.
 func (*VerifyFingerprintRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{21}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *VerifyFingerprintRequest) GetFingerprint() string {
@@ -1294,7 +1439,7 @@ type VerifyFingerprintResponse struct {
 
 func (x *VerifyFingerprintResponse) Reset() {
 	*x = VerifyFingerprintResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[22]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1451,7 @@ func (x *VerifyFingerprintResponse) String() string {
 func (*VerifyFingerprintResponse) ProtoMessage() {}
 
 func (x *VerifyFingerprintResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[22]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1464,7 @@ func (x *VerifyFingerprintResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyFingerprintResponse.ProtoReflect.Descriptor instead.
 func (*VerifyFingerprintResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{22}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *VerifyFingerprintResponse) GetRecorded() bool {
@@ -1383,12 +1528,26 @@ const file_courtledger_v1_evidence_proto_rawDesc = "" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x12\n" +
 	"\x04root\x18\x03 \x01(\fR\x04root\x12.\n" +
 	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
-	"\x04note\x18\x05 \x01(\tR\x04note\"\xba\x01\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\"\xf6\x01\n" +
 	"\aReceipt\x12+\n" +
 	"\x05entry\x18\x01 \x01(\v2\x15.courtledger.v1.EntryR\x05entry\x12'\n" +
 	"\x0finclusion_proof\x18\x02 \x03(\fR\x0einclusionProof\x12;\n" +
 	"\ttree_head\x18\x03 \x01(\v2\x1e.courtledger.v1.SignedTreeHeadR\btreeHead\x12\x1c\n" +
-	"\tduplicate\x18\x04 \x01(\bR\tduplicate\"e\n" +
+	"\tduplicate\x18\x04 \x01(\bR\tduplicate\x12:\n" +
+	"\n" +
+	"provenance\x18\x05 \x01(\v2\x1a.courtledger.v1.ProvenanceR\n" +
+	"provenance\"\xdc\x02\n" +
+	"\n" +
+	"Provenance\x12!\n" +
+	"\forigin_court\x18\x01 \x01(\tR\voriginCourt\x12\x1b\n" +
+	"\tserved_by\x18\x02 \x01(\tR\bservedBy\x12\x1a\n" +
+	"\bmirrored\x18\x03 \x01(\bR\bmirrored\x12\x1f\n" +
+	"\vmirror_size\x18\x04 \x01(\x04R\n" +
+	"mirrorSize\x12D\n" +
+	"\x10mirror_head_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0emirrorHeadTime\x12F\n" +
+	"\x11mirror_checked_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x0fmirrorCheckedAt\x12%\n" +
+	"\x0eorigin_alarmed\x18\a \x01(\bR\roriginAlarmed\x12\x1c\n" +
+	"\twitnesses\x18\b \x03(\tR\twitnesses\"e\n" +
 	"\aProblem\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n" +
@@ -1417,22 +1576,25 @@ const file_courtledger_v1_evidence_proto_rawDesc = "" +
 	"\vfingerprint\x18\x01 \x01(\tR\vfingerprint\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\"L\n" +
 	"\x19LookupFingerprintResponse\x12/\n" +
-	"\aentries\x18\x01 \x03(\v2\x15.courtledger.v1.EntryR\aentries\"M\n" +
+	"\aentries\x18\x01 \x03(\v2\x15.courtledger.v1.EntryR\aentries\"c\n" +
 	"\x18GetInclusionProofRequest\x12\x14\n" +
+	"\x05court\x18\x03 \x01(\tR\x05court\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1b\n" +
 	"\ttree_size\x18\x02 \x01(\x04R\btreeSize\"d\n" +
 	"\x19GetInclusionProofResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1b\n" +
 	"\ttree_size\x18\x02 \x01(\x04R\btreeSize\x12\x14\n" +
-	"\x05proof\x18\x03 \x03(\fR\x05proof\"J\n" +
+	"\x05proof\x18\x03 \x03(\fR\x05proof\"`\n" +
 	"\x1aGetConsistencyProofRequest\x12\x14\n" +
+	"\x05court\x18\x03 \x01(\tR\x05court\x12\x14\n" +
 	"\x05first\x18\x01 \x01(\x04R\x05first\x12\x16\n" +
 	"\x06second\x18\x02 \x01(\x04R\x06second\"a\n" +
 	"\x1bGetConsistencyProofResponse\x12\x14\n" +
 	"\x05first\x18\x01 \x01(\x04R\x05first\x12\x16\n" +
 	"\x06second\x18\x02 \x01(\x04R\x06second\x12\x14\n" +
-	"\x05proof\x18\x03 \x03(\fR\x05proof\"\x1a\n" +
-	"\x18GetLatestTreeHeadRequest\"X\n" +
+	"\x05proof\x18\x03 \x03(\fR\x05proof\"0\n" +
+	"\x18GetLatestTreeHeadRequest\x12\x14\n" +
+	"\x05court\x18\x01 \x01(\tR\x05court\"X\n" +
 	"\x19GetLatestTreeHeadResponse\x12;\n" +
 	"\ttree_head\x18\x01 \x01(\v2\x1e.courtledger.v1.SignedTreeHeadR\btreeHead\"<\n" +
 	"\x18VerifyFingerprintRequest\x12 \n" +
@@ -1463,75 +1625,79 @@ func file_courtledger_v1_evidence_proto_rawDescGZIP() []byte {
 	return file_courtledger_v1_evidence_proto_rawDescData
 }
 
-var file_courtledger_v1_evidence_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_courtledger_v1_evidence_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_courtledger_v1_evidence_proto_goTypes = []any{
 	(*Submission)(nil),                  // 0: courtledger.v1.Submission
 	(*SignedSubmission)(nil),            // 1: courtledger.v1.SignedSubmission
 	(*Entry)(nil),                       // 2: courtledger.v1.Entry
 	(*SignedTreeHead)(nil),              // 3: courtledger.v1.SignedTreeHead
 	(*Receipt)(nil),                     // 4: courtledger.v1.Receipt
-	(*Problem)(nil),                     // 5: courtledger.v1.Problem
-	(*SubmitRequest)(nil),               // 6: courtledger.v1.SubmitRequest
-	(*SubmitResponse)(nil),              // 7: courtledger.v1.SubmitResponse
-	(*SubmitBatchRequest)(nil),          // 8: courtledger.v1.SubmitBatchRequest
-	(*SubmitResult)(nil),                // 9: courtledger.v1.SubmitResult
-	(*SubmitBatchResponse)(nil),         // 10: courtledger.v1.SubmitBatchResponse
-	(*GetEvidenceRequest)(nil),          // 11: courtledger.v1.GetEvidenceRequest
-	(*GetEvidenceResponse)(nil),         // 12: courtledger.v1.GetEvidenceResponse
-	(*LookupFingerprintRequest)(nil),    // 13: courtledger.v1.LookupFingerprintRequest
-	(*LookupFingerprintResponse)(nil),   // 14: courtledger.v1.LookupFingerprintResponse
-	(*GetInclusionProofRequest)(nil),    // 15: courtledger.v1.GetInclusionProofRequest
-	(*GetInclusionProofResponse)(nil),   // 16: courtledger.v1.GetInclusionProofResponse
-	(*GetConsistencyProofRequest)(nil),  // 17: courtledger.v1.GetConsistencyProofRequest
-	(*GetConsistencyProofResponse)(nil), // 18: courtledger.v1.GetConsistencyProofResponse
-	(*GetLatestTreeHeadRequest)(nil),    // 19: courtledger.v1.GetLatestTreeHeadRequest
-	(*GetLatestTreeHeadResponse)(nil),   // 20: courtledger.v1.GetLatestTreeHeadResponse
-	(*VerifyFingerprintRequest)(nil),    // 21: courtledger.v1.VerifyFingerprintRequest
-	(*VerifyFingerprintResponse)(nil),   // 22: courtledger.v1.VerifyFingerprintResponse
-	nil,                                 // 23: courtledger.v1.Submission.MetadataEntry
-	(*timestamppb.Timestamp)(nil),       // 24: google.protobuf.Timestamp
+	(*Provenance)(nil),                  // 5: courtledger.v1.Provenance
+	(*Problem)(nil),                     // 6: courtledger.v1.Problem
+	(*SubmitRequest)(nil),               // 7: courtledger.v1.SubmitRequest
+	(*SubmitResponse)(nil),              // 8: courtledger.v1.SubmitResponse
+	(*SubmitBatchRequest)(nil),          // 9: courtledger.v1.SubmitBatchRequest
+	(*SubmitResult)(nil),                // 10: courtledger.v1.SubmitResult
+	(*SubmitBatchResponse)(nil),         // 11: courtledger.v1.SubmitBatchResponse
+	(*GetEvidenceRequest)(nil),          // 12: courtledger.v1.GetEvidenceRequest
+	(*GetEvidenceResponse)(nil),         // 13: courtledger.v1.GetEvidenceResponse
+	(*LookupFingerprintRequest)(nil),    // 14: courtledger.v1.LookupFingerprintRequest
+	(*LookupFingerprintResponse)(nil),   // 15: courtledger.v1.LookupFingerprintResponse
+	(*GetInclusionProofRequest)(nil),    // 16: courtledger.v1.GetInclusionProofRequest
+	(*GetInclusionProofResponse)(nil),   // 17: courtledger.v1.GetInclusionProofResponse
+	(*GetConsistencyProofRequest)(nil),  // 18: courtledger.v1.GetConsistencyProofRequest
+	(*GetConsistencyProofResponse)(nil), // 19: courtledger.v1.GetConsistencyProofResponse
+	(*GetLatestTreeHeadRequest)(nil),    // 20: courtledger.v1.GetLatestTreeHeadRequest
+	(*GetLatestTreeHeadResponse)(nil),   // 21: courtledger.v1.GetLatestTreeHeadResponse
+	(*VerifyFingerprintRequest)(nil),    // 22: courtledger.v1.VerifyFingerprintRequest
+	(*VerifyFingerprintResponse)(nil),   // 23: courtledger.v1.VerifyFingerprintResponse
+	nil,                                 // 24: courtledger.v1.Submission.MetadataEntry
+	(*timestamppb.Timestamp)(nil),       // 25: google.protobuf.Timestamp
 }
 var file_courtledger_v1_evidence_proto_depIdxs = []int32{
-	23, // 0: courtledger.v1.Submission.metadata:type_name -> courtledger.v1.Submission.MetadataEntry
-	24, // 1: courtledger.v1.Submission.signed_at:type_name -> google.protobuf.Timestamp
+	24, // 0: courtledger.v1.Submission.metadata:type_name -> courtledger.v1.Submission.MetadataEntry
+	25, // 1: courtledger.v1.Submission.signed_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: courtledger.v1.SignedSubmission.submission:type_name -> courtledger.v1.Submission
-	24, // 3: courtledger.v1.Entry.accepted_at:type_name -> google.protobuf.Timestamp
+	25, // 3: courtledger.v1.Entry.accepted_at:type_name -> google.protobuf.Timestamp
 	0,  // 4: courtledger.v1.Entry.submission:type_name -> courtledger.v1.Submission
-	24, // 5: courtledger.v1.SignedTreeHead.time:type_name -> google.protobuf.Timestamp
+	25, // 5: courtledger.v1.SignedTreeHead.time:type_name -> google.protobuf.Timestamp
 	2,  // 6: courtledger.v1.Receipt.entry:type_name -> courtledger.v1.Entry
 	3,  // 7: courtledger.v1.Receipt.tree_head:type_name -> courtledger.v1.SignedTreeHead
-	1,  // 8: courtledger.v1.SubmitRequest.submission:type_name -> courtledger.v1.SignedSubmission
-	4,  // 9: courtledger.v1.SubmitResponse.receipt:type_name -> courtledger.v1.Receipt
-	1,  // 10: courtledger.v1.SubmitBatchRequest.submissions:type_name -> courtledger.v1.SignedSubmission
-	4,  // 11: courtledger.v1.SubmitResult.receipt:type_name -> courtledger.v1.Receipt
-	5,  // 12: courtledger.v1.SubmitResult.problem:type_name -> courtledger.v1.Problem
-	9,  // 13: courtledger.v1.SubmitBatchResponse.results:type_name -> courtledger.v1.SubmitResult
-	4,  // 14: courtledger.v1.GetEvidenceResponse.receipt:type_name -> courtledger.v1.Receipt
-	2,  // 15: courtledger.v1.LookupFingerprintResponse.entries:type_name -> courtledger.v1.Entry
-	3,  // 16: courtledger.v1.GetLatestTreeHeadResponse.tree_head:type_name -> courtledger.v1.SignedTreeHead
-	4,  // 17: courtledger.v1.VerifyFingerprintResponse.receipts:type_name -> courtledger.v1.Receipt
-	3,  // 18: courtledger.v1.VerifyFingerprintResponse.tree_head:type_name -> courtledger.v1.SignedTreeHead
-	6,  // 19: courtledger.v1.EvidenceService.Submit:input_type -> courtledger.v1.SubmitRequest
-	8,  // 20: courtledger.v1.EvidenceService.SubmitBatch:input_type -> courtledger.v1.SubmitBatchRequest
-	11, // 21: courtledger.v1.EvidenceService.GetEvidence:input_type -> courtledger.v1.GetEvidenceRequest
-	13, // 22: courtledger.v1.EvidenceService.LookupFingerprint:input_type -> courtledger.v1.LookupFingerprintRequest
-	15, // 23: courtledger.v1.EvidenceService.GetInclusionProof:input_type -> courtledger.v1.GetInclusionProofRequest
-	17, // 24: courtledger.v1.EvidenceService.GetConsistencyProof:input_type -> courtledger.v1.GetConsistencyProofRequest
-	19, // 25: courtledger.v1.EvidenceService.GetLatestTreeHead:input_type -> courtledger.v1.GetLatestTreeHeadRequest
-	21, // 26: courtledger.v1.EvidenceService.VerifyFingerprint:input_type -> courtledger.v1.VerifyFingerprintRequest
-	7,  // 27: courtledger.v1.EvidenceService.Submit:output_type -> courtledger.v1.SubmitResponse
-	10, // 28: courtledger.v1.EvidenceService.SubmitBatch:output_type -> courtledger.v1.SubmitBatchResponse
-	12, // 29: courtledger.v1.EvidenceService.GetEvidence:output_type -> courtledger.v1.GetEvidenceResponse
-	14, // 30: courtledger.v1.EvidenceService.LookupFingerprint:output_type -> courtledger.v1.LookupFingerprintResponse
-	16, // 31: courtledger.v1.EvidenceService.GetInclusionProof:output_type -> courtledger.v1.GetInclusionProofResponse
-	18, // 32: courtledger.v1.EvidenceService.GetConsistencyProof:output_type -> courtledger.v1.GetConsistencyProofResponse
-	20, // 33: courtledger.v1.EvidenceService.GetLatestTreeHead:output_type -> courtledger.v1.GetLatestTreeHeadResponse
-	22, // 34: courtledger.v1.EvidenceService.VerifyFingerprint:output_type -> courtledger.v1.VerifyFingerprintResponse
-	27, // [27:35] is the sub-list for method output_type
-	19, // [19:27] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	5,  // 8: courtledger.v1.Receipt.provenance:type_name -> courtledger.v1.Provenance
+	25, // 9: courtledger.v1.Provenance.mirror_head_time:type_name -> google.protobuf.Timestamp
+	25, // 10: courtledger.v1.Provenance.mirror_checked_at:type_name -> google.protobuf.Timestamp
+	1,  // 11: courtledger.v1.SubmitRequest.submission:type_name -> courtledger.v1.SignedSubmission
+	4,  // 12: courtledger.v1.SubmitResponse.receipt:type_name -> courtledger.v1.Receipt
+	1,  // 13: courtledger.v1.SubmitBatchRequest.submissions:type_name -> courtledger.v1.SignedSubmission
+	4,  // 14: courtledger.v1.SubmitResult.receipt:type_name -> courtledger.v1.Receipt
+	6,  // 15: courtledger.v1.SubmitResult.problem:type_name -> courtledger.v1.Problem
+	10, // 16: courtledger.v1.SubmitBatchResponse.results:type_name -> courtledger.v1.SubmitResult
+	4,  // 17: courtledger.v1.GetEvidenceResponse.receipt:type_name -> courtledger.v1.Receipt
+	2,  // 18: courtledger.v1.LookupFingerprintResponse.entries:type_name -> courtledger.v1.Entry
+	3,  // 19: courtledger.v1.GetLatestTreeHeadResponse.tree_head:type_name -> courtledger.v1.SignedTreeHead
+	4,  // 20: courtledger.v1.VerifyFingerprintResponse.receipts:type_name -> courtledger.v1.Receipt
+	3,  // 21: courtledger.v1.VerifyFingerprintResponse.tree_head:type_name -> courtledger.v1.SignedTreeHead
+	7,  // 22: courtledger.v1.EvidenceService.Submit:input_type -> courtledger.v1.SubmitRequest
+	9,  // 23: courtledger.v1.EvidenceService.SubmitBatch:input_type -> courtledger.v1.SubmitBatchRequest
+	12, // 24: courtledger.v1.EvidenceService.GetEvidence:input_type -> courtledger.v1.GetEvidenceRequest
+	14, // 25: courtledger.v1.EvidenceService.LookupFingerprint:input_type -> courtledger.v1.LookupFingerprintRequest
+	16, // 26: courtledger.v1.EvidenceService.GetInclusionProof:input_type -> courtledger.v1.GetInclusionProofRequest
+	18, // 27: courtledger.v1.EvidenceService.GetConsistencyProof:input_type -> courtledger.v1.GetConsistencyProofRequest
+	20, // 28: courtledger.v1.EvidenceService.GetLatestTreeHead:input_type -> courtledger.v1.GetLatestTreeHeadRequest
+	22, // 29: courtledger.v1.EvidenceService.VerifyFingerprint:input_type -> courtledger.v1.VerifyFingerprintRequest
+	8,  // 30: courtledger.v1.EvidenceService.Submit:output_type -> courtledger.v1.SubmitResponse
+	11, // 31: courtledger.v1.EvidenceService.SubmitBatch:output_type -> courtledger.v1.SubmitBatchResponse
+	13, // 32: courtledger.v1.EvidenceService.GetEvidence:output_type -> courtledger.v1.GetEvidenceResponse
+	15, // 33: courtledger.v1.EvidenceService.LookupFingerprint:output_type -> courtledger.v1.LookupFingerprintResponse
+	17, // 34: courtledger.v1.EvidenceService.GetInclusionProof:output_type -> courtledger.v1.GetInclusionProofResponse
+	19, // 35: courtledger.v1.EvidenceService.GetConsistencyProof:output_type -> courtledger.v1.GetConsistencyProofResponse
+	21, // 36: courtledger.v1.EvidenceService.GetLatestTreeHead:output_type -> courtledger.v1.GetLatestTreeHeadResponse
+	23, // 37: courtledger.v1.EvidenceService.VerifyFingerprint:output_type -> courtledger.v1.VerifyFingerprintResponse
+	30, // [30:38] is the sub-list for method output_type
+	22, // [22:30] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_courtledger_v1_evidence_proto_init() }
@@ -1539,7 +1705,7 @@ func file_courtledger_v1_evidence_proto_init() {
 	if File_courtledger_v1_evidence_proto != nil {
 		return
 	}
-	file_courtledger_v1_evidence_proto_msgTypes[9].OneofWrappers = []any{
+	file_courtledger_v1_evidence_proto_msgTypes[10].OneofWrappers = []any{
 		(*SubmitResult_Receipt)(nil),
 		(*SubmitResult_Problem)(nil),
 	}
@@ -1549,7 +1715,7 @@ func file_courtledger_v1_evidence_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_courtledger_v1_evidence_proto_rawDesc), len(file_courtledger_v1_evidence_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

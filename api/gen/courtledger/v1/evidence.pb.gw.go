@@ -251,11 +251,19 @@ func local_request_EvidenceService_GetConsistencyProof_0(ctx context.Context, ma
 	return msg, metadata, err
 }
 
+var filter_EvidenceService_GetLatestTreeHead_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
 func request_EvidenceService_GetLatestTreeHead_0(ctx context.Context, marshaler runtime.Marshaler, client EvidenceServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq GetLatestTreeHeadRequest
 		metadata runtime.ServerMetadata
 	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_EvidenceService_GetLatestTreeHead_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
 	if req.Body != nil {
 		_, _ = io.Copy(io.Discard, req.Body)
 	}
@@ -268,6 +276,12 @@ func local_request_EvidenceService_GetLatestTreeHead_0(ctx context.Context, mars
 		protoReq GetLatestTreeHeadRequest
 		metadata runtime.ServerMetadata
 	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_EvidenceService_GetLatestTreeHead_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
 	msg, err := server.GetLatestTreeHead(ctx, &protoReq)
 	return msg, metadata, err
 }

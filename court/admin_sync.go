@@ -1,0 +1,66 @@
+package court
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+
+	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/consensus"
+)
+
+// GetSyncStatus answers from the node asked: a follower's view of the
+// mirrors is what it has applied; the last error is known only on the
+// leader, which runs the sync loops.
+func (s *adminServer) GetSyncStatus(ctx context.Context, _ *pb.GetSyncStatusRequest) (*pb.GetSyncStatusResponse, error) {
+	out := &pb.GetSyncStatusResponse{Mirrors: s.n.syncer.status()}
+	slices.SortFunc(out.Mirrors, func(a, b *pb.MirrorStatus) int { return strings.Compare(a.Court, b.Court) })
+	return out, nil
+}
+
+func (s *adminServer) ListAlarms(ctx context.Context, req *pb.ListAlarmsRequest) (*pb.ListAlarmsResponse, error) {
+	alarms, err := s.n.ledger.Alarms(req.History)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &pb.ListAlarmsResponse{}
+	for _, a := range alarms {
+		out.Alarms = append(out.Alarms, alarmToPB(a))
+	}
+	return out, nil
+}
+
+func alarmToPB(a consensus.Alarm) *pb.Alarm {
+	p := &pb.Alarm{Court: a.Court, Kind: string(a.Kind), Detail: a.Detail, HeldNote: string(a.Held),
+		ConflictingNote: string(a.Conflict), Source: a.Source, RaisedAt: timestampOf(a.RaisedAt), ClearedBy: a.ClearedBy}
+	if !a.ClearedAt.IsZero() {
+		p.ClearedAt = timestampOf(a.ClearedAt)
+	}
+	return p
+}
+
+func (s *adminServer) ClearAlarm(ctx context.Context, req *pb.ClearAlarmRequest) (*pb.ClearAlarmResponse, error) {
+	if _, ok := s.n.courts[req.Court]; !ok {
+		return nil, toStatus(unknownCourt("court", req.Court))
+	}
+	if req.Operator == "" || len(req.Operator) > 256 {
+		return nil, toStatus(invalid("operator", "MISSING_FIELD", "operator (who reviewed the alarm, at most 256 bytes) is required"))
+	}
+	return onLeader(ctx, s.n,
+		func(c *leaderConn, ctx context.Context) (*pb.ClearAlarmResponse, error) { return c.admin.ClearAlarm(ctx, req) },
+		func() (*pb.ClearAlarmResponse, error) {
+			if err := s.n.ledger.ClearAlarm(ctx, req.Court, req.Operator); err != nil {
+				return nil, toStatus(err)
+			}
+			s.n.log.Warn("equivocation alarm cleared by operator; mirroring resumes", "peer_court", req.Court, "operator", req.Operator)
+			return &pb.ClearAlarmResponse{}, nil
+		})
+}
+
+func unknownCourt(field, court string) error {
+	return &Problem{Code: codes.NotFound, Reason: "UNKNOWN_COURT", Field: field,
+		Message: fmt.Sprintf("court %q is not known here: neither this court nor one it mirrors", court)}
+}
