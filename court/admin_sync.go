@@ -50,7 +50,9 @@ func (s *adminServer) ClearAlarm(ctx context.Context, req *pb.ClearAlarmRequest)
 		return nil, toStatus(invalid("operator", "MISSING_FIELD", "operator (who reviewed the alarm, at most 256 bytes) is required"))
 	}
 	return onLeader(ctx, s.n,
-		func(c *leaderConn, ctx context.Context) (*pb.ClearAlarmResponse, error) { return c.admin.ClearAlarm(ctx, req) },
+		func(c *leaderConn, ctx context.Context) (*pb.ClearAlarmResponse, error) {
+			return c.admin.ClearAlarm(ctx, req)
+		},
 		func() (*pb.ClearAlarmResponse, error) {
 			if err := s.n.ledger.ClearAlarm(ctx, req.Court, req.Operator); err != nil {
 				return nil, toStatus(err)

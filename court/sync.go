@@ -480,7 +480,7 @@ const callTimeout = 2 * time.Minute
 // (an alarm was raised, or the ledger refused).
 type stopRetry struct{ err error }
 
-func (s stopRetry) Error() string { return s.err.Error() }
+func (s stopRetry) Error() string  { return s.err.Error() }
 func stopRetrying(err error) error { return stopRetry{err} }
 
 // sendCosignature gives the court this court's cosignature on the newest
