@@ -34,6 +34,7 @@ type network struct {
 
 type netCourt struct {
 	id       string
+	extra    []OtherCourt
 	key      *sm2.PrivateKey
 	peers    []Peer
 	dirs     []string
@@ -44,7 +45,9 @@ type netCourt struct {
 
 var errPartitioned = errors.New("test network: partitioned")
 
-func newNetwork(t *testing.T, ids []string, nodesPerCourt int, extra ...OtherCourt) *network {
+// extra, if not nil, adds courts outside the network (test doubles) to a
+// court's configuration.
+func newNetwork(t *testing.T, ids []string, nodesPerCourt int, extra func(court string) []OtherCourt) *network {
 	t.Helper()
 	nw := &network{t: t, courts: map[string]*netCourt{}, owner: map[string]string{},
 		blocked: map[[2]string]bool{}, conns: map[[2]string][]net.Conn{}}
@@ -52,6 +55,9 @@ func newNetwork(t *testing.T, ids []string, nodesPerCourt int, extra ...OtherCou
 		key, _ := sm2.GenerateKey()
 		platform, _ := sm2.GenerateKey()
 		c := &netCourt{id: id, key: key, platform: platform, net: nw}
+		if extra != nil {
+			c.extra = extra(id)
+		}
 		for i := 0; i < nodesPerCourt; i++ {
 			p := Peer{NodeID: fmt.Sprintf("c%d-n%d", ci, i), RaftAddr: freeAddr(t), GRPCAddr: freeAddr(t)}
 			c.peers = append(c.peers, p)
@@ -63,7 +69,7 @@ func newNetwork(t *testing.T, ids []string, nodesPerCourt int, extra ...OtherCou
 	}
 	for _, c := range nw.courts {
 		for i := range c.nodes {
-			c.start(i, extra)
+			c.start(i)
 		}
 	}
 	t.Cleanup(func() {
@@ -80,7 +86,7 @@ func newNetwork(t *testing.T, ids []string, nodesPerCourt int, extra ...OtherCou
 	return nw
 }
 
-func (c *netCourt) config(i int, extra []OtherCourt) Config {
+func (c *netCourt) config(i int) Config {
 	var others []OtherCourt
 	for _, o := range c.net.courts {
 		if o.id == c.id {
@@ -92,7 +98,7 @@ func (c *netCourt) config(i int, extra []OtherCourt) Config {
 		}
 		others = append(others, oc)
 	}
-	others = append(others, extra...)
+	others = append(others, c.extra...)
 	p := c.peers[i]
 	return Config{
 		Court: c.id, NodeID: p.NodeID, DataDir: c.dirs[i], RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr,
@@ -104,9 +110,9 @@ func (c *netCourt) config(i int, extra []OtherCourt) Config {
 	}
 }
 
-func (c *netCourt) start(i int, extra []OtherCourt) {
+func (c *netCourt) start(i int) {
 	c.net.t.Helper()
-	n, err := Start(c.config(i, extra))
+	n, err := Start(c.config(i))
 	if err != nil {
 		c.net.t.Fatalf("start %s: %v", c.peers[i].NodeID, err)
 	}

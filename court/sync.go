@@ -114,7 +114,7 @@ type follower struct {
 	clients  []pb.SyncServiceClient
 	next     int      // endpoint to try first
 	lastErr  error    // of the last round
-	pending  [][]byte // gossiped heads beyond the mirror, checked as it grows
+	pending  []claim  // gossiped heads beyond the mirror, checked as it grows
 	rounds   uint64
 	lastGood time.Time
 	// delivered is the size of the newest head whose cosignature the court
@@ -251,6 +251,11 @@ func (f *follower) round(ctx context.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	if len(note) == 0 {
+		// The court (or the node that answered, if it lags far behind)
+		// holds no head yet: nothing to mirror, but heads to exchange.
+		return f.gossip(ctx)
 	}
 	h, err := f.open(ctx, note, st)
 	if err != nil {
@@ -589,7 +594,7 @@ func (f *follower) checkClaim(ctx context.Context, note []byte, h checkpoint.Tre
 	if h.Size > st.Size {
 		f.mu.Lock()
 		if len(f.pending) < maxGossip {
-			f.pending = append(f.pending, note)
+			f.pending = append(f.pending, claim{note, source})
 		}
 		f.mu.Unlock()
 		return
@@ -604,12 +609,18 @@ func (f *follower) checkPending(ctx context.Context) {
 	pending := f.pending
 	f.pending = nil
 	f.mu.Unlock()
-	for _, note := range pending {
-		h, err := checkpoint.ParseUnverified(note)
+	for _, c := range pending {
+		h, err := checkpoint.ParseUnverified(c.note)
 		if err == nil {
-			f.checkClaim(ctx, note, h, "gossip")
+			f.checkClaim(ctx, c.note, h, c.source)
 		}
 	}
+}
+
+// claim is a head of the court that another court said it holds.
+type claim struct {
+	note   []byte
+	source string
 }
 
 // status is what GetSyncStatus reports of each court.

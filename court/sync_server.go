@@ -32,6 +32,9 @@ type syncServer struct {
 
 func (s *syncServer) GetCheckpoint(ctx context.Context, _ *pb.GetCheckpointRequest) (*pb.GetCheckpointResponse, error) {
 	h, err := s.n.ledger.LatestHead()
+	if errors.Is(err, consensus.ErrEmpty) {
+		return &pb.GetCheckpointResponse{}, nil
+	}
 	if err != nil {
 		return nil, toStatus(err)
 	}

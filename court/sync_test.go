@@ -77,7 +77,7 @@ func TestSyncThreeCourts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three courts of three nodes")
 	}
-	nw := newNetwork(t, []string{hz, bj, gz}, 3)
+	nw := newNetwork(t, []string{hz, bj, gz}, 3, nil)
 	H, B, G := nw.courts[hz], nw.courts[bj], nw.courts[gz]
 	ctx := context.Background()
 
@@ -155,7 +155,7 @@ func TestSyncThreeCourts(t *testing.T) {
 	// more; Guangzhou follows meanwhile.
 	nw.partition(bj, hz)
 	for i := range H.nodes {
-		H.start(i, nil)
+		H.start(i)
 	}
 	H.waitLeader()
 	H.file("second", 10000)
@@ -180,7 +180,7 @@ func TestSyncThreeCourts(t *testing.T) {
 	t.Logf("Beijing's leader stopped with %d of 11000 entries of Hangzhou mirrored", caught)
 	B.waitLeader()
 	checkMirrorExact(t, B, H)
-	B.start(killed, nil)
+	B.start(killed)
 	checkMirrorExact(t, B, H)
 	eventually(t, 30*time.Second, "Hangzhou's head at 11000 to carry two cosignatures", func() bool {
 		lines, _ := H.any().ledger.Cosignatures(11000)

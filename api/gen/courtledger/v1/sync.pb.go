@@ -72,7 +72,8 @@ func (x *GetCheckpointRequest) GetFromCourt() string {
 
 type GetCheckpointResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// C2SP signed note of the court's newest head.
+	// C2SP signed note of the court's newest head; empty while the court has
+	// recorded nothing.
 	Note          string `protobuf:"bytes,1,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
