@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/env"
@@ -35,6 +36,11 @@ import (
 //	  - {node_id: hz-1, raft_addr: 10.0.0.1:7101, grpc_addr: 10.0.0.1:9101}
 //	  - {node_id: hz-2, raft_addr: 10.0.0.2:7101, grpc_addr: 10.0.0.2:9101}
 //	  - {node_id: hz-3, raft_addr: 10.0.0.3:7101, grpc_addr: 10.0.0.3:9101}
+//	courts:                                  # the other courts: mirrored and witnessed
+//	  - court: beijing.court.example/evidence
+//	    key_file: /etc/courtd/beijing.pub.pem  # its court key (SubjectPublicKeyInfo PEM): the trust anchor
+//	    endpoints: [10.1.0.1:9101, 10.1.0.2:9101, 10.1.0.3:9101]
+//	sync_interval: 1s                        # between sync rounds with each court
 type FileConfig struct {
 	Court           string     `koanf:"court"`
 	NodeID          string     `koanf:"node_id"`
@@ -46,6 +52,15 @@ type FileConfig struct {
 	Bootstrap       bool       `koanf:"bootstrap"`
 	MaxRequestBytes int        `koanf:"max_request_bytes"`
 	Peers           []FilePeer `koanf:"peers"`
+	Courts          []FileCourt `koanf:"courts"`
+	SyncInterval    string      `koanf:"sync_interval"`
+}
+
+// FileCourt is one entry of courts.
+type FileCourt struct {
+	Court     string   `koanf:"court"`
+	KeyFile   string   `koanf:"key_file"`
+	Endpoints []string `koanf:"endpoints"`
 }
 
 // FilePeer is one entry of peers.
@@ -114,6 +129,19 @@ func (fc FileConfig) validate() error {
 	if len(fc.Peers) > 0 && !self {
 		errs = append(errs, fmt.Errorf("peers must include this node (%s)", fc.NodeID))
 	}
+	for i, c := range fc.Courts {
+		if !evidence.ValidCourtID(c.Court) || c.KeyFile == "" || len(c.Endpoints) == 0 {
+			errs = append(errs, fmt.Errorf("courts[%d] needs a valid court ID, key_file and endpoints", i))
+		}
+		if c.Court == fc.Court {
+			errs = append(errs, fmt.Errorf("courts[%d] is this court", i))
+		}
+	}
+	if fc.SyncInterval != "" {
+		if d, err := time.ParseDuration(fc.SyncInterval); err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("sync_interval %q is not a positive duration", fc.SyncInterval))
+		}
+	}
 	if fc.Bootstrap && len(fc.Peers) == 0 {
 		errs = append(errs, errors.New("bootstrap needs peers"))
 	}
@@ -144,6 +172,20 @@ func (fc FileConfig) NodeConfig(log *slog.Logger) (Config, error) {
 	}
 	if len(cfg.Peers) == 0 {
 		cfg.Peers = []Peer{{NodeID: fc.NodeID, RaftAddr: fc.RaftAddr, GRPCAddr: fc.GRPCAddr}}
+	}
+	for _, c := range fc.Courts {
+		b, err := os.ReadFile(c.KeyFile)
+		if err != nil {
+			return Config{}, fmt.Errorf("court: key of %s: %w", c.Court, err)
+		}
+		pub, err := sm2.ParsePublicKeyPEM(b)
+		if err != nil {
+			return Config{}, fmt.Errorf("court: key of %s in %s: %w", c.Court, c.KeyFile, err)
+		}
+		cfg.Courts = append(cfg.Courts, OtherCourt{Court: c.Court, Endpoints: c.Endpoints, Key: pub})
+	}
+	if fc.SyncInterval != "" {
+		cfg.Sync.Interval, _ = time.ParseDuration(fc.SyncInterval) // validated
 	}
 	return cfg, nil
 }

@@ -240,6 +240,9 @@ func TestBadRequests(t *testing.T) {
 		{"unknown evidence", "/v1/evidence/" + strings.Repeat("0", 32), "", 404, "NOT_FOUND"},
 		{"bad evidence ID", "/v1/evidence/xyz", "", 400, "INVALID_EVIDENCE_ID"},
 		{"bad fingerprint lookup", "/v1/fingerprints/123", "", 400, "FINGERPRINT_LENGTH"},
+		{"unknown court", "/v1/tree-head?court=nowhere.court.example", "", 404, "UNKNOWN_COURT"},
+		{"unknown court's proof", "/v1/proofs/inclusion?court=nowhere.court.example&index=0", "", 404, "UNKNOWN_COURT"},
+		{"alarm of unknown court", "/v1/admin/alarms:clear", `{"court":"nowhere.court.example","operator":"x"}`, 404, "UNKNOWN_COURT"},
 	}
 	for _, tc := range rest {
 		t.Run("REST "+tc.name, func(t *testing.T) {
@@ -283,6 +286,12 @@ func TestBadRequests(t *testing.T) {
 			return &pb.SubmitRequest{Submission: s}
 		}(), codes.InvalidArgument, "TIMESTAMP_IN_FUTURE"},
 	}
+	t.Run("gRPC unknown court", func(t *testing.T) {
+		_, err := ev.GetConsistencyProof(ctx, &pb.GetConsistencyProofRequest{Court: "nowhere.court.example", First: 1})
+		if st := status.Convert(err); st.Code() != codes.NotFound || !strings.Contains(st.Message(), "nowhere.court.example") {
+			t.Fatalf("got %v, want NotFound naming the court", err)
+		}
+	})
 	for _, tc := range grpcCases {
 		t.Run("gRPC "+tc.name, func(t *testing.T) {
 			_, err := ev.Submit(ctx, tc.req)

@@ -111,15 +111,37 @@ func startDemo(dir string, base int, log *slog.Logger) (*demo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("platform key: %w", err)
 	}
-	var trust []string
-	for ci, c := range demoCourts {
+	// Every court's key first: each court trusts the others' keys and
+	// mirrors their logs.
+	var (
+		trust []string
+		keys  []*sm2.PrivateKey
+	)
+	for _, c := range demoCourts {
 		key, err := loadOrMakeKey(filepath.Join(dir, "keys", c.prefix+".key.pem"))
 		if err != nil {
-			d.stop()
 			return nil, fmt.Errorf("%s key: %w", c.name, err)
 		}
 		v, _ := checkpoint.NewVerifier(c.id, key.Public())
 		trust = append(trust, v.String())
+		keys = append(keys, key)
+	}
+	others := func(self int) []court.OtherCourt {
+		var out []court.OtherCourt
+		for ci, c := range demoCourts {
+			if ci == self {
+				continue
+			}
+			oc := court.OtherCourt{Court: c.id, Key: keys[ci].Public()}
+			for i := 0; i < 3; i++ {
+				_, grpc, _ := demoPorts(base, ci, i)
+				oc.Endpoints = append(oc.Endpoints, grpc)
+			}
+			out = append(out, oc)
+		}
+		return out
+	}
+	for ci, c := range demoCourts {
 		var peers []court.Peer
 		for i := 0; i < 3; i++ {
 			raft, grpc, _ := demoPorts(base, ci, i)
@@ -129,8 +151,8 @@ func startDemo(dir string, base int, log *slog.Logger) (*demo, error) {
 			_, _, httpAddr := demoPorts(base, ci, i)
 			n, err := court.Start(court.Config{
 				Court: c.id, NodeID: p.NodeID, DataDir: filepath.Join(dir, "data", p.NodeID),
-				RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr, HTTPAddr: httpAddr, CourtKey: key,
-				Peers: peers, Bootstrap: true, Fast: true, Logger: log,
+				RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr, HTTPAddr: httpAddr, CourtKey: keys[ci],
+				Peers: peers, Bootstrap: true, Fast: true, Logger: log, Courts: others(ci),
 			})
 			if err != nil {
 				d.stop()
@@ -212,7 +234,10 @@ Next steps, in another terminal:
   go run ./cmd/evidencectl head
   curl http://%s/v1/verify/$(go run ./cmd/evidencectl fingerprint --json README.md | cut -d'"' -f8)
   curl http://%s/v1/admin/cluster
+  EVIDENCECTL_SERVER=%s go run ./cmd/evidencectl verify README.md   # at Beijing, from its mirror of Hangzhou
+  go run ./cmd/evidencectl sync status                                # what Hangzhou mirrors of the others
+  go run ./cmd/evidencectl alarms                                     # equivocation alarms (exit 4 if any)
 
 Ctrl-C stops the courts; running the demo again resumes with the same data.
-`, demoPlatform, k, k, hz.http, hz.grpc, k, demoPlatform, k, hz.http, hz.http)
+`, demoPlatform, k, k, hz.http, hz.grpc, k, demoPlatform, k, hz.http, hz.http, d.nodes[3].grpc)
 }

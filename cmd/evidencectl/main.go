@@ -6,7 +6,8 @@
 // offline, in memory.
 //
 // Exit codes: 0 success; 1 a check failed or an operation errored; 2 the
-// command line was wrong; 3 verify found no such evidence.
+// command line was wrong; 3 verify found no such evidence; 4 alarms found
+// an active equivocation alarm.
 package main
 
 import (
@@ -30,6 +31,8 @@ func main() {
 			os.Exit(2)
 		case errors.Is(err, errNotRecorded):
 			os.Exit(3)
+		case errors.Is(err, errAlarmActive):
+			os.Exit(4)
 		}
 		os.Exit(1)
 	}

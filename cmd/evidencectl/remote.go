@@ -117,7 +117,7 @@ func printJSON(w io.Writer, v any) error {
 
 func remoteCmds() []*cobra.Command {
 	r := &remote{}
-	cmds := []*cobra.Command{submitCmd(r), verifyCmd(r), getCmd(r), lookupCmd(r), headCmd(r), proofCmd(r), clusterCmd(r), nodeCmd(r), platformCmd(r)}
+	cmds := []*cobra.Command{submitCmd(r), verifyCmd(r), getCmd(r), lookupCmd(r), headCmd(r), proofCmd(r), clusterCmd(r), nodeCmd(r), platformCmd(r), alarmsCmd(r), syncCmd(r)}
 	for _, c := range cmds {
 		r.flags(c)
 	}

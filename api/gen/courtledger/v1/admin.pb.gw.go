@@ -269,18 +269,9 @@ func request_AdminService_ClearAlarm_0(ctx context.Context, marshaler runtime.Ma
 	var (
 		protoReq ClearAlarmRequest
 		metadata runtime.ServerMetadata
-		err      error
 	)
 	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
-	}
-	val, ok := pathParams["court"]
-	if !ok {
-		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "court")
-	}
-	protoReq.Court, err = runtime.String(val)
-	if err != nil {
-		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "court", err)
 	}
 	if req.Body != nil {
 		_, _ = io.Copy(io.Discard, req.Body)
@@ -293,18 +284,9 @@ func local_request_AdminService_ClearAlarm_0(ctx context.Context, marshaler runt
 	var (
 		protoReq ClearAlarmRequest
 		metadata runtime.ServerMetadata
-		err      error
 	)
 	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
-	}
-	val, ok := pathParams["court"]
-	if !ok {
-		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "court")
-	}
-	protoReq.Court, err = runtime.String(val)
-	if err != nil {
-		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "court", err)
 	}
 	msg, err := server.ClearAlarm(ctx, &protoReq)
 	return msg, metadata, err
@@ -482,7 +464,7 @@ func RegisterAdminServiceHandlerServer(ctx context.Context, mux *runtime.ServeMu
 		var stream runtime.ServerTransportStream
 		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/courtledger.v1.AdminService/ClearAlarm", runtime.WithHTTPPathPattern("/v1/admin/alarms/{court}:clear"))
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/courtledger.v1.AdminService/ClearAlarm", runtime.WithHTTPPathPattern("/v1/admin/alarms:clear"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -676,7 +658,7 @@ func RegisterAdminServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/courtledger.v1.AdminService/ClearAlarm", runtime.WithHTTPPathPattern("/v1/admin/alarms/{court}:clear"))
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/courtledger.v1.AdminService/ClearAlarm", runtime.WithHTTPPathPattern("/v1/admin/alarms:clear"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -701,7 +683,7 @@ var (
 	pattern_AdminService_ListPlatforms_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "platforms"}, ""))
 	pattern_AdminService_GetSyncStatus_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "sync"}, ""))
 	pattern_AdminService_ListAlarms_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "alarms"}, ""))
-	pattern_AdminService_ClearAlarm_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "admin", "alarms", "court"}, "clear"))
+	pattern_AdminService_ClearAlarm_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "alarms"}, "clear"))
 )
 
 var (
