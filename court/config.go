@@ -42,16 +42,16 @@ import (
 //	    endpoints: [10.1.0.1:9101, 10.1.0.2:9101, 10.1.0.3:9101]
 //	sync_interval: 1s                        # between sync rounds with each court
 type FileConfig struct {
-	Court           string     `koanf:"court"`
-	NodeID          string     `koanf:"node_id"`
-	DataDir         string     `koanf:"data_dir"`
-	RaftAddr        string     `koanf:"raft_addr"`
-	GRPCAddr        string     `koanf:"grpc_addr"`
-	HTTPAddr        string     `koanf:"http_addr"`
-	CourtKeyFile    string     `koanf:"court_key_file"`
-	Bootstrap       bool       `koanf:"bootstrap"`
-	MaxRequestBytes int        `koanf:"max_request_bytes"`
-	Peers           []FilePeer `koanf:"peers"`
+	Court           string      `koanf:"court"`
+	NodeID          string      `koanf:"node_id"`
+	DataDir         string      `koanf:"data_dir"`
+	RaftAddr        string      `koanf:"raft_addr"`
+	GRPCAddr        string      `koanf:"grpc_addr"`
+	HTTPAddr        string      `koanf:"http_addr"`
+	CourtKeyFile    string      `koanf:"court_key_file"`
+	Bootstrap       bool        `koanf:"bootstrap"`
+	MaxRequestBytes int         `koanf:"max_request_bytes"`
+	Peers           []FilePeer  `koanf:"peers"`
 	Courts          []FileCourt `koanf:"courts"`
 	SyncInterval    string      `koanf:"sync_interval"`
 }

@@ -112,9 +112,9 @@ type follower struct {
 	mu       sync.Mutex
 	conns    []*grpc.ClientConn
 	clients  []pb.SyncServiceClient
-	next     int      // endpoint to try first
-	lastErr  error    // of the last round
-	pending  []claim  // gossiped heads beyond the mirror, checked as it grows
+	next     int     // endpoint to try first
+	lastErr  error   // of the last round
+	pending  []claim // gossiped heads beyond the mirror, checked as it grows
 	rounds   uint64
 	lastGood time.Time
 	// delivered is the size of the newest head whose cosignature the court
