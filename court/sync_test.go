@@ -77,7 +77,10 @@ func TestSyncThreeCourts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three courts of three nodes")
 	}
+	start := time.Now()
+	phase := func(what string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), what) }
 	nw := newNetwork(t, []string{hz, bj, gz}, 3, nil)
+	phase("three courts of three nodes up")
 	H, B, G := nw.courts[hz], nw.courts[bj], nw.courts[gz]
 	ctx := context.Background()
 
@@ -106,6 +109,7 @@ func TestSyncThreeCourts(t *testing.T) {
 		}
 	}
 
+	phase("1000 entries mirrored and verified at Beijing and Guangzhou")
 	// Hangzhou's heads carry two cosignatures.
 	eventually(t, 30*time.Second, "Hangzhou's head at 1000 to carry two cosignatures", func() bool {
 		lines, _ := H.any().ledger.Cosignatures(1000)
@@ -127,6 +131,7 @@ func TestSyncThreeCourts(t *testing.T) {
 		t.Fatalf("witnessed head: %v, %d signatures", err, len(n.Sigs))
 	}
 
+	phase("cosignatures checked")
 	// Every Hangzhou node down: Beijing still verifies, and says how fresh.
 	for i := range H.nodes {
 		H.stop(i)
@@ -153,13 +158,16 @@ func TestSyncThreeCourts(t *testing.T) {
 
 	// Hangzhou back, Beijing cut off from it while Hangzhou files 10,000
 	// more; Guangzhou follows meanwhile.
+	phase("verified with Hangzhou down")
 	nw.partition(bj, hz)
 	for i := range H.nodes {
 		H.start(i)
 	}
 	H.waitLeader()
 	H.file("second", 10000)
+	phase("10000 more filed at Hangzhou")
 	checkMirrorExact(t, G, H)
+	phase("Guangzhou converged")
 	if got := mirrorSize(B.any(), hz); got != 1000 {
 		t.Fatalf("Beijing mirrors %d entries of Hangzhou through a partition", got)
 	}
@@ -180,8 +188,10 @@ func TestSyncThreeCourts(t *testing.T) {
 	t.Logf("Beijing's leader stopped with %d of 11000 entries of Hangzhou mirrored", caught)
 	B.waitLeader()
 	checkMirrorExact(t, B, H)
+	phase("Beijing converged after its leader stopped")
 	B.start(killed)
 	checkMirrorExact(t, B, H)
+	phase("restarted node converged")
 	eventually(t, 30*time.Second, "Hangzhou's head at 11000 to carry two cosignatures", func() bool {
 		lines, _ := H.any().ledger.Cosignatures(11000)
 		return len(lines) == 2
