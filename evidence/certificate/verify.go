@@ -197,7 +197,7 @@ func (v *Verifier) VerifyCertificate(c *Certificate, p Policy) Result {
 			return fail(Malformed, err, "the tree head cannot be read: %v", err)
 		}
 	}
-	r.Details.Witnesses = witnesses(c, origin, n)
+	r.Details.Witnesses = witnesses(c, n)
 	if err := c.checkProof(); err != nil {
 		switch {
 		case errors.Is(err, errNotCovered):
@@ -246,27 +246,37 @@ func detailsOf(c *Certificate) Details {
 	}
 }
 
-// witnesses lists the cosignature lines (every signature line not by the
-// origin court), marking those that verified under a trusted key.
-func witnesses(c *Certificate, origin string, n *note.Note) []Witness {
+// Cosignatures lists the witness cosignature lines on the certificate's
+// head (every signature line not by the origin court), as they read, none
+// marked trusted: only VerifyCertificate can say which verify.
+func (c *Certificate) Cosignatures() []Witness {
 	sigs, err := checkpoint.Signatures(c.SignedHead)
 	if err != nil {
 		return nil // assemble checked them already
 	}
-	verified := map[string]bool{}
-	for _, s := range n.Sigs {
-		verified[fmt.Sprintf("%s+%08x", s.Name, s.Hash)] = true
-	}
 	var out []Witness
 	for _, s := range sigs {
-		if s.Name == origin {
+		if s.Name == c.Head.Origin {
 			continue
 		}
-		w := Witness{Court: s.Name, KeyID: fmt.Sprintf("%08x", s.KeyID), Trusted: verified[fmt.Sprintf("%s+%08x", s.Name, s.KeyID)]}
+		w := Witness{Court: s.Name, KeyID: fmt.Sprintf("%08x", s.KeyID)}
 		if at, err := checkpoint.CosignedAt(s); err == nil {
 			w.CosignedAt = at
 		}
 		out = append(out, w)
+	}
+	return out
+}
+
+// witnesses marks the cosignatures that verified under a trusted key.
+func witnesses(c *Certificate, n *note.Note) []Witness {
+	verified := map[string]bool{}
+	for _, s := range n.Sigs {
+		verified[fmt.Sprintf("%s+%08x", s.Name, s.Hash)] = true
+	}
+	out := c.Cosignatures()
+	for i, w := range out {
+		out[i].Trusted = verified[w.Court+"+"+w.KeyID]
 	}
 	return out
 }
