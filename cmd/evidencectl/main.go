@@ -6,7 +6,9 @@
 // offline, in memory.
 //
 // Exit codes: 0 success; 1 a check failed or an operation errored; 2 the
-// command line was wrong; 3 verify found no such evidence.
+// command line was wrong. verify and cert verify exit with their verdict:
+// 0 VALID, 3 NOT RECORDED, 4 TAMPERED, 5 UNTRUSTED, 6 INVALID PROOF,
+// 7 MALFORMED.
 package main
 
 import (
@@ -22,6 +24,10 @@ var errUsage = errors.New("usage")
 
 func main() {
 	if err := newRoot().Execute(); err != nil {
+		var verdict *verdictError
+		if errors.As(err, &verdict) { // the command printed it
+			os.Exit(verdict.exitCode())
+		}
 		if !errors.Is(err, errNotRecorded) { // verify already said so
 			fmt.Fprintln(os.Stderr, "evidencectl:", err)
 		}
