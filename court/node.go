@@ -155,6 +155,12 @@ func Start(cfg Config) (*Node, error) {
 	pb.RegisterEvidenceServiceServer(n.grpc, ev)
 	pb.RegisterAdminServiceServer(n.grpc, ad)
 	pb.RegisterSyncServiceServer(n.grpc, sy)
+	cs, err := newCertificateServer(n)
+	if err != nil {
+		n.Shutdown(context.Background())
+		return nil, err
+	}
+	pb.RegisterCertificateServiceServer(n.grpc, cs)
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 
@@ -177,7 +183,12 @@ func Start(cfg Config) (*Node, error) {
 		n.Shutdown(ctx)
 		return nil, err
 	}
+	if err := pb.RegisterCertificateServiceHandlerServer(ctx, gw, cs); err != nil {
+		n.Shutdown(ctx)
+		return nil, err
+	}
 	mux := http.NewServeMux()
+	cs.routes(mux)
 	mux.Handle("/v1/", http.MaxBytesHandler(gw, int64(cfg.MaxRequestBytes)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", n.readyz)

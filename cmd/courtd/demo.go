@@ -236,7 +236,7 @@ Next steps, in another terminal:
   curl http://%s/v1/admin/cluster
   EVIDENCECTL_SERVER=%s go run ./cmd/evidencectl verify README.md   # at Beijing, from its mirror of Hangzhou
   go run ./cmd/evidencectl sync status                                # what Hangzhou mirrors of the others
-  go run ./cmd/evidencectl alarms                                     # equivocation alarms (exit 4 if any)
+  go run ./cmd/evidencectl alarms                                     # equivocation alarms (exit 8 if any)
 
 Ctrl-C stops the courts; running the demo again resumes with the same data.
 `, demoPlatform, k, k, hz.http, hz.grpc, k, demoPlatform, k, hz.http, hz.http, d.nodes[3].grpc)

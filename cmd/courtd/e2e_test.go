@@ -332,6 +332,6 @@ func verifyEventually(t *testing.T, env []string, ctl string, args ...string) {
 		if code != 0 && code != 3 {
 			t.Fatalf("evidencectl %v: exit %d: %s", args, code, out)
 		}
-		return code == 0 && strings.Contains(out, "RECORDED")
+		return code == 0 && strings.HasPrefix(out, "VALID")
 	})
 }

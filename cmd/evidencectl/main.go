@@ -6,8 +6,10 @@
 // offline, in memory.
 //
 // Exit codes: 0 success; 1 a check failed or an operation errored; 2 the
-// command line was wrong; 3 verify found no such evidence; 4 alarms found
-// an active equivocation alarm.
+// command line was wrong; 3 verify found no such evidence; 8 alarms found
+// an active equivocation alarm. verify and cert verify exit with their
+// verdict: 0 VALID, 3 NOT RECORDED, 4 TAMPERED, 5 UNTRUSTED, 6 INVALID
+// PROOF, 7 MALFORMED.
 package main
 
 import (
@@ -23,6 +25,10 @@ var errUsage = errors.New("usage")
 
 func main() {
 	if err := newRoot().Execute(); err != nil {
+		var verdict *verdictError
+		if errors.As(err, &verdict) { // the command printed it
+			os.Exit(verdict.exitCode())
+		}
 		if !errors.Is(err, errNotRecorded) { // verify already said so
 			fmt.Fprintln(os.Stderr, "evidencectl:", err)
 		}
@@ -32,7 +38,7 @@ func main() {
 		case errors.Is(err, errNotRecorded):
 			os.Exit(3)
 		case errors.Is(err, errAlarmActive):
-			os.Exit(4)
+			os.Exit(8)
 		}
 		os.Exit(1)
 	}

@@ -117,7 +117,7 @@ func printJSON(w io.Writer, v any) error {
 
 func remoteCmds() []*cobra.Command {
 	r := &remote{}
-	cmds := []*cobra.Command{submitCmd(r), verifyCmd(r), getCmd(r), lookupCmd(r), headCmd(r), proofCmd(r), clusterCmd(r), nodeCmd(r), platformCmd(r), alarmsCmd(r), syncCmd(r)}
+	cmds := []*cobra.Command{submitCmd(r), verifyCmd(r), certCmd(r), getCmd(r), lookupCmd(r), headCmd(r), proofCmd(r), clusterCmd(r), nodeCmd(r), platformCmd(r), alarmsCmd(r), syncCmd(r)}
 	for _, c := range cmds {
 		r.flags(c)
 	}
@@ -316,65 +316,6 @@ func fingerprintFileProgress(cmd *cobra.Command, name string) (sm3.Digest, int64
 		return sm3.Digest{}, 0, fmt.Errorf("fingerprint %s: %w", name, err)
 	}
 	return d, n, nil
-}
-
-func verifyCmd(r *remote) *cobra.Command {
-	var fingerprint string
-	cmd := &cobra.Command{
-		Use:   "verify [FILE]",
-		Short: "As a judge: was this file (or --fingerprint) recorded, when and by whom? Exit 3 if not",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if r.trust == "" {
-				return fmt.Errorf("%w: --trust is required to verify the court's answers", errUsage)
-			}
-			var fp evidence.Fingerprint
-			switch {
-			case fingerprint != "" && len(args) == 0:
-				var err error
-				if fp, err = evidence.ParseFingerprint(fingerprint); err != nil {
-					return err
-				}
-			case fingerprint == "" && len(args) == 1:
-				var err error
-				if fp, _, err = fingerprintFileProgress(cmd, args[0]); err != nil {
-					return err
-				}
-			default:
-				return fmt.Errorf("%w: give one FILE or --fingerprint", errUsage)
-			}
-			ctx, cancel := withTimeout(r)
-			defer cancel()
-			c, err := r.connect(ctx, "", nil)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			receipts, _, err := c.Verify(ctx, fp)
-			if err != nil {
-				return describe(err)
-			}
-			var views []receiptView
-			for _, rc := range receipts {
-				views = append(views, viewOf(rc, false))
-			}
-			if jsonOutput(cmd) {
-				printJSON(cmd.OutOrStdout(), map[string]any{"fingerprint": hex.EncodeToString(fp[:]), "recorded": len(views) > 0, "receipts": views})
-			} else if len(views) == 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "NOT RECORDED: no evidence with fingerprint %x at this court\n", fp)
-			} else {
-				fmt.Fprintf(cmd.OutOrStdout(), "RECORDED %d time(s):\n", len(views))
-				for _, v := range views {
-					v.print(cmd.OutOrStdout())
-				}
-			}
-			if len(views) == 0 {
-				return errNotRecorded
-			}
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&fingerprint, "fingerprint", "", "SM3 fingerprint (64 hex digits) instead of a file")
-	return cmd
 }
 
 // rawCall runs one API call and prints the response as JSON (protojson

@@ -24,7 +24,7 @@ func alarmsCmd(r *remote) *cobra.Command {
 		Long: `List the alarms this court raised on other courts that misbehaved: a head
 that does not verify, a rewritten or forked history, or different histories
 shown to different courts. Each alarm carries the two conflicting heads,
-both signed by the court at fault. Exit code 4 when an alarm is active.`,
+both signed by the court at fault. Exit code 8 when an alarm is active.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := withTimeout(r)

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/courtledger/courtledger/api/client"
+	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/court"
+	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/crypto/sm2"
+	"github.com/courtledger/courtledger/crypto/sm3"
+	"github.com/courtledger/courtledger/evidence"
+	"github.com/courtledger/courtledger/evidence/certificate"
+)
+
+const certTestCourt = "hangzhou.court.example/evidence"
+
+func loopback(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// oneNodeCourt starts a court of one node with a registered platform,
+// files file with it and returns the node's gRPC address, a trust file of
+// the court's key and the evidence ID.
+func oneNodeCourt(t *testing.T, file []byte) (addr, trustFile, evidenceID string) {
+	t.Helper()
+	key, _ := sm2.GenerateKey()
+	peer := court.Peer{NodeID: "hz-0", RaftAddr: loopback(t), GRPCAddr: loopback(t)}
+	n, err := court.Start(court.Config{Court: certTestCourt, NodeID: peer.NodeID, DataDir: t.TempDir(),
+		RaftAddr: peer.RaftAddr, GRPCAddr: peer.GRPCAddr, HTTPAddr: "127.0.0.1:0", CourtKey: key,
+		Peers: []court.Peer{peer}, Bootstrap: true, Fast: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n.Shutdown(ctx)
+	})
+	v, _ := checkpoint.NewVerifier(certTestCourt, key.Public())
+	trustFile = filepath.Join(t.TempDir(), "trust.txt")
+	if err := os.WriteFile(trustFile, []byte("# the courts\n"+v.String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	platform, _ := sm2.GenerateKey()
+	c, err := client.New(client.Config{Endpoints: []string{n.GRPCAddr()}, Platform: "esign.example", Key: platform, Court: v, Attempts: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		_, err := c.Admin().RegisterPlatform(ctx, &pb.RegisterPlatformRequest{PlatformId: "esign.example", PublicKeyPem: string(platform.Public().MarshalPEM())})
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("register platform: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // no leader yet
+	}
+	s, err := c.Sign(evidence.Submission{RequestID: "cli-1", Fingerprint: sm3.Sum(file), Category: evidence.CategoryChat, Title: "微信聊天记录"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := c.Submit(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.GRPCAddr(), trustFile, r.Entry.EvidenceID
+}
+
+func wantVerdict(t *testing.T, err error, want certificate.Verdict, exit int) {
+	t.Helper()
+	var ve *verdictError
+	switch {
+	case want == certificate.Valid && err != nil:
+		t.Fatalf("want VALID, got %v", err)
+	case want == certificate.Valid:
+	case !errors.As(err, &ve) || ve.verdict != want || ve.exitCode() != exit:
+		t.Fatalf("want %s (exit %d), got %v", want, exit, err)
+	}
+}
+
+func TestCertCommands(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "chat.txt")
+	content := []byte("2026-11-25 张三：合同今天签。李四：好的。")
+	if err := os.WriteFile(file, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr, trust, id := oneNodeCourt(t, content)
+	certJSON, certPDF := filepath.Join(dir, "c.json"), filepath.Join(dir, "c.pdf")
+	if out, err := run(t, "cert", "get", id, "--server", addr, "--trust", trust, "--json", certJSON, "--pdf", certPDF); err != nil {
+		t.Fatalf("cert get: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(certPDF); !strings.HasPrefix(string(b), "%PDF-") {
+		t.Fatal("cert get wrote no PDF")
+	}
+
+	out, err := run(t, "cert", "verify", certJSON, "--file", file, "--trust", trust)
+	wantVerdict(t, err, certificate.Valid, 0)
+	if !strings.HasPrefix(out, "VALID (有效): the file is the one recorded") || !strings.Contains(out, id) {
+		t.Fatalf("cert verify output:\n%s", out)
+	}
+
+	changed := filepath.Join(dir, "changed.txt")
+	os.WriteFile(changed, append([]byte("X"), content[1:]...), 0o644)
+	_, err = run(t, "cert", "verify", certJSON, "--file", changed, "--trust", trust)
+	wantVerdict(t, err, certificate.Tampered, 4)
+
+	other := filepath.Join(dir, "other-trust.txt")
+	k, _ := sm2.GenerateKey()
+	s, _ := checkpoint.NewSigner(certTestCourt, k)
+	os.WriteFile(other, []byte(s.Verifier().String()+"\n"), 0o644)
+	_, err = run(t, "cert", "verify", certJSON, "--trust", other)
+	wantVerdict(t, err, certificate.Untrusted, 5)
+
+	raw, _ := os.ReadFile(certJSON)
+	truncated := filepath.Join(dir, "truncated.json")
+	os.WriteFile(truncated, raw[:len(raw)/2], 0o644)
+	_, err = run(t, "cert", "verify", truncated, "--trust", trust)
+	wantVerdict(t, err, certificate.Malformed, 7)
+
+	// At trial, against the court.
+	out, err = run(t, "verify", file, "--server", addr, "--trust", trust)
+	wantVerdict(t, err, certificate.Valid, 0)
+	if !strings.Contains(out, "recording 1 of 1") || !strings.Contains(out, "platform esign.example") {
+		t.Fatalf("verify output:\n%s", out)
+	}
+	_, err = run(t, "verify", changed, "--server", addr, "--trust", trust, "--evidence-id", id)
+	wantVerdict(t, err, certificate.Tampered, 4)
+	_, err = run(t, "verify", changed, "--server", addr, "--trust", trust)
+	wantVerdict(t, err, certificate.NotRecorded, 3)
+	if _, err := run(t, "cert", "verify", certJSON); !errors.Is(err, errUsage) {
+		t.Fatalf("cert verify without --trust: %v, want a usage error", err)
+	}
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/courtledger/courtledger/evidence/certificate"
+)
+
+// Exit codes of a verdict (verify, cert verify); README and the command
+// help list them. 1 and 2 stay for errors and usage.
+var verdictExit = map[certificate.Verdict]int{
+	certificate.Valid:        0,
+	certificate.NotRecorded:  3,
+	certificate.Tampered:     4,
+	certificate.Untrusted:    5,
+	certificate.InvalidProof: 6,
+	certificate.Malformed:    7,
+}
+
+const exitCodesHelp = `Exit codes: 0 VALID, 3 NOT RECORDED, 4 TAMPERED, 5 UNTRUSTED,
+6 INVALID PROOF, 7 MALFORMED; 1 another error (unreadable file, no
+connection), 2 a wrong command line.`
+
+// verdictError carries a verdict other than VALID out of a command, so
+// main exits with its code; the command has printed it already.
+type verdictError struct {
+	verdict certificate.Verdict
+	reason  string
+}
+
+func (e *verdictError) Error() string { return e.verdict.String() + ": " + e.reason }
+
+func (e *verdictError) exitCode() int { return verdictExit[e.verdict] }
+
+func verdictErr(v certificate.Verdict, reason string) error {
+	if v == certificate.Valid {
+		return nil
+	}
+	return &verdictError{v, reason}
+}
+
+func loadTrust(path string) (*certificate.Verifier, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: --trust is required: a certificate is checked against the courts' keys", errUsage)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	trust, err := certificate.ParseTrust(f)
+	if err != nil {
+		return nil, err
+	}
+	return certificate.NewVerifier(certificate.VerifierConfig{Trust: trust})
+}
+
+// printResult prints a verdict line and what the certificate says.
+func printResult(w io.Writer, r certificate.Result) {
+	fmt.Fprintf(w, "%s (%s): %s\n", r.Verdict, r.Verdict.Chinese(), r.Reason)
+	d := r.Details
+	if d.EvidenceID == "" {
+		return
+	}
+	fmt.Fprintf(w, "  evidence    %s (%s: %s)\n", d.EvidenceID, d.Category, d.Title)
+	fmt.Fprintf(w, "  fingerprint %s (SM3)\n", d.Fingerprint)
+	fmt.Fprintf(w, "  recorded    by court %s at %s, position %d of %d\n", d.Court, d.RecordedAt.Format(time.RFC3339Nano), d.Index, d.TreeSize)
+	fmt.Fprintf(w, "  filed by    platform %s, request %s\n", d.Platform, d.RequestID)
+	var ws []string
+	for _, wt := range d.Witnesses {
+		trust := "trusted"
+		if !wt.Trusted {
+			trust = "NOT in the trust file or not verified"
+		}
+		ws = append(ws, fmt.Sprintf("%s at %s (%s)", wt.Court, wt.CosignedAt.Format(time.RFC3339), trust))
+	}
+	if len(ws) == 0 {
+		ws = []string{"none"}
+	}
+	fmt.Fprintf(w, "  witnesses   %s\n", strings.Join(ws, "; "))
+	if d.CertificateID != "" {
+		fmt.Fprintf(w, "  certificate %s, issued by %s at %s\n", d.CertificateID, d.IssuedBy, d.IssuedAt.Format(time.RFC3339Nano))
+	}
+}
+
+type resultJSON struct {
+	Verdict string `json:"verdict"`
+	certificate.Result
+}

@@ -1,0 +1,323 @@
+package court
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/crypto/sm3"
+	"github.com/courtledger/courtledger/evidence"
+	"github.com/courtledger/courtledger/evidence/certificate"
+	"github.com/courtledger/courtledger/evidence/certpdf"
+)
+
+// Proven is the material of a certificate for one entry: its canonical
+// bytes, its index, an inclusion proof and the signed head (with whatever
+// cosignature lines the source holds) that proof leads to.
+type Proven struct {
+	Entry      []byte
+	Index      uint64
+	Proof      [][]byte
+	SignedHead []byte
+}
+
+// EvidenceSource is one court's log as this node can read it: the court's
+// own ledger, or (issue 5) this court's mirror of another court's log.
+// Certificates and verdicts search every source of evidenceSources.
+type EvidenceSource interface {
+	// Court is the ID of the court whose log the source holds.
+	Court() string
+	// ByEvidenceID returns the proof of an evidence ID, or an error
+	// wrapping consensus.ErrNotFound.
+	ByEvidenceID(ctx context.Context, id string) (Proven, error)
+	// ByFingerprint returns the proofs of up to limit recordings of fp,
+	// oldest first.
+	ByFingerprint(ctx context.Context, fp evidence.Fingerprint, limit int) ([]Proven, error)
+	// LatestHead returns the newest signed head of the log.
+	LatestHead(ctx context.Context) ([]byte, error)
+}
+
+// evidenceSources lists where this node looks for evidence, its own
+// court's ledger first. This is the seam for cross-court sync: append a
+// source per mirrored court, and let sources return heads with the
+// witnesses' cosignature lines attached (checkpoint.WithSignatures).
+func (n *Node) evidenceSources() []EvidenceSource {
+	return []EvidenceSource{ledgerSource{l: n.ledger, court: n.cfg.Court}}
+}
+
+// ledgerSource reads the court's own ledger.
+type ledgerSource struct {
+	l     *consensus.Ledger
+	court string
+}
+
+func (s ledgerSource) Court() string { return s.court }
+
+func (s ledgerSource) LatestHead(context.Context) ([]byte, error) {
+	h, err := s.l.LatestHead()
+	if err != nil {
+		return nil, err
+	}
+	return h.Note, nil
+}
+
+func (s ledgerSource) ByEvidenceID(_ context.Context, id string) (Proven, error) {
+	e, err := s.l.EntryByEvidenceID(id)
+	if err != nil {
+		return Proven{}, err
+	}
+	return s.prove(e)
+}
+
+func (s ledgerSource) ByFingerprint(_ context.Context, fp evidence.Fingerprint, limit int) ([]Proven, error) {
+	entries, err := s.l.Lookup(fp, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Proven, 0, len(entries))
+	for _, e := range entries {
+		p, err := s.prove(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// prove proves e under the newest head, whose witnesses are the most
+// likely to have cosigned it; an entry applied before its batch's head was
+// published falls back to the head that covers it, as its receipt does.
+func (s ledgerSource) prove(e *evidence.Entry) (Proven, error) {
+	head, err := s.l.LatestHead()
+	if err == nil && head.Head.Size > e.Index {
+		p, err := s.l.InclusionProof(e.Index, head.Head.Size)
+		if err != nil {
+			return Proven{}, fmt.Errorf("prove evidence %s: %w", e.EvidenceID, err)
+		}
+		return Proven{Entry: e.Marshal(), Index: e.Index, Proof: p, SignedHead: head.Note}, nil
+	}
+	r, err := s.l.Receipt(e.Index)
+	if err != nil {
+		return Proven{}, fmt.Errorf("prove evidence %s: %w", e.EvidenceID, err)
+	}
+	return Proven{Entry: r.Entry.Marshal(), Index: e.Index, Proof: r.Proof, SignedHead: r.SignedHead}, nil
+}
+
+// certificateServer issues certificates and answers judges at trial. It
+// reads only what this node has applied, so any node serves it.
+type certificateServer struct {
+	pb.UnimplementedCertificateServiceServer
+	court   string
+	sources func() []EvidenceSource
+	pdf     *certpdf.Renderer
+	now     func() time.Time
+}
+
+func newCertificateServer(n *Node) (*certificateServer, error) {
+	r, err := certpdf.New(certpdf.Config{})
+	if err != nil {
+		return nil, err
+	}
+	return &certificateServer{court: n.cfg.Court, sources: n.evidenceSources, pdf: r, now: time.Now}, nil
+}
+
+// maxRecordings bounds the recordings of one fingerprint in a verdict.
+const maxRecordings = 100
+
+func checkEvidenceID(id string) error {
+	if len(id) != evidence.EvidenceIDLen {
+		return invalid("evidence_id", "INVALID_EVIDENCE_ID", "evidence ID must be %d hex digits, got %d characters", evidence.EvidenceIDLen, len(id))
+	}
+	return nil
+}
+
+// find looks an evidence ID up in every source.
+func (s *certificateServer) find(ctx context.Context, id string) (Proven, error) {
+	for _, src := range s.sources() {
+		p, err := src.ByEvidenceID(ctx, id)
+		if err == nil || !errors.Is(err, consensus.ErrNotFound) {
+			return p, err
+		}
+	}
+	return Proven{}, fmt.Errorf("%w: evidence %q at this court or its mirrors", consensus.ErrNotFound, id)
+}
+
+func (s *certificateServer) issue(p Proven) (*certificate.Certificate, error) {
+	return certificate.Issue(certificate.Input{Entry: p.Entry, Index: p.Index, Proof: p.Proof,
+		SignedHead: p.SignedHead, IssuedBy: s.court, IssuedAt: s.now()})
+}
+
+func (s *certificateServer) GetCertificate(ctx context.Context, req *pb.GetCertificateRequest) (*pb.GetCertificateResponse, error) {
+	if err := checkEvidenceID(req.EvidenceId); err != nil {
+		return nil, toStatus(err)
+	}
+	p, err := s.find(ctx, req.EvidenceId)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	c, err := s.issue(p)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &pb.GetCertificateResponse{Certificate: certificateToPB(c)}
+	if req.IncludePdf {
+		var b bytes.Buffer
+		if err := s.pdf.Render(&b, c); err != nil {
+			return nil, toStatus(err)
+		}
+		out.Pdf = b.Bytes()
+	}
+	return out, nil
+}
+
+func (s *certificateServer) VerifyEvidence(ctx context.Context, req *pb.VerifyEvidenceRequest) (*pb.VerifyEvidenceResponse, error) {
+	fp, err := evidence.ParseFingerprint(req.Fingerprint)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &pb.VerifyEvidenceResponse{Fingerprint: hex.EncodeToString(fp[:]), ServedBy: s.court}
+	var found []Proven
+	if req.EvidenceId != "" {
+		if err := checkEvidenceID(req.EvidenceId); err != nil {
+			return nil, toStatus(err)
+		}
+		p, err := s.find(ctx, req.EvidenceId)
+		switch {
+		case errors.Is(err, consensus.ErrNotFound):
+			out.Verdict, out.Reason = pb.Verdict_VERDICT_NOT_RECORDED, fmt.Sprintf("no evidence %s is recorded at %s or in its mirrors", req.EvidenceId, s.court)
+			return out, nil
+		case err != nil:
+			return nil, toStatus(err)
+		}
+		found = []Proven{p}
+	} else {
+		for _, src := range s.sources() {
+			ps, err := src.ByFingerprint(ctx, fp, maxRecordings-len(found))
+			if err != nil {
+				return nil, toStatus(err)
+			}
+			found = append(found, ps...)
+			if len(found) >= maxRecordings {
+				break
+			}
+		}
+	}
+	if srcs := s.sources(); len(srcs) > 0 {
+		if note, err := srcs[0].LatestHead(ctx); err == nil {
+			if h, err := checkpoint.ParseUnverified(note); err == nil {
+				out.LatestHead = headToPB(h, note)
+			}
+		}
+	}
+	if len(found) == 0 {
+		out.Verdict, out.Reason = pb.Verdict_VERDICT_NOT_RECORDED, fmt.Sprintf("no file with SM3 fingerprint %x is recorded at %s or in its mirrors", fp[:], s.court)
+		return out, nil
+	}
+	for _, p := range found {
+		c, err := s.issue(p)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		out.Recordings = append(out.Recordings, recordingToPB(c))
+	}
+	first := out.Recordings[0]
+	if first.Fingerprint != out.Fingerprint {
+		out.Verdict, out.Reason = pb.Verdict_VERDICT_TAMPERED, fmt.Sprintf("evidence %s was recorded with SM3 fingerprint %s, the file's is %s", first.EvidenceId, first.Fingerprint, out.Fingerprint)
+		return out, nil
+	}
+	out.Verdict = pb.Verdict_VERDICT_VALID
+	out.Reason = fmt.Sprintf("recorded %d time(s), first by court %s at position %d on %s", len(out.Recordings),
+		first.Court, first.Index, first.RecordedAt.AsTime().Format(time.RFC3339))
+	return out, nil
+}
+
+func certificateToPB(c *certificate.Certificate) *pb.Certificate {
+	return &pb.Certificate{
+		Format:        certificate.Format,
+		CertificateId: c.ID,
+		IssuedBy:      c.IssuedBy,
+		IssuedAt:      timestamppb.New(c.IssuedAt),
+		EvidenceId:    c.Entry.EvidenceID,
+		Fingerprint:   hex.EncodeToString(c.Entry.Submission.Fingerprint[:]),
+		Entry:         c.EntryBytes,
+		TlogProof:     string(c.TlogProof()),
+	}
+}
+
+func recordingToPB(c *certificate.Certificate) *pb.Recording {
+	e := c.Entry
+	r := &pb.Recording{
+		Court: e.Court, EvidenceId: e.EvidenceID, Index: e.Index, RecordedAt: timestamppb.New(e.AcceptedAt),
+		Platform: e.Submission.Platform, RequestId: e.Submission.RequestID, Category: string(e.Submission.Category),
+		Title: e.Submission.Title, Fingerprint: hex.EncodeToString(e.Submission.Fingerprint[:]),
+		TreeSize: c.Head.Size, Certificate: certificateToPB(c),
+	}
+	for _, w := range c.Cosignatures() {
+		r.Witnesses = append(r.Witnesses, &pb.Witness{Court: w.Court, KeyId: w.KeyID, CosignedAt: timestamppb.New(w.CosignedAt)})
+	}
+	return r
+}
+
+// routes adds the two REST routes grpc-gateway cannot serve: the PDF as
+// application/pdf, and a file of any size streamed through SM3 (outside
+// the request size limit of /v1/, since the body is hashed, never held).
+func (s *certificateServer) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/evidence/{evidence_id}/certificate.pdf", s.servePDF)
+	mux.HandleFunc("POST /v1/verdicts:file", s.serveFileVerdict)
+}
+
+// writeError answers an HTTP route in the gateway's terms: the status
+// mapped from the gRPC code, and the status as JSON.
+func writeError(w http.ResponseWriter, err error) {
+	st, _ := status.FromError(toStatus(err))
+	body, _ := protojson.Marshal(st.Proto())
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(runtime.HTTPStatusFromCode(st.Code()))
+	w.Write(body)
+}
+
+func (s *certificateServer) servePDF(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("evidence_id")
+	resp, err := s.GetCertificate(r.Context(), &pb.GetCertificateRequest{EvidenceId: id, IncludePdf: true})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pdf")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="certificate-%s.pdf"`, id))
+	w.Write(resp.Pdf)
+}
+
+func (s *certificateServer) serveFileVerdict(w http.ResponseWriter, r *http.Request) {
+	fp, _, err := sm3.SumReader(r.Body, 0, nil)
+	if err != nil {
+		writeError(w, invalid("body", "READ_FAILED", "reading the file: %v", err))
+		return
+	}
+	resp, err := s.VerifyEvidence(r.Context(), &pb.VerifyEvidenceRequest{
+		Fingerprint: hex.EncodeToString(fp[:]), EvidenceId: r.URL.Query().Get("evidence_id")})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	body, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(resp)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(body)
+}

@@ -1,0 +1,282 @@
+package certificate
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/evidence"
+)
+
+// Verdict is the outcome of checking a certificate.
+type Verdict int
+
+// The verdicts, from the one a court hopes for to the worst-formed input.
+const (
+	// Valid: the court's signed log holds the entry, and the file (if
+	// given) is the one recorded.
+	Valid Verdict = iota
+	// Tampered: the certificate is sound, but the file at hand has another
+	// fingerprint than the one recorded.
+	Tampered
+	// NotRecorded: the court's signed tree does not contain the entry (its
+	// position lies beyond the tree), or, at trial, the ledger holds no such
+	// fingerprint or evidence ID.
+	NotRecorded
+	// Untrusted: the tree head is not signed by a court key in the trust
+	// file, or too few trusted witnesses cosigned it.
+	Untrusted
+	// InvalidProof: a signature by a trusted key does not verify, or the
+	// inclusion proof does not lead from the entry to the signed root.
+	InvalidProof
+	// Malformed: not a certificate: truncated, not JSON, bad encodings, or
+	// derived members that disagree with its contents.
+	Malformed
+)
+
+var verdictNames = [...]struct{ en, zh string }{
+	Valid:        {"VALID", "有效"},
+	Tampered:     {"TAMPERED", "文件已被篡改"},
+	NotRecorded:  {"NOT RECORDED", "未存证"},
+	Untrusted:    {"UNTRUSTED", "签名密钥不受信任"},
+	InvalidProof: {"INVALID PROOF", "证明无效"},
+	Malformed:    {"MALFORMED", "格式错误"},
+}
+
+func (v Verdict) String() string {
+	if v < 0 || int(v) >= len(verdictNames) {
+		return fmt.Sprintf("Verdict(%d)", int(v))
+	}
+	return verdictNames[v].en
+}
+
+// Chinese is the verdict as a Chinese court reads it.
+func (v Verdict) Chinese() string {
+	if v < 0 || int(v) >= len(verdictNames) {
+		return ""
+	}
+	return verdictNames[v].zh
+}
+
+// ParseVerdict is the inverse of String.
+func ParseVerdict(s string) (Verdict, error) {
+	for v, n := range verdictNames {
+		if n.en == s {
+			return Verdict(v), nil
+		}
+	}
+	return 0, fmt.Errorf("certificate: unknown verdict %q", s)
+}
+
+// Witness is one cosignature line on the certificate's tree head.
+type Witness struct {
+	Court      string    `json:"court"`
+	KeyID      string    `json:"key_id"`      // 8 hex digits
+	CosignedAt time.Time `json:"cosigned_at"` // when the witness checked the head
+	// Trusted: the witness's key is in the trust file and its cosignature
+	// verifies. An untrusted witness is reported, never counted.
+	Trusted bool `json:"trusted"`
+}
+
+// Details are what a certificate says, filled in as far as it could be
+// decoded; they are proven only if the verdict is Valid or Tampered.
+type Details struct {
+	CertificateID string    `json:"certificate_id,omitempty"`
+	IssuedBy      string    `json:"issued_by,omitempty"`
+	IssuedAt      time.Time `json:"issued_at,omitzero"`
+	Court         string    `json:"court,omitempty"` // origin court of the entry
+	EvidenceID    string    `json:"evidence_id,omitempty"`
+	Index         uint64    `json:"index"`
+	TreeSize      uint64    `json:"tree_size,omitempty"`
+	HeadTime      time.Time `json:"head_time,omitzero"`
+	RecordedAt    time.Time `json:"recorded_at,omitzero"` // the entry's accepted-at
+	Platform      string    `json:"platform,omitempty"`
+	RequestID     string    `json:"request_id,omitempty"`
+	Category      string    `json:"category,omitempty"`
+	Title         string    `json:"title,omitempty"`
+	Fingerprint   string    `json:"fingerprint,omitempty"`
+	Witnesses     []Witness `json:"witnesses,omitempty"`
+}
+
+// Result is the outcome of Verify: a verdict a program acts on, a reason a
+// person reads, the error behind it (nil if Valid) and the details.
+type Result struct {
+	Verdict Verdict `json:"-"`
+	Reason  string  `json:"reason"`
+	Err     error   `json:"-"`
+	Details Details `json:"details"`
+}
+
+// Policy says what one Verify call checks beyond the certificate itself.
+type Policy struct {
+	// Fingerprint, if set, is the SM3 of the file presented: it must be the
+	// recorded fingerprint, or the verdict is Tampered.
+	Fingerprint *evidence.Fingerprint
+	// MinWitnesses is how many trusted witnesses (other courts in the trust
+	// file) must have cosigned the head; fewer gives Untrusted.
+	MinWitnesses int
+}
+
+// VerifierConfig configures a Verifier.
+type VerifierConfig struct {
+	Trust *Trust // required: the courts' keys
+}
+
+// Verifier checks certificates against one trust file.
+type Verifier struct {
+	trust *Trust
+	// cosigners holds every trusted court's key as a witness key.
+	cosigners map[string]*checkpoint.CosignatureVerifier
+}
+
+// NewVerifier returns a verifier trusting cfg.Trust.
+func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
+	if cfg.Trust == nil {
+		return nil, errors.New("certificate: verifier: Trust is required")
+	}
+	v := &Verifier{trust: cfg.Trust, cosigners: map[string]*checkpoint.CosignatureVerifier{}}
+	for _, id := range cfg.Trust.Courts() {
+		k, _ := cfg.Trust.Court(id)
+		cv, err := checkpoint.NewCosignatureVerifier(id, k.PublicKey())
+		if err != nil {
+			return nil, fmt.Errorf("certificate: verifier: %w", err)
+		}
+		v.cosigners[id] = cv
+	}
+	return v, nil
+}
+
+// Verify decodes a certificate's JSON and checks it under p; it never
+// panics and never does I/O.
+func (v *Verifier) Verify(certJSON []byte, p Policy) Result {
+	c, err := decode(certJSON)
+	if err != nil {
+		return Result{Verdict: Malformed, Reason: "not a valid certificate: " + err.Error(), Err: err}
+	}
+	return v.VerifyCertificate(c, p)
+}
+
+// VerifyCertificate checks a decoded certificate under p. The checks run
+// in the order of the verdicts' gravity for a court: first whether the
+// court's log (under a trusted key) proves the entry, then whether the
+// certificate was edited after issue, then whether the file at hand is the
+// recorded one.
+func (v *Verifier) VerifyCertificate(c *Certificate, p Policy) Result {
+	r := Result{Details: detailsOf(c)}
+	fail := func(verdict Verdict, err error, reason string, args ...any) Result {
+		r.Verdict, r.Err, r.Reason = verdict, err, fmt.Sprintf(reason, args...)
+		return r
+	}
+	origin := c.Head.Origin
+	court, ok := v.trust.Court(origin)
+	if !ok {
+		return fail(Untrusted, fmt.Errorf("court %q not in trust file", origin),
+			"the tree head is signed as court %s, whose key is not in the trust file", origin)
+	}
+	others := make([]note.Verifier, 0, len(v.cosigners))
+	for id, cv := range v.cosigners {
+		if id != origin {
+			others = append(others, cv)
+		}
+	}
+	_, n, err := checkpoint.Open(c.SignedHead, court, others...)
+	if err != nil {
+		var bad *note.InvalidSignatureError
+		switch {
+		case errors.As(err, &bad) && bad.Name == origin:
+			return fail(InvalidProof, err, "the signature of court %s on the tree head does not verify", origin)
+		case errors.As(err, &bad):
+			return fail(InvalidProof, err, "the cosignature of witness %s on the tree head does not verify", bad.Name)
+		case errors.Is(err, checkpoint.ErrSignature):
+			return fail(Untrusted, err, "the tree head is not signed with court %s's key in the trust file (key ID %08x)", origin, court.KeyHash())
+		default:
+			return fail(Malformed, err, "the tree head cannot be read: %v", err)
+		}
+	}
+	r.Details.Witnesses = witnesses(c, n)
+	if err := c.checkProof(); err != nil {
+		switch {
+		case errors.Is(err, errNotCovered):
+			return fail(NotRecorded, err, "court %s's signed log of %d entries does not contain position %d", origin, c.Head.Size, c.Entry.Index)
+		case errors.Is(err, errCourtMismatch):
+			return fail(InvalidProof, err, "the entry is of court %s but the tree head is of court %s", c.Entry.Court, origin)
+		default:
+			return fail(InvalidProof, err, "the inclusion proof does not lead from the entry to the root signed by court %s", origin)
+		}
+	}
+	if err := c.checkRepeated(); err != nil {
+		return fail(Malformed, err, "the certificate was edited after it was issued: %v", err)
+	}
+	trusted := 0
+	for _, w := range r.Details.Witnesses {
+		if w.Trusted {
+			trusted++
+		}
+	}
+	if trusted < p.MinWitnesses {
+		return fail(Untrusted, fmt.Errorf("%d trusted witnesses, policy needs %d", trusted, p.MinWitnesses),
+			"%d trusted witness court(s) cosigned the tree head, %d required", trusted, p.MinWitnesses)
+	}
+	if fp := c.Entry.Submission.Fingerprint; p.Fingerprint != nil && *p.Fingerprint != fp {
+		return fail(Tampered, fmt.Errorf("fingerprint %x, recorded %x", p.Fingerprint[:], fp[:]),
+			"the file's SM3 fingerprint %x differs from the recorded %x", p.Fingerprint[:], fp[:])
+	}
+	r.Verdict = Valid
+	r.Reason = fmt.Sprintf("recorded by court %s at position %d on %s, in its signed log of %d entries",
+		origin, c.Entry.Index, c.Entry.AcceptedAt.Format(time.RFC3339), c.Head.Size)
+	if p.Fingerprint != nil {
+		r.Reason = "the file is the one " + r.Reason
+	}
+	return r
+}
+
+func detailsOf(c *Certificate) Details {
+	e := c.Entry
+	return Details{
+		CertificateID: c.ID, IssuedBy: c.IssuedBy, IssuedAt: c.IssuedAt,
+		Court: e.Court, EvidenceID: e.EvidenceID, Index: e.Index,
+		TreeSize: c.Head.Size, HeadTime: c.Head.Time, RecordedAt: e.AcceptedAt,
+		Platform: e.Submission.Platform, RequestID: e.Submission.RequestID,
+		Category: string(e.Submission.Category), Title: e.Submission.Title,
+		Fingerprint: hex.EncodeToString(e.Submission.Fingerprint[:]),
+	}
+}
+
+// Cosignatures lists the witness cosignature lines on the certificate's
+// head (every signature line not by the origin court), as they read, none
+// marked trusted: only VerifyCertificate can say which verify.
+func (c *Certificate) Cosignatures() []Witness {
+	sigs, err := checkpoint.Signatures(c.SignedHead)
+	if err != nil {
+		return nil // assemble checked them already
+	}
+	var out []Witness
+	for _, s := range sigs {
+		if s.Name == c.Head.Origin {
+			continue
+		}
+		w := Witness{Court: s.Name, KeyID: fmt.Sprintf("%08x", s.KeyID)}
+		if at, err := checkpoint.CosignedAt(s); err == nil {
+			w.CosignedAt = at
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// witnesses marks the cosignatures that verified under a trusted key.
+func witnesses(c *Certificate, n *note.Note) []Witness {
+	verified := map[string]bool{}
+	for _, s := range n.Sigs {
+		verified[fmt.Sprintf("%s+%08x", s.Name, s.Hash)] = true
+	}
+	out := c.Cosignatures()
+	for i, w := range out {
+		out[i].Trusted = verified[w.Court+"+"+w.KeyID]
+	}
+	return out
+}
