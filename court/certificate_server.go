@@ -49,40 +49,44 @@ type EvidenceSource interface {
 	LatestHead(ctx context.Context) ([]byte, error)
 }
 
-// evidenceSources lists where this node looks for evidence, its own
-// court's ledger first. This is the seam for cross-court sync: append a
-// source per mirrored court, and let sources return heads with the
-// witnesses' cosignature lines attached (checkpoint.WithSignatures).
+// evidenceSources lists where this node looks for evidence: its own
+// court's ledger first, then its mirrors of the other courts
+// (docs/sync-protocol.md), so a certificate of evidence filed elsewhere is
+// issued here too, also while the origin court is down.
 func (n *Node) evidenceSources() []EvidenceSource {
-	return []EvidenceSource{ledgerSource{l: n.ledger, court: n.cfg.Court}}
+	var out []EvidenceSource
+	for _, v := range n.logs() {
+		out = append(out, logSource{v})
+	}
+	return out
 }
 
-// ledgerSource reads the court's own ledger.
-type ledgerSource struct {
-	l     *consensus.Ledger
-	court string
-}
+// logSource reads one court's log: the court's own or a mirror.
+type logSource struct{ v *consensus.LogView }
 
-func (s ledgerSource) Court() string { return s.court }
+func (s logSource) Court() string { return s.v.Court() }
 
-func (s ledgerSource) LatestHead(context.Context) ([]byte, error) {
-	h, err := s.l.LatestHead()
+func (s logSource) LatestHead(context.Context) ([]byte, error) {
+	h, err := s.v.LatestHead()
 	if err != nil {
 		return nil, err
 	}
 	return h.Note, nil
 }
 
-func (s ledgerSource) ByEvidenceID(_ context.Context, id string) (Proven, error) {
-	e, err := s.l.EntryByEvidenceID(id)
+func (s logSource) ByEvidenceID(_ context.Context, id string) (Proven, error) {
+	e, err := s.v.EntryByEvidenceID(id)
 	if err != nil {
 		return Proven{}, err
 	}
 	return s.prove(e)
 }
 
-func (s ledgerSource) ByFingerprint(_ context.Context, fp evidence.Fingerprint, limit int) ([]Proven, error) {
-	entries, err := s.l.Lookup(fp, limit)
+func (s logSource) ByFingerprint(_ context.Context, fp evidence.Fingerprint, limit int) ([]Proven, error) {
+	entries, err := s.v.Lookup(fp, limit)
+	if errors.Is(err, consensus.ErrNotFound) && !s.v.Own() {
+		return nil, nil // nothing of that court mirrored yet
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -97,19 +101,12 @@ func (s ledgerSource) ByFingerprint(_ context.Context, fp evidence.Fingerprint, 
 	return out, nil
 }
 
-// prove proves e under the newest head, whose witnesses are the most
-// likely to have cosigned it; an entry applied before its batch's head was
-// published falls back to the head that covers it, as its receipt does.
-func (s ledgerSource) prove(e *evidence.Entry) (Proven, error) {
-	head, err := s.l.LatestHead()
-	if err == nil && head.Head.Size > e.Index {
-		p, err := s.l.InclusionProof(e.Index, head.Head.Size)
-		if err != nil {
-			return Proven{}, fmt.Errorf("prove evidence %s: %w", e.EvidenceID, err)
-		}
-		return Proven{Entry: e.Marshal(), Index: e.Index, Proof: p, SignedHead: head.Note}, nil
-	}
-	r, err := s.l.Receipt(e.Index)
+// prove proves e under the head with the most witnesses: for the court's
+// own log the newest cosigned head that covers it, with the cosignature
+// lines attached (else the head of its batch, as its receipt); for a
+// mirror, the origin's newest head held, which this court cosigned.
+func (s logSource) prove(e *evidence.Entry) (Proven, error) {
+	r, err := s.v.WitnessedReceipt(e.Index)
 	if err != nil {
 		return Proven{}, fmt.Errorf("prove evidence %s: %w", e.EvidenceID, err)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"io"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
+	"github.com/courtledger/courtledger/evidence/certificate"
 )
 
 const (
@@ -131,11 +134,19 @@ func TestSyncThreeCourts(t *testing.T) {
 		t.Fatalf("witnessed head: %v, %d signatures", err, len(n.Sigs))
 	}
 
+	// A certificate from Hangzhou carries both witnesses.
+	verifier := trustAll(t, nw)
+	if res := fetchCertificate(t, verifier, H.nodes[0], ids[10], 2); res.Details.Court != hz {
+		t.Fatalf("certificate names court %q", res.Details.Court)
+	}
 	phase("cosignatures checked")
 	// Every Hangzhou node down: Beijing still verifies, and says how fresh.
 	for i := range H.nodes {
 		H.stop(i)
 	}
+	// Beijing issues a certificate of Hangzhou's evidence from its mirror,
+	// witnessed by itself, that checks offline under Hangzhou's key.
+	fetchCertificate(t, verifier, B.nodes[0], ids[7], 1)
 	bev, bad := dial(t, B.nodes[0].GRPCAddr())
 	vr, err := bev.VerifyFingerprint(ctx, &pb.VerifyFingerprintRequest{Fingerprint: fpHex("first-7")})
 	if err != nil || !vr.Recorded || len(vr.Receipts) != 1 {
@@ -217,4 +228,45 @@ func verifyCourtReceipt(t *testing.T, origin string, c *netCourt, r *pb.Receipt)
 	if _, err := rc.Verify(v); err != nil {
 		t.Fatalf("receipt of %s at %d does not verify under %s's key: %v", e.EvidenceID, e.Index, origin, err)
 	}
+}
+
+func trustAll(t *testing.T, nw *network) *certificate.Verifier {
+	t.Helper()
+	var keys []*checkpoint.Verifier
+	for _, c := range nw.courts {
+		v, err := checkpoint.NewVerifier(c.id, c.key.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, v)
+	}
+	trust, err := certificate.NewTrust(keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := certificate.NewVerifier(certificate.VerifierConfig{Trust: trust})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// fetchCertificate downloads the certificate of an evidence ID from a
+// node over REST and checks it offline, with at least minWitnesses.
+func fetchCertificate(t *testing.T, v *certificate.Verifier, n *Node, id string, minWitnesses int) certificate.Result {
+	t.Helper()
+	hr, err := http.Get("http://" + n.HTTPAddr() + "/v1/evidence/" + id + "/certificate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(hr.Body)
+	hr.Body.Close()
+	if hr.StatusCode != 200 {
+		t.Fatalf("certificate of %s from %s: %d %s", id, n.cfg.Court, hr.StatusCode, body)
+	}
+	res := v.Verify(body, certificate.Policy{MinWitnesses: minWitnesses})
+	if res.Verdict != certificate.Valid {
+		t.Fatalf("certificate of %s from %s: %v: %s", id, n.cfg.Court, res.Verdict, res.Reason)
+	}
+	return res
 }
