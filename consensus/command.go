@@ -166,7 +166,12 @@ func decodeCommand(data []byte) (any, error) {
 		c.at = int64(r.u64("time"))
 		cmd = c
 	default:
-		return nil, fmt.Errorf("%w: unknown type %d", errBadCommand, data[0])
+		// Security (issue 7): audit commands, 16 and up, are in audit.go.
+		c, ok := decodeAuditCommand(data[0], &r)
+		if !ok {
+			return nil, fmt.Errorf("%w: unknown type %d", errBadCommand, data[0])
+		}
+		cmd = c
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("%d trailing bytes", len(r.b))

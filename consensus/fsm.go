@@ -241,6 +241,8 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 					platforms = clonePlatforms(f.platforms)
 				}
 				results[i] = applyRevoke(tx, platforms, c)
+			case *auditAppend: // security (issue 7), audit.go
+				results[i] = applyAudit(tx, c)
 			}
 		}
 		if last == 0 {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/knadh/koanf/parsers/yaml"
@@ -14,7 +13,6 @@ import (
 	"github.com/knadh/koanf/v2"
 	"github.com/spf13/pflag"
 
-	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/evidence"
 )
 
@@ -46,6 +44,8 @@ type FileConfig struct {
 	Bootstrap       bool       `koanf:"bootstrap"`
 	MaxRequestBytes int        `koanf:"max_request_bytes"`
 	Peers           []FilePeer `koanf:"peers"`
+	// Security: TLS, tokens, limits (issue 7; config_security.go).
+	FileSecurity `koanf:",squash"`
 }
 
 // FilePeer is one entry of peers.
@@ -117,6 +117,7 @@ func (fc FileConfig) validate() error {
 	if fc.Bootstrap && len(fc.Peers) == 0 {
 		errs = append(errs, errors.New("bootstrap needs peers"))
 	}
+	errs = append(errs, fc.FileSecurity.validate()...) // security hook
 	if len(errs) > 0 {
 		return fmt.Errorf("court: config: %w", errors.Join(errs...))
 	}
@@ -126,15 +127,15 @@ func (fc FileConfig) validate() error {
 // NodeConfig turns a file configuration into a node's: it reads the court
 // key. Peers default to this node alone.
 func (fc FileConfig) NodeConfig(log *slog.Logger) (Config, error) {
-	pemBytes, err := os.ReadFile(fc.CourtKeyFile)
+	key, err := LoadCourtKey(fc.CourtKeyFile, fc.CourtKeyPasswordEnv) // security hook: 0600, encrypted PEM
 	if err != nil {
-		return Config{}, fmt.Errorf("court: court key: %w", err)
+		return Config{}, err
 	}
-	key, err := sm2.ParsePrivateKeyPEM(pemBytes)
+	sec, err := fc.FileSecurity.security()
 	if err != nil {
-		return Config{}, fmt.Errorf("court: court key %s: %w", fc.CourtKeyFile, err)
+		return Config{}, err
 	}
-	cfg := Config{
+	cfg := Config{Security: sec,
 		Court: fc.Court, NodeID: fc.NodeID, DataDir: fc.DataDir, RaftAddr: fc.RaftAddr,
 		GRPCAddr: fc.GRPCAddr, HTTPAddr: fc.HTTPAddr, CourtKey: key, Bootstrap: fc.Bootstrap,
 		MaxRequestBytes: fc.MaxRequestBytes, Logger: log,

@@ -7,15 +7,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -54,6 +55,8 @@ type Config struct {
 	MaxRequestBytes int
 	Fast            bool // short Raft timeouts, for tests and demos on one machine
 	Logger          *slog.Logger
+	// Security: TLS, callers, limits, audit (issue 7; security.go).
+	Security Security
 }
 
 // Node is a running court node.
@@ -71,6 +74,14 @@ type Node struct {
 	peers map[string]string // node ID -> gRPC address
 	conns map[string]*leaderConn
 	done  chan struct{}
+
+	// Security (issue 7): see security.go, guard.go, gateway.go, audit.go.
+	tls    *tlsMaterial
+	guard  *guard
+	audit  *auditor
+	gwLn   net.Listener
+	gwConn *grpc.ClientConn
+	opened atomic.Pointer[consensus.Ledger] // the ledger, once open
 }
 
 // Start opens the node's ledger and starts serving.
@@ -90,6 +101,9 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("court", cfg.Court, "node", cfg.NodeID),
 		peers: map[string]string{}, conns: map[string]*leaderConn{}, done: make(chan struct{})}
+	if err := n.setupSecurity(); err != nil { // security hook
+		return nil, err
+	}
 	var boot []consensus.Server
 	for _, p := range cfg.Peers {
 		n.peers[p.NodeID] = p.GRPCAddr
@@ -104,37 +118,58 @@ func Start(cfg Config) (*Node, error) {
 		n.grpcLn.Close()
 		return nil, fmt.Errorf("court: HTTP listener: %w", err)
 	}
-	n.ledger, err = consensus.Open(consensus.Config{
-		NodeID: cfg.NodeID, Court: cfg.Court, Dir: cfg.DataDir, BindAddr: cfg.RaftAddr,
-		Bootstrap: boot, Signer: signer, Fast: cfg.Fast, Logger: cfg.Logger,
-	})
+	n.httpLn = n.httpListener(n.httpLn) // security hook: TLS
+	trans, err := n.raftTransport()     // security hook: Raft over mutual TLS
 	if err != nil {
 		n.grpcLn.Close()
 		n.httpLn.Close()
 		return nil, err
 	}
+	n.ledger, err = consensus.Open(consensus.Config{
+		NodeID: cfg.NodeID, Court: cfg.Court, Dir: cfg.DataDir, BindAddr: cfg.RaftAddr, Transport: trans,
+		Bootstrap: boot, Signer: signer, Fast: cfg.Fast, Logger: cfg.Logger,
+	})
+	if err != nil {
+		n.grpcLn.Close()
+		n.httpLn.Close()
+		if trans != nil {
+			trans.(io.Closer).Close()
+		}
+		return nil, err
+	}
+	n.opened.Store(n.ledger)
+	n.audit = newAuditor(cfg.Security.Audit, n.auditSink, n.log) // security hook: audit log
+	n.guard.audit = n.audit
 
-	n.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(cfg.MaxRequestBytes))
+	n.grpc = grpc.NewServer(n.serverOptions()...) // security hook: guard, limits, TLS
 	ev, ad := &evidenceServer{n: n}, &adminServer{n: n}
 	pb.RegisterEvidenceServiceServer(n.grpc, ev)
 	pb.RegisterAdminServiceServer(n.grpc, ad)
+	pb.RegisterAuditServiceServer(n.grpc, &auditServer{n: n})
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 
-	gw := runtime.NewServeMux(
+	// The gateway calls the gRPC server over an in-memory connection, so
+	// REST passes the same guard (gateway.go). Register new services' REST
+	// handlers with Register*Handler(ctx, gw, n.gwConn), never *HandlerServer.
+	gw := runtime.NewServeMux(append(gatewayOptions(),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}),
-	)
+	)...)
 	ctx := context.Background()
-	if err := pb.RegisterEvidenceServiceHandlerServer(ctx, gw, ev); err != nil {
+	if n.gwConn, err = n.gatewayConn(); err != nil {
 		n.Shutdown(ctx)
 		return nil, err
 	}
-	if err := pb.RegisterAdminServiceHandlerServer(ctx, gw, ad); err != nil {
-		n.Shutdown(ctx)
-		return nil, err
+	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		pb.RegisterEvidenceServiceHandler, pb.RegisterAdminServiceHandler, pb.RegisterAuditServiceHandler,
+	} {
+		if err := register(ctx, gw, n.gwConn); err != nil {
+			n.Shutdown(ctx)
+			return nil, err
+		}
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", http.MaxBytesHandler(gw, int64(cfg.MaxRequestBytes)))
@@ -144,7 +179,8 @@ func Start(cfg Config) (*Node, error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(api.OpenAPI)
 	})
-	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: cfg.Security.MaxHeaderBytes}
 
 	go n.grpc.Serve(n.grpcLn)
 	go n.http.Serve(n.httpLn)
@@ -217,6 +253,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			n.grpc.Stop()
 		}
 	}
+	if n.audit != nil {
+		n.audit.close() // flushes what it can while the ledger is open
+	}
+	if n.gwConn != nil {
+		n.gwConn.Close()
+	}
 	n.mu.Lock()
 	for _, c := range n.conns {
 		c.cc.Close()
@@ -249,10 +291,6 @@ type leaderConn struct {
 
 const forwardedKey = "x-courtledger-forwarded"
 
-func forwarded(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
-}
-
 // leaderClient returns nil if this node leads and should handle a write
 // itself; otherwise a client of the leader to forward it to, or an error
 // if no leader is known or the call was already forwarded once (a second
@@ -274,7 +312,7 @@ func (n *Node) leaderClient(ctx context.Context) (*leaderConn, error) {
 	if c, ok := n.conns[addr]; ok {
 		return c, nil
 	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	cc, err := grpc.NewClient(addr, n.dialNode(id), // security hook: mutual TLS to the leader
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(n.cfg.MaxRequestBytes), grpc.MaxCallSendMsgSize(n.cfg.MaxRequestBytes)))
 	if err != nil {
 		return nil, fmt.Errorf("court: connect to leader %s at %s: %w", id, addr, err)
@@ -293,7 +331,7 @@ func onLeader[Resp any](ctx context.Context, n *Node, remote func(*leaderConn, c
 		return zero, toStatus(err)
 	}
 	if c != nil {
-		return remote(c, forwarded(ctx))
+		return remote(c, n.forwardContext(ctx)) // security hook: the caller goes along
 	}
 	return local()
 }
