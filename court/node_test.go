@@ -49,6 +49,12 @@ type testCourtNodes struct {
 
 func startCourt(t *testing.T, n int) *testCourtNodes {
 	t.Helper()
+	return startCourtWith(t, n, nil)
+}
+
+// startCourtWith lets a test change each node's Config before it starts.
+func startCourtWith(t *testing.T, n int, edit func(*Config)) *testCourtNodes {
+	t.Helper()
 	key, _ := sm2.GenerateKey()
 	platform, _ := sm2.GenerateKey()
 	var peers []Peer
@@ -57,12 +63,16 @@ func startCourt(t *testing.T, n int) *testCourtNodes {
 	}
 	c := &testCourtNodes{key: key, platform: platform, ca: testCA(t)}
 	for _, p := range peers {
-		node, err := Start(Config{
+		cfg := Config{
 			Court: testCourt, NodeID: p.NodeID, DataDir: filepath.Join(t.TempDir(), p.NodeID),
 			RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr, HTTPAddr: "127.0.0.1:0", CourtKey: key,
 			Peers: peers, Bootstrap: true, Fast: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Security: testSecurity(t, c.ca, testCourt, p.NodeID),
-		})
+		}
+		if edit != nil {
+			edit(&cfg)
+		}
+		node, err := Start(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,7 +41,9 @@ func apiMethods(t *testing.T) []protoreflect.MethodDescriptor {
 	if len(out) < 10 {
 		t.Fatalf("found only %d methods; are the generated packages linked?", len(out))
 	}
-	slices.SortFunc(out, func(a, b protoreflect.MethodDescriptor) int { return strings.Compare(string(a.FullName()), string(b.FullName())) })
+	slices.SortFunc(out, func(a, b protoreflect.MethodDescriptor) int {
+		return strings.Compare(string(a.FullName()), string(b.FullName()))
+	})
 	return out
 }
 
