@@ -30,7 +30,7 @@ import (
 
 const testCourt = "hangzhou.court.example/evidence"
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,7 +53,7 @@ func startCourt(t *testing.T, n int) *testCourtNodes {
 }
 
 // startCourtWith lets a test change each node's Config before it starts.
-func startCourtWith(t *testing.T, n int, edit func(*Config)) *testCourtNodes {
+func startCourtWith(t testing.TB, n int, edit func(*Config)) *testCourtNodes {
 	t.Helper()
 	key, _ := sm2.GenerateKey()
 	platform, _ := sm2.GenerateKey()
@@ -115,13 +115,13 @@ func (c *testCourtNodes) follower() *Node {
 
 // dial returns the evidence service as the platform esign.example and the
 // admin service as an admin, over TLS.
-func (c *testCourtNodes) dial(t *testing.T, addr string) (pb.EvidenceServiceClient, pb.AdminServiceClient) {
+func (c *testCourtNodes) dial(t testing.TB, addr string) (pb.EvidenceServiceClient, pb.AdminServiceClient) {
 	t.Helper()
 	return pb.NewEvidenceServiceClient(dialToken(t, c.ca, addr, tokenFor(RolePlatform))),
 		pb.NewAdminServiceClient(dialToken(t, c.ca, addr, tokenFor(RoleAdmin)))
 }
 
-func (c *testCourtNodes) signed(t *testing.T, requestID string, file []byte) *pb.SignedSubmission {
+func (c *testCourtNodes) signed(t testing.TB, requestID string, file []byte) *pb.SignedSubmission {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	s := evidence.Submission{Platform: "esign.example", RequestID: requestID, Fingerprint: sm3.Sum(file),

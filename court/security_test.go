@@ -34,7 +34,17 @@ func reasonOf(err error) string {
 // registered starts a one-node court with esign.example registered.
 func registered(t *testing.T, edit func(*Config)) *testCourtNodes {
 	t.Helper()
-	c := startCourtWith(t, 1, edit)
+	return registerPlatform(t, startCourtWith(t, 1, edit))
+}
+
+func registeredF(f *testing.F) *testCourtNodes {
+	f.Helper()
+	// Fuzzing calls far faster than any caller may.
+	return registerPlatform(f, startCourtWith(f, 1, func(cfg *Config) { cfg.Security.Rate = RateConfig{PerSecond: 1e6, Burst: 1e6} }))
+}
+
+func registerPlatform(t testing.TB, c *testCourtNodes) *testCourtNodes {
+	t.Helper()
 	_, admin := c.dial(t, c.nodes[0].GRPCAddr())
 	if _, err := admin.RegisterPlatform(context.Background(), &pb.RegisterPlatformRequest{PlatformId: "esign.example",
 		PublicKeyPem: string(c.platform.Public().MarshalPEM())}); err != nil {

@@ -51,7 +51,7 @@ func tokenFor(r Role) string {
 }
 
 // testSecurity is a node's Security with TLS from ca, files in a temp dir.
-func testSecurity(t *testing.T, ca *DevCA, court, node string) Security {
+func testSecurity(t testing.TB, ca *DevCA, court, node string) Security {
 	t.Helper()
 	sec, err := DevNodeSecurity(ca, filepath.Join(t.TempDir(), "pki"), court, node, testTokenRules(),
 		[]string{"beijing.court.example/evidence"})
@@ -61,7 +61,7 @@ func testSecurity(t *testing.T, ca *DevCA, court, node string) Security {
 	return sec
 }
 
-func testCA(t *testing.T) *DevCA {
+func testCA(t testing.TB) *DevCA {
 	t.Helper()
 	ca, err := NewDevCA("test CA")
 	if err != nil {
@@ -77,7 +77,7 @@ func caPool(ca *DevCA) *x509.CertPool {
 }
 
 // dialToken connects over TLS (trusting ca) with a bearer token; "" for none.
-func dialToken(t *testing.T, ca *DevCA, addr, token string) *grpc.ClientConn {
+func dialToken(t testing.TB, ca *DevCA, addr, token string) *grpc.ClientConn {
 	t.Helper()
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: caPool(ca)}))}
 	if token != "" {
@@ -93,7 +93,7 @@ func dialToken(t *testing.T, ca *DevCA, addr, token string) *grpc.ClientConn {
 
 // dialCert connects over TLS presenting a client certificate (PEM of
 // certificate and key, as DevCA.Issue makes).
-func dialCert(t *testing.T, ca *DevCA, addr string, certPEM []byte) *grpc.ClientConn {
+func dialCert(t testing.TB, ca *DevCA, addr string, certPEM []byte) *grpc.ClientConn {
 	t.Helper()
 	cert, err := tls.X509KeyPair(certPEM, certPEM)
 	if err != nil {
