@@ -169,7 +169,10 @@ func decodeCommand(data []byte) (any, error) {
 	default:
 		var ok bool
 		if cmd, ok = decodeSyncCommand(data[0], &r); !ok {
-			return nil, fmt.Errorf("%w: unknown type %d", errBadCommand, data[0])
+			// Security (issue 7): audit commands, 16 and up, are in audit.go.
+			if cmd, ok = decodeAuditCommand(data[0], &r); !ok {
+				return nil, fmt.Errorf("%w: unknown type %d", errBadCommand, data[0])
+			}
 		}
 	}
 	if r.err == nil && len(r.b) != 0 {

@@ -259,6 +259,8 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 				results[i] = applyRaiseAlarm(tx, c)
 			case *clearAlarm:
 				results[i] = applyClearAlarm(tx, c)
+			case *auditAppend: // security (issue 7), audit.go
+				results[i] = applyAudit(tx, c)
 			}
 		}
 		if last == 0 {

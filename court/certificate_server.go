@@ -271,9 +271,12 @@ func recordingToPB(c *certificate.Certificate) *pb.Recording {
 // routes adds the two REST routes grpc-gateway cannot serve: the PDF as
 // application/pdf, and a file of any size streamed through SM3 (outside
 // the request size limit of /v1/, since the body is hashed, never held).
-func (s *certificateServer) routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/evidence/{evidence_id}/certificate.pdf", s.servePDF)
-	mux.HandleFunc("POST /v1/verdicts:file", s.serveFileVerdict)
+// Both run behind the node's guard as the gRPC methods they stand for.
+func (s *certificateServer) routes(mux *http.ServeMux, n *Node) {
+	mux.HandleFunc("GET /v1/evidence/{evidence_id}/certificate.pdf",
+		n.guardedHTTP("/courtledger.v1.CertificateService/GetCertificate", s.servePDF))
+	mux.HandleFunc("POST /v1/verdicts:file",
+		n.guardedHTTP("/courtledger.v1.CertificateService/VerifyEvidence", s.serveFileVerdict))
 }
 
 // writeError answers an HTTP route in the gateway's terms: the status
@@ -286,35 +289,33 @@ func writeError(w http.ResponseWriter, err error) {
 	w.Write(body)
 }
 
-func (s *certificateServer) servePDF(w http.ResponseWriter, r *http.Request) {
+func (s *certificateServer) servePDF(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("evidence_id")
 	resp, err := s.GetCertificate(r.Context(), &pb.GetCertificateRequest{EvidenceId: id, IncludePdf: true})
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "application/pdf")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="certificate-%s.pdf"`, id))
 	w.Write(resp.Pdf)
+	return nil
 }
 
-func (s *certificateServer) serveFileVerdict(w http.ResponseWriter, r *http.Request) {
+func (s *certificateServer) serveFileVerdict(w http.ResponseWriter, r *http.Request) error {
 	fp, _, err := sm3.SumReader(r.Body, 0, nil)
 	if err != nil {
-		writeError(w, invalid("body", "READ_FAILED", "reading the file: %v", err))
-		return
+		return invalid("body", "READ_FAILED", "reading the file: %v", err)
 	}
 	resp, err := s.VerifyEvidence(r.Context(), &pb.VerifyEvidenceRequest{
 		Fingerprint: hex.EncodeToString(fp[:]), EvidenceId: r.URL.Query().Get("evidence_id")})
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	body, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(resp)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(body)
+	return nil
 }

@@ -13,9 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -25,14 +23,10 @@ import (
 	"github.com/courtledger/courtledger/evidence/certificate"
 )
 
-func dialCertificates(t *testing.T, addr string) pb.CertificateServiceClient {
+// dialCertificates connects as a judge, who may have any certificate.
+func dialCertificates(t *testing.T, ca *DevCA, addr string) pb.CertificateServiceClient {
 	t.Helper()
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return pb.NewCertificateServiceClient(cc)
+	return pb.NewCertificateServiceClient(dialToken(t, ca, addr, tokenFor(RoleJudge)))
 }
 
 // poll retries fn until it succeeds: a follower serves what it has
@@ -74,7 +68,7 @@ func (c *testCourtNodes) trustVerifier(t *testing.T) *certificate.Verifier {
 func TestCertificateRoundTrip(t *testing.T) {
 	c := startCourt(t, 3)
 	ctx := context.Background()
-	ev, admin := dial(t, c.leader().GRPCAddr())
+	ev, admin := c.dial(t, c.leader().GRPCAddr())
 	if _, err := admin.RegisterPlatform(ctx, &pb.RegisterPlatformRequest{PlatformId: "esign.example", PublicKeyPem: string(c.platform.Public().MarshalPEM())}); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +85,7 @@ func TestCertificateRoundTrip(t *testing.T) {
 	fp := sm3.Sum(file)
 
 	follower := c.follower()
-	certs := dialCertificates(t, follower.GRPCAddr())
+	certs := dialCertificates(t, c.ca, follower.GRPCAddr())
 	got := poll(t, "certificate from a follower", func() (*pb.GetCertificateResponse, error) {
 		return certs.GetCertificate(ctx, &pb.GetCertificateRequest{EvidenceId: id, IncludePdf: true})
 	})
@@ -108,8 +102,9 @@ func TestCertificateRoundTrip(t *testing.T) {
 	}
 
 	// REST: the JSON download is the certificate's own JSON schema.
-	base := "http://" + follower.HTTPAddr()
-	restJSON := httpGet(t, base+"/v1/evidence/"+id+"/certificate", "application/json")
+	base := "https://" + follower.HTTPAddr()
+	judge := newREST(c.ca, tokenFor(RoleJudge))
+	restJSON := httpGet(t, judge, base+"/v1/evidence/"+id+"/certificate", "application/json")
 	decoded, err := certificate.Unmarshal(restJSON)
 	if err != nil {
 		t.Fatalf("REST certificate does not decode: %v\n%s", err, restJSON)
@@ -122,7 +117,7 @@ func TestCertificateRoundTrip(t *testing.T) {
 	if err := protojson.Unmarshal(decoded.Marshal(), &asPB); err != nil || asPB.CertificateId != decoded.ID {
 		t.Fatalf("protojson cannot read the certificate JSON: %v", err)
 	}
-	pdf := httpGet(t, base+"/v1/evidence/"+id+"/certificate.pdf", "application/pdf")
+	pdf := httpGet(t, judge, base+"/v1/evidence/"+id+"/certificate.pdf", "application/pdf")
 	checkPDFText(t, pdf, id, fmt.Sprintf("%x", fp[:]), "杭州互联网法院")
 
 	// Verdicts at trial, over gRPC and by streaming the file over REST.
@@ -146,7 +141,7 @@ func TestCertificateRoundTrip(t *testing.T) {
 		}
 	}
 	var streamed pb.VerifyEvidenceResponse
-	hr, err := http.Post(base+"/v1/verdicts:file?evidence_id="+id, "application/octet-stream", bytes.NewReader(file))
+	hr, err := judge.Post(base+"/v1/verdicts:file?evidence_id="+id, "application/octet-stream", bytes.NewReader(file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +156,7 @@ func TestCertificateRoundTrip(t *testing.T) {
 	if _, err := certs.GetCertificate(ctx, &pb.GetCertificateRequest{EvidenceId: "short"}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("certificate of a malformed ID: %v, want InvalidArgument", err)
 	}
-	hr, err = http.Get(base + "/v1/evidence/" + strings.Repeat("0", 32) + "/certificate.pdf")
+	hr, err = judge.Get(base + "/v1/evidence/" + strings.Repeat("0", 32) + "/certificate.pdf")
 	if err != nil || hr.StatusCode != http.StatusNotFound {
 		t.Fatalf("PDF of unknown evidence: %v %v, want 404", err, hr.Status)
 	}
@@ -178,9 +173,9 @@ func TestCertificateRoundTrip(t *testing.T) {
 	}
 }
 
-func httpGet(t *testing.T, url, contentType string) []byte {
+func httpGet(t *testing.T, rc *restClient, url, contentType string) []byte {
 	t.Helper()
-	hr, err := http.Get(url)
+	hr, err := rc.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}

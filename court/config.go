@@ -1,10 +1,12 @@
 package court
 
 import (
+	"os"
+
 	"errors"
 	"fmt"
+	"github.com/courtledger/courtledger/crypto/sm2"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -15,7 +17,6 @@ import (
 	"github.com/knadh/koanf/v2"
 	"github.com/spf13/pflag"
 
-	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/evidence"
 )
 
@@ -54,6 +55,8 @@ type FileConfig struct {
 	Peers           []FilePeer  `koanf:"peers"`
 	Courts          []FileCourt `koanf:"courts"`
 	SyncInterval    string      `koanf:"sync_interval"`
+	// Security: TLS, tokens, limits (issue 7; config_security.go).
+	FileSecurity `koanf:",squash"`
 }
 
 // FileCourt is one entry of courts.
@@ -145,6 +148,7 @@ func (fc FileConfig) validate() error {
 	if fc.Bootstrap && len(fc.Peers) == 0 {
 		errs = append(errs, errors.New("bootstrap needs peers"))
 	}
+	errs = append(errs, fc.FileSecurity.validate()...) // security hook
 	if len(errs) > 0 {
 		return fmt.Errorf("court: config: %w", errors.Join(errs...))
 	}
@@ -154,15 +158,15 @@ func (fc FileConfig) validate() error {
 // NodeConfig turns a file configuration into a node's: it reads the court
 // key. Peers default to this node alone.
 func (fc FileConfig) NodeConfig(log *slog.Logger) (Config, error) {
-	pemBytes, err := os.ReadFile(fc.CourtKeyFile)
+	key, err := LoadCourtKey(fc.CourtKeyFile, fc.CourtKeyPasswordEnv) // security hook: 0600, encrypted PEM
 	if err != nil {
-		return Config{}, fmt.Errorf("court: court key: %w", err)
+		return Config{}, err
 	}
-	key, err := sm2.ParsePrivateKeyPEM(pemBytes)
+	sec, err := fc.FileSecurity.security()
 	if err != nil {
-		return Config{}, fmt.Errorf("court: court key %s: %w", fc.CourtKeyFile, err)
+		return Config{}, err
 	}
-	cfg := Config{
+	cfg := Config{Security: sec,
 		Court: fc.Court, NodeID: fc.NodeID, DataDir: fc.DataDir, RaftAddr: fc.RaftAddr,
 		GRPCAddr: fc.GRPCAddr, HTTPAddr: fc.HTTPAddr, CourtKey: key, Bootstrap: fc.Bootstrap,
 		MaxRequestBytes: fc.MaxRequestBytes, Logger: log,

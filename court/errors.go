@@ -8,6 +8,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/courtledger/courtledger/consensus"
 	"github.com/courtledger/courtledger/evidence"
@@ -33,10 +35,22 @@ func problemOf(err error) Problem {
 		fe *evidence.FieldError
 		nl *consensus.NotLeaderError
 		p  *Problem
+		// Security (issue 7): refused credentials, roles and rates.
+		ae *AuthError
+		de *DeniedError
+		rl *RateLimitedError
 	)
 	switch {
 	case errors.As(err, &p):
 		return *p
+	case errors.As(err, &ae):
+		return ae.problem()
+	case errors.As(err, &de):
+		return de.problem()
+	case errors.As(err, &rl):
+		return Problem{codes.ResourceExhausted, "RATE_LIMITED", rl.Error(), ""}
+	case errors.Is(err, errAuditBacklog):
+		return Problem{codes.Unavailable, "AUDIT_BACKLOG", err.Error(), ""}
 	case errors.As(err, &fe):
 		return Problem{codes.InvalidArgument, fe.Reason.Code(), fe.Error(), fe.Field}
 	case errors.Is(err, consensus.ErrRequestConflict):
@@ -93,7 +107,14 @@ func toStatus(err error) error {
 	if p.Field != "" {
 		info.Metadata = map[string]string{"field": p.Field}
 	}
-	if with, err := st.WithDetails(info); err == nil {
+	details := []protoadapt.MessageV1{info}
+	// A client backs off for as long as the rate limiter says; the gateway
+	// turns this into Retry-After.
+	var rl *RateLimitedError
+	if errors.As(err, &rl) {
+		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(rl.RetryAfter)})
+	}
+	if with, err := st.WithDetails(details...); err == nil {
 		st = with
 	}
 	return st.Err()

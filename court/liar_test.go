@@ -2,6 +2,7 @@ package court
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
@@ -68,14 +70,25 @@ type fakeCourt struct {
 	addr string
 }
 
-func startFake(t *testing.T, h *history) *fakeCourt {
+// startFake serves the lying court's sync service over TLS, with a node
+// certificate of that court from ca: the lie is in what it signs, not in
+// who it is.
+func startFake(t *testing.T, ca *DevCA, h *history) *fakeCourt {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	certPEM, err := ca.Issue(NodeIdentity(liar, "liar-1"), IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
 	f := &fakeCourt{hist: h, addr: ln.Addr().String()}
-	s := grpc.NewServer()
+	s := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}})))
 	pb.RegisterSyncServiceServer(s, f)
 	go s.Serve(ln)
 	t.Cleanup(s.Stop)
@@ -150,7 +163,7 @@ func waitAlarm(t *testing.T, c *netCourt, l liarSetup, kind consensus.AlarmKind)
 	t.Helper()
 	var alarm *pb.Alarm
 	eventually(t, 30*time.Second, c.id+" to raise a "+string(kind)+" alarm", func() bool {
-		_, ad := dial(t, c.any().GRPCAddr())
+		_, ad := c.net.dial(c.any().GRPCAddr())
 		r, err := ad.ListAlarms(context.Background(), &pb.ListAlarmsRequest{})
 		if err != nil || len(r.Alarms) == 0 {
 			return false
@@ -170,10 +183,10 @@ func waitAlarm(t *testing.T, c *netCourt, l liarSetup, kind consensus.AlarmKind)
 }
 
 func TestLyingCourtRewritesHistory(t *testing.T) {
-	l := newLiar(t)
+	l, ca := newLiar(t), testCA(t)
 	honest := newHistory(t, l.signer, l.platform, "a", 40, 8)
-	fake := startFake(t, honest)
-	nw := newNetwork(t, []string{bj, gz}, 1, func(string) []OtherCourt {
+	fake := startFake(t, ca, honest)
+	nw := newNetwork(t, ca, []string{bj, gz}, 1, func(string) []OtherCourt {
 		return []OtherCourt{{Court: liar, Endpoints: []string{fake.addr}, Key: l.key.Public()}}
 	})
 	B, G := nw.courts[bj], nw.courts[gz]
@@ -215,7 +228,7 @@ func TestLyingCourtRewritesHistory(t *testing.T) {
 	// Honest courts keep serving everything else.
 	ids := G.file("after-alarm", 5)
 	eventually(t, 30*time.Second, "Beijing to mirror Guangzhou's entries", func() bool { return mirrorSize(B.any(), gz) == 5 })
-	ev, ad := dial(t, B.any().GRPCAddr())
+	ev, ad := nw.dial(B.any().GRPCAddr())
 	if _, err := ev.GetEvidence(context.Background(), &pb.GetEvidenceRequest{EvidenceId: ids[4]}); err != nil {
 		t.Fatalf("Beijing stopped serving Guangzhou's evidence: %v", err)
 	}
@@ -243,11 +256,11 @@ func TestLyingCourtRewritesHistory(t *testing.T) {
 }
 
 func TestLyingCourtSplitView(t *testing.T) {
-	l := newLiar(t)
+	l, ca := newLiar(t), testCA(t)
 	// The same court, two histories of the same size, one per audience.
-	toBeijing := startFake(t, newHistory(t, l.signer, l.platform, "a", 30, 10))
-	toGuangzhou := startFake(t, newHistory(t, l.signer, l.platform, "b", 30, 10))
-	nw := newNetwork(t, []string{bj, gz}, 1, func(court string) []OtherCourt {
+	toBeijing := startFake(t, ca, newHistory(t, l.signer, l.platform, "a", 30, 10))
+	toGuangzhou := startFake(t, ca, newHistory(t, l.signer, l.platform, "b", 30, 10))
+	nw := newNetwork(t, ca, []string{bj, gz}, 1, func(court string) []OtherCourt {
 		ep := toBeijing.addr
 		if court == gz {
 			ep = toGuangzhou.addr
@@ -270,17 +283,17 @@ func TestLyingCourtSplitView(t *testing.T) {
 	// Both keep serving each other's evidence.
 	ids := G.file("g", 3)
 	eventually(t, 30*time.Second, "Beijing to mirror Guangzhou", func() bool { return mirrorSize(B.any(), gz) == 3 })
-	ev, _ := dial(t, B.any().GRPCAddr())
+	ev, _ := nw.dial(B.any().GRPCAddr())
 	if _, err := ev.GetEvidence(context.Background(), &pb.GetEvidenceRequest{EvidenceId: ids[2]}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestLyingCourtBadSignatureAndSameSizeFork(t *testing.T) {
-	l := newLiar(t)
+	l, ca := newLiar(t), testCA(t)
 	h := newHistory(t, l.signer, l.platform, "a", 20, 5)
-	fake := startFake(t, h)
-	nw := newNetwork(t, []string{bj}, 1, func(string) []OtherCourt {
+	fake := startFake(t, ca, h)
+	nw := newNetwork(t, ca, []string{bj}, 1, func(string) []OtherCourt {
 		return []OtherCourt{{Court: liar, Endpoints: []string{fake.addr}, Key: l.key.Public()}}
 	})
 	B := nw.courts[bj]
@@ -292,7 +305,7 @@ func TestLyingCourtBadSignatureAndSameSizeFork(t *testing.T) {
 	waitAlarm(t, B, l, consensus.AlarmSameSize)
 
 	// After a clear, a head under another key is a bad signature.
-	_, ad := dial(t, B.any().GRPCAddr())
+	_, ad := nw.dial(B.any().GRPCAddr())
 	if _, err := ad.ClearAlarm(context.Background(), &pb.ClearAlarmRequest{Court: liar, Operator: "ops"}); err != nil {
 		t.Fatal(err)
 	}

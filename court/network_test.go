@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -24,6 +25,7 @@ import (
 // ones refused until healed.
 type network struct {
 	t      *testing.T
+	ca     *DevCA // every court's certificates, as across a real network
 	courts map[string]*netCourt
 	owner  map[string]string // gRPC address -> court ID
 
@@ -47,9 +49,12 @@ var errPartitioned = errors.New("test network: partitioned")
 
 // extra, if not nil, adds courts outside the network (test doubles) to a
 // court's configuration.
-func newNetwork(t *testing.T, ids []string, nodesPerCourt int, extra func(court string) []OtherCourt) *network {
+func newNetwork(t *testing.T, ca *DevCA, ids []string, nodesPerCourt int, extra func(court string) []OtherCourt) *network {
 	t.Helper()
-	nw := &network{t: t, courts: map[string]*netCourt{}, owner: map[string]string{},
+	if ca == nil {
+		ca = testCA(t)
+	}
+	nw := &network{t: t, ca: ca, courts: map[string]*netCourt{}, owner: map[string]string{},
 		blocked: map[[2]string]bool{}, conns: map[[2]string][]net.Conn{}}
 	for ci, id := range ids {
 		key, _ := sm2.GenerateKey()
@@ -99,15 +104,34 @@ func (c *netCourt) config(i int) Config {
 		others = append(others, oc)
 	}
 	others = append(others, c.extra...)
+	var peerCourts []string
+	for _, o := range others {
+		peerCourts = append(peerCourts, o.Court)
+	}
 	p := c.peers[i]
+	sec, err := DevNodeSecurity(c.net.ca, filepath.Join(c.dirs[i], "..", p.NodeID+"-pki"), c.id, p.NodeID, testTokenRules(), peerCourts)
+	if err != nil {
+		c.net.t.Fatal(err)
+	}
+	// The tests read thousands of receipts as one judge; rate limits are
+	// tested in security_test.go.
+	sec.Rate = RateConfig{PerSecond: 1e6, Burst: 1 << 20}
 	return Config{
 		Court: c.id, NodeID: p.NodeID, DataDir: c.dirs[i], RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr,
 		HTTPAddr: "127.0.0.1:0", CourtKey: c.key, Peers: c.peers, Bootstrap: true, Fast: true,
-		Courts: others,
+		Courts: others, Security: sec,
 		Sync: SyncConfig{Interval: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
 			ChunkBytes: 64 << 10, Dial: c.net.dialer(c.id)},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: testLogger(),
 	}
+}
+
+// testLogger discards logs unless COURT_TEST_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("COURT_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
 func (c *netCourt) start(i int) {
@@ -157,7 +181,7 @@ func (c *netCourt) waitLeader() *Node {
 
 func (c *netCourt) register(platform string, key *sm2.PrivateKey) {
 	c.net.t.Helper()
-	_, ad := dial(c.net.t, c.waitLeader().GRPCAddr())
+	_, ad := c.net.dial(c.waitLeader().GRPCAddr())
 	if _, err := ad.RegisterPlatform(context.Background(), &pb.RegisterPlatformRequest{
 		PlatformId: platform, PublicKeyPem: string(key.Public().MarshalPEM())}); err != nil {
 		c.net.t.Fatalf("register platform at %s: %v", c.id, err)
@@ -194,7 +218,7 @@ func (c *netCourt) file(prefix string, n int) []string {
 			if l == nil {
 				return false
 			}
-			ev, _ := dial(c.net.t, l.GRPCAddr())
+			ev := pb.NewEvidenceServiceClient(dialToken(c.net.t, c.net.ca, l.GRPCAddr(), tokenFor(RolePlatform)))
 			retry := &pb.SubmitBatchRequest{}
 			for _, i := range pending {
 				retry.Submissions = append(retry.Submissions, req.Submissions[i])
@@ -278,4 +302,11 @@ func eventually(t *testing.T, d time.Duration, what string, ok func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// dial connects to a node as a judge (evidence) and as an admin.
+func (nw *network) dial(addr string) (pb.EvidenceServiceClient, pb.AdminServiceClient) {
+	nw.t.Helper()
+	return pb.NewEvidenceServiceClient(dialToken(nw.t, nw.ca, addr, tokenFor(RoleJudge))),
+		pb.NewAdminServiceClient(dialToken(nw.t, nw.ca, addr, tokenFor(RoleAdmin)))
 }

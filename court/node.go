@@ -7,16 +7,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -60,6 +61,8 @@ type Config struct {
 	Fast   bool // short Raft timeouts, for tests and demos on one machine
 	Clock  func() time.Time
 	Logger *slog.Logger
+	// Security: TLS, callers, limits, audit (issue 7; security.go).
+	Security Security
 }
 
 // Node is a running court node.
@@ -85,6 +88,14 @@ type Node struct {
 	peers map[string]string // node ID -> gRPC address
 	conns map[string]*leaderConn
 	done  chan struct{}
+
+	// Security (issue 7): see security.go, guard.go, gateway.go, audit.go.
+	tls    *tlsMaterial
+	guard  *guard
+	audit  *auditor
+	gwLn   net.Listener
+	gwConn *grpc.ClientConn
+	opened atomic.Pointer[consensus.Ledger] // the ledger, once open
 }
 
 // Start opens the node's ledger and starts serving.
@@ -124,6 +135,9 @@ func Start(cfg Config) (*Node, error) {
 		}
 		n.courts[oc.Court] = oc
 	}
+	if err := n.setupSecurity(); err != nil { // security hook
+		return nil, err
+	}
 	var boot []consensus.Server
 	for _, p := range cfg.Peers {
 		n.peers[p.NodeID] = p.GRPCAddr
@@ -138,22 +152,36 @@ func Start(cfg Config) (*Node, error) {
 		n.grpcLn.Close()
 		return nil, fmt.Errorf("court: HTTP listener: %w", err)
 	}
-	n.ledger, err = consensus.Open(consensus.Config{
-		NodeID: cfg.NodeID, Court: cfg.Court, Dir: cfg.DataDir, BindAddr: cfg.RaftAddr,
-		Bootstrap: boot, Signer: signer, Fast: cfg.Fast, Logger: cfg.Logger, Clock: cfg.Clock,
-	})
+	n.httpLn = n.httpListener(n.httpLn) // security hook: TLS
+	trans, err := n.raftTransport()     // security hook: Raft over mutual TLS
 	if err != nil {
 		n.grpcLn.Close()
 		n.httpLn.Close()
 		return nil, err
 	}
+	n.ledger, err = consensus.Open(consensus.Config{
+		NodeID: cfg.NodeID, Court: cfg.Court, Dir: cfg.DataDir, BindAddr: cfg.RaftAddr, Transport: trans,
+		Bootstrap: boot, Signer: signer, Fast: cfg.Fast, Logger: cfg.Logger, Clock: cfg.Clock,
+	})
+	if err != nil {
+		n.grpcLn.Close()
+		n.httpLn.Close()
+		if trans != nil {
+			trans.(io.Closer).Close()
+		}
+		return nil, err
+	}
+	n.opened.Store(n.ledger)
+	n.audit = newAuditor(cfg.Security.Audit, n.auditSink, n.log) // security hook: audit log
+	n.guard.audit = n.audit
 
-	n.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(cfg.MaxRequestBytes))
+	n.grpc = grpc.NewServer(n.serverOptions()...) // security hook: guard, limits, TLS
 	n.metrics = newMetrics(n)
 	n.syncer = newSyncer(n, cfg.Sync)
 	ev, ad, sy := &evidenceServer{n: n}, &adminServer{n: n}, &syncServer{n: n}
 	pb.RegisterEvidenceServiceServer(n.grpc, ev)
 	pb.RegisterAdminServiceServer(n.grpc, ad)
+	pb.RegisterAuditServiceServer(n.grpc, &auditServer{n: n})
 	pb.RegisterSyncServiceServer(n.grpc, sy)
 	cs, err := newCertificateServer(n)
 	if err != nil {
@@ -164,31 +192,31 @@ func Start(cfg Config) (*Node, error) {
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 
-	gw := runtime.NewServeMux(
+	// The gateway calls the gRPC server over an in-memory connection, so
+	// REST passes the same guard (gateway.go). Register new services' REST
+	// handlers with Register*Handler(ctx, gw, n.gwConn), never *HandlerServer.
+	gw := runtime.NewServeMux(append(gatewayOptions(),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}),
-	)
+	)...)
 	ctx := context.Background()
-	if err := pb.RegisterEvidenceServiceHandlerServer(ctx, gw, ev); err != nil {
+	if n.gwConn, err = n.gatewayConn(); err != nil {
 		n.Shutdown(ctx)
 		return nil, err
 	}
-	if err := pb.RegisterAdminServiceHandlerServer(ctx, gw, ad); err != nil {
-		n.Shutdown(ctx)
-		return nil, err
-	}
-	if err := pb.RegisterSyncServiceHandlerServer(ctx, gw, sy); err != nil {
-		n.Shutdown(ctx)
-		return nil, err
-	}
-	if err := pb.RegisterCertificateServiceHandlerServer(ctx, gw, cs); err != nil {
-		n.Shutdown(ctx)
-		return nil, err
+	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		pb.RegisterEvidenceServiceHandler, pb.RegisterAdminServiceHandler, pb.RegisterAuditServiceHandler,
+		pb.RegisterSyncServiceHandler, pb.RegisterCertificateServiceHandler,
+	} {
+		if err := register(ctx, gw, n.gwConn); err != nil {
+			n.Shutdown(ctx)
+			return nil, err
+		}
 	}
 	mux := http.NewServeMux()
-	cs.routes(mux)
+	cs.routes(mux, n)
 	mux.Handle("/v1/", http.MaxBytesHandler(gw, int64(cfg.MaxRequestBytes)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", n.readyz)
@@ -197,7 +225,8 @@ func Start(cfg Config) (*Node, error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(api.OpenAPI)
 	})
-	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: cfg.Security.MaxHeaderBytes}
 
 	go n.grpc.Serve(n.grpcLn)
 	go n.http.Serve(n.httpLn)
@@ -277,6 +306,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if n.syncDone != nil {
 		<-n.syncDone
 	}
+	if n.audit != nil {
+		n.audit.close() // flushes what it can while the ledger is open
+	}
+	if n.gwConn != nil {
+		n.gwConn.Close()
+	}
 	n.mu.Lock()
 	for _, c := range n.conns {
 		c.cc.Close()
@@ -310,10 +345,6 @@ type leaderConn struct {
 
 const forwardedKey = "x-courtledger-forwarded"
 
-func forwarded(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
-}
-
 // leaderClient returns nil if this node leads and should handle a write
 // itself; otherwise a client of the leader to forward it to, or an error
 // if no leader is known or the call was already forwarded once (a second
@@ -335,7 +366,7 @@ func (n *Node) leaderClient(ctx context.Context) (*leaderConn, error) {
 	if c, ok := n.conns[addr]; ok {
 		return c, nil
 	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	cc, err := grpc.NewClient(addr, n.dialNode(id), // security hook: mutual TLS to the leader
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(n.cfg.MaxRequestBytes), grpc.MaxCallSendMsgSize(n.cfg.MaxRequestBytes)))
 	if err != nil {
 		return nil, fmt.Errorf("court: connect to leader %s at %s: %w", id, addr, err)
@@ -354,7 +385,7 @@ func onLeader[Resp any](ctx context.Context, n *Node, remote func(*leaderConn, c
 		return zero, toStatus(err)
 	}
 	if c != nil {
-		return remote(c, forwarded(ctx))
+		return remote(c, n.forwardContext(ctx)) // security hook: the caller goes along
 	}
 	return local()
 }

@@ -15,9 +15,7 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -32,7 +30,7 @@ import (
 
 const testCourt = "hangzhou.court.example/evidence"
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -46,9 +44,16 @@ type testCourtNodes struct {
 	nodes    []*Node
 	key      *sm2.PrivateKey
 	platform *sm2.PrivateKey
+	ca       *DevCA // issued the nodes' TLS certificates (testsecurity_test.go)
 }
 
 func startCourt(t *testing.T, n int) *testCourtNodes {
+	t.Helper()
+	return startCourtWith(t, n, nil)
+}
+
+// startCourtWith lets a test change each node's Config before it starts.
+func startCourtWith(t testing.TB, n int, edit func(*Config)) *testCourtNodes {
 	t.Helper()
 	key, _ := sm2.GenerateKey()
 	platform, _ := sm2.GenerateKey()
@@ -56,13 +61,18 @@ func startCourt(t *testing.T, n int) *testCourtNodes {
 	for i := 0; i < n; i++ {
 		peers = append(peers, Peer{NodeID: fmt.Sprintf("hz-%d", i), RaftAddr: freeAddr(t), GRPCAddr: freeAddr(t)})
 	}
-	c := &testCourtNodes{key: key, platform: platform}
+	c := &testCourtNodes{key: key, platform: platform, ca: testCA(t)}
 	for _, p := range peers {
-		node, err := Start(Config{
+		cfg := Config{
 			Court: testCourt, NodeID: p.NodeID, DataDir: filepath.Join(t.TempDir(), p.NodeID),
 			RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr, HTTPAddr: "127.0.0.1:0", CourtKey: key,
 			Peers: peers, Bootstrap: true, Fast: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
+			Security: testSecurity(t, c.ca, testCourt, p.NodeID),
+		}
+		if edit != nil {
+			edit(&cfg)
+		}
+		node, err := Start(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,17 +113,15 @@ func (c *testCourtNodes) follower() *Node {
 	return nil
 }
 
-func dial(t *testing.T, addr string) (pb.EvidenceServiceClient, pb.AdminServiceClient) {
+// dial returns the evidence service as the platform esign.example and the
+// admin service as an admin, over TLS.
+func (c *testCourtNodes) dial(t testing.TB, addr string) (pb.EvidenceServiceClient, pb.AdminServiceClient) {
 	t.Helper()
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return pb.NewEvidenceServiceClient(cc), pb.NewAdminServiceClient(cc)
+	return pb.NewEvidenceServiceClient(dialToken(t, c.ca, addr, tokenFor(RolePlatform))),
+		pb.NewAdminServiceClient(dialToken(t, c.ca, addr, tokenFor(RoleAdmin)))
 }
 
-func (c *testCourtNodes) signed(t *testing.T, requestID string, file []byte) *pb.SignedSubmission {
+func (c *testCourtNodes) signed(t testing.TB, requestID string, file []byte) *pb.SignedSubmission {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	s := evidence.Submission{Platform: "esign.example", RequestID: requestID, Fingerprint: sm3.Sum(file),
@@ -141,7 +149,7 @@ func verifyReceipt(t *testing.T, key *sm2.PrivateKey, r *pb.Receipt) {
 func TestCourtOverGRPCAndREST(t *testing.T) {
 	c := startCourt(t, 3)
 	ctx := context.Background()
-	fEv, fAdmin := dial(t, c.follower().GRPCAddr())
+	fEv, fAdmin := c.dial(t, c.follower().GRPCAddr())
 
 	// Writes sent to a follower reach the leader.
 	pemKey := string(c.platform.Public().MarshalPEM())
@@ -155,9 +163,9 @@ func TestCourtOverGRPCAndREST(t *testing.T) {
 	verifyReceipt(t, c.key, resp.Receipt)
 
 	// REST, on another node.
-	base := "http://" + c.nodes[2].HTTPAddr()
+	base := "https://" + c.nodes[2].HTTPAddr()
 	body, _ := protojson.Marshal(c.signed(t, "r-1", []byte("rest file")))
-	hr, err := http.Post(base+"/v1/evidence", "application/json", bytes.NewReader(body))
+	hr, err := newREST(c.ca, tokenFor(RolePlatform)).Post(base+"/v1/evidence", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,11 +182,11 @@ func TestCourtOverGRPCAndREST(t *testing.T) {
 
 	// A judge verifies the file over REST on any node.
 	fp := sm3.Sum([]byte("rest file"))
-	waitREST(t, fmt.Sprintf("%s/v1/verify/%x", "http://"+c.nodes[0].HTTPAddr(), fp), func(b []byte) bool {
+	waitREST(t, newREST(c.ca, tokenFor(RoleJudge)), fmt.Sprintf("%s/v1/verify/%x", "https://"+c.nodes[0].HTTPAddr(), fp), func(b []byte) bool {
 		return bytes.Contains(b, []byte(`"recorded":true`))
 	})
 	for _, path := range []string{"/healthz", "/readyz", "/openapi.json", "/v1/tree-head", "/v1/admin/cluster"} {
-		hr, err := http.Get(base + path)
+		hr, err := newREST(c.ca, tokenFor(RoleAdmin)).Get(base + path)
 		if err != nil || hr.StatusCode != 200 {
 			t.Fatalf("GET %s: %v %v", path, err, hr.Status)
 		}
@@ -186,12 +194,12 @@ func TestCourtOverGRPCAndREST(t *testing.T) {
 	}
 }
 
-func waitREST(t *testing.T, url string, ok func([]byte) bool) {
+func waitREST(t *testing.T, rc *restClient, url string, ok func([]byte) bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	var last []byte
 	for time.Now().Before(deadline) {
-		if hr, err := http.Get(url); err == nil {
+		if hr, err := rc.Get(url); err == nil {
 			last, _ = io.ReadAll(hr.Body)
 			hr.Body.Close()
 			if hr.StatusCode == 200 && ok(last) {
@@ -207,12 +215,12 @@ func waitREST(t *testing.T, url string, ok func([]byte) bool) {
 func TestBadRequests(t *testing.T) {
 	c := startCourt(t, 1)
 	ctx := context.Background()
-	ev, admin := dial(t, c.nodes[0].GRPCAddr())
+	ev, admin := c.dial(t, c.nodes[0].GRPCAddr())
 	if _, err := admin.RegisterPlatform(ctx, &pb.RegisterPlatformRequest{PlatformId: "esign.example",
 		PublicKeyPem: string(c.platform.Public().MarshalPEM())}); err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + c.nodes[0].HTTPAddr()
+	base := "https://" + c.nodes[0].HTTPAddr()
 	good, _ := protojson.Marshal(c.signed(t, "ok-1", []byte("x")))
 	mutate := func(f func(m map[string]any)) string {
 		var m map[string]any
@@ -234,7 +242,7 @@ func TestBadRequests(t *testing.T) {
 		{"bad hex", "/v1/evidence", mutate(func(m map[string]any) { m["fingerprint"] = strings.Repeat("zz", 32) }), 400, "FINGERPRINT_HEX"},
 		{"short fingerprint", "/v1/evidence", mutate(func(m map[string]any) { m["fingerprint"] = "abcd" }), 400, "FINGERPRINT_LENGTH"},
 		{"unknown category", "/v1/evidence", mutate(func(m map[string]any) { m["category"] = "gossip" }), 400, "UNKNOWN_CATEGORY"},
-		{"unregistered platform", "/v1/evidence", mutate(func(m map[string]any) { m["platform"] = "other.example" }), 403, "PLATFORM_NOT_REGISTERED"},
+		{"another platform's name", "/v1/evidence", mutate(func(m map[string]any) { m["platform"] = "other.example" }), 403, "NOT_OWN_PLATFORM"},
 		{"bad signature", "/v1/evidence", mutate(func(m map[string]any) { m["title"] = "altered" }), 400, "SIGNATURE_INVALID"},
 		{"oversized body", "/v1/evidence", `{"submission":{"title":"` + strings.Repeat("x", 9<<20) + `"}}`, 400, ""},
 		{"unknown evidence", "/v1/evidence/" + strings.Repeat("0", 32), "", 404, "NOT_FOUND"},
@@ -242,16 +250,15 @@ func TestBadRequests(t *testing.T) {
 		{"bad fingerprint lookup", "/v1/fingerprints/123", "", 400, "FINGERPRINT_LENGTH"},
 		{"unknown court", "/v1/tree-head?court=nowhere.court.example", "", 404, "UNKNOWN_COURT"},
 		{"unknown court's proof", "/v1/proofs/inclusion?court=nowhere.court.example&index=0", "", 404, "UNKNOWN_COURT"},
-		{"alarm of unknown court", "/v1/admin/alarms:clear", `{"court":"nowhere.court.example","operator":"x"}`, 404, "UNKNOWN_COURT"},
 	}
 	for _, tc := range rest {
 		t.Run("REST "+tc.name, func(t *testing.T) {
 			var hr *http.Response
 			var err error
 			if tc.body == "" {
-				hr, err = http.Get(base + tc.path)
+				hr, err = newREST(c.ca, tokenFor(RoleJudge)).Get(base + tc.path)
 			} else {
-				hr, err = http.Post(base+tc.path, "application/json", strings.NewReader(tc.body))
+				hr, err = newREST(c.ca, tokenFor(RolePlatform)).Post(base+tc.path, "application/json", strings.NewReader(tc.body))
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -314,7 +321,7 @@ func TestBadRequests(t *testing.T) {
 	if size := c.nodes[0].ledger.Size(); size != 0 {
 		t.Fatalf("ledger has %d entries after bad requests", size)
 	}
-	hr, err := http.Get(base + "/v1/tree-head")
+	hr, err := newREST(c.ca, tokenFor(RoleJudge)).Get(base + "/v1/tree-head")
 	if err != nil || hr.StatusCode != 404 {
 		t.Fatalf("empty ledger's head: %v %v", err, hr.Status)
 	}

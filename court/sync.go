@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
@@ -191,7 +190,7 @@ func (f *follower) call(ctx context.Context, fn func(context.Context, pb.SyncSer
 	f.mu.Lock()
 	if f.clients == nil {
 		for _, ep := range f.court.Endpoints {
-			opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+			opts := []grpc.DialOption{f.s.n.DialCourt(f.court.Court), // mutual TLS: a node of that court
 				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(f.s.n.cfg.MaxRequestBytes))}
 			if d := f.s.cfg.Dial; d != nil {
 				opts = append(opts, grpc.WithContextDialer(d))

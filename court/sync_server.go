@@ -94,6 +94,9 @@ func (s *syncServer) AddCosignature(ctx context.Context, req *pb.AddCosignatureR
 	if !ok {
 		return nil, toStatus(unknownCourt("witness", req.Witness))
 	}
+	if err := callerIs(ctx, req.Witness); err != nil {
+		return nil, toStatus(err)
+	}
 	note := []byte(req.CosignedNote)
 	h, n, err := checkpoint.Open(note, s.n.verifier, peer.cosigVerifier)
 	if err != nil {
@@ -131,6 +134,9 @@ func (s *syncServer) ExchangeHeads(ctx context.Context, req *pb.ExchangeHeadsReq
 	if _, ok := s.n.courts[req.FromCourt]; !ok {
 		return nil, toStatus(unknownCourt("from_court", req.FromCourt))
 	}
+	if err := callerIs(ctx, req.FromCourt); err != nil {
+		return nil, toStatus(err)
+	}
 	if len(req.Heads) > maxGossip {
 		return nil, toStatus(invalid("heads", "TOO_MANY_HEADS", "at most %d heads, got %d", maxGossip, len(req.Heads)))
 	}
@@ -155,4 +161,14 @@ func cutNote(note []byte) (text, sigs string, err error) {
 		}
 	}
 	return "", "", errors.New("not a signed note")
+}
+
+// callerIs checks that a court calling as a peer speaks for itself: its
+// certificate (or token) must name the court the request names.
+func callerIs(ctx context.Context, court string) error {
+	c, ok := CallerOf(ctx)
+	if ok && c.Role == RolePeer && c.ID != court {
+		return &DeniedError{"NOT_THAT_COURT", fmt.Sprintf("court %s may not speak for %s", c.ID, court)}
+	}
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/hex"
 	"io"
-	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -82,7 +81,7 @@ func TestSyncThreeCourts(t *testing.T) {
 	}
 	start := time.Now()
 	phase := func(what string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), what) }
-	nw := newNetwork(t, []string{hz, bj, gz}, 3, nil)
+	nw := newNetwork(t, nil, []string{hz, bj, gz}, 3, nil)
 	phase("three courts of three nodes up")
 	H, B, G := nw.courts[hz], nw.courts[bj], nw.courts[gz]
 	ctx := context.Background()
@@ -95,7 +94,7 @@ func TestSyncThreeCourts(t *testing.T) {
 		}
 	}
 	for _, c := range []*netCourt{B, G} {
-		ev, _ := dial(t, c.nodes[2].GRPCAddr())
+		ev, _ := nw.dial(c.nodes[2].GRPCAddr())
 		for i, id := range ids {
 			r, err := ev.GetEvidence(ctx, &pb.GetEvidenceRequest{EvidenceId: id})
 			if err != nil {
@@ -118,7 +117,7 @@ func TestSyncThreeCourts(t *testing.T) {
 		lines, _ := H.any().ledger.Cosignatures(1000)
 		return len(lines) == 2
 	})
-	hev, _ := dial(t, H.nodes[1].GRPCAddr())
+	hev, _ := nw.dial(H.nodes[1].GRPCAddr())
 	r, err := hev.GetEvidence(ctx, &pb.GetEvidenceRequest{EvidenceId: ids[10]})
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +135,7 @@ func TestSyncThreeCourts(t *testing.T) {
 
 	// A certificate from Hangzhou carries both witnesses.
 	verifier := trustAll(t, nw)
-	if res := fetchCertificate(t, verifier, H.nodes[0], ids[10], 2); res.Details.Court != hz {
+	if res := fetchCertificate(t, nw, verifier, H.nodes[0], ids[10], 2); res.Details.Court != hz {
 		t.Fatalf("certificate names court %q", res.Details.Court)
 	}
 	phase("cosignatures checked")
@@ -146,8 +145,8 @@ func TestSyncThreeCourts(t *testing.T) {
 	}
 	// Beijing issues a certificate of Hangzhou's evidence from its mirror,
 	// witnessed by itself, that checks offline under Hangzhou's key.
-	fetchCertificate(t, verifier, B.nodes[0], ids[7], 1)
-	bev, bad := dial(t, B.nodes[0].GRPCAddr())
+	fetchCertificate(t, nw, verifier, B.nodes[0], ids[7], 1)
+	bev, bad := nw.dial(B.nodes[0].GRPCAddr())
 	vr, err := bev.VerifyFingerprint(ctx, &pb.VerifyFingerprintRequest{Fingerprint: fpHex("first-7")})
 	if err != nil || !vr.Recorded || len(vr.Receipts) != 1 {
 		t.Fatalf("verify at Beijing with Hangzhou down: %v %+v", err, vr)
@@ -162,7 +161,7 @@ func TestSyncThreeCourts(t *testing.T) {
 		t.Fatalf("Beijing's sync status: %v %+v", err, st)
 	}
 	eventually(t, 30*time.Second, "Beijing's leader to report Hangzhou unreachable", func() bool {
-		_, ad := dial(t, B.waitLeader().GRPCAddr())
+		_, ad := nw.dial(B.waitLeader().GRPCAddr())
 		st, err := ad.GetSyncStatus(ctx, &pb.GetSyncStatusRequest{})
 		return err == nil && st.Mirrors[1].LastError != "" && st.Mirrors[1].StalenessSeconds > 0
 	})
@@ -253,9 +252,9 @@ func trustAll(t *testing.T, nw *network) *certificate.Verifier {
 
 // fetchCertificate downloads the certificate of an evidence ID from a
 // node over REST and checks it offline, with at least minWitnesses.
-func fetchCertificate(t *testing.T, v *certificate.Verifier, n *Node, id string, minWitnesses int) certificate.Result {
+func fetchCertificate(t *testing.T, nw *network, v *certificate.Verifier, n *Node, id string, minWitnesses int) certificate.Result {
 	t.Helper()
-	hr, err := http.Get("http://" + n.HTTPAddr() + "/v1/evidence/" + id + "/certificate")
+	hr, err := newREST(nw.ca, tokenFor(RoleJudge)).Get("https://" + n.HTTPAddr() + "/v1/evidence/" + id + "/certificate")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,7 @@ func demoCmd() *cobra.Command {
 		dir      string
 		basePort int
 		verbose  bool
+		insecure bool
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -48,7 +49,7 @@ every court; later runs reuse the keys and the data. Ctrl-C stops it.`,
 				level = slog.LevelInfo
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			d, err := startDemo(dir, basePort, log)
+			d, err := startDemo(dir, basePort, insecure, log)
 			if err != nil {
 				return err
 			}
@@ -61,6 +62,7 @@ every court; later runs reuse the keys and the data. Ctrl-C stops it.`,
 	cmd.Flags().StringVar(&dir, "dir", "courtledger-demo", "where keys and data are kept")
 	cmd.Flags().IntVar(&basePort, "base-port", 7100, "first of the ports used (Raft, gRPC, HTTP for 9 nodes)")
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "log at info level")
+	cmd.Flags().BoolVar(&insecure, "insecure", false, "plain text, tokens instead of certificates (debugging only; logs a warning)")
 	return cmd
 }
 
@@ -73,6 +75,7 @@ type demoNode struct {
 type demo struct {
 	dir   string
 	nodes []*demoNode
+	sec   *demoSecurity // demo_security.go
 }
 
 func demoPorts(base, court, node int) (raft, grpc, http string) {
@@ -105,8 +108,12 @@ func loadOrMakeKey(path string) (*sm2.PrivateKey, error) {
 	return k, os.WriteFile(pub, k.Public().MarshalPEM(), 0o644)
 }
 
-func startDemo(dir string, base int, log *slog.Logger) (*demo, error) {
+func startDemo(dir string, base int, insecure bool, log *slog.Logger) (*demo, error) {
 	d := &demo{dir: dir}
+	var err error
+	if d.sec, err = newDemoSecurity(dir, insecure, log); err != nil {
+		return nil, err
+	}
 	platformKey, err := loadOrMakeKey(filepath.Join(dir, "keys", "platform.key.pem"))
 	if err != nil {
 		return nil, fmt.Errorf("platform key: %w", err)
@@ -149,10 +156,15 @@ func startDemo(dir string, base int, log *slog.Logger) (*demo, error) {
 		}
 		for i, p := range peers {
 			_, _, httpAddr := demoPorts(base, ci, i)
+			sec, err := d.sec.node(c.id, p.NodeID)
+			if err != nil {
+				d.stop()
+				return nil, err
+			}
 			n, err := court.Start(court.Config{
 				Court: c.id, NodeID: p.NodeID, DataDir: filepath.Join(dir, "data", p.NodeID),
 				RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr, HTTPAddr: httpAddr, CourtKey: keys[ci],
-				Peers: peers, Bootstrap: true, Fast: true, Logger: log, Courts: others(ci),
+				Peers: peers, Bootstrap: true, Fast: true, Logger: log, Courts: others(ci), Security: sec,
 			})
 			if err != nil {
 				d.stop()
@@ -212,32 +224,40 @@ func (d *demo) stop() error {
 
 func (d *demo) print(w io.Writer) {
 	fmt.Fprintf(w, "Three internet courts are running on 127.0.0.1 (keys and data in %s/).\n\n", d.dir)
+	scheme := "https"
+	if d.sec.insecure {
+		scheme = "http"
+	}
 	for _, c := range demoCourts {
 		fmt.Fprintf(w, "%s court  %s\n", c.name, c.id)
 		for _, n := range d.nodes {
 			if n.court == c.id {
-				fmt.Fprintf(w, "  node %-5s gRPC %s  REST http://%s\n", n.id, n.grpc, n.http)
+				fmt.Fprintf(w, "  node %-5s gRPC %s  REST %s://%s\n", n.id, n.grpc, scheme, n.http)
 			}
 		}
 	}
 	hz := d.nodes[0]
 	k := filepath.Join(d.dir, "keys")
+	as := d.sec.as
 	fmt.Fprintf(w, `
-Platform %q is registered at every court; its key is %s/platform.key.pem.
-Court keys to trust: %s/trust.txt. OpenAPI: http://%s/openapi.json
-
+Platform %q is registered at every court; its signing key is %s/platform.key.pem.
+Court keys to trust: %s/trust.txt. OpenAPI: %s://%s/openapi.json
+%s
 Next steps, in another terminal:
-  export EVIDENCECTL_SERVER=%s EVIDENCECTL_TRUST=%s/trust.txt
+  export EVIDENCECTL_SERVER=%s EVIDENCECTL_TRUST=%s/trust.txt %s
   go run ./cmd/evidencectl fingerprint README.md
-  go run ./cmd/evidencectl submit --platform %s --key %s/platform.key.pem README.md   # as a platform
-  go run ./cmd/evidencectl verify README.md                                           # as a judge
-  go run ./cmd/evidencectl head
-  curl http://%s/v1/verify/$(go run ./cmd/evidencectl fingerprint --json README.md | cut -d'"' -f8)
-  curl http://%s/v1/admin/cluster
-  EVIDENCECTL_SERVER=%s go run ./cmd/evidencectl verify README.md   # at Beijing, from its mirror of Hangzhou
-  go run ./cmd/evidencectl sync status                                # what Hangzhou mirrors of the others
-  go run ./cmd/evidencectl alarms                                     # equivocation alarms (exit 8 if any)
+  go run ./cmd/evidencectl submit %s --platform %s --key %s/platform.key.pem README.md
+  go run ./cmd/evidencectl verify %s README.md
+  go run ./cmd/evidencectl head %s
+  curl %s %s://%s/v1/verify/$(go run ./cmd/evidencectl fingerprint --json README.md | cut -d'"' -f8)
+  curl %s %s://%s/v1/admin/cluster
+  EVIDENCECTL_SERVER=%s go run ./cmd/evidencectl verify %s README.md   # at Beijing, from its mirror of Hangzhou
+  go run ./cmd/evidencectl sync status %s
+  go run ./cmd/evidencectl alarms %s   # equivocation alarms; exit 8 if any
 
 Ctrl-C stops the courts; running the demo again resumes with the same data.
-`, demoPlatform, k, k, hz.http, hz.grpc, k, demoPlatform, k, hz.http, hz.http, d.nodes[3].grpc)
+`, demoPlatform, k, k, scheme, hz.http, d.sec.banner(), hz.grpc, k, d.sec.env(),
+		as(court.RolePlatform), demoPlatform, k, as(court.RoleJudge), as(court.RoleJudge),
+		d.sec.curl(court.RoleJudge), scheme, hz.http, d.sec.curl(court.RoleAdmin), scheme, hz.http,
+		d.nodes[3].grpc, as(court.RoleJudge), as(court.RoleAdmin), as(court.RoleAdmin))
 }

@@ -19,8 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/court"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/crypto/sm3"
@@ -151,12 +154,12 @@ type e2eNode struct {
 func TestCourtOfThreeProcesses(t *testing.T) {
 	courtd, ctl := binaries(t)
 	dir := t.TempDir()
-	const court = "hangzhou.court.example/evidence"
+	const courtID = "hangzhou.court.example/evidence"
 	courtKey, _ := sm2.GenerateKey()
 	keyPEM, _ := courtKey.MarshalPEM()
 	keyFile := filepath.Join(dir, "court.key.pem")
 	os.WriteFile(keyFile, keyPEM, 0o600)
-	v, _ := checkpoint.NewVerifier(court, courtKey.Public())
+	v, _ := checkpoint.NewVerifier(courtID, courtKey.Public())
 	trust := filepath.Join(dir, "trust.txt")
 	os.WriteFile(trust, []byte(v.String()+"\n"), 0o644)
 	platform, _ := sm2.GenerateKey()
@@ -166,6 +169,19 @@ func TestCourtOfThreeProcesses(t *testing.T) {
 	platKeyFile := filepath.Join(dir, "platform.key.pem")
 	os.WriteFile(platKeyFile, platKey, 0o600)
 
+	// TLS everywhere, from a development CA; users by certificate.
+	pki := filepath.Join(dir, "pki")
+	ca, err := court.LoadOrCreateDevCA(pki)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := map[court.Role]string{court.RolePlatform: "esign.example", court.RoleJudge: "judge-e2e", court.RoleAdmin: "admin-e2e"}
+	certOf := map[court.Role]string{}
+	for role, id := range users {
+		if certOf[role], err = ca.IssueFile(pki, string(role), court.Identity{Role: role, ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var nodes []*e2eNode
 	var peers strings.Builder
 	for i := 1; i <= 3; i++ {
@@ -174,15 +190,25 @@ func TestCourtOfThreeProcesses(t *testing.T) {
 		fmt.Fprintf(&peers, "  - {node_id: %s, raft_addr: %q, grpc_addr: %q}\n", n.id, n.raft, n.grpc)
 	}
 	for _, n := range nodes {
-		cfg := fmt.Sprintf("court: %s\nnode_id: %s\ndata_dir: %s\nraft_addr: %q\ngrpc_addr: %q\nhttp_addr: %q\ncourt_key_file: %s\nbootstrap: true\npeers:\n%s",
-			court, n.id, filepath.Join(dir, n.id), n.raft, n.grpc, n.http, keyFile, peers.String())
+		nodeCert, err := ca.IssueFile(pki, "node-"+n.id, court.NodeIdentity(courtID, n.id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := fmt.Sprintf("court: %s\nnode_id: %s\ndata_dir: %s\nraft_addr: %q\ngrpc_addr: %q\nhttp_addr: %q\ncourt_key_file: %s\nbootstrap: true\npeers:\n%s"+
+			"tls_cert_file: %s\ntls_key_file: %s\ntls_ca_file: %s\n",
+			courtID, n.id, filepath.Join(dir, n.id), n.raft, n.grpc, n.http, keyFile, peers.String(), nodeCert, nodeCert, filepath.Join(pki, "ca.pem"))
 		path := filepath.Join(dir, n.id+".yaml")
 		os.WriteFile(path, []byte(cfg), 0o644)
 		n.proc = startProc(t, courtd, "run", "--config", path)
 	}
+	tlsConf, err := client.TLSFiles{CAFile: filepath.Join(pki, "ca.pem"), CertFile: certOf[court.RoleJudge]}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	judgeHTTP := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}}
 	for _, n := range nodes {
 		waitUntil(t, n.id+" ready", func() bool {
-			r, err := http.Get("http://" + n.http + "/readyz")
+			r, err := judgeHTTP.Get("https://" + n.http + "/readyz")
 			if err != nil {
 				return false
 			}
@@ -190,15 +216,16 @@ func TestCourtOfThreeProcesses(t *testing.T) {
 			return r.StatusCode == 200
 		})
 	}
-	env := []string{"EVIDENCECTL_SERVER=" + nodes[0].grpc, "EVIDENCECTL_TRUST=" + trust}
-	if out, code := run(t, env, ctl, "platform", "register", "esign.example", "--public-key", pubFile); code != 0 {
+	env := []string{"EVIDENCECTL_SERVER=" + nodes[0].grpc, "EVIDENCECTL_TRUST=" + trust, "EVIDENCECTL_CA=" + filepath.Join(pki, "ca.pem")}
+	asPlatform, asJudge := "--cert="+certOf[court.RolePlatform], "--cert="+certOf[court.RoleJudge]
+	if out, code := run(t, env, ctl, "--cert="+certOf[court.RoleAdmin], "platform", "register", "esign.example", "--public-key", pubFile); code != 0 {
 		t.Fatalf("register: %d %s", code, out)
 	}
 
 	// Through the CLI.
 	file := filepath.Join(dir, "contract.txt")
 	os.WriteFile(file, []byte("租赁合同 e2e"), 0o644)
-	out, code := run(t, env, ctl, "submit", "--json", "--platform", "esign.example", "--key", platKeyFile, file)
+	out, code := run(t, env, ctl, "submit", asPlatform, "--json", "--platform", "esign.example", "--key", platKeyFile, file)
 	if code != 0 {
 		t.Fatalf("submit: %d %s", code, out)
 	}
@@ -206,16 +233,16 @@ func TestCourtOfThreeProcesses(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &views); err != nil || len(views) != 1 || views[0]["verified"] != true {
 		t.Fatalf("submit output: %v %s", err, out)
 	}
-	verifyEventually(t, env, ctl, "--server", nodes[2].grpc, "verify", file)
+	verifyEventually(t, env, ctl, "--server", nodes[2].grpc, asJudge, "verify", file)
 	os.WriteFile(file+".2", []byte("other"), 0o644)
-	if out, code := run(t, env, ctl, "verify", file+".2"); code != 3 {
+	if out, code := run(t, env, ctl, asJudge, "verify", file+".2"); code != 3 {
 		t.Fatalf("verify of an unrecorded file: exit %d, want 3: %s", code, out)
 	}
 
 	// Through REST.
 	fp := sm3.Sum([]byte("租赁合同 e2e"))
 	waitUntil(t, "REST verify on a follower", func() bool {
-		r, err := http.Get(fmt.Sprintf("http://%s/v1/verify/%x", nodes[1].http, fp))
+		r, err := judgeHTTP.Get(fmt.Sprintf("https://%s/v1/verify/%x", nodes[1].http, fp))
 		if err != nil {
 			return false
 		}
@@ -229,7 +256,12 @@ func TestCourtOfThreeProcesses(t *testing.T) {
 	for _, n := range nodes {
 		endpoints = append(endpoints, n.grpc)
 	}
-	c, err := client.New(client.Config{Endpoints: endpoints, Court: v, Platform: "esign.example", Key: platform, Attempts: 40})
+	dialTLS, err := client.DialTLS(client.TLSFiles{CAFile: filepath.Join(pki, "ca.pem"), CertFile: certOf[court.RolePlatform]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(client.Config{Endpoints: endpoints, Court: v, Platform: "esign.example", Key: platform, Attempts: 40,
+		DialOptions: []grpc.DialOption{dialTLS}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +304,7 @@ func TestCourtOfThreeProcesses(t *testing.T) {
 		}
 	}
 	// A follower serves reads from what it has applied, so it may lag a moment.
-	verifyEventually(t, env, ctl, "--server", alive.grpc, "verify", "--fingerprint", fmt.Sprintf("%x", sm3.Sum([]byte("after-kill"))))
+	verifyEventually(t, env, ctl, "--server", alive.grpc, asJudge, "verify", "--fingerprint", fmt.Sprintf("%x", sm3.Sum([]byte("after-kill"))))
 }
 
 func TestDemoCommand(t *testing.T) {
@@ -293,16 +325,21 @@ func TestDemoCommand(t *testing.T) {
 			env = strings.Fields(strings.TrimPrefix(line, "export "))
 		}
 	}
-	if len(env) != 2 {
+	if len(env) != 3 {
 		t.Fatalf("demo printed no environment to export:\n%s", p.output())
 	}
 	file := filepath.Join(dir, "evidence.txt")
 	os.WriteFile(file, []byte("demo evidence"), 0o644)
 	key := filepath.Join(dir, "keys", "platform.key.pem")
-	if out, code := run(t, env, ctl, "submit", "--platform", "demo-platform.example", "--key", key, file); code != 0 {
+	asPlatform, asJudge := "--cert="+filepath.Join(dir, "pki", "platform.pem"), "--cert="+filepath.Join(dir, "pki", "judge.pem")
+	if out, code := run(t, env, ctl, "submit", asPlatform, "--platform", "demo-platform.example", "--key", key, file); code != 0 {
 		t.Fatalf("submit: %d %s", code, out)
 	}
-	verifyEventually(t, env, ctl, "verify", file)
+	verifyEventually(t, env, ctl, "verify", asJudge, file)
+	// TLS is on, and a platform's certificate is no judge's.
+	if out, code := run(t, env, ctl, "verify", asPlatform, file); code == 0 || !strings.Contains(out, "PermissionDenied") {
+		t.Fatalf("verify as the platform: exit %d: %s", code, out)
+	}
 	p.cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan error, 1)
 	go func() { done <- p.cmd.Wait() }()
@@ -317,7 +354,7 @@ func TestDemoCommand(t *testing.T) {
 
 	// Started again, it keeps the data.
 	start()
-	verifyEventually(t, env, ctl, "verify", file)
+	verifyEventually(t, env, ctl, "verify", asJudge, file)
 }
 
 // verifyEventually runs an evidencectl verify until it finds the evidence:

@@ -37,7 +37,7 @@ func main() {
 func newRoot() *cobra.Command {
 	root := &cobra.Command{Use: "courtd", Short: "Run an internet court's evidence ledger node", SilenceUsage: true, SilenceErrors: true}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
-	root.AddCommand(runCmd(), demoCmd())
+	root.AddCommand(runCmd(), demoCmd(), devcaCmd(), tokenCmd())
 	return root
 }
 
@@ -78,6 +78,11 @@ func runCmd() *cobra.Command {
 	f.String("http-addr", "", "REST/health listen address")
 	f.String("court-key-file", "", "the court's SM2 private key (PKCS#8 PEM)")
 	f.Bool("bootstrap", false, "start a new court with the configured peers as voters")
+	// Security (issue 7).
+	f.String("tls-cert-file", "", "this node's TLS certificate, PEM (URI SAN courtledger://node/<court>/<node>)")
+	f.String("tls-key-file", "", "its key, PEM, mode 0600 (may be the certificate's file)")
+	f.String("tls-ca-file", "", "CA certificates trusted for clients, nodes and peer courts")
+	f.Bool("insecure", false, "serve plain text (debugging only; logs a warning)")
 	return cmd
 }
 

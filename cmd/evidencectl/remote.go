@@ -34,6 +34,7 @@ type remote struct {
 	servers []string
 	trust   string
 	timeout time.Duration
+	creds   credentials // security (issue 7): TLS, certificate, token
 }
 
 func (r *remote) flags(cmd *cobra.Command) {
@@ -41,6 +42,7 @@ func (r *remote) flags(cmd *cobra.Command) {
 	f.StringSliceVar(&r.servers, "server", envList("EVIDENCECTL_SERVER", "127.0.0.1:8100"), "gRPC addresses of the court's nodes (env EVIDENCECTL_SERVER)")
 	f.StringVar(&r.trust, "trust", os.Getenv("EVIDENCECTL_TRUST"), "file of trusted court verifier keys, one per line (env EVIDENCECTL_TRUST)")
 	f.DurationVar(&r.timeout, "timeout", 30*time.Second, "deadline of each command")
+	r.creds.flags(cmd)
 }
 
 func envList(name, def string) []string {
@@ -53,7 +55,11 @@ func envList(name, def string) []string {
 // connect returns a client of the court behind --server; with a trust file,
 // it looks up that court's key so receipts are verified.
 func (r *remote) connect(ctx context.Context, platform string, key *sm2.PrivateKey) (*client.Client, error) {
-	c, err := client.New(client.Config{Endpoints: r.servers, Platform: platform, Key: key})
+	dial, err := r.creds.dialOptions()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(client.Config{Endpoints: r.servers, Platform: platform, Key: key, DialOptions: dial})
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +77,7 @@ func (r *remote) connect(ctx context.Context, platform string, key *sm2.PrivateK
 		return nil, err
 	}
 	c.Close()
-	return client.New(client.Config{Endpoints: r.servers, Platform: platform, Key: key, Court: v})
+	return client.New(client.Config{Endpoints: r.servers, Platform: platform, Key: key, Court: v, DialOptions: dial})
 }
 
 // trusted finds a court's verifier key in a trust file.
