@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
@@ -145,8 +144,11 @@ func certificateJSON(c *pb.Certificate) []byte {
 
 // certificates dials the first --server for the certificate service.
 func certificates(r *remote) (pb.CertificateServiceClient, func(), error) {
-	cc, err := grpc.NewClient(r.servers[0], grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	dial, err := r.creds.dialOptions() // TLS, certificate or token, as every call
+	if err != nil {
+		return nil, nil, err
+	}
+	cc, err := grpc.NewClient(r.servers[0], append(dial, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"google.golang.org/grpc"
 	"io"
 	"log/slog"
 	"net"
@@ -43,7 +44,13 @@ func oneNodeCourt(t *testing.T, file []byte) (addr, trustFile, evidenceID string
 	peer := court.Peer{NodeID: "hz-0", RaftAddr: loopback(t), GRPCAddr: loopback(t)}
 	n, err := court.Start(court.Config{Court: certTestCourt, NodeID: peer.NodeID, DataDir: t.TempDir(),
 		RaftAddr: peer.RaftAddr, GRPCAddr: peer.GRPCAddr, HTTPAddr: "127.0.0.1:0", CourtKey: key,
-		Peers: []court.Peer{peer}, Bootstrap: true, Fast: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Peers: []court.Peer{peer}, Bootstrap: true, Fast: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Plain text with tokens: TLS is tested in cmd/courtd's e2e test.
+		Security: court.Security{Insecure: true, Tokens: []court.TokenRule{
+			{Hash: court.TokenHash("tok-judge"), Identity: court.Identity{Role: court.RoleJudge, ID: "judge-wang"}},
+			{Hash: court.TokenHash("tok-admin"), Identity: court.Identity{Role: court.RoleAdmin, ID: "admin"}},
+			{Hash: court.TokenHash("tok-platform"), Identity: court.Identity{Role: court.RolePlatform, ID: "esign.example"}},
+		}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,15 +65,22 @@ func oneNodeCourt(t *testing.T, file []byte) (addr, trustFile, evidenceID string
 		t.Fatal(err)
 	}
 	platform, _ := sm2.GenerateKey()
-	c, err := client.New(client.Config{Endpoints: []string{n.GRPCAddr()}, Platform: "esign.example", Key: platform, Court: v, Attempts: 100})
-	if err != nil {
-		t.Fatal(err)
+	t.Setenv("EVIDENCECTL_INSECURE", "1")
+	t.Setenv("EVIDENCECTL_TOKEN", "tok-judge")
+	as := func(token string) *client.Client {
+		c, err := client.New(client.Config{Endpoints: []string{n.GRPCAddr()}, Platform: "esign.example", Key: platform, Court: v, Attempts: 100,
+			DialOptions: []grpc.DialOption{grpc.WithPerRPCCredentials(client.Token(token, true))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
 	}
-	defer c.Close()
+	admin, c := as("tok-admin"), as("tok-platform")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
-		_, err := c.Admin().RegisterPlatform(ctx, &pb.RegisterPlatformRequest{PlatformId: "esign.example", PublicKeyPem: string(platform.Public().MarshalPEM())})
+		_, err := admin.Admin().RegisterPlatform(ctx, &pb.RegisterPlatformRequest{PlatformId: "esign.example", PublicKeyPem: string(platform.Public().MarshalPEM())})
 		if err == nil {
 			break
 		}
