@@ -165,6 +165,16 @@ func (s *certificateServer) GetCertificate(ctx context.Context, req *pb.GetCerti
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	if req.Fingerprint != "" {
+		fp, err := evidence.ParseFingerprint(req.Fingerprint)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		// The same answer as an unknown ID: a wrong guess learns nothing.
+		if e, err := evidence.UnmarshalEntry(p.Entry); err != nil || e.Submission.Fingerprint != fp {
+			return nil, toStatus(fmt.Errorf("%w: no evidence %s with that fingerprint", consensus.ErrNotFound, req.EvidenceId))
+		}
+	}
 	c, err := s.issue(p)
 	if err != nil {
 		return nil, toStatus(err)
@@ -291,8 +301,16 @@ func writeError(w http.ResponseWriter, err error) {
 
 func (s *certificateServer) servePDF(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("evidence_id")
-	resp, err := s.GetCertificate(r.Context(), &pb.GetCertificateRequest{EvidenceId: id, IncludePdf: true})
+	req := &pb.GetCertificateRequest{EvidenceId: id, IncludePdf: true, Fingerprint: r.URL.Query().Get("fingerprint")}
+	caller, _ := CallerOf(r.Context())
+	if err := scopeRequest(caller, req); err != nil {
+		return err
+	}
+	resp, err := s.GetCertificate(r.Context(), req)
 	if err != nil {
+		return err
+	}
+	if _, err := scopeResponse(caller, resp); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/pdf")

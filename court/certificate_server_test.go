@@ -3,6 +3,7 @@ package court
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -206,6 +208,61 @@ func checkPDFText(t *testing.T, pdf []byte, want ...string) {
 	for _, w := range want {
 		if !strings.Contains(string(out), w) {
 			t.Errorf("PDF text lacks %q", w)
+		}
+	}
+}
+
+// TestCertificateAccessByRole: a platform gets certificates of its own
+// evidence only, a lawyer only with the file's fingerprint (proof of
+// possession), a judge any; the plain PDF route applies the same rules.
+func TestCertificateAccessByRole(t *testing.T) {
+	c := startCourt(t, 1)
+	ctx := context.Background()
+	ev, admin := c.dial(t, c.leader().GRPCAddr())
+	if _, err := admin.RegisterPlatform(ctx, &pb.RegisterPlatformRequest{PlatformId: "esign.example", PublicKeyPem: string(c.platform.Public().MarshalPEM())}); err != nil {
+		t.Fatal(err)
+	}
+	file := []byte("lease")
+	resp, err := ev.Submit(ctx, &pb.SubmitRequest{Submission: c.signed(t, "acc-1", file)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.Receipt.Entry.EvidenceId
+	fp := sm3.Sum(file)
+	good, wrong := hex.EncodeToString(fp[:]), strings.Repeat("ab", 32)
+	addr := c.leader().GRPCAddr()
+	for _, tc := range []struct {
+		token, fingerprint string
+		code               codes.Code
+	}{
+		{tokenFor(RolePlatform), "", codes.OK},
+		{"tok-other-platform", "", codes.NotFound},
+		{tokenFor(RoleJudge), "", codes.OK},
+		{tokenFor(RoleJudge), wrong, codes.NotFound},
+		{tokenFor(RoleLawyer), "", codes.InvalidArgument},
+		{tokenFor(RoleLawyer), wrong, codes.NotFound},
+		{tokenFor(RoleLawyer), good, codes.OK},
+		{tokenFor(RoleAdmin), good, codes.PermissionDenied},
+		{tokenFor(RolePeer), good, codes.PermissionDenied},
+		{"", good, codes.Unauthenticated},
+	} {
+		certs := pb.NewCertificateServiceClient(dialToken(t, c.ca, addr, tc.token))
+		_, err := certs.GetCertificate(ctx, &pb.GetCertificateRequest{EvidenceId: id, Fingerprint: tc.fingerprint})
+		if got := status.Code(err); got != tc.code {
+			t.Errorf("%s with fingerprint %q: %v, want %v", tc.token, tc.fingerprint, err, tc.code)
+		}
+		// The PDF route, outside the gateway, answers the same.
+		url := "https://" + c.leader().HTTPAddr() + "/v1/evidence/" + id + "/certificate.pdf"
+		if tc.fingerprint != "" {
+			url += "?fingerprint=" + tc.fingerprint
+		}
+		hr, err := newREST(c.ca, tc.token).Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hr.Body.Close()
+		if want := runtime.HTTPStatusFromCode(tc.code); hr.StatusCode != want {
+			t.Errorf("PDF as %s with fingerprint %q: HTTP %d, want %d", tc.token, tc.fingerprint, hr.StatusCode, want)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/evidence"
 )
 
 // Access is one row of the authorization table.
@@ -49,10 +50,9 @@ var methodAccess = map[string]Access{
 	"/courtledger.v1.AdminService/ClearAlarm":    {Roles: []Role{RoleAdmin}},
 	"/courtledger.v1.AdminService/GetSyncStatus": {Roles: []Role{RoleAdmin}},
 
-	// Issue 6: certificates and verdicts at trial. Platforms' and lawyers'
-	// scoped access (own evidence; proof of possession or share token) is
-	// not built yet, so only judges, who may read anything, are admitted.
-	"/courtledger.v1.CertificateService/GetCertificate": {Roles: []Role{RoleJudge}},
+	// Issue 6: certificates and verdicts at trial.
+	"/courtledger.v1.CertificateService/GetCertificate": {Roles: []Role{RolePlatform, RoleJudge, RoleLawyer},
+		Note: "a platform gets certificates of its own evidence; a lawyer must present the file's fingerprint (proof of possession)"},
 	"/courtledger.v1.CertificateService/VerifyEvidence": {Roles: []Role{RoleJudge}},
 
 	// Issue 5: another court syncs, and nothing else.
@@ -88,6 +88,11 @@ func public(method string) bool {
 // scopeRequest limits a caller to its own data on the way in: a platform
 // files only under its own ID.
 func scopeRequest(c Caller, req any) error {
+	if r, ok := req.(*pb.GetCertificateRequest); ok && c.Role == RoleLawyer && r.GetFingerprint() == "" {
+		// Allowed the method, the lawyer must fill the field: a request
+		// error, not a refusal of the role.
+		return invalid("fingerprint", "PROOF_OF_POSSESSION_REQUIRED", "a lawyer must present the evidence file's SM3 fingerprint")
+	}
 	if c.Role != RolePlatform {
 		return nil
 	}
@@ -121,6 +126,10 @@ func scopeResponse(c Caller, resp any) (any, error) {
 	switch r := resp.(type) {
 	case *pb.GetEvidenceResponse:
 		if r.GetReceipt().GetEntry().GetSubmission().GetPlatform() != c.ID {
+			return nil, &Problem{Code: codes.NotFound, Reason: "NOT_FOUND", Message: "evidence not found"}
+		}
+	case *pb.GetCertificateResponse:
+		if e, err := evidence.UnmarshalEntry(r.GetCertificate().GetEntry()); err != nil || e.Submission.Platform != c.ID {
 			return nil, &Problem{Code: codes.NotFound, Reason: "NOT_FOUND", Message: "evidence not found"}
 		}
 	case *pb.LookupFingerprintResponse:

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"os"
 
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
 	"github.com/courtledger/courtledger/evidence/certificate"
 )
@@ -80,7 +82,7 @@ says. For a PDF certificate, take out its JSON first with
 }
 
 func certGetCmd(r *remote) *cobra.Command {
-	var pdfOut, jsonOut string
+	var pdfOut, jsonOut, possess string
 	cmd := &cobra.Command{
 		Use:   "get EVIDENCE_ID",
 		Short: "Download the certificate of an evidence ID as --json and/or --pdf (checked with --trust if given)",
@@ -88,7 +90,15 @@ func certGetCmd(r *remote) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := withTimeout(r)
 			defer cancel()
-			resp, err := getCertificate(ctx, r, args[0], pdfOut != "")
+			var fp string
+			if possess != "" {
+				sum, err := fingerprintOfFile(possess)
+				if err != nil {
+					return err
+				}
+				fp = hex.EncodeToString(sum[:])
+			}
+			resp, err := getCertificate(ctx, r, args[0], pdfOut != "", fp)
 			if err != nil {
 				return err
 			}
@@ -123,6 +133,7 @@ func certGetCmd(r *remote) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&pdfOut, "pdf", "", "write the PDF rendering here")
+	cmd.Flags().StringVar(&possess, "file", "", "the evidence file, hashed here and its fingerprint sent as proof of possession (required of lawyers)")
 	// Shadows the global --json switch: here it names the output file.
 	cmd.Flags().StringVar(&jsonOut, "json", "", "write the certificate's JSON here (default: print it)")
 	return cmd
@@ -155,15 +166,26 @@ func certificates(r *remote) (pb.CertificateServiceClient, func(), error) {
 	return pb.NewCertificateServiceClient(cc), func() { cc.Close() }, nil
 }
 
-func getCertificate(ctx context.Context, r *remote, id string, pdf bool) (*pb.GetCertificateResponse, error) {
+func getCertificate(ctx context.Context, r *remote, id string, pdf bool, fingerprint string) (*pb.GetCertificateResponse, error) {
 	c, done, err := certificates(r)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	resp, err := c.GetCertificate(ctx, &pb.GetCertificateRequest{EvidenceId: id, IncludePdf: pdf})
+	resp, err := c.GetCertificate(ctx, &pb.GetCertificateRequest{EvidenceId: id, IncludePdf: pdf, Fingerprint: fingerprint})
 	if err != nil {
 		return nil, describe(err)
 	}
 	return resp, nil
+}
+
+// fingerprintOfFile is the SM3 of a file, streamed.
+func fingerprintOfFile(path string) (sm3.Digest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return sm3.Digest{}, err
+	}
+	defer f.Close()
+	d, _, err := sm3.SumReader(f, 0, nil)
+	return d, err
 }

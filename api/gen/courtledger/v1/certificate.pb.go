@@ -212,7 +212,11 @@ type GetCertificateRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	EvidenceId string                 `protobuf:"bytes,1,opt,name=evidence_id,json=evidenceId,proto3" json:"evidence_id,omitempty"`
 	// Also render the certificate as a PDF.
-	IncludePdf    bool `protobuf:"varint,2,opt,name=include_pdf,json=includePdf,proto3" json:"include_pdf,omitempty"`
+	IncludePdf bool `protobuf:"varint,2,opt,name=include_pdf,json=includePdf,proto3" json:"include_pdf,omitempty"`
+	// Proof of possession: the SM3 fingerprint of the evidence file (64 hex
+	// digits). A lawyer must give it; when given, the evidence must have it,
+	// or the answer is NotFound.
+	Fingerprint   string `protobuf:"bytes,3,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -259,6 +263,13 @@ func (x *GetCertificateRequest) GetIncludePdf() bool {
 		return x.IncludePdf
 	}
 	return false
+}
+
+func (x *GetCertificateRequest) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
 }
 
 type GetCertificateResponse struct {
@@ -675,12 +686,13 @@ const file_courtledger_v1_certificate_proto_rawDesc = "" +
 	"\vfingerprint\x18\x06 \x01(\tR\vfingerprint\x12\x14\n" +
 	"\x05entry\x18\a \x01(\fR\x05entry\x12\x1d\n" +
 	"\n" +
-	"tlog_proof\x18\b \x01(\tR\ttlogProof\"Y\n" +
+	"tlog_proof\x18\b \x01(\tR\ttlogProof\"{\n" +
 	"\x15GetCertificateRequest\x12\x1f\n" +
 	"\vevidence_id\x18\x01 \x01(\tR\n" +
 	"evidenceId\x12\x1f\n" +
 	"\vinclude_pdf\x18\x02 \x01(\bR\n" +
-	"includePdf\"i\n" +
+	"includePdf\x12 \n" +
+	"\vfingerprint\x18\x03 \x01(\tR\vfingerprint\"i\n" +
 	"\x16GetCertificateResponse\x12=\n" +
 	"\vcertificate\x18\x01 \x01(\v2\x1b.courtledger.v1.CertificateR\vcertificate\x12\x10\n" +
 	"\x03pdf\x18\x02 \x01(\fR\x03pdf\"Z\n" +
