@@ -1,6 +1,7 @@
 package court
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -115,7 +116,7 @@ func (s *syncServer) AddCosignature(ctx context.Context, req *pb.AddCosignatureR
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if text, _, _ := cutNote(mine.Note); text != n.Text {
+	if text, _, _ := bytes.Cut(mine.Note, []byte("\n\n")); string(text)+"\n" != n.Text {
 		return nil, toStatus(invalid("cosigned_note", "UNKNOWN_HEAD", "the cosigned head at size %d is not the one this court signed", h.Size))
 	}
 	return onLeader(ctx, s.n,
@@ -150,17 +151,6 @@ func (s *syncServer) ExchangeHeads(ctx context.Context, req *pb.ExchangeHeadsReq
 			}
 			return &pb.ExchangeHeadsResponse{Heads: s.n.syncer.heldHeads()}, nil
 		})
-}
-
-// cutNote splits a signed note into its text (final newline included) and
-// its signature lines.
-func cutNote(note []byte) (text, sigs string, err error) {
-	for i := 0; i+1 < len(note); i++ {
-		if note[i] == '\n' && note[i+1] == '\n' {
-			return string(note[:i+1]), string(note[i+2:]), nil
-		}
-	}
-	return "", "", errors.New("not a signed note")
 }
 
 // callerIs checks that a court calling as a peer speaks for itself: its
