@@ -36,10 +36,11 @@ type Config struct {
 	// Court verifies receipts: the court's ID and SM2 key. Required for
 	// Submit, which never returns an unverified receipt.
 	Court *checkpoint.Verifier
-	// PreviousCourtKeys are the court's other keys, under the same name: the
-	// ones it signed with before rotating its key (docs/security.md, "Key
-	// rotation"). A receipt signed by any of them, or by Court, verifies.
-	PreviousCourtKeys []*checkpoint.Verifier
+	// CourtKeys are more keys of the same court, accepted as Court is: the
+	// ones it signed with before rotating its key, or the next one, given
+	// before it rotates (docs/security.md, "Key rotation"). A receipt
+	// signed by any of them, or by Court, verifies.
+	CourtKeys []*checkpoint.Verifier
 	// Platform and Key sign submissions. Required for Submit.
 	Platform string
 	Key      *sm2.PrivateKey
@@ -64,9 +65,9 @@ func New(cfg Config) (*Client, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, errors.New("client: no endpoints")
 	}
-	for _, k := range cfg.PreviousCourtKeys {
+	for _, k := range cfg.CourtKeys {
 		if cfg.Court == nil || k.Name() != cfg.Court.Name() {
-			return nil, fmt.Errorf("client: previous court key %s is not a key of Court", k)
+			return nil, fmt.Errorf("client: court key %s is not a key of Court", k)
 		}
 	}
 	if cfg.Attempts <= 0 {
@@ -209,7 +210,7 @@ func (c *Client) VerifyReceipt(r *pb.Receipt) (*evidence.Receipt, error) {
 	if c.cfg.Court == nil {
 		return nil, errors.New("client: no court key configured to verify receipts")
 	}
-	return VerifyReceipt(r, append([]*checkpoint.Verifier{c.cfg.Court}, c.cfg.PreviousCourtKeys...)...)
+	return VerifyReceipt(r, append([]*checkpoint.Verifier{c.cfg.Court}, c.cfg.CourtKeys...)...)
 }
 
 // VerifyReceipt checks a receipt from the API against a court's keys: it

@@ -79,7 +79,7 @@ func (r *remote) connect(ctx context.Context, platform string, key *sm2.PrivateK
 	}
 	c.Close()
 	return client.New(client.Config{Endpoints: r.servers, Platform: platform, Key: key,
-		Court: keys[0], PreviousCourtKeys: keys[1:], DialOptions: dial})
+		Court: keys[0], CourtKeys: keys[1:], DialOptions: dial})
 }
 
 // trusted returns a court's keys in a trust file, in the file's order; a
