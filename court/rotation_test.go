@@ -1,6 +1,7 @@
 package court
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"slices"
@@ -92,8 +93,8 @@ func TestKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text, _, _ := cutNote(head.Note)
-	bare := append([]byte(text+"\n"), sigs[0].Line...)
+	text, _, _ := bytes.Cut(head.Note, []byte("\n\n"))
+	bare := append(append(bytes.Clone(text), "\n\n"...), sigs[0].Line...)
 	witness, err := checkpoint.NewCosigner(bj, B.key, nil)
 	if err != nil {
 		t.Fatal(err)
