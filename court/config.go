@@ -32,6 +32,7 @@ import (
 //	grpc_addr: 10.0.0.1:9101                 # gRPC API
 //	http_addr: 10.0.0.1:8101                 # REST gateway, /healthz, /readyz, /openapi.json
 //	court_key_file: /etc/courtd/court.key.pem  # the court's SM2 key, PKCS#8 PEM
+//	previous_key_files: [/etc/courtd/court-2025.pub.pem]  # public keys it signed with before (key rotation)
 //	bootstrap: true                          # a new court: peers are its first voters
 //	peers:                                   # every node of the court, this one included
 //	  - {node_id: hz-1, raft_addr: 10.0.0.1:7101, grpc_addr: 10.0.0.1:9101}
@@ -40,6 +41,7 @@ import (
 //	courts:                                  # the other courts: mirrored and witnessed
 //	  - court: beijing.court.example/evidence
 //	    key_file: /etc/courtd/beijing.pub.pem  # its court key (SubjectPublicKeyInfo PEM): the trust anchor
+//	    key_files: [/etc/courtd/beijing-2025.pub.pem]  # its other keys, trusted alike (key rotation)
 //	    endpoints: [10.1.0.1:9101, 10.1.0.2:9101, 10.1.0.3:9101]
 //	sync_interval: 1s                        # between sync rounds with each court
 type FileConfig struct {
@@ -55,15 +57,30 @@ type FileConfig struct {
 	Peers           []FilePeer  `koanf:"peers"`
 	Courts          []FileCourt `koanf:"courts"`
 	SyncInterval    string      `koanf:"sync_interval"`
+	// PreviousKeyFiles are the public keys (SubjectPublicKeyInfo PEM) the
+	// court signed with before court_key_file's; see docs/security.md,
+	// "Key rotation".
+	PreviousKeyFiles []string `koanf:"previous_key_files"`
 	// Security: TLS, tokens, limits (issue 7; config_security.go).
 	FileSecurity `koanf:",squash"`
 }
 
-// FileCourt is one entry of courts.
+// FileCourt is one entry of courts. key_file and key_files together list
+// the court's public keys; a head signed by any of them is the court's.
+// Several keys are needed across a rotation of the court's key.
 type FileCourt struct {
 	Court     string   `koanf:"court"`
 	KeyFile   string   `koanf:"key_file"`
+	KeyFiles  []string `koanf:"key_files"`
 	Endpoints []string `koanf:"endpoints"`
+}
+
+// keyFiles returns every key file of c, key_file first.
+func (c FileCourt) keyFiles() []string {
+	if c.KeyFile == "" {
+		return c.KeyFiles
+	}
+	return append([]string{c.KeyFile}, c.KeyFiles...)
 }
 
 // FilePeer is one entry of peers.
@@ -133,8 +150,8 @@ func (fc FileConfig) validate() error {
 		errs = append(errs, fmt.Errorf("peers must include this node (%s)", fc.NodeID))
 	}
 	for i, c := range fc.Courts {
-		if !evidence.ValidCourtID(c.Court) || c.KeyFile == "" || len(c.Endpoints) == 0 {
-			errs = append(errs, fmt.Errorf("courts[%d] needs a valid court ID, key_file and endpoints", i))
+		if !evidence.ValidCourtID(c.Court) || len(c.keyFiles()) == 0 || len(c.Endpoints) == 0 {
+			errs = append(errs, fmt.Errorf("courts[%d] needs a valid court ID, key_file (or key_files) and endpoints", i))
 		}
 		if c.Court == fc.Court {
 			errs = append(errs, fmt.Errorf("courts[%d] is this court", i))
@@ -153,6 +170,23 @@ func (fc FileConfig) validate() error {
 		return fmt.Errorf("court: config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// readPublicKeys reads the court's public keys from PEM files.
+func readPublicKeys(court string, paths []string) ([]*sm2.PublicKey, error) {
+	var out []*sm2.PublicKey
+	for _, path := range paths {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("court: key of %s: %w", court, err)
+		}
+		pub, err := sm2.ParsePublicKeyPEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("court: key of %s in %s: %w", court, path, err)
+		}
+		out = append(out, pub)
+	}
+	return out, nil
 }
 
 // NodeConfig turns a file configuration into a node's: it reads the court
@@ -177,16 +211,15 @@ func (fc FileConfig) NodeConfig(log *slog.Logger) (Config, error) {
 	if len(cfg.Peers) == 0 {
 		cfg.Peers = []Peer{{NodeID: fc.NodeID, RaftAddr: fc.RaftAddr, GRPCAddr: fc.GRPCAddr}}
 	}
+	if cfg.PreviousKeys, err = readPublicKeys(fc.Court, fc.PreviousKeyFiles); err != nil {
+		return Config{}, err
+	}
 	for _, c := range fc.Courts {
-		b, err := os.ReadFile(c.KeyFile)
+		keys, err := readPublicKeys(c.Court, c.keyFiles())
 		if err != nil {
-			return Config{}, fmt.Errorf("court: key of %s: %w", c.Court, err)
+			return Config{}, err
 		}
-		pub, err := sm2.ParsePublicKeyPEM(b)
-		if err != nil {
-			return Config{}, fmt.Errorf("court: key of %s in %s: %w", c.Court, c.KeyFile, err)
-		}
-		cfg.Courts = append(cfg.Courts, OtherCourt{Court: c.Court, Endpoints: c.Endpoints, Key: pub})
+		cfg.Courts = append(cfg.Courts, OtherCourt{Court: c.Court, Endpoints: c.Endpoints, Key: keys[0], Keys: keys[1:]})
 	}
 	if fc.SyncInterval != "" {
 		cfg.Sync.Interval, _ = time.ParseDuration(fc.SyncInterval) // validated

@@ -38,6 +38,10 @@ type netCourt struct {
 	id       string
 	extra    []OtherCourt
 	key      *sm2.PrivateKey
+	previous []*sm2.PublicKey // keys it signed with before key
+	// trusts, if it has an entry for a court, lists the keys this court is
+	// configured with for it; by default the court's key and previous keys.
+	trusts   map[string][]*sm2.PublicKey
 	peers    []Peer
 	dirs     []string
 	nodes    []*Node // nil while stopped
@@ -97,7 +101,10 @@ func (c *netCourt) config(i int) Config {
 		if o.id == c.id {
 			continue
 		}
-		oc := OtherCourt{Court: o.id, Key: o.key.Public()}
+		oc := OtherCourt{Court: o.id, Key: o.key.Public(), Keys: o.previous}
+		if keys, ok := c.trusts[o.id]; ok {
+			oc.Key, oc.Keys = nil, keys
+		}
 		for _, p := range o.peers {
 			oc.Endpoints = append(oc.Endpoints, p.GRPCAddr)
 		}
@@ -118,7 +125,7 @@ func (c *netCourt) config(i int) Config {
 	sec.Rate = RateConfig{PerSecond: 1e6, Burst: 1 << 20}
 	return Config{
 		Court: c.id, NodeID: p.NodeID, DataDir: c.dirs[i], RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr,
-		HTTPAddr: "127.0.0.1:0", CourtKey: c.key, Peers: c.peers, Bootstrap: true, Fast: true,
+		HTTPAddr: "127.0.0.1:0", CourtKey: c.key, PreviousKeys: c.previous, Peers: c.peers, Bootstrap: true, Fast: true,
 		Courts: others, Security: sec,
 		Sync: SyncConfig{Interval: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
 			ChunkBytes: 64 << 10, Dial: c.net.dialer(c.id)},

@@ -17,6 +17,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -46,6 +47,12 @@ type Config struct {
 	GRPCAddr string // gRPC listen address
 	HTTPAddr string // REST gateway, health and OpenAPI listen address
 	CourtKey *sm2.PrivateKey
+	// PreviousKeys are the public halves of keys the court signed with
+	// before CourtKey: its heads keep the signatures they were made with,
+	// so the node still recognises them (cosignatures other courts send
+	// for them, witnesses of them in provenance). See docs/security.md,
+	// "Key rotation".
+	PreviousKeys []*sm2.PublicKey
 	// Peers lists every node of the court, this one included; writes sent
 	// to a follower are forwarded to the leader's GRPCAddr from here.
 	Peers []Peer
@@ -76,11 +83,14 @@ type Node struct {
 
 	grpcLn, httpLn net.Listener
 
-	verifier *checkpoint.Verifier   // this court's heads
 	cosigner *checkpoint.Cosigner   // this court as a witness of others
 	courts   map[string]*otherCourt // by court ID
 	syncer   *syncer
 	metrics  *metrics
+
+	// verifiers and cosigVerifiers check this court's heads and its
+	// cosignatures: CourtKey's, then PreviousKeys'.
+	verifiers, cosigVerifiers []note.Verifier
 
 	syncDone chan struct{} // closed when the sync loops have stopped
 
@@ -118,9 +128,12 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("court", cfg.Court, "node", cfg.NodeID),
 		peers: map[string]string{}, conns: map[string]*leaderConn{}, done: make(chan struct{}),
-		verifier: signer.Verifier(), courts: map[string]*otherCourt{}}
+		courts: map[string]*otherCourt{}}
 	if n.cosigner, err = checkpoint.NewCosigner(cfg.Court, cfg.CourtKey, cfg.Clock); err != nil {
 		return nil, fmt.Errorf("court: %w", err)
+	}
+	if n.verifiers, n.cosigVerifiers, err = courtVerifiers(cfg.Court, append([]*sm2.PublicKey{cfg.CourtKey.Public()}, cfg.PreviousKeys...)); err != nil {
+		return nil, fmt.Errorf("court: config: previous keys: %w", err)
 	}
 	for _, c := range cfg.Courts {
 		oc, err := newOtherCourt(c)

@@ -3,8 +3,6 @@ package court
 import (
 	"slices"
 
-	"golang.org/x/mod/sumdb/note"
-
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
@@ -70,26 +68,27 @@ func (n *Node) receipt(log *consensus.LogView, index uint64) (*pb.Receipt, error
 }
 
 // witnesses lists the courts whose cosignatures on a head of origin verify
-// under the keys this court holds (its own included).
+// under the keys this court holds (its own included, old keys too).
 func (n *Node) witnesses(origin string, signed []byte) []string {
-	var v note.Verifier = n.verifier
+	court := n.verifiers
 	if oc, ok := n.courts[origin]; ok {
-		v = oc.verifier
+		court = oc.verifiers
 	}
-	others := []note.Verifier{n.cosigner.Verifier()}
+	others := slices.Clone(n.cosigVerifiers)
 	for _, oc := range n.courts {
-		others = append(others, oc.cosigVerifier)
+		others = append(others, oc.cosigVerifiers...)
 	}
-	_, nt, err := checkpoint.Open(signed, v, others...)
+	_, nt, err := checkpoint.OpenAny(signed, court, others...)
 	if err != nil {
 		return nil
 	}
 	var out []string
 	for _, s := range nt.Sigs {
-		if s.Name != origin || s.Hash != v.KeyHash() {
+		if s.Name != origin || !hasKey(court, s.Hash) {
 			out = append(out, s.Name)
 		}
 	}
 	slices.Sort(out)
-	return out
+	// A witness that rotated its key may have cosigned the head with both.
+	return slices.Compact(out)
 }

@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
@@ -22,36 +24,71 @@ import (
 )
 
 // OtherCourt is another court of the network: this court mirrors its log,
-// witnesses its heads, and trusts nothing of it but what its key signs.
+// witnesses its heads, and trusts nothing of it but what its keys sign.
 type OtherCourt struct {
 	Court     string
 	Endpoints []string       // gRPC addresses of its nodes; any of them serves sync
 	Key       *sm2.PublicKey // its court key: the trust anchor
+	// Keys are more keys of the court, trusted as Key is: the ones it
+	// signed with before rotating its key (its old heads keep their
+	// signatures), or the next one, added before it rotates
+	// (docs/security.md, "Key rotation"). Key may be nil if Keys is not.
+	Keys []*sm2.PublicKey
 }
 
-// otherCourt is an OtherCourt with its verifiers.
+// otherCourt is an OtherCourt with its verifiers: one per key, as a head
+// signer and as a witness.
 type otherCourt struct {
 	OtherCourt
-	verifier      *checkpoint.Verifier
-	cosigVerifier *checkpoint.CosignatureVerifier
+	verifiers      []note.Verifier
+	cosigVerifiers []note.Verifier
 }
 
 func newOtherCourt(c OtherCourt) (*otherCourt, error) {
 	if !evidence.ValidCourtID(c.Court) {
 		return nil, fmt.Errorf("court %q: not a valid court ID", c.Court)
 	}
-	if c.Key == nil || len(c.Endpoints) == 0 {
+	keys := c.Keys
+	if c.Key != nil {
+		keys = append([]*sm2.PublicKey{c.Key}, keys...)
+	}
+	if len(keys) == 0 || len(c.Endpoints) == 0 {
 		return nil, fmt.Errorf("court %q: a key and at least one endpoint are required", c.Court)
 	}
-	v, err := checkpoint.NewVerifier(c.Court, c.Key)
+	vs, cvs, err := courtVerifiers(c.Court, keys)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("court %q: %w", c.Court, err)
 	}
-	cv, err := checkpoint.NewCosignatureVerifier(c.Court, c.Key)
-	if err != nil {
-		return nil, err
+	return &otherCourt{OtherCourt: c, verifiers: vs, cosigVerifiers: cvs}, nil
+}
+
+// courtVerifiers returns the head and cosignature verifiers of a court's
+// keys. A key given twice is refused: a note verifier would find it
+// ambiguous and reject every head.
+func courtVerifiers(court string, keys []*sm2.PublicKey) (heads, cosigs []note.Verifier, err error) {
+	for i, k := range keys {
+		if k == nil {
+			return nil, nil, fmt.Errorf("key %d is missing", i)
+		}
+		if slices.ContainsFunc(keys[:i], k.Equal) {
+			return nil, nil, fmt.Errorf("key %d is listed twice", i)
+		}
+		v, err := checkpoint.NewVerifier(court, k)
+		if err != nil {
+			return nil, nil, err
+		}
+		cv, err := checkpoint.NewCosignatureVerifier(court, k)
+		if err != nil {
+			return nil, nil, err
+		}
+		heads, cosigs = append(heads, v), append(cosigs, cv)
 	}
-	return &otherCourt{OtherCourt: c, verifier: v, cosigVerifier: cv}, nil
+	return heads, cosigs, nil
+}
+
+// hasKey reports whether one of keys has the key ID id.
+func hasKey(keys []note.Verifier, id uint32) bool {
+	return slices.ContainsFunc(keys, func(k note.Verifier) bool { return k.KeyHash() == id })
 }
 
 // SyncConfig tunes cross-court sync; zero values take the defaults.
@@ -289,11 +326,12 @@ func (f *follower) round(ctx context.Context) error {
 	return f.gossip(ctx)
 }
 
-// open checks a head of the court: its signature by the court's key. A
-// head that does not verify is misbehaviour; one that is not even a signed
+// open checks a head of the court: its signature by one of the court's
+// keys. A head that does not verify, or is signed only by a key this court
+// was not given, is misbehaviour; one that is not even a signed
 // note is a transport fault, retried.
 func (f *follower) open(ctx context.Context, note []byte, st consensus.MirrorState) (checkpoint.TreeHead, error) {
-	h, _, err := checkpoint.Open(note, f.court.verifier)
+	h, _, err := checkpoint.OpenAny(note, f.court.verifiers)
 	switch {
 	case err == nil:
 		return h, nil
@@ -561,7 +599,7 @@ func (s *syncer) checkGossip(ctx context.Context, note []byte, source string) {
 		return
 	}
 	if h.Origin == s.n.cfg.Court {
-		if _, _, err := checkpoint.Open(note, s.n.verifier); err != nil {
+		if _, _, err := checkpoint.OpenAny(note, s.n.verifiers); err != nil {
 			return
 		}
 		root, err := s.n.ledger.Log(h.Origin).RootAt(h.Size)
@@ -575,7 +613,7 @@ func (s *syncer) checkGossip(ctx context.Context, note []byte, source string) {
 	if !ok {
 		return
 	}
-	if _, _, err := checkpoint.Open(note, f.court.verifier); err != nil {
+	if _, _, err := checkpoint.OpenAny(note, f.court.verifiers); err != nil {
 		return
 	}
 	f.checkClaim(ctx, note, h, source)

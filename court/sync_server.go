@@ -99,13 +99,15 @@ func (s *syncServer) AddCosignature(ctx context.Context, req *pb.AddCosignatureR
 		return nil, toStatus(err)
 	}
 	note := []byte(req.CosignedNote)
-	h, n, err := checkpoint.Open(note, s.n.verifier, peer.cosigVerifier)
+	// The head may be one this court signed before rotating its key, and
+	// the cosignature by any of the witness's keys.
+	h, n, err := checkpoint.OpenAny(note, s.n.verifiers, peer.cosigVerifiers...)
 	if err != nil {
 		return nil, toStatus(invalid("cosigned_note", "BAD_COSIGNED_NOTE", "%v", err))
 	}
 	var line []byte
 	for _, sig := range n.Sigs {
-		if sig.Name == req.Witness && sig.Hash == peer.cosigVerifier.KeyHash() {
+		if sig.Name == req.Witness && hasKey(peer.cosigVerifiers, sig.Hash) {
 			line = []byte("— " + sig.Name + " " + sig.Base64 + "\n")
 		}
 	}

@@ -19,9 +19,10 @@ type Receipt struct {
 // Verify checks r against the court's note verifier (its origin and SM2 key):
 // the head is signed by the court, the entry is valid and belongs to that
 // court's log, and the proof leads from the entry's leaf to the signed root.
-// It returns the verified head.
-func (r *Receipt) Verify(court note.Verifier) (checkpoint.TreeHead, error) {
-	head, _, err := checkpoint.Open(r.SignedHead, court)
+// It returns the verified head. A court that rotated its key has several
+// verifiers, all of its name; a head signed by any of them is the court's.
+func (r *Receipt) Verify(court ...note.Verifier) (checkpoint.TreeHead, error) {
+	head, _, err := checkpoint.OpenAny(r.SignedHead, court)
 	if err != nil {
 		return checkpoint.TreeHead{}, fieldErr("signed_head", ErrReceiptHead, "%v", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -35,6 +36,11 @@ type Config struct {
 	// Court verifies receipts: the court's ID and SM2 key. Required for
 	// Submit, which never returns an unverified receipt.
 	Court *checkpoint.Verifier
+	// CourtKeys are more keys of the same court, accepted as Court is: the
+	// ones it signed with before rotating its key, or the next one, given
+	// before it rotates (docs/security.md, "Key rotation"). A receipt
+	// signed by any of them, or by Court, verifies.
+	CourtKeys []*checkpoint.Verifier
 	// Platform and Key sign submissions. Required for Submit.
 	Platform string
 	Key      *sm2.PrivateKey
@@ -58,6 +64,11 @@ type Client struct {
 func New(cfg Config) (*Client, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, errors.New("client: no endpoints")
+	}
+	for _, k := range cfg.CourtKeys {
+		if cfg.Court == nil || k.Name() != cfg.Court.Name() {
+			return nil, fmt.Errorf("client: court key %s is not a key of Court", k)
+		}
 	}
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = 8
@@ -199,11 +210,13 @@ func (c *Client) VerifyReceipt(r *pb.Receipt) (*evidence.Receipt, error) {
 	if c.cfg.Court == nil {
 		return nil, errors.New("client: no court key configured to verify receipts")
 	}
-	return VerifyReceipt(r, c.cfg.Court)
+	return VerifyReceipt(r, append([]*checkpoint.Verifier{c.cfg.Court}, c.cfg.CourtKeys...)...)
 }
 
-// VerifyReceipt checks a receipt from the API against a court's key.
-func VerifyReceipt(r *pb.Receipt, court *checkpoint.Verifier) (*evidence.Receipt, error) {
+// VerifyReceipt checks a receipt from the API against a court's keys: it
+// verifies if the head is signed by any of them (several after the court
+// rotated its key; all must carry the court's name).
+func VerifyReceipt(r *pb.Receipt, court ...*checkpoint.Verifier) (*evidence.Receipt, error) {
 	if r.GetEntry() == nil || r.GetTreeHead() == nil {
 		return nil, errors.New("client: receipt is incomplete")
 	}
@@ -212,7 +225,11 @@ func VerifyReceipt(r *pb.Receipt, court *checkpoint.Verifier) (*evidence.Receipt
 		return nil, fmt.Errorf("client: receipt entry: %w", err)
 	}
 	rc := &evidence.Receipt{Entry: *e, Proof: r.InclusionProof, SignedHead: []byte(r.TreeHead.Note)}
-	if _, err := rc.Verify(court); err != nil {
+	keys := make([]note.Verifier, len(court))
+	for i, k := range court {
+		keys[i] = k
+	}
+	if _, err := rc.Verify(keys...); err != nil {
 		return nil, fmt.Errorf("client: receipt does not verify: %w", err)
 	}
 	return rc, nil

@@ -2,6 +2,7 @@
 //
 //	courtd run --config node.yaml      one node, configured by file, COURTD_* and flags
 //	courtd demo [--dir DIR]            Hangzhou, Beijing and Guangzhou, 3 nodes each, on loopback
+//	courtd keygen --court ID PREFIX    a court signing key (first, or next in a rotation)
 //
 // Exit codes: 0 after a clean shutdown (SIGINT, SIGTERM); 1 on an error;
 // 2 on a wrong command line.
@@ -37,7 +38,7 @@ func main() {
 func newRoot() *cobra.Command {
 	root := &cobra.Command{Use: "courtd", Short: "Run an internet court's evidence ledger node", SilenceUsage: true, SilenceErrors: true}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
-	root.AddCommand(runCmd(), demoCmd(), devcaCmd(), tokenCmd())
+	root.AddCommand(runCmd(), demoCmd(), devcaCmd(), tokenCmd(), keygenCmd())
 	return root
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -24,6 +24,7 @@ import (
 	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
+	"github.com/courtledger/courtledger/evidence/certificate"
 )
 
 // errNotRecorded makes `verify` exit with 3: the court has no such evidence.
@@ -71,40 +72,33 @@ func (r *remote) connect(ctx context.Context, platform string, key *sm2.PrivateK
 		c.Close()
 		return nil, describe(err)
 	}
-	v, err := trusted(r.trust, st.Court)
+	keys, err := trusted(r.trust, st.Court)
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
 	c.Close()
-	return client.New(client.Config{Endpoints: r.servers, Platform: platform, Key: key, Court: v, DialOptions: dial})
+	return client.New(client.Config{Endpoints: r.servers, Platform: platform, Key: key,
+		Court: keys[0], CourtKeys: keys[1:], DialOptions: dial})
 }
 
-// trusted finds a court's verifier key in a trust file.
-func trusted(path, court string) (*checkpoint.Verifier, error) {
+// trusted returns a court's keys in a trust file, in the file's order; a
+// court that rotated its key has several, and any of them verifies.
+func trusted(path, court string) ([]*checkpoint.Verifier, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		v, err := checkpoint.ParseVerifier(line)
-		if err != nil {
-			return nil, fmt.Errorf("trust file %s: %w", path, err)
-		}
-		if v.Name() == court {
-			return v, nil
-		}
+	trust, err := certificate.ParseTrust(f)
+	if err != nil {
+		return nil, fmt.Errorf("trust file %s: %w", path, err)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, err
+	keys, ok := trust.Court(court)
+	if !ok {
+		return nil, fmt.Errorf("court %q is not in trust file %s", court, path)
 	}
-	return nil, fmt.Errorf("court %q is not in trust file %s", court, path)
+	return keys, nil
 }
 
 // describe turns a gRPC error into the court's own words.
@@ -383,11 +377,15 @@ func headCmd(r *remote) *cobra.Command {
 				if err != nil || r.trust == "" {
 					return resp, err
 				}
-				v, err := trusted(r.trust, resp.TreeHead.Origin)
+				keys, err := trusted(r.trust, resp.TreeHead.Origin)
 				if err != nil {
 					return nil, err
 				}
-				if _, _, err := checkpoint.Open([]byte(resp.TreeHead.Note), v); err != nil {
+				vs := make([]note.Verifier, len(keys))
+				for i, k := range keys {
+					vs[i] = k
+				}
+				if _, _, err := checkpoint.OpenAny([]byte(resp.TreeHead.Note), vs); err != nil {
 					return nil, err
 				}
 				return map[string]any{"verified": true, "note": resp.TreeHead.Note}, nil

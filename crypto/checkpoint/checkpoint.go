@@ -31,6 +31,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -157,10 +158,29 @@ func Sign(h TreeHead, s note.Signer, cosigners ...note.Signer) ([]byte, error) {
 // carrying a bad signature by any known key is rejected whole, as C2SP
 // signed-note advises.
 func Open(signed []byte, v note.Verifier, others ...note.Verifier) (TreeHead, *note.Note, error) {
+	return OpenAny(signed, []note.Verifier{v}, others...)
+}
+
+// OpenAny is Open for a court that has had several keys: court lists them
+// (all under the court's name), and a signature by any one of them makes
+// the head the court's. A court keeps old keys here after rotating its key
+// (docs/security.md, "Key rotation"), since every head it signed before
+// keeps its old signature. Open's strictness holds for each key: a bad
+// signature by any of them, or by others, rejects the note.
+func OpenAny(signed []byte, court []note.Verifier, others ...note.Verifier) (TreeHead, *note.Note, error) {
+	if len(court) == 0 {
+		return TreeHead{}, nil, fmt.Errorf("%w: no key of the court given", ErrSignature)
+	}
+	name := court[0].Name()
+	for _, v := range court[1:] {
+		if v.Name() != name {
+			return TreeHead{}, nil, fmt.Errorf("%w: keys of %q and %q given as one court's", ErrOrigin, name, v.Name())
+		}
+	}
 	if len(signed) > MaxNoteSize {
 		return TreeHead{}, nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(signed), MaxNoteSize)
 	}
-	n, err := note.Open(signed, note.VerifierList(append([]note.Verifier{v}, others...)...))
+	n, err := note.Open(signed, note.VerifierList(append(slices.Clone(court), others...)...))
 	if err != nil {
 		var unverified *note.UnverifiedNoteError
 		var invalid *note.InvalidSignatureError
@@ -169,21 +189,30 @@ func Open(signed []byte, v note.Verifier, others ...note.Verifier) (TreeHead, *n
 		}
 		return TreeHead{}, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	signedByCourt := false
-	for _, s := range n.Sigs {
-		signedByCourt = signedByCourt || (s.Name == v.Name() && s.Hash == v.KeyHash())
-	}
-	if !signedByCourt {
+	if !SignedByAny(n, court) {
 		return TreeHead{}, n, fmt.Errorf("%w: only cosignatures verified", ErrSignature)
 	}
 	h, err := ParseText([]byte(n.Text))
 	if err != nil {
 		return TreeHead{}, n, err
 	}
-	if h.Origin != v.Name() {
-		return TreeHead{}, n, fmt.Errorf("%w: head of %q signed by key %q", ErrOrigin, h.Origin, v.Name())
+	if h.Origin != name {
+		return TreeHead{}, n, fmt.Errorf("%w: head of %q signed by key %q", ErrOrigin, h.Origin, name)
 	}
 	return h, n, nil
+}
+
+// SignedByAny reports whether one of the verified signatures of n is by
+// one of keys (same name and key ID).
+func SignedByAny(n *note.Note, keys []note.Verifier) bool {
+	for _, s := range n.Sigs {
+		for _, k := range keys {
+			if s.Name == k.Name() && s.Hash == k.KeyHash() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ParseUnverified reads the tree head of a signed note without checking any

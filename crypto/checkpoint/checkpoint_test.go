@@ -253,3 +253,87 @@ DzW6dPoa5OU52ksv1hEl344LpSbWs1O8VSDXtNLtbHeRuPZpYhK05a/P
 `
 
 func decodeStd(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }
+
+// A court that rotated its key has heads signed by the old key and heads
+// signed by the new; OpenAny with both accepts either, and stays as strict
+// as Open about every key it is given.
+func TestOpenAnyRotatedKey(t *testing.T) {
+	oldKey, newKey := newSigner(t, origin), newSigner(t, origin)
+	witness, err := NewCosigner("beijing.court.example/evidence", mustKey(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := []note.Verifier{newKey.Verifier(), oldKey.Verifier()}
+
+	before := testHead()
+	after := testHead()
+	after.Size++
+	oldSigned, err := Sign(before, oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := Cosign(oldSigned, witness)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oldSigned, err = WithSignatures(oldSigned, line); err != nil {
+		t.Fatal(err)
+	}
+	newSigned, err := Sign(after, newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, signed := range map[string][]byte{"old head": oldSigned, "new head": newSigned} {
+		if _, _, err := OpenAny(signed, both, witness.Verifier()); err != nil {
+			t.Errorf("%s: OpenAny with both keys: %v", name, err)
+		}
+	}
+	if _, n, err := OpenAny(oldSigned, both, witness.Verifier()); err != nil || len(n.Sigs) != 2 {
+		t.Fatalf("old head with the witness: err %v, note %+v; want the court's and the witness's signatures", err, n)
+	}
+
+	// The old key's line from the old head, over another text: well formed,
+	// and wrong here. Appended to a head the new key signed properly, it
+	// must still reject the note when the old key is known.
+	sigs, err := Signatures(oldSigned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := WithSignatures(newSigned, sigs[0].Line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := OpenAny(forged, []note.Verifier{newKey.Verifier()}); err != nil {
+		t.Fatalf("forged line by a key not given: %v, want it merely unverified", err)
+	}
+
+	mixed := []note.Verifier{newKey.Verifier(), witness.Verifier()}
+	tests := []struct {
+		name   string
+		signed []byte
+		court  []note.Verifier
+		want   error
+	}{
+		{"old head, only the new key", oldSigned, []note.Verifier{newKey.Verifier()}, ErrSignature},
+		{"new head, only the old key", newSigned, []note.Verifier{oldKey.Verifier()}, ErrSignature},
+		{"bad signature by a known old key", forged, both, ErrSignature},
+		{"no keys", newSigned, nil, ErrSignature},
+		{"keys of two names", newSigned, mixed, ErrOrigin},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, _, err := OpenAny(tc.signed, tc.court); !errors.Is(err, tc.want) {
+				t.Fatalf("OpenAny = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func mustKey(t testing.TB) *sm2.PrivateKey {
+	t.Helper()
+	k, err := sm2.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

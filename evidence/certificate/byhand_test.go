@@ -264,12 +264,20 @@ func runDocScript(t *testing.T, doc []byte, certPath string, file []byte) {
 	os.WriteFile(truncated, certJSON[:len(certJSON)/2], 0o644)
 	trust := filepath.Join(byHandDir, "trust.txt")
 	evidenceTxt := filepath.Join(byHandDir, "evidence.txt")
+	// After a key rotation the trust file lists the court's next key too.
+	trustBytes, err := os.ReadFile(trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := filepath.Join(dir, "rotated-trust.txt")
+	os.WriteFile(rotated, append([]byte(mustVerifier(t, hangzhou).String()+"\n"), trustBytes...), 0o644)
 	for _, tc := range []struct {
 		args []string
 		code int
 		out  string
 	}{
 		{[]string{certPath, trust, evidenceTxt}, 0, "VALID: evidence "},
+		{[]string{certPath, rotated, evidenceTxt}, 0, "VALID: evidence "},
 		{[]string{certPath, trust, changed}, 4, "TAMPERED: "},
 		{[]string{badProof, trust}, 6, "INVALID PROOF: "},
 		{[]string{truncated, trust}, 7, "MALFORMED: "},

@@ -4,34 +4,43 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 )
 
-// Trust is what a verifier trusts: one SM2 key per court, as verifier key
-// strings (checkpoint.Verifier.String). The same key checks a court's own
-// tree heads and the cosignatures it makes as a witness of other courts.
+// Trust is what a verifier trusts: the SM2 keys of each court, as verifier
+// key strings (checkpoint.Verifier.String). The same keys check a court's
+// own tree heads and the cosignatures it makes as a witness of other courts.
+// A court has several keys after rotating its signing key: the heads it
+// signed before keep the old key's signature, so the old key stays trusted
+// beside the new one (docs/security.md, "Key rotation").
 type Trust struct {
-	courts map[string]*checkpoint.Verifier
+	courts map[string][]*checkpoint.Verifier
 }
 
-// NewTrust trusts the given court keys; two keys for one court are an error,
-// since a certificate could then not say which one it relies on.
+// NewTrust trusts the given court keys; a court may have several, all
+// accepted alike. The same key listed twice is an error: it is a slip in
+// the trust file, and a note verifier would find the key ambiguous.
 func NewTrust(keys ...*checkpoint.Verifier) (*Trust, error) {
-	t := &Trust{courts: make(map[string]*checkpoint.Verifier, len(keys))}
+	t := &Trust{courts: make(map[string][]*checkpoint.Verifier, len(keys))}
 	for _, k := range keys {
-		if _, dup := t.courts[k.Name()]; dup {
-			return nil, fmt.Errorf("certificate: trust: two keys for court %q", k.Name())
+		for _, have := range t.courts[k.Name()] {
+			if have.KeyHash() == k.KeyHash() {
+				return nil, fmt.Errorf("certificate: trust: key %08x of court %q listed twice", k.KeyHash(), k.Name())
+			}
 		}
-		t.courts[k.Name()] = k
+		t.courts[k.Name()] = append(t.courts[k.Name()], k)
 	}
 	return t, nil
 }
 
 // ParseTrust reads a trust file: one verifier key string per line; empty
-// lines and lines starting with '#' are skipped.
+// lines and lines starting with '#' are skipped. Several lines may name the
+// same court: by convention its current key first, then the older ones; all
+// are accepted, whatever the order.
 func ParseTrust(r io.Reader) (*Trust, error) {
 	var keys []*checkpoint.Verifier
 	sc := bufio.NewScanner(r)
@@ -52,10 +61,10 @@ func ParseTrust(r io.Reader) (*Trust, error) {
 	return NewTrust(keys...)
 }
 
-// Court returns the trusted key of a court.
-func (t *Trust) Court(id string) (*checkpoint.Verifier, bool) {
+// Court returns the trusted keys of a court, in the order given.
+func (t *Trust) Court(id string) ([]*checkpoint.Verifier, bool) {
 	v, ok := t.courts[id]
-	return v, ok
+	return slices.Clone(v), ok
 }
 
 // Courts lists the trusted courts' IDs in order.

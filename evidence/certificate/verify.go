@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -129,8 +130,10 @@ type VerifierConfig struct {
 // Verifier checks certificates against one trust file.
 type Verifier struct {
 	trust *Trust
-	// cosigners holds every trusted court's key as a witness key.
-	cosigners map[string]*checkpoint.CosignatureVerifier
+	// courts and cosigners hold every trusted court's keys, as head keys
+	// and as witness keys.
+	courts    map[string][]note.Verifier
+	cosigners map[string][]note.Verifier
 }
 
 // NewVerifier returns a verifier trusting cfg.Trust.
@@ -138,14 +141,17 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if cfg.Trust == nil {
 		return nil, errors.New("certificate: verifier: Trust is required")
 	}
-	v := &Verifier{trust: cfg.Trust, cosigners: map[string]*checkpoint.CosignatureVerifier{}}
+	v := &Verifier{trust: cfg.Trust, courts: map[string][]note.Verifier{}, cosigners: map[string][]note.Verifier{}}
 	for _, id := range cfg.Trust.Courts() {
-		k, _ := cfg.Trust.Court(id)
-		cv, err := checkpoint.NewCosignatureVerifier(id, k.PublicKey())
-		if err != nil {
-			return nil, fmt.Errorf("certificate: verifier: %w", err)
+		keys, _ := cfg.Trust.Court(id)
+		for _, k := range keys {
+			cv, err := checkpoint.NewCosignatureVerifier(id, k.PublicKey())
+			if err != nil {
+				return nil, fmt.Errorf("certificate: verifier: %w", err)
+			}
+			v.courts[id] = append(v.courts[id], k)
+			v.cosigners[id] = append(v.cosigners[id], cv)
 		}
-		v.cosigners[id] = cv
 	}
 	return v, nil
 }
@@ -172,18 +178,18 @@ func (v *Verifier) VerifyCertificate(c *Certificate, p Policy) Result {
 		return r
 	}
 	origin := c.Head.Origin
-	court, ok := v.trust.Court(origin)
+	court, ok := v.courts[origin]
 	if !ok {
 		return fail(Untrusted, fmt.Errorf("court %q not in trust file", origin),
 			"the tree head is signed as court %s, whose key is not in the trust file", origin)
 	}
-	others := make([]note.Verifier, 0, len(v.cosigners))
-	for id, cv := range v.cosigners {
+	var others []note.Verifier
+	for id, cvs := range v.cosigners {
 		if id != origin {
-			others = append(others, cv)
+			others = append(others, cvs...)
 		}
 	}
-	_, n, err := checkpoint.Open(c.SignedHead, court, others...)
+	_, n, err := checkpoint.OpenAny(c.SignedHead, court, others...)
 	if err != nil {
 		var bad *note.InvalidSignatureError
 		switch {
@@ -192,7 +198,7 @@ func (v *Verifier) VerifyCertificate(c *Certificate, p Policy) Result {
 		case errors.As(err, &bad):
 			return fail(InvalidProof, err, "the cosignature of witness %s on the tree head does not verify", bad.Name)
 		case errors.Is(err, checkpoint.ErrSignature):
-			return fail(Untrusted, err, "the tree head is not signed with court %s's key in the trust file (key ID %08x)", origin, court.KeyHash())
+			return fail(Untrusted, err, "the tree head is not signed with court %s's key in the trust file (key ID %s)", origin, keyIDs(court))
 		default:
 			return fail(Malformed, err, "the tree head cannot be read: %v", err)
 		}
@@ -211,12 +217,15 @@ func (v *Verifier) VerifyCertificate(c *Certificate, p Policy) Result {
 	if err := c.checkRepeated(); err != nil {
 		return fail(Malformed, err, "the certificate was edited after it was issued: %v", err)
 	}
-	trusted := 0
+	// A court counts once, even if it cosigned the head with two of its keys
+	// (before and after rotating).
+	trustedBy := map[string]bool{}
 	for _, w := range r.Details.Witnesses {
 		if w.Trusted {
-			trusted++
+			trustedBy[w.Court] = true
 		}
 	}
+	trusted := len(trustedBy)
 	if trusted < p.MinWitnesses {
 		return fail(Untrusted, fmt.Errorf("%d trusted witnesses, policy needs %d", trusted, p.MinWitnesses),
 			"%d trusted witness court(s) cosigned the tree head, %d required", trusted, p.MinWitnesses)
@@ -232,6 +241,14 @@ func (v *Verifier) VerifyCertificate(c *Certificate, p Policy) Result {
 		r.Reason = "the file is the one " + r.Reason
 	}
 	return r
+}
+
+func keyIDs(keys []note.Verifier) string {
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = fmt.Sprintf("%08x", k.KeyHash())
+	}
+	return strings.Join(ids, " or ")
 }
 
 func detailsOf(c *Certificate) Details {

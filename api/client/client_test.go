@@ -1,0 +1,95 @@
+package client
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/crypto/merkle"
+	"github.com/courtledger/courtledger/crypto/sm2"
+	"github.com/courtledger/courtledger/crypto/sm3"
+	"github.com/courtledger/courtledger/evidence"
+)
+
+const court = "hangzhou.court.example/evidence"
+
+func newSigner(t *testing.T, name string) *checkpoint.Signer {
+	t.Helper()
+	k, err := sm2.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := checkpoint.NewSigner(name, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// receipt returns the API receipt of the second of two entries, under a
+// head signed by s.
+func receipt(t *testing.T, s *checkpoint.Signer) *pb.Receipt {
+	t.Helper()
+	platform, _ := sm2.GenerateKey()
+	store := merkle.NewMemStore()
+	var last []byte
+	at := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	for i := range 2 {
+		sub := evidence.Submission{Platform: "esign.example", RequestID: "r" + string(rune('0'+i)),
+			Fingerprint: sm3.Sum([]byte{byte(i)}), Category: evidence.CategoryContract, Title: "合同", SignedAt: at}
+		sig, err := sub.Sign(platform)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := evidence.NewEntry(court, uint64(i), at, sub, sig)
+		last = e.Marshal()
+		store.AppendLeaf(last)
+	}
+	ctx := context.Background()
+	root, err := merkle.Root(ctx, store, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := merkle.Inclusion(ctx, store, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := checkpoint.Sign(checkpoint.TreeHead{Origin: court, Size: 2, Root: root, Time: at}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pb.Receipt{Entry: &pb.Entry{Canonical: last}, InclusionProof: proof, TreeHead: &pb.SignedTreeHead{Note: string(head)}}
+}
+
+// A client given a court's current key and its earlier one verifies
+// receipts under heads signed by either.
+func TestVerifyReceiptRotatedKey(t *testing.T) {
+	oldKey, newKey := newSigner(t, court), newSigner(t, court)
+	c, err := New(Config{Endpoints: []string{"127.0.0.1:1"}, Court: newKey.Verifier(), CourtKeys: []*checkpoint.Verifier{oldKey.Verifier()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for name, s := range map[string]*checkpoint.Signer{"old key": oldKey, "new key": newKey} {
+		if _, err := c.VerifyReceipt(receipt(t, s)); err != nil {
+			t.Errorf("receipt under the %s: %v", name, err)
+		}
+	}
+	if _, err := c.VerifyReceipt(receipt(t, newSigner(t, court))); err == nil {
+		t.Error("a receipt under a key the client was not given verified")
+	}
+	if _, err := VerifyReceipt(receipt(t, oldKey), newKey.Verifier()); err == nil {
+		t.Error("a receipt under the old key verified with the new key alone")
+	}
+}
+
+func TestNewRefusesKeysOfAnotherCourt(t *testing.T) {
+	_, err := New(Config{Endpoints: []string{"127.0.0.1:1"}, Court: newSigner(t, court).Verifier(),
+		CourtKeys: []*checkpoint.Verifier{newSigner(t, "beijing.court.example/evidence").Verifier()}})
+	if err == nil || !strings.Contains(err.Error(), "not a key of Court") {
+		t.Fatalf("New = %v, want another court's key refused", err)
+	}
+}
