@@ -18,7 +18,7 @@
 // (free ports), its data under --dir (default a temporary directory,
 // removed afterwards unless the run fails), with a fresh court key and
 // platform key, production Raft timings and the default BatchConfig (change
-// with --fast-raft, --batch-in-flight, --batch-max-entries). Before each
+// with --fast-raft, --batch-in-flight, --batch-max-entries, --batch-linger). Before each
 // level it signs enough submissions that no client signs while timed (a
 // level that still runs out ends its window there and says so); then each
 // of the level's clients calls the leader's Submit with one submission at
@@ -151,6 +151,7 @@ func addCourtFlags(f *pflag.FlagSet, o *submitOptions) {
 	f.IntVar(&o.verify, "verify", 1000, "receipts per level to verify after it")
 	f.IntVar(&o.batch.MaxEntries, "batch-max-entries", 0, "consensus BatchConfig.MaxEntries (0: its default)")
 	f.IntVar(&o.batch.MaxInFlight, "batch-in-flight", 0, "consensus BatchConfig.MaxInFlight (0: its default)")
+	f.DurationVar(&o.batch.Linger, "batch-linger", 0, "consensus BatchConfig.Linger (0: its default; negative: never wait)")
 }
 
 func (o submitOptions) check() error {
