@@ -17,14 +17,23 @@ import (
 	"github.com/courtledger/courtledger/evidence"
 )
 
-// BatchConfig bounds group commit. A batch is proposed as soon as a
-// pipeline slot is free, with whatever has arrived by then up to the
-// bounds, so under load batches grow and at rest latency stays low.
+// BatchConfig bounds group commit. A batch is proposed once a pipeline
+// slot is free, with whatever has arrived by then up to the bounds, so
+// under load batches grow and at rest latency stays low.
 type BatchConfig struct {
 	MaxEntries  int           // entries per batch; default 1024, at most MaxBatchEntries
 	MaxBytes    int           // encoded entries per batch; default 4 MiB
-	MaxInFlight int           // batches proposed but not yet applied; default 4
+	MaxInFlight int           // batches proposed but not yet applied; default 2
 	Timeout     time.Duration // how long a batch may take to commit; default 10 s
+
+	// Linger is how long a free slot waits for the callers of the last
+	// acknowledged batches to come back with their next submissions
+	// (default 1 ms; negative: never wait). Without it the first caller
+	// back takes the slot alone and the others follow in more, smaller
+	// batches: every batch costs each node two synced bbolt commits, so
+	// small ones spend the disk on syncs. It never delays a lone caller,
+	// who is the only one expected back.
+	Linger time.Duration
 }
 
 func (c BatchConfig) withDefaults() BatchConfig {
@@ -35,7 +44,10 @@ func (c BatchConfig) withDefaults() BatchConfig {
 		c.MaxBytes = 4 << 20
 	}
 	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = 4
+		c.MaxInFlight = 2
+	}
+	if c.Linger == 0 {
+		c.Linger = time.Millisecond
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second
@@ -274,6 +286,9 @@ type batcher struct {
 
 	isReady    atomic.Bool
 	needResync atomic.Bool
+	// returning counts submissions acknowledged since the last proposal:
+	// their callers are the ones likely to submit next.
+	returning atomic.Int64
 
 	// Owned by the run goroutine.
 	spec     *merkle.Range // the log as it will be once every flight applies
@@ -347,25 +362,17 @@ func (b *batcher) run() {
 		}
 		select {
 		case <-b.stopCh:
-			for _, it := range batch {
-				it.finish(Result{Err: errStopped})
-			}
-			b.drainIn(errStopped)
+			b.abandon(batch)
 			return
 		case it := <-inCh:
 			batch = append(batch, it)
 			size += len(it.raw) + len(it.sig)
 		case <-slotCh:
-			// Take everything already waiting, up to the bounds.
-		drain:
-			for len(batch) < b.cfg.MaxEntries && size < b.cfg.MaxBytes {
-				select {
-				case it := <-b.in:
-					batch = append(batch, it)
-					size += len(it.raw) + len(it.sig)
-				default:
-					break drain
-				}
+			var stopped bool
+			batch, size, stopped = b.fill(batch, size)
+			if stopped {
+				b.abandon(batch)
+				return
 			}
 			if !b.propose(batch) {
 				b.slots <- struct{}{}
@@ -373,6 +380,51 @@ func (b *batcher) run() {
 			batch, size = nil, 0
 		}
 	}
+}
+
+// fill takes everything already waiting, up to the bounds, and then waits
+// up to Linger for the callers expected back. It reports whether the
+// batcher was stopped meanwhile.
+func (b *batcher) fill(batch []*item, size int) ([]*item, int, bool) {
+	full := func() bool { return len(batch) >= b.cfg.MaxEntries || size >= b.cfg.MaxBytes }
+	take := func(it *item) {
+		batch = append(batch, it)
+		size += len(it.raw) + len(it.sig)
+	}
+drain:
+	for !full() {
+		select {
+		case it := <-b.in:
+			take(it)
+		default:
+			break drain
+		}
+	}
+	expected := int(b.returning.Swap(0))
+	if b.cfg.Linger <= 0 || full() || len(batch) >= expected {
+		return batch, size, false
+	}
+	timer := time.NewTimer(b.cfg.Linger)
+	defer timer.Stop()
+	for !full() && len(batch) < expected {
+		select {
+		case it := <-b.in:
+			take(it)
+		case <-timer.C:
+			return batch, size, false
+		case <-b.stopCh:
+			return batch, size, true
+		}
+	}
+	return batch, size, false
+}
+
+// abandon fails the batch being gathered and everything queued, at stop.
+func (b *batcher) abandon(batch []*item) {
+	for _, it := range batch {
+		it.finish(Result{Err: errStopped})
+	}
+	b.drainIn(errStopped)
 }
 
 func (b *batcher) drainIn(err error) {
@@ -563,6 +615,7 @@ func (b *batcher) finishFlight(fl *flight) {
 		delete(b.inflight, it.id)
 	}
 	b.mu.Unlock()
+	b.returning.Add(int64(len(fl.items)))
 	for i, it := range fl.items {
 		it.finish(Result{Receipt: &evidence.Receipt{Entry: fl.entries[i], SignedHead: fl.signedHead}, headSize: fl.headSize})
 	}

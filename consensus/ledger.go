@@ -158,7 +158,7 @@ func (l *Ledger) startRaft() error {
 		rc.CommitTimeout = 5 * time.Millisecond
 	}
 
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db"), BoltOptions: boltOptions()})
 	if err != nil {
 		return fmt.Errorf("consensus: raft store: %w", err)
 	}

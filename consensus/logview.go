@@ -27,7 +27,14 @@ func ownLog(tx *bolt.Tx) logBuckets {
 		evidence:     tx.Bucket(bucketEvidence),
 		fingerprints: tx.Bucket(bucketFingerprints),
 		heads:        tx.Bucket(bucketHeads),
-	}
+	}.packed()
+}
+
+// packed sets the append-only buckets to fill their pages (see
+// appendOnlyFill); FillPercent lives only as long as the transaction.
+func (lb logBuckets) packed() logBuckets {
+	lb.entries.FillPercent, lb.nodes.FillPercent, lb.heads.FillPercent = appendOnlyFill, appendOnlyFill, appendOnlyFill
+	return lb
 }
 
 // mirrorLog returns the buckets of the mirror of court, and the mirror's own
@@ -47,7 +54,7 @@ func logBucketsIn(mb *bolt.Bucket) logBuckets {
 		evidence:     mb.Bucket(bucketEvidence),
 		fingerprints: mb.Bucket(bucketFingerprints),
 		heads:        mb.Bucket(bucketHeads),
-	}
+	}.packed()
 }
 
 func createMirror(tx *bolt.Tx, court string) (logBuckets, *bolt.Bucket, error) {

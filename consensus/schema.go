@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	"github.com/transparency-dev/merkle/compact"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // The ledger file's buckets. Every key and value format is here and nowhere
@@ -66,7 +67,14 @@ var (
 	// keyChecked, in a mirror's bucket, is when (u64 ms, the leader's
 	// clock) the origin's latest head was last seen to be the mirror's.
 	keyChecked = []byte("checked")
+	// keyLayout is the version of this layout (u64 layoutVersion), written
+	// when the file is created. Files without it are of layout 1, whose
+	// node keys were level || index.
+	keyLayout = []byte("layout")
 )
+
+// layoutVersion 2 keys nodes by their stored-hash index.
+const layoutVersion = 2
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
@@ -77,13 +85,20 @@ func getU64(b []byte) uint64 {
 	return binary.BigEndian.Uint64(b)
 }
 
-// nodeKey is where a Merkle node lives: level (1 byte) || index (u64).
+// nodeKey is where a Merkle node lives: its stored-hash index (u64), the
+// numbering of golang.org/x/mod/sumdb/tlog, in which a leaf's hash is
+// followed by the hashes of the subtrees it completes. Appending to the log
+// thus appends to the bucket, so a batch's nodes share one page and pages
+// can be packed full (appendOnlyFill).
 func nodeKey(id compact.NodeID) []byte {
-	k := make([]byte, 9)
-	k[0] = byte(id.Level)
-	binary.BigEndian.PutUint64(k[1:], id.Index)
-	return k
+	return u64(uint64(tlog.StoredHashIndex(int(id.Level), int64(id.Index))))
 }
+
+// appendOnlyFill is the FillPercent of the buckets whose keys only grow
+// (entries, nodes, heads). bbolt's default of one half suits inserts in
+// the middle; at the right edge it leaves every page half empty, so twice
+// the pages to write, cache and sync.
+const appendOnlyFill = 1.0
 
 func fingerprintKey(fp [32]byte, index uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(make([]byte, 0, 40), fp[:]...), index)

@@ -10,6 +10,9 @@
 //	/tmp/benchcourt submit --clients 1,16,256 --duration 10s --nodes 3
 //	/tmp/benchcourt etcd   --clients 1,16,256 --duration 10s --value-size 256
 //	/tmp/benchcourt both   --clients 1,16,256 --duration 10s --value-size 256 --json > both.json
+//	go install github.com/transparency-dev/tessera/cmd/conformance/posix@v1.0.4   # for tessera and all
+//	/tmp/benchcourt tessera --clients 1,16,256 --duration 10s --value-size 256
+//	/tmp/benchcourt all    --clients 1,16,256 --duration 10s --value-size 256 --json > all.json
 //	/tmp/benchcourt growth --sizes 10000,100000,1000000 --json > growth.json
 //
 // A short trial: benchcourt both --clients 1,16 --duration 3s --warmup 1s.
@@ -18,7 +21,7 @@
 // (free ports), its data under --dir (default a temporary directory,
 // removed afterwards unless the run fails), with a fresh court key and
 // platform key, production Raft timings and the default BatchConfig (change
-// with --fast-raft, --batch-in-flight, --batch-max-entries). Before each
+// with --fast-raft, --batch-in-flight, --batch-max-entries, --batch-linger). Before each
 // level it signs enough submissions that no client signs while timed (a
 // level that still runs out ends its window there and says so); then each
 // of the level's clients calls the leader's Submit with one submission at
@@ -42,6 +45,20 @@
 // runs the court, then etcd, then prints court/etcd. Both share the
 // machine's CPUs and one disk among all their nodes. The court is called in
 // process, etcd through gRPC on loopback: the client side favours the court.
+//
+// tessera starts Tessera's POSIX conformance log (--tessera-bin, by default
+// $GOPATH/bin/posix) on loopback with a fresh checkpoint key, and drives
+// its /add endpoint with entries of --value-size distinct bytes the same
+// way. An add is acknowledged once the entry is sequenced, with its index;
+// its proof exists only when a checkpoint covering it is published, which
+// the server does asynchronously, at most once a second: after each level
+// benchcourt waits for that and reports the wait ("proof after ms"). The
+// server is one process, replicates nothing, checks no signature on what it
+// is given and batches up to 256 entries or 1 s, so a lone client waits
+// about a second per add. bench/tessera-hammer.sh measures the same server
+// with Tessera's own load tool.
+//
+// all is both with Tessera beside them, and prints court/tessera too.
 //
 // growth grows a one-node court through --sizes with batches of --batch
 // submissions from --submitters concurrent callers, and at each size times
@@ -105,7 +122,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
-	root.AddCommand(submitCmd(), etcdCmd(), bothCmd(), growthCmd())
+	root.AddCommand(submitCmd(), etcdCmd(), tesseraCmd(), bothCmd(), allCmd(), growthCmd())
 	return root
 }
 
@@ -151,6 +168,7 @@ func addCourtFlags(f *pflag.FlagSet, o *submitOptions) {
 	f.IntVar(&o.verify, "verify", 1000, "receipts per level to verify after it")
 	f.IntVar(&o.batch.MaxEntries, "batch-max-entries", 0, "consensus BatchConfig.MaxEntries (0: its default)")
 	f.IntVar(&o.batch.MaxInFlight, "batch-in-flight", 0, "consensus BatchConfig.MaxInFlight (0: its default)")
+	f.DurationVar(&o.batch.Linger, "batch-linger", 0, "consensus BatchConfig.Linger (0: its default; negative: never wait)")
 }
 
 func (o submitOptions) check() error {
@@ -309,7 +327,7 @@ func bothCmd() *cobra.Command {
 			if err := out.start(cmd, eopt.bin); err != nil {
 				return err
 			}
-			return out.finish(runBoth(cmd.Context(), &out, copt, eopt))
+			return out.finish(runBoth(cmd.Context(), &out, copt, eopt, nil))
 		},
 	}
 	addLoadFlags(cmd.Flags(), &copt.load)
@@ -319,7 +337,70 @@ func bothCmd() *cobra.Command {
 	return cmd
 }
 
-func runBoth(ctx context.Context, out *output, copt submitOptions, eopt etcdOptions) error {
+func tesseraCmd() *cobra.Command {
+	var (
+		out output
+		opt tesseraOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "tessera",
+		Short: "Drive Tessera's POSIX conformance log with adds, for comparison",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opt.load.check(); err != nil {
+				return err
+			}
+			if opt.valueSize < 0 {
+				return fmt.Errorf("%w: --value-size not negative", errUsage)
+			}
+			if err := out.start(cmd, ""); err != nil {
+				return err
+			}
+			return out.finish(runTessera(cmd.Context(), &out, opt))
+		},
+	}
+	addLoadFlags(cmd.Flags(), &opt.load)
+	addTesseraFlags(cmd.Flags(), &opt)
+	cmd.Flags().IntVar(&opt.valueSize, "value-size", 256, "bytes per entry")
+	addOutputFlags(cmd.Flags(), &out)
+	return cmd
+}
+
+func allCmd() *cobra.Command {
+	var (
+		out  output
+		copt submitOptions
+		eopt etcdOptions
+		topt tesseraOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "all",
+		Short: "Run the court, etcd and Tessera side by side, level by level, and print court/etcd and court/tessera",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := copt.check(); err != nil {
+				return err
+			}
+			if err := eopt.check(); err != nil {
+				return err
+			}
+			eopt.load, topt.load, topt.valueSize = copt.load, copt.load, eopt.valueSize
+			if err := out.start(cmd, eopt.bin); err != nil {
+				return err
+			}
+			return out.finish(runBoth(cmd.Context(), &out, copt, eopt, &topt))
+		},
+	}
+	addLoadFlags(cmd.Flags(), &copt.load)
+	addCourtFlags(cmd.Flags(), &copt)
+	addEtcdFlags(cmd.Flags(), &eopt)
+	addTesseraFlags(cmd.Flags(), &topt)
+	addOutputFlags(cmd.Flags(), &out)
+	return cmd
+}
+
+// runBoth measures the court beside etcd and, if topt is set, Tessera.
+func runBoth(ctx context.Context, out *output, copt submitOptions, eopt etcdOptions, topt *tesseraOptions) error {
 	e, err := startEtcdIn(ctx, out.workDir, eopt)
 	if err != nil {
 		return err
@@ -328,6 +409,15 @@ func runBoth(ctx context.Context, out *output, copt submitOptions, eopt etcdOpti
 	eb, err := newEtcdBench(e, eopt)
 	if err != nil {
 		return err
+	}
+	var tb *tesseraBench
+	if topt != nil {
+		t, err := startTesseraIn(ctx, out.workDir, *topt)
+		if err != nil {
+			return err
+		}
+		defer t.stop()
+		tb = &tesseraBench{t: t, opt: *topt}
 	}
 	logf, logs, err := openCourtLog(out.workDir)
 	if err != nil {
@@ -356,6 +446,18 @@ func runBoth(ctx context.Context, out *output, copt submitOptions, eopt etcdOpti
 		rt := ratio{Clients: n, Court: cr.PerSecond, Etcd: er.PerSecond, CourtP99ms: cr.P99ms, EtcdP99ms: er.P99ms}
 		if er.PerSecond > 0 {
 			rt.Ratio = cr.PerSecond / er.PerSecond
+		}
+		if tb != nil {
+			tr, err := tb.level(ctx, n)
+			if err != nil {
+				return err
+			}
+			progress("tessera: %d clients: %.0f/s p50 %.2f ms p99 %.2f ms, checkpoint %.0f ms later", n, tr.PerSecond, tr.P50ms, tr.P99ms, tr.IntegrationLagMs)
+			out.Report.Rows = append(out.Report.Rows, tr)
+			rt.Tessera, rt.TesseraP99ms = tr.PerSecond, tr.P99ms
+			if tr.PerSecond > 0 {
+				rt.RatioTessera = cr.PerSecond / tr.PerSecond
+			}
 		}
 		out.Report.Ratios = append(out.Report.Ratios, rt)
 	}

@@ -63,7 +63,11 @@ type row struct {
 	Verified      int     `json:"receipts_verified,omitempty"`
 	VerifyFailed  int     `json:"receipts_failed,omitempty"`
 	FollowerLagMs float64 `json:"follower_lag_ms,omitempty"`
-	PerRaftEntry  float64 `json:"submissions_per_raft_entry,omitempty"` // the mean batch, warm-up included
+	// IntegrationLagMs is, for Tessera, how long after the window its
+	// published checkpoint took to cover every entry acknowledged: until
+	// then an acknowledged entry has an index but no proof.
+	IntegrationLagMs float64 `json:"integration_lag_ms,omitempty"`
+	PerRaftEntry     float64 `json:"submissions_per_raft_entry,omitempty"` // the mean batch, warm-up included
 	// DiskBytesPerSub is what every node (member) together wrote to storage
 	// per submission recorded (put), warm-up included: write_bytes of
 	// /proc/PID/io.
@@ -88,14 +92,17 @@ func rowOf(system string, r *bench.Result) row {
 	return out
 }
 
-// ratio is court/etcd at one level.
+// ratio is court/etcd, and court/Tessera if it ran, at one level.
 type ratio struct {
-	Clients    int     `json:"clients"`
-	Court      float64 `json:"court_per_second"`
-	Etcd       float64 `json:"etcd_per_second"`
-	Ratio      float64 `json:"court_over_etcd"`
-	CourtP99ms float64 `json:"court_p99_ms"`
-	EtcdP99ms  float64 `json:"etcd_p99_ms"`
+	Clients      int     `json:"clients"`
+	Court        float64 `json:"court_per_second"`
+	Etcd         float64 `json:"etcd_per_second"`
+	Ratio        float64 `json:"court_over_etcd"`
+	CourtP99ms   float64 `json:"court_p99_ms"`
+	EtcdP99ms    float64 `json:"etcd_p99_ms"`
+	Tessera      float64 `json:"tessera_per_second,omitempty"`
+	RatioTessera float64 `json:"court_over_tessera,omitempty"`
+	TesseraP99ms float64 `json:"tessera_p99_ms,omitempty"`
 }
 
 func addOutputFlags(f *pflag.FlagSet, o *output) {
@@ -171,15 +178,19 @@ func (o *output) printTables(w io.Writer) {
 	fmt.Fprintln(w)
 	if len(o.Report.Rows) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "system\tclients\tper second\tp50 ms\tp99 ms\tmax ms\tacked\terrors\tslowest 1s\tper batch\tdisk B/sub\treceipts ok\t")
+		fmt.Fprintln(tw, "system\tclients\tper second\tp50 ms\tp99 ms\tmax ms\tacked\terrors\tslowest 1s\tper batch\tdisk B/sub\treceipts ok\tproof after ms\t")
 		for _, r := range o.Report.Rows {
-			receipts, batch, disk := "-", "-", fmt.Sprintf("%.0f", r.DiskBytesPerSub)
-			if r.System == "court" {
+			receipts, batch, disk, proof := "-", "-", fmt.Sprintf("%.0f", r.DiskBytesPerSub), "-"
+			switch r.System {
+			case "court":
 				receipts = fmt.Sprintf("%d/%d", r.Verified-r.VerifyFailed, r.Verified)
 				batch = fmt.Sprintf("%.1f", r.PerRaftEntry)
+				proof = "0"
+			case "tessera":
+				proof = fmt.Sprintf("%.0f", r.IntegrationLagMs)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%d\t%s\t%s\t%s\t\n", r.System, r.Clients, r.PerSecond,
-				r.P50ms, r.P99ms, r.MaxMs, r.Acked, r.Errors, r.SlowestSecond, batch, disk, receipts)
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t\n", r.System, r.Clients, r.PerSecond,
+				r.P50ms, r.P99ms, r.MaxMs, r.Acked, r.Errors, r.SlowestSecond, batch, disk, receipts, proof)
 		}
 		tw.Flush()
 		for _, r := range o.Report.Rows {
@@ -194,9 +205,18 @@ func (o *output) printTables(w io.Writer) {
 	if len(o.Report.Ratios) > 0 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "clients\tcourt/s\tetcd/s\tcourt/etcd\tcourt p99 ms\tetcd p99 ms\t")
+		withTessera := o.Report.Ratios[0].Tessera > 0
+		head := "clients\tcourt/s\tetcd/s\tcourt/etcd\tcourt p99 ms\tetcd p99 ms\t"
+		if withTessera {
+			head += "tessera/s\tcourt/tessera\ttessera p99 ms\t"
+		}
+		fmt.Fprintln(tw, head)
 		for _, r := range o.Report.Ratios {
-			fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t\n", r.Clients, r.Court, r.Etcd, r.Ratio, r.CourtP99ms, r.EtcdP99ms)
+			fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t", r.Clients, r.Court, r.Etcd, r.Ratio, r.CourtP99ms, r.EtcdP99ms)
+			if withTessera {
+				fmt.Fprintf(tw, "%.0f\t%.2f\t%.2f\t", r.Tessera, r.RatioTessera, r.TesseraP99ms)
+			}
+			fmt.Fprintln(tw)
 		}
 		tw.Flush()
 	}
