@@ -1,8 +1,6 @@
 package consensus
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -10,7 +8,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/courtledger/courtledger/crypto/checkpoint"
-	"github.com/courtledger/courtledger/crypto/merkle"
 	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/evidence"
 )
@@ -78,64 +75,23 @@ func parseSigned(note []byte) (SignedHead, error) {
 	return SignedHead{Head: h, Note: note}, nil
 }
 
+// The court's own log, read through the same LogView as its mirrors
+// (mirror.go).
+func (l *Ledger) own() *LogView { return l.Log(l.cfg.Court) }
+
 // LatestHead returns the newest signed tree head this node has applied.
-func (l *Ledger) LatestHead() (SignedHead, error) {
-	var note []byte
-	err := l.fsm.view(func(tx *bolt.Tx) error {
-		_, v := tx.Bucket(bucketHeads).Cursor().Last()
-		note = bytes.Clone(v)
-		return nil
-	})
-	if err != nil {
-		return SignedHead{}, err
-	}
-	if note == nil {
-		return SignedHead{}, ErrEmpty
-	}
-	return parseSigned(note)
-}
+func (l *Ledger) LatestHead() (SignedHead, error) { return l.own().LatestHead() }
 
 // HeadAt returns the signed head the court made at exactly size entries;
 // heads exist for the size after each batch.
-func (l *Ledger) HeadAt(size uint64) (SignedHead, error) {
-	var note []byte
-	err := l.fsm.view(func(tx *bolt.Tx) error {
-		note = bytes.Clone(tx.Bucket(bucketHeads).Get(u64(size)))
-		return nil
-	})
-	if err != nil {
-		return SignedHead{}, err
-	}
-	if note == nil {
-		return SignedHead{}, fmt.Errorf("%w: no head at size %d", ErrNotFound, size)
-	}
-	return parseSigned(note)
-}
+func (l *Ledger) HeadAt(size uint64) (SignedHead, error) { return l.own().HeadAt(size) }
 
 // Entry returns the entry at index.
-func (l *Ledger) Entry(index uint64) (*evidence.Entry, error) {
-	var e *evidence.Entry
-	err := l.fsm.view(func(tx *bolt.Tx) error {
-		var err error
-		e, err = getEntry(tx, index)
-		return err
-	})
-	return e, err
-}
+func (l *Ledger) Entry(index uint64) (*evidence.Entry, error) { return l.own().Entry(index) }
 
 // EntryByEvidenceID returns the entry with an evidence ID.
 func (l *Ledger) EntryByEvidenceID(id string) (*evidence.Entry, error) {
-	var e *evidence.Entry
-	err := l.fsm.view(func(tx *bolt.Tx) error {
-		idx, ok := indexOfEvidence(tx, id)
-		if !ok {
-			return fmt.Errorf("%w: evidence %q", ErrNotFound, id)
-		}
-		var err error
-		e, err = getEntry(tx, idx)
-		return err
-	})
-	return e, err
+	return l.own().EntryByEvidenceID(id)
 }
 
 // MaxLookup bounds the entries one fingerprint lookup returns.
@@ -144,56 +100,21 @@ const MaxLookup = 1000
 // Lookup returns up to limit entries (at most MaxLookup) recording a
 // fingerprint, oldest first: the same file may be filed more than once.
 func (l *Ledger) Lookup(fp evidence.Fingerprint, limit int) ([]*evidence.Entry, error) {
-	if limit <= 0 || limit > MaxLookup {
-		limit = MaxLookup
-	}
-	var out []*evidence.Entry
-	err := l.fsm.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketFingerprints).Cursor()
-		for k, _ := c.Seek(fp[:]); k != nil && bytes.HasPrefix(k, fp[:]) && len(out) < limit; k, _ = c.Next() {
-			e, err := getEntry(tx, getU64(k[len(fp):]))
-			if err != nil {
-				return err
-			}
-			out = append(out, e)
-		}
-		return nil
-	})
-	return out, err
+	return l.own().Lookup(fp, limit)
 }
 
 // Receipt rebuilds the receipt of the entry at index: the entry, the head
 // of the batch that recorded it, and the inclusion proof into that head.
-func (l *Ledger) Receipt(index uint64) (*evidence.Receipt, error) {
-	var r *evidence.Receipt
-	err := l.fsm.view(func(tx *bolt.Tx) error {
-		var err error
-		r, err = receiptAt(tx, index)
-		return err
-	})
-	return r, err
-}
+func (l *Ledger) Receipt(index uint64) (*evidence.Receipt, error) { return l.own().Receipt(index) }
 
 // InclusionProof proves the entry at index is in the tree of size entries.
 func (l *Ledger) InclusionProof(index, size uint64) ([][]byte, error) {
-	if size > l.fsm.size() || index >= size {
-		return nil, fmt.Errorf("%w: entry %d in tree of size %d (ledger has %d)", ErrNotFound, index, size, l.fsm.size())
-	}
-	return l.fsm.proof(index, size)
+	return l.own().InclusionProof(index, size)
 }
 
 // ConsistencyProof proves the tree of size2 entries extends that of size1.
 func (l *Ledger) ConsistencyProof(size1, size2 uint64) ([][]byte, error) {
-	if size1 > size2 || size2 > l.fsm.size() {
-		return nil, fmt.Errorf("%w: consistency %d -> %d (ledger has %d)", ErrNotFound, size1, size2, l.fsm.size())
-	}
-	var p [][]byte
-	err := l.fsm.view(func(tx *bolt.Tx) error {
-		var err error
-		p, err = merkle.Consistency(context.Background(), txHashes{tx}, size1, size2)
-		return err
-	})
-	return p, err
+	return l.own().ConsistencyProof(size1, size2)
 }
 
 // Platform is a registered platform as the ledger records it.
