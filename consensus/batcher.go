@@ -145,7 +145,7 @@ func (f *fsm) proof(index, size uint64) ([][]byte, error) {
 	var p [][]byte
 	err := f.view(func(tx *bolt.Tx) error {
 		var err error
-		p, err = merkle.Inclusion(context.Background(), txHashes{tx}, index, size)
+		p, err = merkle.Inclusion(context.Background(), bucketHashes{tx.Bucket(bucketNodes)}, index, size)
 		return err
 	})
 	return p, err

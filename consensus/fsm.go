@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/courtledger/courtledger/crypto/merkle"
@@ -168,7 +167,7 @@ func (f *fsm) open() error {
 	)
 	err = db.View(func(tx *bolt.Tx) error {
 		var err error
-		if rng, err = merkle.LoadRange(context.Background(), txHashes{tx}, size); err != nil {
+		if rng, err = merkle.LoadRange(context.Background(), bucketHashes{tx.Bucket(bucketNodes)}, size); err != nil {
 			return err
 		}
 		mirrors, err = loadMirrors(tx)
@@ -193,22 +192,6 @@ func (f *fsm) close() error {
 	err := f.db.Close()
 	f.db = nil
 	return err
-}
-
-// txHashes reads Merkle node hashes inside one bbolt transaction.
-type txHashes struct{ tx *bolt.Tx }
-
-func (t txHashes) ReadHashes(_ context.Context, ids []compact.NodeID) ([][]byte, error) {
-	b := t.tx.Bucket(bucketNodes)
-	out := make([][]byte, len(ids))
-	for i, id := range ids {
-		v := b.Get(nodeKey(id))
-		if v == nil {
-			return nil, fmt.Errorf("%w: level %d index %d", merkle.ErrMissingHash, id.Level, id.Index)
-		}
-		out[i] = bytes.Clone(v)
-	}
-	return out, nil
 }
 
 // Apply implements raft.FSM.

@@ -321,18 +321,29 @@ func fingerprintFileProgress(cmd *cobra.Command, name string) (sm3.Digest, int64
 // rawCall runs one API call and prints the response as JSON (protojson
 // field names), for the read commands.
 func rawCall[T any](cmd *cobra.Command, r *remote, fn func(ctx context.Context, c *client.Client) (T, error)) error {
+	v, err := call(r, fn)
+	if err != nil {
+		return err
+	}
+	return printJSON(cmd.OutOrStdout(), v)
+}
+
+// call runs one API call against --server within --timeout; errors from the
+// court come back described for people.
+func call[T any](r *remote, fn func(ctx context.Context, c *client.Client) (T, error)) (T, error) {
+	var zero T
 	ctx, cancel := withTimeout(r)
 	defer cancel()
 	c, err := r.connect(ctx, "", nil)
 	if err != nil {
-		return err
+		return zero, err
 	}
 	defer c.Close()
 	v, err := fn(ctx, c)
 	if err != nil {
-		return describe(err)
+		return zero, describe(err)
 	}
-	return printJSON(cmd.OutOrStdout(), v)
+	return v, nil
 }
 
 func getCmd(r *remote) *cobra.Command {

@@ -28,16 +28,11 @@ shown to different courts. Each alarm carries the two conflicting heads,
 both signed by the court at fault. Exit code 8 when an alarm is active.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := withTimeout(r)
-			defer cancel()
-			c, err := r.connect(ctx, "", nil)
+			resp, err := call(r, func(ctx context.Context, c *client.Client) (*pb.ListAlarmsResponse, error) {
+				return c.Admin().ListAlarms(ctx, &pb.ListAlarmsRequest{History: history})
+			})
 			if err != nil {
 				return err
-			}
-			defer c.Close()
-			resp, err := c.Admin().ListAlarms(ctx, &pb.ListAlarmsRequest{History: history})
-			if err != nil {
-				return describe(err)
 			}
 			active := 0
 			for _, a := range resp.Alarms {
@@ -96,16 +91,11 @@ func syncCmd(r *remote) *cobra.Command {
 		Short: "What this court mirrors of each other court, and how fresh",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := withTimeout(r)
-			defer cancel()
-			c, err := r.connect(ctx, "", nil)
+			resp, err := call(r, func(ctx context.Context, c *client.Client) (*pb.GetSyncStatusResponse, error) {
+				return c.Admin().GetSyncStatus(ctx, &pb.GetSyncStatusRequest{})
+			})
 			if err != nil {
 				return err
-			}
-			defer c.Close()
-			resp, err := c.Admin().GetSyncStatus(ctx, &pb.GetSyncStatusRequest{})
-			if err != nil {
-				return describe(err)
 			}
 			if jsonOutput(cmd) {
 				return printJSON(cmd.OutOrStdout(), resp)
