@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -87,6 +88,9 @@ type fsm struct {
 	platforms map[string]*sm2.PublicKey // active platforms only
 	mirrors   map[string]*merkle.Range  // right edges of the mirrors of other courts
 	broken    error
+
+	corrupt     atomic.Pointer[CorruptError] // first corruption found (health.go)
+	corruptions atomic.Uint64
 }
 
 func openFSM(path, court string, log *slog.Logger) (*fsm, error) {

@@ -1,0 +1,83 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+)
+
+// HealthState says whether a node's ledger may be served from.
+type HealthState string
+
+// The health states. Only HealthOK is ready: every other state means the
+// node must not serve reads, vote for or lead the court until it is healed.
+const (
+	HealthOK         HealthState = "ok"         // current, writable, intact
+	HealthBehind     HealthState = "behind"     // applied index lags the commit index
+	HealthBroken     HealthState = "broken"     // a write to the ledger file failed (e.g. disk full)
+	HealthCorrupt    HealthState = "corrupt"    // a record read did not match the hashes that commit to it
+	HealthRebuilding HealthState = "rebuilding" // the ledger is being restored from a snapshot or a peer
+)
+
+// Health is a node's verdict on its own ledger.
+type Health struct {
+	State   HealthState
+	Reason  string // why, for a person; empty when OK
+	Applied uint64 // last Raft index in the ledger file
+	Commit  uint64 // Raft's commit index as this node knows it
+}
+
+// Ready reports whether the node may serve and lead.
+func (h Health) Ready() bool { return h.State == HealthOK }
+
+// ErrCorrupt matches every *CorruptError with errors.Is.
+var ErrCorrupt = errors.New("consensus: ledger is corrupt")
+
+// CorruptError says a record of the ledger file did not match what commits
+// to it (its leaf hash, the stored root, a signed head) or the file's pages
+// did not check. The record is not served.
+type CorruptError struct {
+	Path string // the ledger file
+	What string // which record, e.g. "entry 17 of court hangzhou"
+	Err  error  // what did not match
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("consensus: ledger %s is corrupt: %s: %v", e.Path, e.What, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrCorrupt) true.
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// markCorrupt records the first corruption found; the node stops being
+// ready until the ledger is rebuilt. Safe to call while holding f.mu for
+// reading (it takes no lock).
+func (f *fsm) markCorrupt(err *CorruptError) {
+	f.corruptions.Add(1)
+	if f.corrupt.CompareAndSwap(nil, err) {
+		f.log.Error("ledger corrupt: refusing to serve from it", "file", err.Path, "record", err.What, "err", err.Err)
+	}
+}
+
+// Corruptions counts the corrupt records this node has found since it
+// started, for the metric.
+func (l *Ledger) Corruptions() uint64 { return l.fsm.corruptions.Load() }
+
+// Health reports whether this node's ledger is current, writable and intact.
+func (l *Ledger) Health() Health {
+	h := Health{State: HealthOK, Applied: l.fsm.appliedIndex(), Commit: l.raft.CommitIndex()}
+	f := l.fsm
+	f.mu.RLock()
+	broken := f.broken
+	f.mu.RUnlock()
+	switch c := f.corrupt.Load(); {
+	case c != nil:
+		h.State, h.Reason = HealthCorrupt, c.Error()
+	case broken != nil:
+		h.State, h.Reason = HealthBroken, broken.Error()
+	case h.Applied < h.Commit:
+		h.State, h.Reason = HealthBehind, fmt.Sprintf("applied index %d is behind commit index %d", h.Applied, h.Commit)
+	}
+	return h
+}
