@@ -21,56 +21,27 @@ import (
 // /readyz, the gRPC health service, the cluster status and the metrics all
 // read the one verdict below, and clients skip a node that is not ready.
 
-// behindGrace is how long a node may take to apply what it knew to be
-// committed before it counts as behind. Every committed entry is applied
-// a moment after its commit, so a single look at applied < commit says
-// nothing; a node that has not caught up with an earlier commit index
-// after this long is behind.
-const behindGrace = time.Second
-
-// behindMax is a lag, in Raft entries, that counts as behind at once.
-const behindMax = 1024
-
-// readiness remembers what the behind-check needs between looks.
+// readiness remembers what the alarm and the log need between looks.
 type readiness struct {
 	mu       sync.Mutex
-	commit   uint64    // a commit index seen while applied lagged it
-	since    time.Time // when it was seen; zero when caught up
 	corrupt  time.Time // when the ledger was first seen corrupt
 	notReady string    // the last reason logged, to log changes only
 }
 
-// ledgerState is the node's ledger health, with a lag shorter than behindGrace
-// (the normal moment between commit and apply) counted as current.
+// ledgerState is the node's ledger health (consensus.Ledger.Health, which
+// already counts the moment between commit and apply as current), noting
+// when the ledger was first seen corrupt, for the alarm.
 func (n *Node) ledgerState() consensus.Health {
 	h := n.ledgerHealth()
 	r := &n.readiness
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := n.now()
-	if h.State == consensus.HealthCorrupt {
-		if r.corrupt.IsZero() {
-			r.corrupt = now
-		}
-	} else {
+	switch {
+	case h.State != consensus.HealthCorrupt:
 		r.corrupt = time.Time{}
+	case r.corrupt.IsZero():
+		r.corrupt = n.now()
 	}
-	if h.State != consensus.HealthBehind {
-		r.since = time.Time{}
-		return h
-	}
-	if h.Commit-h.Applied > behindMax {
-		return h
-	}
-	if r.since.IsZero() || h.Applied >= r.commit {
-		// Caught up with what was committed at the last look: a new
-		// look starts here.
-		r.commit, r.since = h.Commit, now
-	}
-	if now.Sub(r.since) < behindGrace {
-		return consensus.Health{State: consensus.HealthOK, Applied: h.Applied, Commit: h.Commit}
-	}
-	h.Reason = fmt.Sprintf("applied index %d has not reached commit index %d in %v", h.Applied, r.commit, now.Sub(r.since).Round(time.Millisecond))
 	return h
 }
 
