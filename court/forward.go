@@ -45,7 +45,7 @@ func (n *Node) leaderClient(ctx context.Context) (*leaderConn, error) {
 	if n.ledger.IsLeader() {
 		return nil, nil
 	}
-	if forwarded(ctx) {
+	if isForwarded(ctx) {
 		return nil, &consensus.NotLeaderError{}
 	}
 	id, raftAddr := n.ledger.Leader()
@@ -56,9 +56,9 @@ func (n *Node) leaderClient(ctx context.Context) (*leaderConn, error) {
 	return n.peerConn(id, addr)
 }
 
-// forwarded reports whether a call came from another node of the court,
+// isForwarded reports whether a call came from another node of the court,
 // forwarded to this one as the leader.
-func forwarded(ctx context.Context) bool {
+func isForwarded(ctx context.Context) bool {
 	md, ok := metadata.FromIncomingContext(ctx)
 	return ok && len(md.Get(forwardedKey)) > 0
 }
@@ -105,7 +105,7 @@ func onLeader[Resp any](ctx context.Context, n *Node, remote func(*leaderConn, c
 // for one rather than failing at once.
 func onLeaderRetry[Resp any](ctx context.Context, n *Node, remote func(*leaderConn, context.Context) (Resp, error), local func() (Resp, error)) (Resp, error) {
 	var zero Resp
-	if forwarded(ctx) {
+	if isForwarded(ctx) {
 		// Already the second hop: answer now; the first hop retries.
 		return onLeader(ctx, n, remote, local)
 	}
