@@ -76,7 +76,10 @@ func (l *Ledger) Health() Health {
 		h.State, h.Reason = HealthCorrupt, c.Error()
 	case broken != nil:
 		h.State, h.Reason = HealthBroken, broken.Error()
-	case h.Applied < h.Commit:
+	case h.Applied < h.Commit && l.raft.AppliedIndex() < h.Commit:
+		// Raft hands the ledger commands only: a new leader's no-op and
+		// its barrier never reach the file, so only Raft's own applied
+		// index tells whether everything committed was applied.
 		h.State, h.Reason = HealthBehind, fmt.Sprintf("applied index %d is behind commit index %d", h.Applied, h.Commit)
 	}
 	return h

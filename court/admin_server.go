@@ -18,11 +18,16 @@ type adminServer struct {
 	n *Node
 }
 
+// GetClusterStatus answers with this node's view of the court, its own
+// readiness and that of every node it can ask (clusterHealth).
 func (s *adminServer) GetClusterStatus(ctx context.Context, _ *pb.GetClusterStatusRequest) (*pb.GetClusterStatusResponse, error) {
 	st := s.n.ledger.Status()
+	ready, why := s.n.ready()
+	h := s.n.ledgerState()
 	out := &pb.GetClusterStatusResponse{
 		Court: s.n.cfg.Court, NodeId: st.NodeID, State: st.State, LeaderId: st.LeaderID, Term: st.Term,
 		CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, Size: st.Size,
+		Ready: ready, Health: string(h.State), Reason: why, Corruptions: s.n.ledger.Corruptions(),
 	}
 	servers, err := s.n.ledger.Servers()
 	if err != nil {
@@ -31,6 +36,7 @@ func (s *adminServer) GetClusterStatus(ctx context.Context, _ *pb.GetClusterStat
 	for _, sv := range servers {
 		out.Nodes = append(out.Nodes, &pb.Node{NodeId: sv.ID, RaftAddress: sv.Address, ApiAddress: s.n.peerAPI(sv.ID)})
 	}
+	s.n.clusterHealth(ctx, out)
 	return out, nil
 }
 

@@ -27,10 +27,31 @@ func (s *adminServer) ListAlarms(ctx context.Context, req *pb.ListAlarmsRequest)
 		return nil, toStatus(err)
 	}
 	out := &pb.ListAlarmsResponse{}
+	if a, ok := s.n.ledgerAlarm(); ok {
+		out.Alarms = append(out.Alarms, alarmToPB(a))
+	}
 	for _, a := range alarms {
 		out.Alarms = append(out.Alarms, alarmToPB(a))
 	}
 	return out, nil
+}
+
+// AlarmLedgerCorrupt is the kind of the local alarm a node raises on its
+// own ledger when a record it read did not match the hashes that commit
+// to it. Unlike the equivocation alarms it is this node's, not the
+// court's: it is listed by the node that found it, lasts while the ledger
+// is corrupt and ends when the ledger has been rebuilt.
+const AlarmLedgerCorrupt consensus.AlarmKind = "ledger-corrupt"
+
+// ledgerAlarm is the alarm on this node's own ledger, if it is corrupt.
+func (n *Node) ledgerAlarm() (consensus.Alarm, bool) {
+	h := n.ledgerState()
+	if h.State != consensus.HealthCorrupt {
+		return consensus.Alarm{}, false
+	}
+	return consensus.Alarm{Court: n.cfg.Court, Kind: AlarmLedgerCorrupt, Source: n.cfg.NodeID, RaisedAt: n.corruptSince(),
+		Detail: fmt.Sprintf("node %s: %s; the node is not ready and serves nothing from its ledger until it is rebuilt from a peer (%d corrupt records found since start)",
+			n.cfg.NodeID, h.Reason, n.ledger.Corruptions())}, true
 }
 
 func alarmToPB(a consensus.Alarm) *pb.Alarm {

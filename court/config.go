@@ -44,6 +44,7 @@ import (
 //	    key_files: [/etc/courtd/beijing-2025.pub.pem]  # its other keys, trusted alike (key rotation)
 //	    endpoints: [10.1.0.1:9101, 10.1.0.2:9101, 10.1.0.3:9101]
 //	sync_interval: 1s                        # between sync rounds with each court
+//	forward_timeout: 2s                      # each try of a write forwarded to the leader; shorter than an election
 type FileConfig struct {
 	Court           string      `koanf:"court"`
 	NodeID          string      `koanf:"node_id"`
@@ -57,6 +58,7 @@ type FileConfig struct {
 	Peers           []FilePeer  `koanf:"peers"`
 	Courts          []FileCourt `koanf:"courts"`
 	SyncInterval    string      `koanf:"sync_interval"`
+	ForwardTimeout  string      `koanf:"forward_timeout"`
 	// PreviousKeyFiles are the public keys (SubjectPublicKeyInfo PEM) the
 	// court signed with before court_key_file's; see docs/security.md,
 	// "Key rotation".
@@ -157,6 +159,11 @@ func (fc FileConfig) validate() error {
 			errs = append(errs, fmt.Errorf("courts[%d] is this court", i))
 		}
 	}
+	if fc.ForwardTimeout != "" {
+		if d, err := time.ParseDuration(fc.ForwardTimeout); err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("forward_timeout %q is not a positive duration", fc.ForwardTimeout))
+		}
+	}
 	if fc.SyncInterval != "" {
 		if d, err := time.ParseDuration(fc.SyncInterval); err != nil || d <= 0 {
 			errs = append(errs, fmt.Errorf("sync_interval %q is not a positive duration", fc.SyncInterval))
@@ -220,6 +227,9 @@ func (fc FileConfig) NodeConfig(log *slog.Logger) (Config, error) {
 			return Config{}, err
 		}
 		cfg.Courts = append(cfg.Courts, OtherCourt{Court: c.Court, Endpoints: c.Endpoints, Key: keys[0], Keys: keys[1:]})
+	}
+	if fc.ForwardTimeout != "" {
+		cfg.ForwardTimeout, _ = time.ParseDuration(fc.ForwardTimeout) // validated
 	}
 	if fc.SyncInterval != "" {
 		cfg.Sync.Interval, _ = time.ParseDuration(fc.SyncInterval) // validated

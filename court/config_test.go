@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/courtledger/courtledger/crypto/sm2"
 )
@@ -102,5 +103,43 @@ func TestStartRefusesRepeatedKeys(t *testing.T) {
 				t.Fatalf("Start = %v, want a key listed twice refused", err)
 			}
 		})
+	}
+}
+
+// forward_timeout sets the deadline of each forwarded try; it must be a
+// positive duration.
+func TestConfigForwardTimeout(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := sm2.GenerateKey()
+	pem, err := key.MarshalPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "court.key.pem")
+	if err := os.WriteFile(keyFile, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load := func(value string) (Config, error) {
+		t.Helper()
+		p := filepath.Join(dir, "courtd.yaml")
+		yaml := "court: hangzhou.court.example/evidence\nnode_id: hz-1\ndata_dir: " + dir + "\nraft_addr: 127.0.0.1:7101\n" +
+			"grpc_addr: 127.0.0.1:9101\nhttp_addr: 127.0.0.1:8101\ninsecure: true\ncourt_key_file: " + keyFile + "\nforward_timeout: " + value + "\n"
+		if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fc, err := LoadConfig(p, nil)
+		if err != nil {
+			return Config{}, err
+		}
+		return fc.NodeConfig(testLogger())
+	}
+	cfg, err := load("1500ms")
+	if err != nil || cfg.ForwardTimeout != 1500*time.Millisecond {
+		t.Errorf("forward_timeout 1500ms: %v, %v", cfg.ForwardTimeout, err)
+	}
+	for _, bad := range []string{"0s", "-1s", "soon"} {
+		if _, err := load(bad); err == nil || !strings.Contains(err.Error(), "forward_timeout") {
+			t.Errorf("forward_timeout %s: %v, want refused", bad, err)
+		}
 	}
 }

@@ -23,7 +23,9 @@ func (s *evidenceServer) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return onLeader(ctx, s.n, func(c *leaderConn, ctx context.Context) (*pb.SubmitResponse, error) {
+	// A submission carries its request ID: a forwarded copy may be sent
+	// again to a new leader without making a second entry.
+	return onLeaderRetry(ctx, s.n, func(c *leaderConn, ctx context.Context) (*pb.SubmitResponse, error) {
 		return c.evidence.Submit(ctx, req)
 	}, func() (*pb.SubmitResponse, error) {
 		res, err := s.n.ledger.Submit(ctx, []consensus.SignedSubmission{sub})
@@ -45,7 +47,7 @@ func (s *evidenceServer) SubmitBatch(ctx context.Context, req *pb.SubmitBatchReq
 	if n := len(req.GetSubmissions()); n == 0 || n > consensus.MaxBatchEntries {
 		return nil, toStatus(invalid("submissions", "BATCH_SIZE", "a batch holds 1 to %d submissions, got %d", consensus.MaxBatchEntries, n))
 	}
-	return onLeader(ctx, s.n, func(c *leaderConn, ctx context.Context) (*pb.SubmitBatchResponse, error) {
+	return onLeaderRetry(ctx, s.n, func(c *leaderConn, ctx context.Context) (*pb.SubmitBatchResponse, error) {
 		return c.evidence.SubmitBatch(ctx, req)
 	}, func() (*pb.SubmitBatchResponse, error) {
 		out := &pb.SubmitBatchResponse{Results: make([]*pb.SubmitResult, len(req.Submissions))}

@@ -3,6 +3,8 @@ package court
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/courtledger/courtledger/consensus"
 )
 
 // metrics are one node's Prometheus metrics, in a registry of its own so
@@ -33,7 +35,22 @@ func newMetrics(n *Node) *metrics {
 			func() float64 { return float64(n.ledger.Size()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courtledger_is_leader", Help: "1 if this node leads its court.", ConstLabels: labels},
 			func() float64 { return b2f(n.ledger.IsLeader()) }),
+		// Readiness (issue 11): what /readyz says, and why.
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courtledger_ready", Help: "1 while the node may serve: a leader is known and its ledger is current, writable and intact.", ConstLabels: labels},
+			func() float64 { ok, _ := n.ready(); return b2f(ok) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courtledger_ledger_applied_index", Help: "Last Raft index in the ledger file.", ConstLabels: labels},
+			func() float64 { return float64(n.ledgerHealth().Applied) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courtledger_ledger_commit_index", Help: "Raft's commit index as this node knows it.", ConstLabels: labels},
+			func() float64 { return float64(n.ledgerHealth().Commit) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "courtledger_ledger_corruptions_total", Help: "Corrupt records this node found in its ledger since it started.", ConstLabels: labels},
+			func() float64 { return float64(n.ledger.Corruptions()) }),
 	)
+	for _, state := range []consensus.HealthState{consensus.HealthOK, consensus.HealthBehind, consensus.HealthBroken, consensus.HealthCorrupt, consensus.HealthRebuilding} {
+		l := prometheus.Labels{"court": n.cfg.Court, "node": n.cfg.NodeID, "state": string(state)}
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courtledger_ledger_health",
+			Help: "1 for the ledger's health state (ok, behind, broken, corrupt, rebuilding), 0 for the others.", ConstLabels: l},
+			func() float64 { return b2f(n.ledgerState().State == state) }))
+	}
 	for id := range n.courts {
 		l := prometheus.Labels{"court": n.cfg.Court, "node": n.cfg.NodeID, "peer_court": id}
 		m.reg.MustRegister(

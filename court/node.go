@@ -21,7 +21,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/courtledger/courtledger/api"
@@ -70,6 +69,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Security: TLS, callers, limits, audit (issue 7; security.go).
 	Security Security
+	// ForwardTimeout bounds each try of a write forwarded to the leader
+	// (default 2 s, 1 s with Fast): shorter than an election, so that a
+	// paused or cut-off leader costs a forwarded write about one election,
+	// after which it is tried again at the new leader (forward.go).
+	ForwardTimeout time.Duration
 }
 
 // Node is a running court node.
@@ -99,6 +103,12 @@ type Node struct {
 	conns map[string]*leaderConn
 	done  chan struct{}
 
+	readiness readiness   // ready.go
+	leaders   leaderWatch // forward.go
+	// healthOf, when set (by tests), replaces the ledger's own verdict on
+	// its health: readiness and everything built on it are what is tested.
+	healthOf atomic.Pointer[func() consensus.Health]
+
 	// Security (issue 7): see security.go, guard.go, gateway.go, audit.go.
 	tls    *tlsMaterial
 	guard  *guard
@@ -125,6 +135,12 @@ func Start(cfg Config) (*Node, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.ForwardTimeout <= 0 {
+		cfg.ForwardTimeout = 2 * time.Second
+		if cfg.Fast {
+			cfg.ForwardTimeout = time.Second
+		}
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("court", cfg.Court, "node", cfg.NodeID),
 		peers: map[string]string{}, conns: map[string]*leaderConn{}, done: make(chan struct{}),
@@ -244,6 +260,7 @@ func Start(cfg Config) (*Node, error) {
 	go n.grpc.Serve(n.grpcLn)
 	go n.http.Serve(n.httpLn)
 	go n.watchHealth()
+	go n.watchLeader()
 	n.syncDone = make(chan struct{})
 	go func() { defer close(n.syncDone); n.syncer.run(n.done) }()
 	n.log.Info("court node serving", "grpc", n.grpcLn.Addr().String(), "http", n.httpLn.Addr().String(), "raft", cfg.RaftAddr)
@@ -258,38 +275,6 @@ func (n *Node) HTTPAddr() string { return n.httpLn.Addr().String() }
 
 // Ledger exposes the node's ledger, for tests and tools in this process.
 func (n *Node) Ledger() *consensus.Ledger { return n.ledger }
-
-// ready reports whether the node can serve: a leader is known.
-func (n *Node) ready() bool {
-	id, _ := n.ledger.Leader()
-	return id != ""
-}
-
-func (n *Node) readyz(w http.ResponseWriter, _ *http.Request) {
-	if !n.ready() {
-		http.Error(w, "not ready: no leader known", http.StatusServiceUnavailable)
-		return
-	}
-	fmt.Fprintln(w, "ready")
-}
-
-// watchHealth mirrors readiness into the gRPC health service.
-func (n *Node) watchHealth() {
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
-		st := healthpb.HealthCheckResponse_NOT_SERVING
-		if n.ready() {
-			st = healthpb.HealthCheckResponse_SERVING
-		}
-		n.health.SetServingStatus("", st)
-		select {
-		case <-n.done:
-			return
-		case <-t.C:
-		}
-	}
-}
 
 // Shutdown stops serving, letting calls in progress finish until ctx ends,
 // then closes the ledger.
@@ -346,59 +331,4 @@ func (n *Node) setPeerAPI(id, addr string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.peers[id] = addr
-}
-
-// leaderConn is a client connection to the leader's gRPC API.
-type leaderConn struct {
-	cc       *grpc.ClientConn
-	evidence pb.EvidenceServiceClient
-	admin    pb.AdminServiceClient
-	sync     pb.SyncServiceClient
-}
-
-const forwardedKey = "x-courtledger-forwarded"
-
-// leaderClient returns nil if this node leads and should handle a write
-// itself; otherwise a client of the leader to forward it to, or an error
-// if no leader is known or the call was already forwarded once (a second
-// hop would mean the cluster's view is changing; the client retries).
-func (n *Node) leaderClient(ctx context.Context) (*leaderConn, error) {
-	if n.ledger.IsLeader() {
-		return nil, nil
-	}
-	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(forwardedKey)) > 0 {
-		return nil, &consensus.NotLeaderError{}
-	}
-	id, raftAddr := n.ledger.Leader()
-	addr := n.peerAPI(id)
-	if id == "" || addr == "" || id == n.cfg.NodeID {
-		return nil, &consensus.NotLeaderError{LeaderID: id, LeaderAddr: raftAddr}
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if c, ok := n.conns[addr]; ok {
-		return c, nil
-	}
-	cc, err := grpc.NewClient(addr, n.dialNode(id), // security hook: mutual TLS to the leader
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(n.cfg.MaxRequestBytes), grpc.MaxCallSendMsgSize(n.cfg.MaxRequestBytes)))
-	if err != nil {
-		return nil, fmt.Errorf("court: connect to leader %s at %s: %w", id, addr, err)
-	}
-	c := &leaderConn{cc: cc, evidence: pb.NewEvidenceServiceClient(cc), admin: pb.NewAdminServiceClient(cc), sync: pb.NewSyncServiceClient(cc)}
-	n.conns[addr] = c
-	return c, nil
-}
-
-// onLeader runs a write here if this node leads, or forwards the request to
-// the leader with remote.
-func onLeader[Resp any](ctx context.Context, n *Node, remote func(*leaderConn, context.Context) (Resp, error), local func() (Resp, error)) (Resp, error) {
-	c, err := n.leaderClient(ctx)
-	if err != nil {
-		var zero Resp
-		return zero, toStatus(err)
-	}
-	if c != nil {
-		return remote(c, n.forwardContext(ctx)) // security hook: the caller goes along
-	}
-	return local()
 }

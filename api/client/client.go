@@ -1,26 +1,26 @@
 // Package client is the Go client an e-contract platform imports to file
 // evidence with a court and check what it gets back.
 //
-// It connects to any nodes of one court, signs submissions with the
-// platform's SM2 key, retries a submission with the same request ID and the
-// same signature on another node when the outcome is unknown (so a retry
-// can never record evidence twice), and verifies every receipt locally
-// against the court's key before returning it.
+// It connects to any nodes of one court and sends each call to one that
+// says it is ready, giving each try a short deadline so that a paused node
+// costs little (failover.go). It signs submissions with the platform's SM2
+// key, retries a submission with the same request ID and the same
+// signature on another node when the outcome is unknown (so a retry can
+// never record evidence twice), and verifies every receipt locally against
+// the court's key before returning it.
 package client
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
@@ -47,6 +47,15 @@ type Config struct {
 	// Attempts bounds tries per call across endpoints (default 8); the wait
 	// between tries grows from 50 ms to 2 s with jitter.
 	Attempts int
+	// AttemptTimeout bounds one try on one node (default 2 s): connecting,
+	// its health check and, for a call that is safe to send again, the
+	// call. A node that does not answer in time (paused, cut off) costs
+	// that much and the next try goes to another node.
+	AttemptTimeout time.Duration
+	// HealthInterval is how long a node's health answer is trusted before
+	// the node is asked again (default 1 s). A node found not ready or not
+	// answering is left alone for longer, up to 30 s, while others serve.
+	HealthInterval time.Duration
 	// DialOptions are added to every connection (default: plaintext).
 	DialOptions []grpc.DialOption
 }
@@ -54,10 +63,10 @@ type Config struct {
 // Client talks to one court.
 type Client struct {
 	cfg   Config
-	conns []*grpc.ClientConn
-	ev    []pb.EvidenceServiceClient
-	admin []pb.AdminServiceClient
+	eps   []*endpoint
 	next  atomic.Int64 // endpoint to try next; moves on after a failure
+	ev    pb.EvidenceServiceClient
+	admin pb.AdminServiceClient
 }
 
 // New connects lazily to the endpoints.
@@ -73,6 +82,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = 8
 	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = 2 * time.Second
+	}
+	if cfg.HealthInterval <= 0 {
+		cfg.HealthInterval = time.Second
+	}
 	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, cfg.DialOptions...)
 	c := &Client{cfg: cfg}
 	for _, ep := range cfg.Endpoints {
@@ -81,66 +96,25 @@ func New(cfg Config) (*Client, error) {
 			c.Close()
 			return nil, fmt.Errorf("client: %s: %w", ep, err)
 		}
-		c.conns = append(c.conns, cc)
-		c.ev = append(c.ev, pb.NewEvidenceServiceClient(cc))
-		c.admin = append(c.admin, pb.NewAdminServiceClient(cc))
+		c.eps = append(c.eps, &endpoint{addr: ep, cc: cc, health: healthpb.NewHealthClient(cc)})
 	}
+	c.ev, c.admin = pb.NewEvidenceServiceClient(c.Conn()), pb.NewAdminServiceClient(c.Conn())
 	return c, nil
 }
 
 // Close closes the connections.
 func (c *Client) Close() error {
 	var errs []error
-	for _, cc := range c.conns {
-		errs = append(errs, cc.Close())
+	for _, e := range c.eps {
+		errs = append(errs, e.cc.Close())
 	}
 	return errors.Join(errs...)
 }
 
-// Evidence and Admin return the raw service clients of the first endpoint,
-// for calls this package does not wrap.
-func (c *Client) Evidence() pb.EvidenceServiceClient { return c.ev[0] }
-func (c *Client) Admin() pb.AdminServiceClient       { return c.admin[0] }
-
-// retryable reports whether a call may be sent again, to any node, without
-// risk: the server did not answer, or said it could not take the call now.
-// A retried submission carries the same request ID, so the court returns
-// the original receipt if the first try was recorded after all.
-func retryable(err error) bool {
-	switch status.Code(err) {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
-		return true
-	}
-	return false
-}
-
-// call tries fn on the endpoints in turn until it succeeds, fails for good,
-// or runs out of attempts.
-func call[T any](ctx context.Context, c *Client, fn func(i int) (T, error)) (T, error) {
-	var (
-		zero T
-		err  error
-		wait = 50 * time.Millisecond
-	)
-	for attempt := 0; attempt < c.cfg.Attempts; attempt++ {
-		i := int(c.next.Load() % int64(len(c.ev)))
-		var v T
-		if v, err = fn(i); err == nil {
-			return v, nil
-		}
-		if !retryable(err) || ctx.Err() != nil {
-			return zero, err
-		}
-		c.next.Add(1) // the next try goes elsewhere
-		select {
-		case <-ctx.Done():
-			return zero, fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(wait/2 + rand.N(wait)):
-		}
-		wait = min(2*wait, 2*time.Second)
-	}
-	return zero, fmt.Errorf("client: %d attempts failed: %w", c.cfg.Attempts, err)
-}
+// Evidence and Admin return service clients whose every call goes to a
+// ready node, as Conn's do, for calls this package does not wrap.
+func (c *Client) Evidence() pb.EvidenceServiceClient { return c.ev }
+func (c *Client) Admin() pb.AdminServiceClient       { return c.admin }
 
 // Sign validates and signs a submission with the platform's key, filling in
 // Platform and, if zero, SignedAt. Keep the result to retry it later:
@@ -163,9 +137,7 @@ func (c *Client) Sign(s evidence.Submission) (*pb.SignedSubmission, error) {
 
 // Submit files one signed submission and returns its verified receipt.
 func (c *Client) Submit(ctx context.Context, s *pb.SignedSubmission) (*evidence.Receipt, bool, error) {
-	resp, err := call(ctx, c, func(i int) (*pb.SubmitResponse, error) {
-		return c.ev[i].Submit(ctx, &pb.SubmitRequest{Submission: s})
-	})
+	resp, err := c.ev.Submit(ctx, &pb.SubmitRequest{Submission: s})
 	if err != nil {
 		return nil, false, err
 	}
@@ -183,9 +155,7 @@ type BatchResult struct {
 
 // SubmitBatch files up to 1024 signed submissions in one call.
 func (c *Client) SubmitBatch(ctx context.Context, subs []*pb.SignedSubmission) ([]BatchResult, error) {
-	resp, err := call(ctx, c, func(i int) (*pb.SubmitBatchResponse, error) {
-		return c.ev[i].SubmitBatch(ctx, &pb.SubmitBatchRequest{Submissions: subs})
-	})
+	resp, err := c.ev.SubmitBatch(ctx, &pb.SubmitBatchRequest{Submissions: subs})
 	if err != nil {
 		return nil, err
 	}
@@ -238,9 +208,7 @@ func VerifyReceipt(r *pb.Receipt, court ...*checkpoint.Verifier) (*evidence.Rece
 // Verify asks the court whether a fingerprint was recorded and verifies
 // every receipt it returns.
 func (c *Client) Verify(ctx context.Context, fp evidence.Fingerprint) ([]*evidence.Receipt, *pb.VerifyFingerprintResponse, error) {
-	resp, err := call(ctx, c, func(i int) (*pb.VerifyFingerprintResponse, error) {
-		return c.ev[i].VerifyFingerprint(ctx, &pb.VerifyFingerprintRequest{Fingerprint: fmt.Sprintf("%x", fp[:])})
-	})
+	resp, err := c.ev.VerifyFingerprint(ctx, &pb.VerifyFingerprintRequest{Fingerprint: fmt.Sprintf("%x", fp[:])})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -277,9 +245,7 @@ func (c *Client) Original(ctx context.Context, requestID string, fp evidence.Fin
 		return nil, errors.New("client: no court key configured to verify receipts")
 	}
 	id := evidence.EvidenceID(c.cfg.Court.Name(), c.cfg.Platform, requestID)
-	resp, err := call(ctx, c, func(i int) (*pb.GetEvidenceResponse, error) {
-		return c.ev[i].GetEvidence(ctx, &pb.GetEvidenceRequest{EvidenceId: id})
-	})
+	resp, err := c.ev.GetEvidence(ctx, &pb.GetEvidenceRequest{EvidenceId: id})
 	if err != nil {
 		return nil, err
 	}

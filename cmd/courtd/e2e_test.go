@@ -151,7 +151,25 @@ type e2eNode struct {
 	proc                 *proc
 }
 
-func TestCourtOfThreeProcesses(t *testing.T) {
+// e2eCourt is a court of three courtd processes on loopback, with TLS
+// from a development CA and users by certificate.
+type e2eCourt struct {
+	dir, ctl    string
+	courtID     string
+	verifier    *checkpoint.Verifier
+	trust       string // trust file
+	platform    *sm2.PrivateKey
+	pubFile     string // the platform's public key
+	platKeyFile string // the platform's private key
+	pki         string
+	certOf      map[court.Role]string
+	nodes       []*e2eNode
+}
+
+// startCourtProcesses starts three courtd processes and waits until each
+// says it is ready.
+func startCourtProcesses(t *testing.T) *e2eCourt {
+	t.Helper()
 	courtd, ctl := binaries(t)
 	dir := t.TempDir()
 	const courtID = "hangzhou.court.example/evidence"
@@ -201,11 +219,9 @@ func TestCourtOfThreeProcesses(t *testing.T) {
 		os.WriteFile(path, []byte(cfg), 0o644)
 		n.proc = startProc(t, courtd, "run", "--config", path)
 	}
-	tlsConf, err := client.TLSFiles{CAFile: filepath.Join(pki, "ca.pem"), CertFile: certOf[court.RoleJudge]}.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	judgeHTTP := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}}
+	c := &e2eCourt{dir: dir, ctl: ctl, courtID: courtID, verifier: v, trust: trust, platform: platform, pubFile: pubFile,
+		platKeyFile: platKeyFile, pki: pki, certOf: certOf, nodes: nodes}
+	judgeHTTP := c.httpAs(t, court.RoleJudge)
 	for _, n := range nodes {
 		waitUntil(t, n.id+" ready", func() bool {
 			r, err := judgeHTTP.Get("https://" + n.http + "/readyz")
@@ -216,6 +232,39 @@ func TestCourtOfThreeProcesses(t *testing.T) {
 			return r.StatusCode == 200
 		})
 	}
+	return c
+}
+
+// httpAs is an HTTPS client presenting a role's certificate.
+func (c *e2eCourt) httpAs(t *testing.T, role court.Role) *http.Client {
+	t.Helper()
+	tlsConf, err := client.TLSFiles{CAFile: filepath.Join(c.pki, "ca.pem"), CertFile: c.certOf[role]}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}}
+}
+
+// dialAs connects to one node's gRPC API with a role's certificate.
+func (c *e2eCourt) dialAs(t *testing.T, role court.Role, addr string) *grpc.ClientConn {
+	t.Helper()
+	dial, err := client.DialTLS(client.TLSFiles{CAFile: filepath.Join(c.pki, "ca.pem"), CertFile: c.certOf[role]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := grpc.NewClient(addr, dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+func TestCourtOfThreeProcesses(t *testing.T) {
+	ec := startCourtProcesses(t)
+	dir, ctl, nodes, trust, pki, certOf, pubFile, platKeyFile, platform, v :=
+		ec.dir, ec.ctl, ec.nodes, ec.trust, ec.pki, ec.certOf, ec.pubFile, ec.platKeyFile, ec.platform, ec.verifier
+	judgeHTTP := ec.httpAs(t, court.RoleJudge)
 	env := []string{"EVIDENCECTL_SERVER=" + nodes[0].grpc, "EVIDENCECTL_TRUST=" + trust, "EVIDENCECTL_CA=" + filepath.Join(pki, "ca.pem")}
 	asPlatform, asJudge := "--cert="+certOf[court.RolePlatform], "--cert="+certOf[court.RoleJudge]
 	if out, code := run(t, env, ctl, "--cert="+certOf[court.RoleAdmin], "platform", "register", "esign.example", "--public-key", pubFile); code != 0 {

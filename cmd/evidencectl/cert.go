@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
@@ -153,17 +154,19 @@ func certificateJSON(c *pb.Certificate) []byte {
 	return append(bytes.Clone(raw), '\n')
 }
 
-// certificates dials the first --server for the certificate service.
+// certificates connects to the certificate service of --server's nodes,
+// each call to a ready one, as every command does.
 func certificates(r *remote) (pb.CertificateServiceClient, func(), error) {
 	dial, err := r.creds.dialOptions() // TLS, certificate or token, as every call
 	if err != nil {
 		return nil, nil, err
 	}
-	cc, err := grpc.NewClient(r.servers[0], append(dial, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))...)
+	c, err := client.New(client.Config{Endpoints: r.servers, AttemptTimeout: r.attempt,
+		DialOptions: append(dial, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))})
 	if err != nil {
 		return nil, nil, err
 	}
-	return pb.NewCertificateServiceClient(cc), func() { cc.Close() }, nil
+	return pb.NewCertificateServiceClient(c.Conn()), func() { c.Close() }, nil
 }
 
 func getCertificate(ctx context.Context, r *remote, id string, pdf bool, fingerprint string) (*pb.GetCertificateResponse, error) {

@@ -35,7 +35,8 @@ type remote struct {
 	servers []string
 	trust   string
 	timeout time.Duration
-	creds   credentials // security (issue 7): TLS, certificate, token
+	attempt time.Duration // bounds one try on one node (client.Config.AttemptTimeout)
+	creds   credentials   // security (issue 7): TLS, certificate, token
 }
 
 func (r *remote) flags(cmd *cobra.Command) {
@@ -43,6 +44,8 @@ func (r *remote) flags(cmd *cobra.Command) {
 	f.StringSliceVar(&r.servers, "server", envList("EVIDENCECTL_SERVER", "127.0.0.1:8100"), "gRPC addresses of the court's nodes (env EVIDENCECTL_SERVER)")
 	f.StringVar(&r.trust, "trust", os.Getenv("EVIDENCECTL_TRUST"), "file of trusted court verifier keys, one per line (env EVIDENCECTL_TRUST)")
 	f.DurationVar(&r.timeout, "timeout", 30*time.Second, "deadline of each command")
+	f.DurationVar(&r.attempt, "attempt-timeout", 2*time.Second,
+		"deadline of one try on one node; a node that does not answer in time, or says it is not ready, is skipped for the next --server")
 	r.creds.flags(cmd)
 }
 
@@ -54,13 +57,15 @@ func envList(name, def string) []string {
 }
 
 // connect returns a client of the court behind --server; with a trust file,
-// it looks up that court's key so receipts are verified.
+// it looks up that court's key so receipts are verified. Every call goes
+// to a node of --server that says it is ready, the next one if a node does
+// not answer within --attempt-timeout.
 func (r *remote) connect(ctx context.Context, platform string, key *sm2.PrivateKey) (*client.Client, error) {
 	dial, err := r.creds.dialOptions()
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.New(client.Config{Endpoints: r.servers, Platform: platform, Key: key, DialOptions: dial})
+	c, err := client.New(client.Config{Endpoints: r.servers, Platform: platform, Key: key, DialOptions: dial, AttemptTimeout: r.attempt})
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +84,7 @@ func (r *remote) connect(ctx context.Context, platform string, key *sm2.PrivateK
 	}
 	c.Close()
 	return client.New(client.Config{Endpoints: r.servers, Platform: platform, Key: key,
-		Court: keys[0], CourtKeys: keys[1:], DialOptions: dial})
+		Court: keys[0], CourtKeys: keys[1:], DialOptions: dial, AttemptTimeout: r.attempt})
 }
 
 // trusted returns a court's keys in a trust file, in the file's order; a

@@ -21,11 +21,13 @@ func alarmsCmd(r *remote) *cobra.Command {
 	var history bool
 	cmd := &cobra.Command{
 		Use:   "alarms",
-		Short: "List equivocation alarms raised on other courts, with the signed heads that prove them",
+		Short: "List equivocation alarms raised on other courts, with the signed heads that prove them, and a corrupt ledger of the node asked",
 		Long: `List the alarms this court raised on other courts that misbehaved: a head
 that does not verify, a rewritten or forked history, or different histories
 shown to different courts. Each alarm carries the two conflicting heads,
-both signed by the court at fault. Exit code 8 when an alarm is active.`,
+both signed by the court at fault. The node asked also lists an alarm on
+its own ledger (ledger-corrupt) while a record it read did not match the
+hashes that commit to it. Exit code 8 when an alarm is active.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			resp, err := call(r, func(ctx context.Context, c *client.Client) (*pb.ListAlarmsResponse, error) {
@@ -50,6 +52,12 @@ both signed by the court at fault. Exit code 8 when an alarm is active.`,
 					fmt.Fprintln(w, "no alarms: every court this court follows has shown one consistent history")
 				}
 				for _, a := range resp.Alarms {
+					if a.Kind == "ledger-corrupt" { // court.AlarmLedgerCorrupt
+						// The answering node's own ledger, not another court.
+						fmt.Fprintf(w, "%s  %s  ACTIVE (node %s serves nothing from its ledger until it is rebuilt)\n  raised %s\n  %s\n",
+							a.Court, a.Kind, a.Source, a.RaisedAt.AsTime().Format(time.RFC3339), a.Detail)
+						continue
+					}
 					state := "ACTIVE (mirroring stopped)"
 					if a.ClearedAt != nil {
 						state = fmt.Sprintf("cleared %s by %s", a.ClearedAt.AsTime().Format(time.RFC3339), a.ClearedBy)

@@ -25,10 +25,21 @@ const (
 )
 
 type Node struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	RaftAddress   string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
-	ApiAddress    string                 `protobuf:"bytes,3,opt,name=api_address,json=apiAddress,proto3" json:"api_address,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	NodeId      string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	RaftAddress string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	ApiAddress  string                 `protobuf:"bytes,3,opt,name=api_address,json=apiAddress,proto3" json:"api_address,omitempty"`
+	// The fields below are filled in by GetClusterStatus and ignored in
+	// AddNode. ready: the node may serve (a leader is known and its ledger
+	// is current, writable and intact), as far as the answering node can
+	// tell: of itself it knows its ledger's health; of another node, what
+	// that node's gRPC health service answered it.
+	Ready bool `protobuf:"varint,4,opt,name=ready,proto3" json:"ready,omitempty"`
+	// health: ok, behind, broken, corrupt or rebuilding for the answering
+	// node; for another node serving, not_serving or unreachable.
+	Health string `protobuf:"bytes,5,opt,name=health,proto3" json:"health,omitempty"`
+	// reason says why the node is not ready; empty when it is.
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -84,6 +95,27 @@ func (x *Node) GetApiAddress() string {
 	return ""
 }
 
+func (x *Node) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+func (x *Node) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *Node) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type GetClusterStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -121,16 +153,28 @@ func (*GetClusterStatusRequest) Descriptor() ([]byte, []int) {
 }
 
 type GetClusterStatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Court         string                 `protobuf:"bytes,1,opt,name=court,proto3" json:"court,omitempty"`
-	NodeId        string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	State         string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
-	LeaderId      string                 `protobuf:"bytes,4,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
-	Term          uint64                 `protobuf:"varint,5,opt,name=term,proto3" json:"term,omitempty"`
-	CommitIndex   uint64                 `protobuf:"varint,6,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
-	AppliedIndex  uint64                 `protobuf:"varint,7,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
-	Size          uint64                 `protobuf:"varint,8,opt,name=size,proto3" json:"size,omitempty"`
-	Nodes         []*Node                `protobuf:"bytes,9,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Court        string                 `protobuf:"bytes,1,opt,name=court,proto3" json:"court,omitempty"`
+	NodeId       string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	State        string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	LeaderId     string                 `protobuf:"bytes,4,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	Term         uint64                 `protobuf:"varint,5,opt,name=term,proto3" json:"term,omitempty"`
+	CommitIndex  uint64                 `protobuf:"varint,6,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
+	AppliedIndex uint64                 `protobuf:"varint,7,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	Size         uint64                 `protobuf:"varint,8,opt,name=size,proto3" json:"size,omitempty"`
+	Nodes        []*Node                `protobuf:"bytes,9,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// ready: the answering node may serve: a leader is known and its
+	// ledger is current, writable and intact (what /readyz and the gRPC
+	// health service say).
+	Ready bool `protobuf:"varint,10,opt,name=ready,proto3" json:"ready,omitempty"`
+	// health is the answering node's ledger health: ok, behind, broken,
+	// corrupt or rebuilding.
+	Health string `protobuf:"bytes,11,opt,name=health,proto3" json:"health,omitempty"`
+	// reason says why the answering node is not ready; empty when it is.
+	Reason string `protobuf:"bytes,12,opt,name=reason,proto3" json:"reason,omitempty"`
+	// corruptions counts the corrupt records the answering node has found
+	// in its ledger since it started.
+	Corruptions   uint64 `protobuf:"varint,13,opt,name=corruptions,proto3" json:"corruptions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -226,6 +270,34 @@ func (x *GetClusterStatusResponse) GetNodes() []*Node {
 		return x.Nodes
 	}
 	return nil
+}
+
+func (x *GetClusterStatusResponse) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+func (x *GetClusterStatusResponse) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *GetClusterStatusResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *GetClusterStatusResponse) GetCorruptions() uint64 {
+	if x != nil {
+		return x.Corruptions
+	}
+	return 0
 }
 
 type AddNodeRequest struct {
@@ -1192,13 +1264,16 @@ var File_courtledger_v1_admin_proto protoreflect.FileDescriptor
 
 const file_courtledger_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x1acourtledger/v1/admin.proto\x12\x0ecourtledger.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dcourtledger/v1/evidence.proto\"c\n" +
+	"\x1acourtledger/v1/admin.proto\x12\x0ecourtledger.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dcourtledger/v1/evidence.proto\"\xa9\x01\n" +
 	"\x04Node\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12\x1f\n" +
 	"\vapi_address\x18\x03 \x01(\tR\n" +
-	"apiAddress\"\x19\n" +
-	"\x17GetClusterStatusRequest\"\x98\x02\n" +
+	"apiAddress\x12\x14\n" +
+	"\x05ready\x18\x04 \x01(\bR\x05ready\x12\x16\n" +
+	"\x06health\x18\x05 \x01(\tR\x06health\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"\x19\n" +
+	"\x17GetClusterStatusRequest\"\x80\x03\n" +
 	"\x18GetClusterStatusResponse\x12\x14\n" +
 	"\x05court\x18\x01 \x01(\tR\x05court\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x14\n" +
@@ -1208,7 +1283,12 @@ const file_courtledger_v1_admin_proto_rawDesc = "" +
 	"\fcommit_index\x18\x06 \x01(\x04R\vcommitIndex\x12#\n" +
 	"\rapplied_index\x18\a \x01(\x04R\fappliedIndex\x12\x12\n" +
 	"\x04size\x18\b \x01(\x04R\x04size\x12*\n" +
-	"\x05nodes\x18\t \x03(\v2\x14.courtledger.v1.NodeR\x05nodes\":\n" +
+	"\x05nodes\x18\t \x03(\v2\x14.courtledger.v1.NodeR\x05nodes\x12\x14\n" +
+	"\x05ready\x18\n" +
+	" \x01(\bR\x05ready\x12\x16\n" +
+	"\x06health\x18\v \x01(\tR\x06health\x12\x16\n" +
+	"\x06reason\x18\f \x01(\tR\x06reason\x12 \n" +
+	"\vcorruptions\x18\r \x01(\x04R\vcorruptions\":\n" +
 	"\x0eAddNodeRequest\x12(\n" +
 	"\x04node\x18\x01 \x01(\v2\x14.courtledger.v1.NodeR\x04node\"\x11\n" +
 	"\x0fAddNodeResponse\",\n" +
