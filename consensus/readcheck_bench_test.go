@@ -1,0 +1,107 @@
+package consensus
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/crypto/merkle"
+	"github.com/courtledger/courtledger/crypto/sm3"
+	"github.com/courtledger/courtledger/evidence"
+)
+
+// buildLedger applies n entries in batches of batch to a fresh ledger file
+// at path, as the court's nodes do, and returns the open state machine. The
+// state machine does not verify platforms' signatures (the leader did), so
+// one real signature serves every entry and a large file builds fast. The
+// fingerprint of the entry with request ID r is sm3.Sum(r).
+func buildLedger(tb testing.TB, path string, n, batch int) (*fsm, *fsmHarness) {
+	tb.Helper()
+	h := newHarness(tb)
+	f, err := openFSM(path, testCourt, discardLogger())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.close() })
+	sub := evidence.Submission{Platform: "esign.example", RequestID: "r", Category: evidence.CategoryChat,
+		Title: "买卖合同", SignedAt: time.Now()}
+	sig, err := sub.Sign(h.platform)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for done := 0; done < n; {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		var raws [][]byte
+		for ; len(raws) < batch && done < n; done++ {
+			s := sub
+			s.RequestID = "req-" + strconv.Itoa(done)
+			s.Fingerprint = sm3.Sum([]byte(s.RequestID))
+			s.SignedAt = now
+			e := evidence.NewEntry(testCourt, h.rng.Size(), now, s, sig)
+			raw := e.Marshal()
+			if err := h.rng.Append(merkle.LeafHash(raw), nil); err != nil {
+				tb.Fatal(err)
+			}
+			raws = append(raws, raw)
+		}
+		signed, err := checkpoint.Sign(checkpoint.TreeHead{Origin: testCourt, Size: h.rng.Size(), Root: h.rng.Root(), Time: now}, h.signer)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		h.raftIdx++
+		l := &raft.Log{Index: h.raftIdx, Type: raft.LogCommand, Data: (&appendBatch{entries: raws, signedHead: signed}).encode()}
+		if r := f.Apply(l); r != nil {
+			tb.Fatalf("apply batch ending at %d: %v", done, r)
+		}
+	}
+	return f, h
+}
+
+// BenchmarkReads measures the reads a court serves most, on a ledger of
+// 100,000 entries in batches of 64: an entry by index, by evidence ID, a
+// fingerprint lookup, a receipt (entry, head, inclusion proof), an
+// inclusion proof alone and the latest head. Every read checks what it
+// serves against the hashes that commit to it (verify.go); compare with
+// the numbers in the report of issue 11 for the cost of those checks.
+func BenchmarkReads(b *testing.B) {
+	const n = 100_000
+	f, _ := buildLedger(b, filepath.Join(b.TempDir(), "ledger.db"), n, 64)
+	v := &LogView{f: f, court: testCourt, own: true}
+	ids := make([]string, 1024)
+	for i := range ids {
+		e, err := v.Entry(uint64(i * (n / len(ids))))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = e.EvidenceID
+	}
+	idx := func(i int) uint64 { return uint64(i*7919) % n }
+	reads := []struct {
+		name string
+		read func(i int) error
+	}{
+		{"entry", func(i int) error { _, err := v.Entry(idx(i)); return err }},
+		{"evidence-id", func(i int) error { _, err := v.EntryByEvidenceID(ids[i%len(ids)]); return err }},
+		{"lookup", func(i int) error {
+			_, err := v.Lookup(sm3.Sum([]byte(fmt.Sprintf("req-%d", idx(i)))), 10)
+			return err
+		}},
+		{"receipt", func(i int) error { _, err := v.Receipt(idx(i)); return err }},
+		{"inclusion-proof", func(i int) error { _, err := v.InclusionProof(idx(i), n); return err }},
+		{"latest-head", func(int) error { _, err := v.LatestHead(); return err }},
+	}
+	for _, r := range reads {
+		b.Run(r.name, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				if err := r.read(i); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
