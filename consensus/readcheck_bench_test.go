@@ -11,19 +11,34 @@ import (
 
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/merkle"
+	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
 )
 
 // buildLedger applies n entries in batches of batch to a fresh ledger file
-// at path, as the court's nodes do, and returns the open state machine. The
-// state machine does not verify platforms' signatures (the leader did), so
-// one real signature serves every entry and a large file builds fast. The
-// fingerprint of the entry with request ID r is sm3.Sum(r).
-func buildLedger(tb testing.TB, path string, n, batch int) (*fsm, *fsmHarness) {
+// of testCourt at path, as the court's nodes do, and returns the open state
+// machine. The state machine does not verify platforms' signatures (the
+// leader did), so one real signature serves every entry and a large file
+// builds fast. The entry with request ID "req-i" is at index i and has the
+// fingerprint sm3.Sum("req-i").
+func buildLedger(tb testing.TB, path string, n, batch int) *fsm {
+	return buildLedgerFor(tb, path, testCourt, n, batch)
+}
+
+// buildLedgerFor is buildLedger for the ledger of court.
+func buildLedgerFor(tb testing.TB, path, court string, n, batch int) *fsm {
 	tb.Helper()
-	h := newHarness(tb)
-	f, err := openFSM(path, testCourt, discardLogger())
+	key, err := sm2.GenerateKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	signer, err := checkpoint.NewSigner(court, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h := &fsmHarness{t: tb, signer: signer, platform: key, rng: merkle.NewRange()}
+	f, err := openFSM(path, court, discardLogger())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -42,14 +57,14 @@ func buildLedger(tb testing.TB, path string, n, batch int) (*fsm, *fsmHarness) {
 			s.RequestID = "req-" + strconv.Itoa(done)
 			s.Fingerprint = sm3.Sum([]byte(s.RequestID))
 			s.SignedAt = now
-			e := evidence.NewEntry(testCourt, h.rng.Size(), now, s, sig)
+			e := evidence.NewEntry(court, h.rng.Size(), now, s, sig)
 			raw := e.Marshal()
 			if err := h.rng.Append(merkle.LeafHash(raw), nil); err != nil {
 				tb.Fatal(err)
 			}
 			raws = append(raws, raw)
 		}
-		signed, err := checkpoint.Sign(checkpoint.TreeHead{Origin: testCourt, Size: h.rng.Size(), Root: h.rng.Root(), Time: now}, h.signer)
+		signed, err := checkpoint.Sign(checkpoint.TreeHead{Origin: court, Size: h.rng.Size(), Root: h.rng.Root(), Time: now}, h.signer)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -59,7 +74,7 @@ func buildLedger(tb testing.TB, path string, n, batch int) (*fsm, *fsmHarness) {
 			tb.Fatalf("apply batch ending at %d: %v", done, r)
 		}
 	}
-	return f, h
+	return f
 }
 
 // BenchmarkReads measures the reads a court serves most, on a ledger of
@@ -70,7 +85,7 @@ func buildLedger(tb testing.TB, path string, n, batch int) (*fsm, *fsmHarness) {
 // the numbers in the report of issue 11 for the cost of those checks.
 func BenchmarkReads(b *testing.B) {
 	const n = 100_000
-	f, _ := buildLedger(b, filepath.Join(b.TempDir(), "ledger.db"), n, 64)
+	f := buildLedger(b, filepath.Join(b.TempDir(), "ledger.db"), n, 64)
 	v := &LogView{f: f, court: testCourt, own: true}
 	ids := make([]string, 1024)
 	for i := range ids {
