@@ -216,14 +216,14 @@ func (w *pageWalk) page(id uint64, want ...uint16) ([]byte, error) {
 	if id < 2 || id >= w.meta.hw {
 		return nil, fmt.Errorf("%w: page %d is out of bounds (high water mark %d)", errPage, id, w.meta.hw)
 	}
-	hdr := make([]byte, pageHeaderSize)
-	if _, err := w.r.ReadAt(hdr, int64(id*w.meta.pageSize)); err != nil {
+	b := make([]byte, w.meta.pageSize)
+	if _, err := w.r.ReadAt(b, int64(id*w.meta.pageSize)); err != nil {
 		return nil, fmt.Errorf("%w: page %d: %w", errPage, id, err)
 	}
-	if got := le.Uint64(hdr); got != id {
+	if got := le.Uint64(b); got != id {
 		return nil, fmt.Errorf("%w: page %d identifies itself as page %d", errPage, id, got)
 	}
-	flags, overflow := le.Uint16(hdr[8:]), le.Uint32(hdr[12:])
+	flags, overflow := le.Uint16(b[8:]), le.Uint32(b[12:])
 	ok := false
 	for _, f := range want {
 		ok = ok || flags == f
@@ -237,9 +237,11 @@ func (w *pageWalk) page(id uint64, want ...uint16) ([]byte, error) {
 	if !w.mark(id, overflow) {
 		return nil, fmt.Errorf("%w: page %d (or one of its %d overflow pages) is referenced twice", errPage, id, overflow)
 	}
-	b := make([]byte, (uint64(overflow)+1)*w.meta.pageSize)
-	if _, err := w.r.ReadAt(b, int64(id*w.meta.pageSize)); err != nil {
-		return nil, fmt.Errorf("%w: page %d: %w", errPage, id, err)
+	if overflow > 0 {
+		b = append(b, make([]byte, uint64(overflow)*w.meta.pageSize)...)
+		if _, err := w.r.ReadAt(b[w.meta.pageSize:], int64((id+1)*w.meta.pageSize)); err != nil {
+			return nil, fmt.Errorf("%w: page %d: %w", errPage, id, err)
+		}
 	}
 	return b, nil
 }
