@@ -91,8 +91,8 @@ func (h bucketHashes) ReadHashes(_ context.Context, ids []compact.NodeID) ([][]b
 }
 
 // The reads below check what they return against the hashes that commit
-// to it before it is served (docs/ledger.md, "Every record read is
-// checked"): an entry against its stored leaf hash and the key it was found
+// to it before it is served, as the design asks of every record read: an
+// entry against its stored leaf hash and the key it was found
 // under, a proof against the root of the signed head it is served with, a
 // head against the root of the stored tree at its size. Each check costs
 // O(1) or O(log n) reads and hashes. A mismatch is a *CorruptError, which
@@ -189,15 +189,20 @@ func (lb logBuckets) checkedHead(key, note []byte) (SignedHead, error) {
 	if err != nil {
 		return SignedHead{}, err
 	}
-	root, err := lb.root(h.Head.Size)
+	rng, err := lb.rangeAt(h.Head.Size)
 	if err != nil {
 		return SignedHead{}, err
 	}
-	if !bytes.Equal(root, h.Head.Root) {
-		return SignedHead{}, &CorruptError{What: fmt.Sprintf("tree of %s at size %d", lb.court, h.Head.Size),
+	return h, lb.matchRoot(h, rng)
+}
+
+// matchRoot checks that the stored tree rng has the root h signs.
+func (lb logBuckets) matchRoot(h SignedHead, rng *merkle.Range) error {
+	if root := rng.Root(); !bytes.Equal(root, h.Head.Root) {
+		return &CorruptError{What: fmt.Sprintf("tree of %s at size %d", lb.court, h.Head.Size),
 			Err: fmt.Errorf("stored hashes give root %x, the signed head says %x", root, h.Head.Root)}
 	}
-	return h, nil
+	return nil
 }
 
 // rangeAt loads the right edge of the stored tree at size, which the log
@@ -210,14 +215,6 @@ func (lb logBuckets) rangeAt(size uint64) (*merkle.Range, error) {
 	return rng, nil
 }
 
-func (lb logBuckets) root(size uint64) ([]byte, error) {
-	rng, err := lb.rangeAt(size)
-	if err != nil {
-		return nil, err
-	}
-	return rng.Root(), nil
-}
-
 // treeErr turns a hash the log should hold but does not into corruption.
 func (lb logBuckets) treeErr(size uint64, err error) error {
 	if errors.Is(err, merkle.ErrMissingHash) {
@@ -227,17 +224,20 @@ func (lb logBuckets) treeErr(size uint64, err error) error {
 }
 
 // rootAt is the root the log committed to at size: its signed head's if it
-// holds one there (ok), else the stored tree's.
-func (lb logBuckets) rootAt(size uint64) (root []byte, signed bool, err error) {
+// holds one there, else the stored tree's.
+func (lb logBuckets) rootAt(size uint64) ([]byte, error) {
 	if note := lb.heads.Get(u64(size)); note != nil {
 		h, err := lb.head(u64(size), note)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
-		return h.Head.Root, true, nil
+		return h.Head.Root, nil
 	}
-	root, err = lb.root(size)
-	return root, false, err
+	rng, err := lb.rangeAt(size)
+	if err != nil {
+		return nil, err
+	}
+	return rng.Root(), nil
 }
 
 // checkedRange is rangeAt, checked against the signed head at size if the
@@ -252,9 +252,8 @@ func (lb logBuckets) checkedRange(size uint64) (*merkle.Range, error) {
 		if err != nil {
 			return nil, err
 		}
-		if root := rng.Root(); !bytes.Equal(root, h.Head.Root) {
-			return nil, &CorruptError{What: fmt.Sprintf("tree of %s at size %d", lb.court, size),
-				Err: fmt.Errorf("stored hashes give root %x, the signed head says %x", root, h.Head.Root)}
+		if err := lb.matchRoot(h, rng); err != nil {
+			return nil, err
 		}
 	}
 	return rng, nil

@@ -648,7 +648,7 @@ func (v *LogView) InclusionProof(index, size uint64) ([][]byte, error) {
 	}
 	var p [][]byte
 	err := v.view(func(lb logBuckets) error {
-		root, _, err := lb.rootAt(size)
+		root, err := lb.rootAt(size)
 		if err != nil {
 			return err
 		}
@@ -676,11 +676,11 @@ func (v *LogView) ConsistencyProof(size1, size2 uint64) ([][]byte, error) {
 		if err != nil || size1 == 0 {
 			return lb.treeErr(size2, err)
 		}
-		root1, _, err := lb.rootAt(size1)
+		root1, err := lb.rootAt(size1)
 		if err != nil {
 			return err
 		}
-		root2, _, err := lb.rootAt(size2)
+		root2, err := lb.rootAt(size2)
 		if err != nil {
 			return err
 		}
