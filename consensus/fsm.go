@@ -116,7 +116,7 @@ func boltOptions() *bolt.Options {
 
 // open opens the bbolt file and loads the in-memory state from it.
 func (f *fsm) open() error {
-	db, err := bolt.Open(f.path, 0o600, boltOptions())
+	db, err := openLedgerDB(f.path) // issue 11 (read checks): walks the pages first, so a damaged file is an error, not a panic
 	if err != nil {
 		return fmt.Errorf("open ledger %s: %w", f.path, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/courtledger/courtledger/crypto/checkpoint"
@@ -374,7 +375,7 @@ func (l *Ledger) Alarms(history bool) ([]Alarm, error) {
 				r := rbuf{b: v}
 				a := decodeAlarm(&r)
 				if r.err != nil {
-					return fmt.Errorf("alarm record is corrupt: %w", r.err)
+					return &CorruptError{What: fmt.Sprintf("alarm record in %s", name), Err: r.err}
 				}
 				out = append(out, *a)
 				return nil
@@ -431,7 +432,7 @@ func (l *Ledger) Mirror(court string) (MirrorState, error) {
 			r := rbuf{b: v}
 			st.Alarm = decodeAlarm(&r)
 			if r.err != nil {
-				return r.err
+				return &CorruptError{What: fmt.Sprintf("alarm record of %s", court), Err: r.err}
 			}
 		}
 		lb, mb, ok := mirrorLog(tx, court)
@@ -442,8 +443,8 @@ func (l *Ledger) Mirror(court string) (MirrorState, error) {
 		if c := getU64(mb.Get(keyChecked)); c != 0 {
 			st.Checked = time.UnixMilli(int64(c)).UTC()
 		}
-		if _, v := lb.heads.Cursor().Last(); v != nil {
-			h, err := parseSigned(bytes.Clone(v))
+		if k, v := lb.heads.Cursor().Last(); k != nil {
+			h, err := lb.head(k, v)
 			if err != nil {
 				return err
 			}
@@ -510,47 +511,50 @@ func (v *LogView) Size() uint64 {
 	return 0
 }
 
-// LatestHead is the newest signed head held.
+// LatestHead is the newest signed head held, checked against the stored
+// tree at its size.
 func (v *LogView) LatestHead() (SignedHead, error) {
-	var note []byte
+	var h SignedHead
 	err := v.view(func(lb logBuckets) error {
-		_, n := lb.heads.Cursor().Last()
-		note = bytes.Clone(n)
-		return nil
+		k, n := lb.heads.Cursor().Last()
+		if k == nil {
+			return ErrEmpty
+		}
+		var err error
+		h, err = lb.checkedHead(k, n)
+		return err
 	})
-	if err != nil {
-		return SignedHead{}, err
-	}
-	if note == nil {
-		return SignedHead{}, ErrEmpty
-	}
-	return parseSigned(note)
+	return h, err
 }
 
-// HeadAt returns the signed head held at exactly size entries.
+// HeadAt returns the signed head held at exactly size entries, checked
+// against the stored tree at that size.
 func (v *LogView) HeadAt(size uint64) (SignedHead, error) {
-	var note []byte
+	var h SignedHead
 	err := v.view(func(lb logBuckets) error {
-		note = bytes.Clone(lb.heads.Get(u64(size)))
-		return nil
+		n := lb.heads.Get(u64(size))
+		if n == nil {
+			return fmt.Errorf("%w: no head of %q at size %d", ErrNotFound, v.court, size)
+		}
+		var err error
+		h, err = lb.checkedHead(u64(size), n)
+		return err
 	})
-	if err != nil {
-		return SignedHead{}, err
-	}
-	if note == nil {
-		return SignedHead{}, fmt.Errorf("%w: no head of %q at size %d", ErrNotFound, v.court, size)
-	}
-	return parseSigned(note)
+	return h, err
 }
 
 // Heads returns up to limit signed heads with sizes in (from, to], oldest
-// first: the heads a follower needs to check entries as it pages them.
+// first: the heads a follower needs to check entries as it pages them. Each
+// is checked to parse as the log's head of the size it is stored under;
+// their roots are not recomputed here (a page of heads would cost a tree
+// walk each): the follower checks them against the entries it is served,
+// which are checked against their leaf hashes.
 func (v *LogView) Heads(from, to uint64, limit int) ([]SignedHead, error) {
 	var out []SignedHead
 	err := v.view(func(lb logBuckets) error {
 		c := lb.heads.Cursor()
 		for k, n := c.Seek(u64(from + 1)); k != nil && getU64(k) <= to && len(out) < limit; k, n = c.Next() {
-			h, err := parseSigned(bytes.Clone(n))
+			h, err := lb.head(k, n)
 			if err != nil {
 				return err
 			}
@@ -562,19 +566,18 @@ func (v *LogView) Heads(from, to uint64, limit int) ([]SignedHead, error) {
 }
 
 // RootAt returns the root of the log's first size entries, from O(log n)
-// stored hashes.
+// stored hashes, checked against the signed head at size if one is held.
 func (v *LogView) RootAt(size uint64) ([]byte, error) {
 	if size > v.Size() {
 		return nil, fmt.Errorf("%w: root of %q at %d, %d held", ErrNotFound, v.court, size, v.Size())
 	}
 	var root []byte
 	err := v.view(func(lb logBuckets) error {
-		rng, err := merkle.LoadRange(context.Background(), bucketHashes{lb.nodes}, size)
-		if err != nil {
-			return err
+		rng, err := lb.checkedRange(size)
+		if err == nil {
+			root = rng.Root()
 		}
-		root = rng.Root()
-		return nil
+		return err
 	})
 	return root, err
 }
@@ -587,15 +590,21 @@ func (v *LogView) Entry(index uint64) (*evidence.Entry, error) {
 }
 
 // RawEntries returns the canonical bytes of entries [from, to), at most
-// limit of them.
+// limit of them, each checked against its leaf hash.
 func (v *LogView) RawEntries(from, to uint64, limit int) ([][]byte, error) {
 	var out [][]byte
 	err := v.view(func(lb logBuckets) error {
 		c := lb.entries.Cursor()
 		next := from
-		for k, raw := c.Seek(u64(from)); k != nil && next < to && len(out) < limit; k, raw = c.Next() {
+		for k, _ := c.Seek(u64(from)); k != nil && next < to && len(out) < limit; k, _ = c.Next() {
 			if getU64(k) != next {
-				return fmt.Errorf("entry %d missing from %q", next, v.court)
+				// A gap: rawEntry says whether the entry is corrupt or absent.
+				_, err := lb.rawEntry(next)
+				return fmt.Errorf("entry %d missing from %q: %w", next, v.court, err)
+			}
+			raw, err := lb.rawEntry(next)
+			if err != nil {
+				return err
 			}
 			out = append(out, bytes.Clone(raw))
 			next++
@@ -608,15 +617,7 @@ func (v *LogView) RawEntries(from, to uint64, limit int) ([][]byte, error) {
 // EntryByEvidenceID returns the entry with an evidence ID.
 func (v *LogView) EntryByEvidenceID(id string) (*evidence.Entry, error) {
 	var e *evidence.Entry
-	err := v.view(func(lb logBuckets) error {
-		idx, ok := lb.indexOf(id)
-		if !ok {
-			return fmt.Errorf("%w: evidence %q", ErrNotFound, id)
-		}
-		var err error
-		e, err = lb.entry(idx)
-		return err
-	})
+	err := v.view(func(lb logBuckets) (err error) { e, err = lb.byEvidenceID(id); return })
 	return e, err
 }
 
@@ -639,27 +640,54 @@ func (v *LogView) Receipt(index uint64) (*evidence.Receipt, error) {
 }
 
 // InclusionProof proves the entry at index is in the tree of size entries.
+// The proof is checked, from the stored leaf hash, against the root of the
+// signed head at size if one is held, else the stored tree's root at size.
 func (v *LogView) InclusionProof(index, size uint64) ([][]byte, error) {
 	if have := v.Size(); size > have || index >= size {
 		return nil, fmt.Errorf("%w: entry %d in tree of size %d (%q has %d)", ErrNotFound, index, size, v.court, have)
 	}
 	var p [][]byte
-	err := v.view(func(lb logBuckets) (err error) {
-		p, err = merkle.Inclusion(context.Background(), bucketHashes{lb.nodes}, index, size)
-		return
+	err := v.view(func(lb logBuckets) error {
+		root, err := lb.rootAt(size)
+		if err != nil {
+			return err
+		}
+		leaf := lb.nodes.Get(nodeKey(compact.NewNodeID(0, index)))
+		if leaf == nil {
+			return lb.corrupt(index, errors.New("no leaf hash is stored for it"))
+		}
+		p, err = lb.inclusion(index, size, bytes.Clone(leaf), root)
+		return err
 	})
 	return p, err
 }
 
 // ConsistencyProof proves the tree of size2 entries extends that of size1.
+// The proof is checked against the roots the log committed to at both
+// sizes (signed heads where held, else the stored trees' roots).
 func (v *LogView) ConsistencyProof(size1, size2 uint64) ([][]byte, error) {
 	if have := v.Size(); size1 > size2 || size2 > have {
 		return nil, fmt.Errorf("%w: consistency %d -> %d (%q has %d)", ErrNotFound, size1, size2, v.court, have)
 	}
 	var p [][]byte
-	err := v.view(func(lb logBuckets) (err error) {
+	err := v.view(func(lb logBuckets) error {
+		var err error
 		p, err = merkle.Consistency(context.Background(), bucketHashes{lb.nodes}, size1, size2)
-		return
+		if err != nil || size1 == 0 {
+			return lb.treeErr(size2, err)
+		}
+		root1, err := lb.rootAt(size1)
+		if err != nil {
+			return err
+		}
+		root2, err := lb.rootAt(size2)
+		if err != nil {
+			return err
+		}
+		if err := merkle.VerifyConsistency(size1, size2, p, root1, root2); err != nil {
+			return &CorruptError{What: fmt.Sprintf("consistency proof of %s from size %d to %d", v.court, size1, size2), Err: err}
+		}
+		return nil
 	})
 	return p, err
 }
@@ -673,55 +701,52 @@ func (v *LogView) ConsistencyProof(size1, size2 uint64) ([][]byte, error) {
 func (v *LogView) WitnessedReceipt(index uint64) (*evidence.Receipt, error) {
 	var r *evidence.Receipt
 	err := v.view(func(lb logBuckets) error {
-		var (
-			size   uint64
-			signed []byte
-		)
-		if v.own {
-			tx := lb.heads.Tx()
-			k, _ := tx.Bucket(bucketCosignatures).Cursor().Last()
-			if k == nil || getU64(k[:8]) <= index {
-				var err error
-				r, err = lb.receipt(index)
-				return err
-			}
-			size = getU64(k[:8])
-			head := lb.heads.Get(u64(size))
-			if head == nil {
-				return fmt.Errorf("cosigned head at %d is missing", size)
-			}
-			var lines [][]byte
-			c := tx.Bucket(bucketCosignatures).Cursor()
-			for ck, cv := c.Seek(k[:8]); ck != nil && bytes.HasPrefix(ck, k[:8]); ck, cv = c.Next() {
-				lines = append(lines, cv)
-			}
-			var err error
-			if signed, err = checkpoint.WithSignatures(head, lines...); err != nil {
-				return err
-			}
-		} else {
-			k, head := lb.heads.Cursor().Last()
+		if !v.own {
+			k, note := lb.heads.Cursor().Last()
 			if k == nil || getU64(k) <= index {
 				return fmt.Errorf("%w: no head of %q covers entry %d", ErrNotFound, v.court, index)
 			}
-			size, signed = getU64(k), bytes.Clone(head)
+			h, err := lb.head(k, note)
+			if err != nil {
+				return err
+			}
+			r, err = lb.receiptFor(index, h, h.Note)
+			return err
 		}
-		e, err := lb.entry(index)
+		tx := lb.heads.Tx()
+		k, _ := tx.Bucket(bucketCosignatures).Cursor().Last()
+		if k == nil || getU64(k[:8]) <= index {
+			var err error
+			r, err = lb.receipt(index)
+			return err
+		}
+		size := getU64(k[:8])
+		note := lb.heads.Get(u64(size))
+		if note == nil {
+			return &CorruptError{What: fmt.Sprintf("signed head at size %d of %s", size, v.court), Err: errors.New("it is cosigned but missing")}
+		}
+		h, err := lb.head(u64(size), note)
 		if err != nil {
 			return err
 		}
-		p, err := merkle.Inclusion(context.Background(), bucketHashes{lb.nodes}, index, size)
+		var lines [][]byte
+		c := tx.Bucket(bucketCosignatures).Cursor()
+		for ck, cv := c.Seek(k[:8]); ck != nil && bytes.HasPrefix(ck, k[:8]); ck, cv = c.Next() {
+			lines = append(lines, cv)
+		}
+		signed, err := checkpoint.WithSignatures(note, lines...)
 		if err != nil {
 			return err
 		}
-		r = &evidence.Receipt{Entry: *e, Proof: p, SignedHead: signed}
-		return nil
+		r, err = lb.receiptFor(index, h, signed)
+		return err
 	})
 	return r, err
 }
 
 // Range returns the right edge of the log's first size entries, for a
-// follower rebuilding roots as entries arrive.
+// follower rebuilding roots as entries arrive; checked against the signed
+// head at size if one is held.
 func (v *LogView) Range(size uint64) (*merkle.Range, error) {
 	if size == 0 {
 		return merkle.NewRange(), nil
@@ -731,7 +756,7 @@ func (v *LogView) Range(size uint64) (*merkle.Range, error) {
 	}
 	var rng *merkle.Range
 	err := v.view(func(lb logBuckets) (err error) {
-		rng, err = merkle.LoadRange(context.Background(), bucketHashes{lb.nodes}, size)
+		rng, err = lb.checkedRange(size)
 		return
 	})
 	return rng, err

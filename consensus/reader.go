@@ -3,6 +3,7 @@ package consensus
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -21,12 +22,33 @@ var ErrEmpty = errors.New("consensus: ledger has no entries yet")
 
 // view runs fn in a read transaction of the current ledger file. Reads are
 // served by any replica from what it has applied.
-func (f *fsm) view(fn func(tx *bolt.Tx) error) error {
+//
+// A record that fails its check (logview.go) comes back as a *CorruptError;
+// view names the file in it and records it (markCorrupt), so the node stops
+// being ready. bbolt panics on pages it cannot parse and faults on
+// references past the end of its mapping; both are a damaged file too, and
+// become a *CorruptError here rather than the end of the process.
+func (f *fsm) view(fn func(tx *bolt.Tx) error) (err error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.db == nil {
 		return errors.New("consensus: ledger is closed")
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = &CorruptError{What: "a page of the file", Err: fmt.Errorf("bbolt: %v", p)}
+		}
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			if ce.Path == "" {
+				ce.Path = f.path
+			}
+			f.markCorrupt(ce)
+		}
+	}()
+	// A fault on the mapped file must panic (and be recovered above), not
+	// crash the process.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	return f.db.View(fn)
 }
 
@@ -65,14 +87,6 @@ func parseHead(note []byte) (checkpoint.TreeHead, error) { return checkpoint.Par
 type SignedHead struct {
 	Head checkpoint.TreeHead
 	Note []byte // the C2SP signed note
-}
-
-func parseSigned(note []byte) (SignedHead, error) {
-	h, err := checkpoint.ParseUnverified(note)
-	if err != nil {
-		return SignedHead{}, fmt.Errorf("stored head is corrupt: %w", err)
-	}
-	return SignedHead{Head: h, Note: note}, nil
 }
 
 // The court's own log, read through the same LogView as its mirrors
@@ -131,13 +145,13 @@ func (l *Ledger) Platforms() ([]Platform, error) {
 	var out []Platform
 	err := l.fsm.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketPlatforms).ForEach(func(k, v []byte) error {
+			var key *sm2.PublicKey
 			rec, err := decodePlatformRecord(v)
-			if err != nil {
-				return fmt.Errorf("platform %q: %w", k, err)
+			if err == nil {
+				key, err = sm2.ParsePublicKeyDER(rec.der)
 			}
-			key, err := sm2.ParsePublicKeyDER(rec.der)
 			if err != nil {
-				return fmt.Errorf("platform %q: %w", k, err)
+				return &CorruptError{What: fmt.Sprintf("record of platform %q", k), Err: err}
 			}
 			p := Platform{ID: string(k), Key: key, Revoked: rec.revoked, RegisteredAt: time.UnixMilli(rec.registeredAt).UTC()}
 			if rec.revoked {

@@ -75,6 +75,8 @@ func problemOf(err error) Problem {
 		return Problem{codes.NotFound, "NOT_FOUND", err.Error(), ""}
 	case errors.As(err, &nl):
 		return Problem{codes.Unavailable, "NOT_LEADER", nl.Error(), ""}
+	case errors.Is(err, consensus.ErrCorrupt): // details (file, record) are in the node's log and health, not for callers
+		return Problem{codes.Unavailable, "LEDGER_CORRUPT", "this node's copy of the ledger failed its integrity check; another node of the court can serve the request", ""}
 	case errors.Is(err, consensus.ErrLedgerBroken):
 		return Problem{codes.Unavailable, "LEDGER_UNAVAILABLE", err.Error(), ""}
 	case errors.Is(err, context.DeadlineExceeded):
