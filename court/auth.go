@@ -140,9 +140,14 @@ func identityOfCert(c *x509.Certificate) (Identity, error) {
 type Caller struct {
 	Identity
 	// Via is how the caller proved it: "cert", "token" or, on a call a
-	// node forwarded to the leader, "forwarded:" and the node's identity.
+	// node forwarded to the leader, "forwarded:<node's identity>:cert" or
+	// ":token", the credential the node passed along and the leader
+	// verified.
 	Via  string
 	Addr string // the remote address the request came from
+	// proof is the credential as this node verified it, which a forwarded
+	// call carries to the leader; nil for a caller without credentials.
+	proof *credential
 }
 
 // AuthError is a refused credential: the call is Unauthenticated.
