@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -70,6 +71,15 @@ func NodeIdentity(court, node string) Identity {
 	return Identity{Role: RoleNode, ID: court + "/" + node}
 }
 
+// nodeIDRe is the rule for a node ID (config node_id and peers, AddNode,
+// node certificates): 1 to 64 letters, digits, '.', '_' or '-', starting
+// and ending with a letter or digit. A node ID names the node in its
+// certificate's identity, the Raft configuration and paths an operator
+// builds from it, so it holds no '/' and (see validNodeID) no "..".
+var nodeIDRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$`)
+
+func validNodeID(id string) bool { return nodeIDRe.MatchString(id) && !strings.Contains(id, "..") }
+
 // courtAndNode splits a node identity's ID.
 func (id Identity) courtAndNode() (court, node string) {
 	i := strings.LastIndexByte(id.ID, '/')
@@ -106,7 +116,7 @@ func (id Identity) validate() error {
 		}
 	case RoleNode:
 		c, n := id.courtAndNode()
-		if !evidence.ValidCourtID(c) || n == "" {
+		if !evidence.ValidCourtID(c) || !validNodeID(n) {
 			return fmt.Errorf("node identity %q is not <court ID>/<node ID>", id.ID)
 		}
 	default:
