@@ -186,3 +186,24 @@ func TestMembershipKeepsQuorum(t *testing.T) {
 			return slices.ContainsFunc(rs, func(r *pb.AuditRecord) bool { return r.Code == codes.FailedPrecondition.String() })
 		})
 }
+
+// The configuration holds node IDs to the rule AddNode does.
+func TestConfigRefusesBadNodeIDs(t *testing.T) {
+	base := FileConfig{Court: testCourt, NodeID: "hz-1", DataDir: "d", RaftAddr: ":7101", GRPCAddr: ":9101",
+		HTTPAddr: ":8101", CourtKeyFile: "k", FileSecurity: FileSecurity{Insecure: true}}
+	if err := base.validate(); err != nil {
+		t.Fatalf("good config: %v", err)
+	}
+	for _, id := range []string{"../../x", "hz/1", "a..b"} {
+		fc := base
+		fc.NodeID = id
+		if err := fc.validate(); err == nil || !strings.Contains(err.Error(), "not a valid node ID") {
+			t.Errorf("node_id %q: %v", id, err)
+		}
+		fc = base
+		fc.Peers = []FilePeer{{NodeID: "hz-1", RaftAddr: "a:1", GRPCAddr: "a:2"}, {NodeID: id, RaftAddr: "b:1", GRPCAddr: "b:2"}}
+		if err := fc.validate(); err == nil || !strings.Contains(err.Error(), "not a valid node ID") {
+			t.Errorf("peer node_id %q: %v", id, err)
+		}
+	}
+}
