@@ -89,7 +89,9 @@ func (n *Node) reachable(ctx context.Context, servers []consensus.Server) map[st
 	)
 	for _, s := range servers {
 		if s.ID == n.cfg.NodeID {
+			mu.Lock() // probes started before may be writing
 			up[s.ID] = true
+			mu.Unlock()
 			continue
 		}
 		wg.Add(1)
