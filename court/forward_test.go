@@ -9,15 +9,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/crypto/sm2"
 )
@@ -240,4 +244,54 @@ func TestForwardedCallsProvenAndAudited(t *testing.T) {
 	if size := l.ledger.Size(); size != 2 {
 		t.Fatalf("ledger has %d entries, want 2", size)
 	}
+}
+
+// In plain-text mode a follower authenticates to the leader with its node
+// token, and the caller's token goes along beside it.
+func TestForwardedCallsInsecureMode(t *testing.T) {
+	nodeTok := func(id string) string { return "tok-node-" + id }
+	c := startCourtWith(t, 3, func(cfg *Config) {
+		rules := testTokenRules()
+		for i := 0; i < 3; i++ {
+			id := fmt.Sprintf("hz-%d", i)
+			rules = append(rules, TokenRule{Hash: TokenHash(nodeTok(id)), Identity: NodeIdentity(testCourt, id)})
+		}
+		cfg.Security = Security{Insecure: true, Tokens: rules, NodeToken: nodeTok(cfg.NodeID),
+			Audit: AuditConfig{FlushEvery: 20 * time.Millisecond}}
+	})
+	f, l := c.follower(), c.leader()
+	dial := func(addr, token string) *grpc.ClientConn {
+		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(client.Token(token, true)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cc.Close() })
+		return cc
+	}
+	ctx := context.Background()
+	if _, err := pb.NewAdminServiceClient(dial(f.GRPCAddr(), tokenFor(RoleAdmin))).RegisterPlatform(ctx, &pb.RegisterPlatformRequest{
+		PlatformId: "esign.example", PublicKeyPem: string(c.platform.Public().MarshalPEM())}); err != nil {
+		t.Fatalf("register via follower: %v", err)
+	}
+	if _, err := pb.NewEvidenceServiceClient(dial(f.GRPCAddr(), tokenFor(RolePlatform))).Submit(ctx,
+		&pb.SubmitRequest{Submission: c.signed(t, "plain-1", []byte("plain file"))}); err != nil {
+		t.Fatalf("submit via follower: %v", err)
+	}
+	// A node token naming a caller without its token is refused here too.
+	_, err := pb.NewAdminServiceClient(dial(l.GRPCAddr(), nodeTok(f.cfg.NodeID))).RegisterPlatform(
+		metadata.AppendToOutgoingContext(ctx, mdOnBehalfOf, "admin mallory token"),
+		&pb.RegisterPlatformRequest{PlatformId: "evil.example", PublicKeyPem: string(c.platform.Public().MarshalPEM())})
+	if status.Code(err) != codes.Unauthenticated || reasonOf(err) != "FORWARD_UNPROVEN" {
+		t.Fatalf("node token forwarding without proof: %v", err)
+	}
+	if !l.ledger.IsLeader() {
+		t.Skip("leadership moved; the calls were not all forwarded")
+	}
+	audit := pb.NewAuditServiceClient(dial(l.GRPCAddr(), tokenFor(RoleAdmin)))
+	waitAudit(t, audit, &pb.QueryAuditRequest{Caller: "esign.example", Target: "plain-1"}, func(rs []*pb.AuditRecord) bool {
+		return slices.ContainsFunc(rs, func(r *pb.AuditRecord) bool {
+			return r.NodeId == l.cfg.NodeID && r.Code == "OK" && r.Via == "forwarded:"+NodeIdentity(testCourt, f.cfg.NodeID).ID+":token"
+		})
+	})
 }
