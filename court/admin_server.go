@@ -40,15 +40,33 @@ func (s *adminServer) GetClusterStatus(ctx context.Context, _ *pb.GetClusterStat
 	return out, nil
 }
 
+// AddNode adds a voter. The request is checked on the node it reached
+// and again on the leader, which also checks the membership it would
+// make (checkAddNode).
 func (s *adminServer) AddNode(ctx context.Context, req *pb.AddNodeRequest) (*pb.AddNodeResponse, error) {
 	nd := req.GetNode()
 	if nd.GetNodeId() == "" || nd.GetRaftAddress() == "" {
 		return nil, toStatus(invalid("node", "MISSING_FIELD", "node_id and raft_address are required"))
 	}
+	if err := checkNodeID("node.node_id", nd.NodeId); err != nil {
+		return nil, toStatus(err)
+	}
+	if err := checkHostPort("node.raft_address", nd.RaftAddress); err != nil {
+		return nil, toStatus(err)
+	}
+	if nd.ApiAddress != "" {
+		if err := checkHostPort("node.api_address", nd.ApiAddress); err != nil {
+			return nil, toStatus(err)
+		}
+	}
 	return onLeader(ctx, s.n, func(c *leaderConn, ctx context.Context) (*pb.AddNodeResponse, error) {
 		return c.admin.AddNode(ctx, req)
 	}, func() (*pb.AddNodeResponse, error) {
-		if err := s.n.ledger.AddVoter(ctx, consensus.Server{ID: nd.NodeId, Address: nd.RaftAddress}); err != nil {
+		srv := consensus.Server{ID: nd.NodeId, Address: nd.RaftAddress}
+		if err := s.n.checkAddNode(ctx, srv); err != nil {
+			return nil, toStatus(err)
+		}
+		if err := s.n.ledger.AddVoter(ctx, srv); err != nil {
 			return nil, toStatus(err)
 		}
 		if nd.ApiAddress != "" {
@@ -58,13 +76,21 @@ func (s *adminServer) AddNode(ctx context.Context, req *pb.AddNodeRequest) (*pb.
 	})
 }
 
+// RemoveNode removes a member; the leader refuses an unknown one and a
+// removal that leaves no quorum of voters that answer (checkRemoveNode).
 func (s *adminServer) RemoveNode(ctx context.Context, req *pb.RemoveNodeRequest) (*pb.RemoveNodeResponse, error) {
 	if req.NodeId == "" {
 		return nil, toStatus(invalid("node_id", "MISSING_FIELD", "node_id is required"))
 	}
+	if err := checkNodeID("node_id", req.NodeId); err != nil {
+		return nil, toStatus(err)
+	}
 	return onLeader(ctx, s.n, func(c *leaderConn, ctx context.Context) (*pb.RemoveNodeResponse, error) {
 		return c.admin.RemoveNode(ctx, req)
 	}, func() (*pb.RemoveNodeResponse, error) {
+		if err := s.n.checkRemoveNode(ctx, req.NodeId); err != nil {
+			return nil, toStatus(err)
+		}
 		if err := s.n.ledger.RemoveServer(ctx, req.NodeId); err != nil {
 			return nil, toStatus(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -70,6 +71,15 @@ func NodeIdentity(court, node string) Identity {
 	return Identity{Role: RoleNode, ID: court + "/" + node}
 }
 
+// nodeIDRe is the rule for a node ID (config node_id and peers, AddNode,
+// node certificates): 1 to 64 letters, digits, '.', '_' or '-', starting
+// and ending with a letter or digit. A node ID names the node in its
+// certificate's identity, the Raft configuration and paths an operator
+// builds from it, so it holds no '/' and (see validNodeID) no "..".
+var nodeIDRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$`)
+
+func validNodeID(id string) bool { return nodeIDRe.MatchString(id) && !strings.Contains(id, "..") }
+
 // courtAndNode splits a node identity's ID.
 func (id Identity) courtAndNode() (court, node string) {
 	i := strings.LastIndexByte(id.ID, '/')
@@ -106,7 +116,7 @@ func (id Identity) validate() error {
 		}
 	case RoleNode:
 		c, n := id.courtAndNode()
-		if !evidence.ValidCourtID(c) || n == "" {
+		if !evidence.ValidCourtID(c) || !validNodeID(n) {
 			return fmt.Errorf("node identity %q is not <court ID>/<node ID>", id.ID)
 		}
 	default:
@@ -140,9 +150,14 @@ func identityOfCert(c *x509.Certificate) (Identity, error) {
 type Caller struct {
 	Identity
 	// Via is how the caller proved it: "cert", "token" or, on a call a
-	// node forwarded to the leader, "forwarded:" and the node's identity.
+	// node forwarded to the leader, "forwarded:<node's identity>:cert" or
+	// ":token", the credential the node passed along and the leader
+	// verified.
 	Via  string
 	Addr string // the remote address the request came from
+	// proof is the credential as this node verified it, which a forwarded
+	// call carries to the leader; nil for a caller without credentials.
+	proof *credential
 }
 
 // AuthError is a refused credential: the call is Unauthenticated.

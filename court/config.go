@@ -141,10 +141,15 @@ func (fc FileConfig) validate() error {
 	if fc.Court != "" && !evidence.ValidCourtID(fc.Court) {
 		errs = append(errs, fmt.Errorf("court %q is not a valid court ID", fc.Court))
 	}
+	if fc.NodeID != "" && !validNodeID(fc.NodeID) {
+		errs = append(errs, fmt.Errorf("node_id %q is not a valid node ID (1 to 64 letters, digits, '.', '_', '-'; no '/' or \"..\")", fc.NodeID))
+	}
 	self := false
 	for i, p := range fc.Peers {
 		if p.NodeID == "" || p.RaftAddr == "" || p.GRPCAddr == "" {
 			errs = append(errs, fmt.Errorf("peers[%d] needs node_id, raft_addr and grpc_addr", i))
+		} else if !validNodeID(p.NodeID) {
+			errs = append(errs, fmt.Errorf("peers[%d]: node_id %q is not a valid node ID", i, p.NodeID))
 		}
 		self = self || p.NodeID == fc.NodeID
 	}

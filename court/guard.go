@@ -33,6 +33,12 @@ const (
 	mdOnBehalfOf = "x-courtledger-on-behalf-of"
 	// mdOriginAddr is the remote address the forwarding node saw.
 	mdOriginAddr = "x-courtledger-origin-addr"
+	// mdForwardCert and mdForwardToken carry the proof of the caller a
+	// node forwards for: the certificate chain the caller presented (as
+	// mdGatewayCert) or its Authorization header. The leader
+	// authenticates it again and acts only as the identity it proves.
+	mdForwardCert  = "x-courtledger-forwarded-cert"
+	mdForwardToken = "x-courtledger-forwarded-authorization"
 )
 
 // SecurityLimits bounds calls; zero values take the defaults.
@@ -83,7 +89,8 @@ func one(md metadata.MD, key string) (string, error) {
 }
 
 // authenticate finds the caller. forwarded is true for a call a node of
-// this court forwarded on behalf of the caller it authenticated.
+// this court forwarded on behalf of a caller whose credential it passed
+// along and this node verified again (see forwardedCaller).
 func (g *guard) authenticate(ctx context.Context, method string) (c Caller, forwarded bool, err error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	p, _ := peer.FromContext(ctx)
@@ -92,6 +99,7 @@ func (g *guard) authenticate(ctx context.Context, method string) (c Caller, forw
 	}
 	var (
 		certID, tokenID *Identity
+		chainEnc        string // the certificate chain as presented, for forwarding
 	)
 	token, err := one(md, mdAuthorization)
 	if err != nil {
@@ -104,7 +112,7 @@ func (g *guard) authenticate(ctx context.Context, method string) (c Caller, forw
 			if err != nil {
 				return c, false, err
 			}
-			certID = &id
+			certID, chainEnc = &id, encodeChain(chain)
 		}
 	case gatewayAuthInfo:
 		if xff := md.Get("x-forwarded-for"); len(xff) > 0 {
@@ -126,7 +134,7 @@ func (g *guard) authenticate(ctx context.Context, method string) (c Caller, forw
 			if err != nil {
 				return c, false, err
 			}
-			certID = &id
+			certID, chainEnc = &id, enc
 		}
 	}
 	if token != "" {
@@ -140,33 +148,111 @@ func (g *guard) authenticate(ctx context.Context, method string) (c Caller, forw
 	case certID != nil && tokenID != nil && *certID != *tokenID:
 		return c, false, &AuthError{"AMBIGUOUS_CREDENTIALS", fmt.Sprintf("certificate names %s, token names %s", certID, tokenID)}
 	case certID != nil:
-		c.Identity, c.Via = *certID, "cert"
+		c.Identity, c.Via, c.proof = *certID, "cert", &credential{chain: chainEnc}
 	case tokenID != nil:
-		c.Identity, c.Via = *tokenID, "token"
+		c.Identity, c.Via, c.proof = *tokenID, "token", &credential{token: token}
 	case public(method):
 		c.Identity, c.Via = Identity{Role: RoleAnyone}, "none"
 		return c, false, nil
 	default:
 		return c, false, &AuthError{"NO_CREDENTIALS", "a client certificate or a bearer token is required"}
 	}
+	return g.forwardedCaller(md, method, c)
+}
 
+// credential is what a caller proved itself with, as this node verified
+// it, kept so that a forwarded call can carry it to the leader.
+type credential struct {
+	chain string // base64 DER certificates, comma-separated, leaf first
+	token string // the Authorization header value
+}
+
+// forwardedCaller returns the caller a node forwards for, or node itself
+// when it forwards nothing. A node may forward only the writes it cannot
+// serve itself (Access.Forwarded), and only with the caller's own
+// credential, which is authenticated here again exactly as if the caller
+// had called this node: a certificate chain against the CA for client
+// authentication, a token against the configured hashes, the node and
+// court rules of admit. The named caller must be the one that credential
+// proves. A refused forward returns node, whose Via names the identity it
+// claimed, so that the refusal is audited against the node.
+func (g *guard) forwardedCaller(md metadata.MD, method string, node Caller) (Caller, bool, error) {
 	obo, err := one(md, mdOnBehalfOf)
-	if err != nil || obo == "" {
-		return c, false, err
+	if err != nil {
+		return node, false, err
 	}
-	if c.Role != RoleNode {
-		return c, false, &DeniedError{"NOT_A_NODE", "only a node of this court may forward calls"}
+	fwdCert, err := one(md, mdForwardCert)
+	if err != nil {
+		return node, false, err
 	}
-	parts := strings.SplitN(obo, " ", 3)
-	if len(parts) != 3 {
-		return c, false, &AuthError{"BAD_METADATA", mdOnBehalfOf + " must be \"<role> <id> <via>\""}
+	fwdToken, err := one(md, mdForwardToken)
+	if err != nil {
+		return node, false, err
 	}
-	orig := Identity{Role: Role(parts[0]), ID: parts[1]}
-	if err := orig.validate(); err != nil {
-		return c, false, &AuthError{"BAD_METADATA", err.Error()}
+	if obo == "" && fwdCert == "" && fwdToken == "" {
+		return node, false, nil
+	}
+	if node.Role != RoleNode {
+		return node, false, &DeniedError{"NOT_A_NODE", "only a node of this court may forward calls"}
+	}
+	parts := strings.Fields(obo)
+	refused := node
+	if len(parts) < 2 || len(parts) > 3 {
+		refused.Via = fmt.Sprintf("%s claims %q", node.Via, obo)
+		return refused, false, &AuthError{"BAD_METADATA", mdOnBehalfOf + " must be \"<role> <id> <via>\""}
+	}
+	claimed := Identity{Role: Role(parts[0]), ID: parts[1]}
+	refused.Via = node.Via + " claims " + claimed.String()
+	if !forwarded(method) {
+		return refused, false, &DeniedError{"NOT_FORWARDED", fmt.Sprintf("nodes do not forward %s; the caller must call it itself", method)}
+	}
+	if err := claimed.validate(); err != nil {
+		return refused, false, &AuthError{"BAD_METADATA", err.Error()}
+	}
+	var (
+		id   Identity
+		kind string
+		cred *credential
+	)
+	switch {
+	case fwdCert != "" && fwdToken != "":
+		return refused, false, &AuthError{"BAD_METADATA", "a forwarded call carries one credential of its caller, not two"}
+	case fwdCert != "":
+		chain, err := decodeChain(fwdCert)
+		if err != nil {
+			return refused, false, &AuthError{"BAD_CERTIFICATE", "forwarded certificate: " + err.Error()}
+		}
+		id, err = g.auth.FromCertificates(chain)
+		if err != nil {
+			return refused, false, forwardedCredentialError(node, err)
+		}
+		kind, cred = "cert", &credential{chain: fwdCert}
+	case fwdToken != "":
+		id, err = g.auth.FromToken(fwdToken)
+		if err != nil {
+			return refused, false, forwardedCredentialError(node, err)
+		}
+		kind, cred = "token", &credential{token: fwdToken}
+	default:
+		return refused, false, &AuthError{"FORWARD_UNPROVEN", fmt.Sprintf(
+			"node %s names %s as its caller without the caller's certificate or token", node.ID, claimed)}
+	}
+	if id != claimed {
+		return refused, false, &DeniedError{"FORWARD_IDENTITY_MISMATCH", fmt.Sprintf(
+			"node %s names %s as its caller, but the credential it passed is %s's", node.ID, claimed, id)}
 	}
 	addr, _ := one(md, mdOriginAddr)
-	return Caller{Identity: orig, Via: "forwarded:" + c.ID + ":" + parts[2], Addr: addr}, true, nil
+	return Caller{Identity: id, Via: "forwarded:" + node.ID + ":" + kind, Addr: addr, proof: cred}, true, nil
+}
+
+// forwardedCredentialError keeps the reason of a refused forwarded
+// credential and says whose credential it was.
+func forwardedCredentialError(node Caller, err error) error {
+	var ae *AuthError
+	if errors.As(err, &ae) {
+		return &AuthError{ae.Reason, "credential forwarded by node " + node.ID + ": " + ae.Detail}
+	}
+	return err
 }
 
 func authInfoOf(p *peer.Peer) credentials.AuthInfo {
@@ -218,11 +304,12 @@ func hostOf(addr string) string {
 	return addr
 }
 
-// audited: every call a client made is recorded once, by the node it
-// reached; not the forwarded copy, not health checks, not the audit
-// records' own transport.
+// audited: every call a client made is recorded by the node it reached,
+// and a forwarded call once more by the leader that ran it, under the
+// caller with the forwarding node in Via; not health checks, not the
+// audit records' own transport.
 func (g *guard) audited(c Caller, fwd bool, method string) bool {
-	return g.audit != nil && !fwd && c.Role != RoleAnyone && !strings.HasPrefix(method, "/grpc.health.") &&
+	return g.audit != nil && c.Role != RoleAnyone && !strings.HasPrefix(method, "/grpc.health.") &&
 		method != "/courtledger.v1.AuditService/AppendAudit"
 }
 
@@ -306,6 +393,13 @@ func auditTarget(req any) string {
 		return fmt.Sprintf("platform=%s request_id=%s fingerprint=%s", s.GetPlatform(), s.GetRequestId(), s.GetFingerprint())
 	case *pb.SubmitBatchRequest:
 		return fmt.Sprintf("submissions=%d", len(r.GetSubmissions()))
+	case *pb.RegisterPlatformRequest:
+		// The key itself is in the platform registry; its PEM would crowd
+		// the platform ID out of the clipped target.
+		return "platform_id=" + r.GetPlatformId()
+	case *pb.AddNodeRequest:
+		nd := r.GetNode()
+		return fmt.Sprintf("node_id=%s raft_address=%s api_address=%s", nd.GetNodeId(), nd.GetRaftAddress(), nd.GetApiAddress())
 	}
 	m, ok := req.(proto.Message)
 	if !ok {
@@ -320,6 +414,15 @@ func auditTarget(req any) string {
 		return true
 	})
 	return strings.Join(parts, " ")
+}
+
+// encodeChain is the metadata form of a certificate chain (decodeChain's).
+func encodeChain(chain []*x509.Certificate) string {
+	parts := make([]string, len(chain))
+	for i, c := range chain {
+		parts[i] = base64.StdEncoding.EncodeToString(c.Raw)
+	}
+	return strings.Join(parts, ",")
 }
 
 func decodeChain(enc string) ([]*x509.Certificate, error) {
@@ -353,13 +456,23 @@ func (n *Node) nodeContext(ctx context.Context) context.Context {
 }
 
 // forwardContext is the outgoing context of a call forwarded to the
-// leader: the node authenticates as itself and names the caller it
-// authenticated, which the leader authorizes again.
+// leader: the node authenticates as itself, names the caller it
+// authenticated and passes that caller's credential as it verified it
+// (certificate chain or token), which the leader authenticates and
+// authorizes again (guard.forwardedCaller).
 func (n *Node) forwardContext(ctx context.Context) context.Context {
 	out := n.nodeContext(ctx)
 	out = metadata.AppendToOutgoingContext(out, forwardedKey, "1")
-	if c, ok := CallerOf(ctx); ok {
-		out = metadata.AppendToOutgoingContext(out, mdOnBehalfOf, fmt.Sprintf("%s %s %s", c.Role, c.ID, c.Via), mdOriginAddr, c.Addr)
+	c, ok := CallerOf(ctx)
+	if !ok || c.proof == nil {
+		// No caller to speak for: the leader sees the node alone.
+		return out
 	}
-	return out
+	kv := []string{mdOnBehalfOf, fmt.Sprintf("%s %s %s", c.Role, c.ID, c.Via), mdOriginAddr, c.Addr}
+	if c.proof.chain != "" {
+		kv = append(kv, mdForwardCert, c.proof.chain)
+	} else {
+		kv = append(kv, mdForwardToken, c.proof.token)
+	}
+	return metadata.AppendToOutgoingContext(out, kv...)
 }

@@ -19,6 +19,10 @@ type Access struct {
 	// documentation (docs/security.md); the checks are in scopeRequest
 	// and scopeResponse.
 	Note string
+	// Forwarded marks a write a follower hands to the leader (onLeader).
+	// A node may call only these on behalf of a caller, with the caller's
+	// credential (guard.forwardedCaller).
+	Forwarded bool
 }
 
 // methodAccess is THE authorization table: full gRPC method name → roles
@@ -26,8 +30,8 @@ type Access struct {
 // TestEveryMethodHasARow fails for any registered method without a row.
 // docs/security.md carries this table, checked by TestSecurityDocTable.
 var methodAccess = map[string]Access{
-	"/courtledger.v1.EvidenceService/Submit":      {Roles: []Role{RolePlatform}, Note: "the submission's platform must be the caller"},
-	"/courtledger.v1.EvidenceService/SubmitBatch": {Roles: []Role{RolePlatform}, Note: "every submission's platform must be the caller"},
+	"/courtledger.v1.EvidenceService/Submit":      {Roles: []Role{RolePlatform}, Note: "the submission's platform must be the caller", Forwarded: true},
+	"/courtledger.v1.EvidenceService/SubmitBatch": {Roles: []Role{RolePlatform}, Note: "every submission's platform must be the caller", Forwarded: true},
 	"/courtledger.v1.EvidenceService/GetEvidence": {Roles: []Role{RolePlatform, RoleJudge},
 		Note: "a platform sees only its own entries (others are NotFound)"},
 	"/courtledger.v1.EvidenceService/LookupFingerprint": {Roles: []Role{RolePlatform, RoleJudge},
@@ -40,14 +44,14 @@ var methodAccess = map[string]Access{
 	// Clients read the court's ID from the cluster status to pick its key
 	// from a trust file, so every client role may.
 	"/courtledger.v1.AdminService/GetClusterStatus": {Roles: []Role{RolePlatform, RoleJudge, RoleLawyer, RoleAdmin}},
-	"/courtledger.v1.AdminService/AddNode":          {Roles: []Role{RoleAdmin}},
-	"/courtledger.v1.AdminService/RemoveNode":       {Roles: []Role{RoleAdmin}},
-	"/courtledger.v1.AdminService/RegisterPlatform": {Roles: []Role{RoleAdmin}},
-	"/courtledger.v1.AdminService/RevokePlatform":   {Roles: []Role{RoleAdmin}},
+	"/courtledger.v1.AdminService/AddNode":          {Roles: []Role{RoleAdmin}, Forwarded: true},
+	"/courtledger.v1.AdminService/RemoveNode":       {Roles: []Role{RoleAdmin}, Forwarded: true},
+	"/courtledger.v1.AdminService/RegisterPlatform": {Roles: []Role{RoleAdmin}, Forwarded: true},
+	"/courtledger.v1.AdminService/RevokePlatform":   {Roles: []Role{RoleAdmin}, Forwarded: true},
 	"/courtledger.v1.AdminService/ListPlatforms":    {Roles: []Role{RoleAdmin}},
 	// Issue 5 (cross-court sync): alarms are the admin's.
 	"/courtledger.v1.AdminService/ListAlarms":    {Roles: []Role{RoleAdmin}},
-	"/courtledger.v1.AdminService/ClearAlarm":    {Roles: []Role{RoleAdmin}},
+	"/courtledger.v1.AdminService/ClearAlarm":    {Roles: []Role{RoleAdmin}, Forwarded: true},
 	"/courtledger.v1.AdminService/GetSyncStatus": {Roles: []Role{RoleAdmin}},
 
 	// Issue 6: certificates and verdicts at trial.
@@ -59,8 +63,8 @@ var methodAccess = map[string]Access{
 	"/courtledger.v1.SyncService/GetCheckpoint":  {Roles: []Role{RolePeer}},
 	"/courtledger.v1.SyncService/GetConsistency": {Roles: []Role{RolePeer}},
 	"/courtledger.v1.SyncService/StreamEntries":  {Roles: []Role{RolePeer}},
-	"/courtledger.v1.SyncService/AddCosignature": {Roles: []Role{RolePeer}},
-	"/courtledger.v1.SyncService/ExchangeHeads":  {Roles: []Role{RolePeer}},
+	"/courtledger.v1.SyncService/AddCosignature": {Roles: []Role{RolePeer}, Forwarded: true},
+	"/courtledger.v1.SyncService/ExchangeHeads":  {Roles: []Role{RolePeer}, Forwarded: true},
 
 	"/courtledger.v1.AuditService/QueryAudit": {Roles: []Role{RoleAdmin}},
 	"/courtledger.v1.AuditService/AppendAudit": {Roles: []Role{RoleNode},
@@ -79,6 +83,9 @@ func allowed(method string, role Role) bool {
 	}
 	return slices.Contains(a.Roles, role) || slices.Contains(a.Roles, RoleAnyone)
 }
+
+// forwarded reports whether a follower forwards method to the leader.
+func forwarded(method string) bool { return methodAccess[method].Forwarded }
 
 // public reports whether a method needs no credentials.
 func public(method string) bool {
@@ -173,6 +180,9 @@ func AccessTable() string {
 		note := a.Note
 		if public(m) {
 			note = "no credentials needed"
+		}
+		if a.Forwarded {
+			note = strings.TrimPrefix(note+"; a follower forwards it to the leader", "; ")
 		}
 		fmt.Fprintf(&b, " %s |\n", note)
 	}
