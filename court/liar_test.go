@@ -304,24 +304,40 @@ func TestLyingCourtBadSignatureAndSameSizeFork(t *testing.T) {
 	fake.serve(fork)
 	waitAlarm(t, B, l, consensus.AlarmSameSize)
 
-	// After a clear, a head under another key is a bad signature.
+	// After a clear, a head under another key is a bad signature. The
+	// liar serves it before the clear: while the alarm stands nothing is
+	// fetched, so the first round after the clear sees the new key and
+	// never the old fork again (which would raise same-size-fork anew).
+	other := newLiar(t)
+	fake.serve(newHistory(t, other.signer, other.platform, "a", 25, 5))
 	_, ad := nw.dial(B.any().GRPCAddr())
 	if _, err := ad.ClearAlarm(context.Background(), &pb.ClearAlarmRequest{Court: liar, Operator: "ops"}); err != nil {
 		t.Fatal(err)
 	}
-	other := newLiar(t)
-	fake.serve(newHistory(t, other.signer, other.platform, "a", 25, 5))
-	var alarm *pb.Alarm
+	// The node asked may be a follower that applies the clear a moment
+	// after the leader: wait for the new alarm rather than take the first.
+	var seen []string
+	defer func() {
+		if t.Failed() {
+			t.Logf("alarms seen last: %v", seen)
+		}
+	}()
 	eventually(t, 30*time.Second, "a bad-signature alarm", func() bool {
 		r, err := ad.ListAlarms(context.Background(), &pb.ListAlarmsRequest{})
-		if err != nil || len(r.Alarms) == 0 {
+		if err != nil {
 			return false
 		}
-		alarm = r.Alarms[0]
-		return true
+		seen = seen[:0]
+		for _, a := range r.Alarms {
+			if a.Kind == string(consensus.AlarmBadSignature) {
+				return true
+			}
+			seen = append(seen, a.Kind+" ("+a.Detail+")")
+		}
+		return false
 	})
-	if alarm.Kind != string(consensus.AlarmBadSignature) {
-		t.Fatalf("alarm %s (%s), want bad-signature", alarm.Kind, alarm.Detail)
+	if len(seen) > 0 {
+		t.Logf("alarms besides bad-signature: %v", seen)
 	}
 	if got := mirrorSize(B.any(), liar); got != 20 {
 		t.Fatalf("mirror has %d entries after the alarms, want 20", got)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -30,14 +31,33 @@ import (
 
 const testCourt = "hangzhou.court.example/evidence"
 
+// handedOut holds every address freeAddr returned in this test binary:
+// the kernel may give a port that was just closed again at the next
+// listen, and two nodes of one court on one address make Raft refuse the
+// configuration ("found duplicate address").
+var handedOut = struct {
+	sync.Mutex
+	addrs map[string]bool
+}{addrs: map[string]bool{}}
+
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !handedOut.addrs[addr] {
+			handedOut.addrs[addr] = true
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free loopback port not handed out before")
+	return ""
 }
 
 type testCourtNodes struct {
