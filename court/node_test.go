@@ -8,10 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
