@@ -110,9 +110,6 @@ func (l *Ledger) checkLedgerAtOpen(rebuild string) error {
 		}
 		l.log.Error("snapshot cannot be restored; moved aside", "snapshot", s.ID, "to", to, "err", err)
 		snaps = snaps[1:]
-		if err := f.open(); err != nil && f.db == nil {
-			return fmt.Errorf("consensus: %w", err)
-		}
 	}
 	if f.db == nil {
 		if err := f.open(); err != nil {
@@ -255,14 +252,17 @@ func (l *Ledger) supervise() {
 		}
 		l.noteProgress(r)
 		h := l.Health()
+		if h.Ready() {
+			backoff = healBackoffMin
+		}
 		if need := l.healReason(h); need != "" && time.Now().After(nextHeal) {
+			// A restart that does not make the node ready (the disk is still
+			// full) waits longer before the next.
 			if err := l.heal(need, h.State == HealthCorrupt); err != nil {
 				l.log.Error("healing failed; retrying", "in", backoff, "err", err)
-				nextHeal = time.Now().Add(backoff)
-				backoff = min(2*backoff, healBackoffMax)
-			} else {
-				backoff = healBackoffMin
 			}
+			nextHeal = time.Now().Add(backoff)
+			backoff = min(2*backoff, healBackoffMax)
 			continue
 		}
 		switch {
@@ -316,7 +316,8 @@ func (l *Ledger) lead(r *raft.Raft) {
 // applied everything it knows committed, a leader is known, and, for a
 // rebuild, the commit index has reached what the node knew of at start.
 func (l *Ledger) noteProgress(r *raft.Raft) {
-	commit, applied := r.CommitIndex(), r.AppliedIndex()
+	commit := l.commitIndex(r)
+	applied := l.fsm.appliedThrough(commit)
 	if addr, _ := r.LeaderWithID(); addr == "" || commit == 0 || applied < commit {
 		return
 	}

@@ -2,9 +2,14 @@ package consensus
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -182,4 +187,157 @@ func TestLostLedgerRebuilds(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A node whose ledger writes fail (a full disk, issue 11 state 3) stops
+// applying and leading, and heals by itself once writes succeed again,
+// without a process restart: nothing acknowledged is lost.
+func TestFailedLedgerWriteHeals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node fault test")
+	}
+	c, _ := tcpCluster(t, 3)
+	c.registerPlatform("esign.example")
+	victim := c.waitLeader()
+	var full atomic.Bool
+	victim.fsm.mu.Lock()
+	victim.fsm.failWrite = func() error {
+		if full.Load() {
+			return syscall.ENOSPC
+		}
+		return nil
+	}
+	victim.fsm.mu.Unlock()
+
+	var (
+		once   sync.Once
+		broken = make(chan struct{})
+	)
+	acks := runSubmitters(t, c, "a", 8, 30, func(total int64) {
+		if total == 60 {
+			full.Store(true)
+		}
+		if total > 60 {
+			once.Do(func() {
+				go func() {
+					defer close(broken)
+					waitFor(t, "the leader's ledger to break and leadership to move", func() (bool, string) {
+						h := victim.Health()
+						return h.State == HealthBroken && !victim.IsLeader() && c.leaderID() != victim.cfg.NodeID, fmt.Sprintf("%+v", h)
+					})
+				}()
+			})
+		}
+	})
+	<-broken
+	// More acknowledged writes while the victim stays broken.
+	acks = append(acks, runSubmitters(t, c, "b", 4, 10, nil)...)
+	if h := victim.Health(); h.Ready() {
+		t.Fatalf("victim ready while its writes fail: %+v", h)
+	}
+	full.Store(false)
+	waitRebuilt(t, c, victim.cfg.NodeID, c.waitLeader().Size())
+	if victim.Restarts() == 0 {
+		t.Fatal("the victim healed without restarting Raft")
+	}
+	if c.node(victim.cfg.NodeID) != victim {
+		t.Fatal("the victim's process state was replaced")
+	}
+	acks = append(acks, runSubmitters(t, c, "c", 4, 5, nil)...)
+	checkLedger(t, c, acks)
+	leadFrom(t, c, victim.cfg.NodeID)
+	acks = append(acks, runSubmitters(t, c, "d", 4, 5, nil)...)
+	checkLedger(t, c, acks)
+	checkNoFork(t, c)
+}
+
+// mountTmpfs mounts a tmpfs of size bytes on a fresh directory; it needs
+// root. The caller's cleanup must close what uses it first.
+func mountTmpfs(t *testing.T, size int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	return dir
+}
+
+// fill writes a file in dir until the file system is full.
+func fill(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("filling %s: %v", dir, err)
+			}
+			return path
+		}
+	}
+}
+
+// The same on a real full disk: a follower's directory on a small tmpfs is
+// filled until its writes fail, then space is freed.
+func TestFullDiskHeals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node fault test")
+	}
+	c, fn := tcpCluster(t, 3)
+	c.registerPlatform("esign.example")
+	acks := runSubmitters(t, c, "a", 4, 10, nil)
+
+	victim := followerOf(c)
+	c.kill(fn, victim)
+	mnt := mountTmpfs(t, 16<<20)
+	t.Cleanup(func() {
+		c.stop(victim)
+		if out, err := exec.Command("umount", "-l", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", mnt, err, out)
+		}
+	})
+	dir := filepath.Join(mnt, victim)
+	if out, err := exec.Command("cp", "-a", c.dirs[victim], dir).CombinedOutput(); err != nil {
+		t.Fatalf("copy %s: %v: %s", c.dirs[victim], err, out)
+	}
+	c.dirs[victim] = dir
+	c.restart(fn, victim)
+	waitRebuilt(t, c, victim, c.waitLeader().Size())
+
+	filler := fill(t, mnt)
+	var once sync.Once
+	notReady := make(chan struct{})
+	acks = append(acks, runSubmitters(t, c, "b", 8, 40, func(int64) {
+		once.Do(func() {
+			go func() {
+				defer close(notReady)
+				waitFor(t, "the full node to stop being ready", func() (bool, string) {
+					h := c.node(victim).Health()
+					return !h.Ready(), fmt.Sprintf("%+v", h)
+				})
+			}()
+		})
+	})...)
+	<-notReady
+	if h := c.node(victim).Health(); h.Ready() {
+		t.Fatalf("full node ready: %+v", h)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitRebuilt(t, c, victim, c.waitLeader().Size())
+	acks = append(acks, runSubmitters(t, c, "c", 4, 5, nil)...)
+	checkLedger(t, c, acks)
+	if m, _ := filepath.Glob(filepath.Join(dir, "snapshots", "*.tmp")); len(m) > 0 {
+		t.Fatalf("failed snapshots left behind: %v", m)
+	}
+	t.Logf("health restarts of the full node: %d", c.node(victim).Restarts())
 }

@@ -110,12 +110,14 @@ type Ledger struct {
 
 	rebuild  atomic.Pointer[rebuildState] // set while the ledger is rebuilt
 	synced   atomic.Bool                  // caught up with the court since (re)start
+	seen     atomic.Uint64                // highest commit index a leader has sent
 	restarts atomic.Uint64
 	healMu   sync.Mutex // one restart at a time, and none during Close
 
-	lagMu   sync.Mutex // guards lagMark and lagAt (health.go)
-	lagMark uint64
-	lagAt   time.Time
+	lagMu     sync.Mutex // guards the three below (health.go)
+	lagMark   uint64
+	lagAt     time.Time
+	lagBehind bool
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -229,7 +231,7 @@ func (l *Ledger) openStores() error {
 		}
 	}
 	l.logStore, l.snaps = store, snaps
-	l.guard, l.trans = wrapTransport(trans, l.refuseVote, l.refuseLead)
+	l.guard, l.trans = wrapTransport(trans, l.refuseVote, l.refuseLead, l.sawCommit)
 	l.fsm.logs = store
 	l.fsm.snapshotIndex = func() uint64 {
 		if list, err := snaps.List(); err == nil && len(list) > 0 {

@@ -1,7 +1,6 @@
 package consensus
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/hashicorp/raft"
@@ -30,6 +29,10 @@ type guardTransport struct {
 	raft.Transport
 	refuseVote func() error // non-nil: refuse votes, with this reason
 	refuseLead func() error // non-nil: refuse TimeoutNow, with this reason
+	// sawCommit is told the commit index each leader's AppendEntries
+	// carries: a follower whose own log is stuck (its disk is full) knows
+	// no more than its log holds, and would think itself current.
+	sawCommit func(index uint64)
 
 	out       chan raft.RPC
 	stop      chan struct{}
@@ -38,8 +41,8 @@ type guardTransport struct {
 }
 
 // wrapTransport wraps inner; the returned transport is what Raft gets.
-func wrapTransport(inner raft.Transport, refuseVote, refuseLead func() error) (*guardTransport, raft.Transport) {
-	g := &guardTransport{Transport: inner, refuseVote: refuseVote, refuseLead: refuseLead,
+func wrapTransport(inner raft.Transport, refuseVote, refuseLead func() error, sawCommit func(uint64)) (*guardTransport, raft.Transport) {
+	g := &guardTransport{Transport: inner, refuseVote: refuseVote, refuseLead: refuseLead, sawCommit: sawCommit,
 		out: make(chan raft.RPC), stop: make(chan struct{})}
 	g.wg.Add(1)
 	go g.filter(inner.Consumer())
@@ -92,7 +95,9 @@ func (g *guardTransport) filter(in <-chan raft.RPC) {
 }
 
 func (g *guardTransport) refusal(cmd any) error {
-	switch cmd.(type) {
+	switch c := cmd.(type) {
+	case *raft.AppendEntriesRequest:
+		g.sawCommit(c.LeaderCommitIndex)
 	case *raft.RequestVoteRequest, *raft.RequestPreVoteRequest:
 		return g.refuseVote()
 	case *raft.TimeoutNowRequest:
@@ -123,6 +128,3 @@ func (g *guardTransport) closeInner() error {
 	})
 	return err
 }
-
-// errRefused is the reason a refused request gives.
-var errRefused = errors.New("consensus: node's ledger is not ready")
