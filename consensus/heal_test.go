@@ -341,3 +341,57 @@ func TestFullDiskHeals(t *testing.T) {
 	}
 	t.Logf("health restarts of the full node: %d", c.node(victim).Restarts())
 }
+
+// The FSM records no applied index for entries it is handed while it lacks
+// committed entries before them (Raft took a snapshot's index as applied
+// while the ledger is older): rejecting them as stale, as main did, skipped
+// the missing entries for good. Entries Raft never hands over (no-ops) are
+// no gap.
+func TestLedgerBehindRecordsNothing(t *testing.T) {
+	h := newHarness(t)
+	store := raft.NewInmemStore()
+	put := func(l *raft.Log) {
+		if err := store.StoreLog(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := h.batch(2, "a") // index 1
+	put(first)
+	h.raftIdx++ // index 2: a new leader's no-op
+	put(&raft.Log{Index: h.raftIdx, Type: raft.LogNoop})
+	second := h.batch(1, "b") // index 3
+	put(second)
+
+	// A ledger that has everything: the no-op is no gap.
+	f := openTestFSM(t, filepath.Join(t.TempDir(), "ledger.db"))
+	f.logs = store
+	if r := f.Apply(first); r != nil {
+		t.Fatal(r)
+	}
+	if r := f.Apply(second); r != nil {
+		t.Fatalf("after a no-op: %v", r)
+	}
+	if f.size() != 3 || f.appliedIndex() != 3 {
+		t.Fatalf("size %d applied %d, want 3 3", f.size(), f.appliedIndex())
+	}
+
+	// A ledger lost, Raft resuming after a snapshot at index 2.
+	empty := openTestFSM(t, filepath.Join(t.TempDir(), "ledger.db"))
+	empty.logs = store
+	if err := store.DeleteRange(1, 2); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := empty.Apply(second).(error)
+	if !errors.Is(res, ErrLedgerBehind) {
+		t.Fatalf("entry after missing ones: %v, want ErrLedgerBehind", res)
+	}
+	if empty.appliedIndex() != 0 || empty.size() != 0 {
+		t.Fatalf("a ledger missing entries recorded applied %d size %d", empty.appliedIndex(), empty.size())
+	}
+	// And it takes nothing more until rebuilt.
+	h.raftIdx = second.Index
+	third := h.batch(1, "c")
+	if res, _ := empty.Apply(third).(error); !errors.Is(res, ErrLedgerBehind) {
+		t.Fatalf("next entry: %v, want ErrLedgerBehind", res)
+	}
+}

@@ -42,9 +42,8 @@ func openSnapshotStore(base string, logger hclog.Logger, log *slog.Logger) (*sna
 	return s, nil
 }
 
-// removeTemporary removes the *.tmp directories that failed snapshots left.
-// It runs when no snapshot is being written: at open, and after a failure
-// (raft writes one snapshot at a time).
+// removeTemporary removes the *.tmp directories that failed snapshots left
+// (a crash while one was written). It runs at open, before Raft starts.
 func (s *snapshotStore) removeTemporary() {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
@@ -52,14 +51,23 @@ func (s *snapshotStore) removeTemporary() {
 	}
 	for _, e := range entries {
 		if e.IsDir() && strings.HasSuffix(e.Name(), ".tmp") {
-			path := filepath.Join(s.dir, e.Name())
-			if err := os.RemoveAll(path); err != nil {
-				s.log.Warn("cannot remove a failed snapshot's temporary directory", "path", path, "err", err)
-				continue
-			}
-			s.log.Info("removed a failed snapshot's temporary directory", "path", path)
+			s.removeDir(filepath.Join(s.dir, e.Name()))
 		}
 	}
+}
+
+// removeDir removes a failed snapshot's temporary directory. Raft's sink
+// removes it itself on most failures, but not when writing the metadata
+// fails, as on a full disk.
+func (s *snapshotStore) removeDir(path string) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err := os.RemoveAll(path); err != nil {
+		s.log.Warn("cannot remove a failed snapshot's temporary directory", "path", path, "err", err)
+		return
+	}
+	s.log.Info("removed a failed snapshot's temporary directory", "path", path)
 }
 
 // tighten makes the snapshot directory 0700 and everything in it 0700
@@ -82,16 +90,15 @@ func (s *snapshotStore) Create(version raft.SnapshotVersion, index, term uint64,
 	configurationIndex uint64, trans raft.Transport) (raft.SnapshotSink, error) {
 	sink, err := s.FileSnapshotStore.Create(version, index, term, configuration, configurationIndex, trans)
 	if err != nil {
-		s.removeTemporary()
 		return nil, err
 	}
 	tmp := filepath.Join(s.dir, sink.ID()+".tmp")
 	if err := s.tightenOne(tmp); err != nil {
 		sink.Cancel()
-		s.removeTemporary()
+		s.removeDir(tmp)
 		return nil, fmt.Errorf("consensus: snapshot %s: %w", tmp, err)
 	}
-	return &snapshotSink{SnapshotSink: sink, store: s}, nil
+	return &snapshotSink{SnapshotSink: sink, store: s, tmp: tmp}, nil
 }
 
 func (s *snapshotStore) tightenOne(dir string) error {
@@ -113,11 +120,12 @@ func (s *snapshotStore) tightenOne(dir string) error {
 type snapshotSink struct {
 	raft.SnapshotSink
 	store *snapshotStore
+	tmp   string
 }
 
 func (k *snapshotSink) Close() error {
 	if err := k.SnapshotSink.Close(); err != nil {
-		k.store.removeTemporary()
+		k.store.removeDir(k.tmp)
 		return err
 	}
 	if err := k.store.tightenOne(filepath.Join(k.store.dir, k.ID())); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -128,7 +136,7 @@ func (k *snapshotSink) Close() error {
 
 func (k *snapshotSink) Cancel() error {
 	err := k.SnapshotSink.Cancel()
-	k.store.removeTemporary()
+	k.store.removeDir(k.tmp)
 	return err
 }
 
