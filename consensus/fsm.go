@@ -41,6 +41,9 @@ var (
 	ErrLedgerBehind = errors.New("consensus: ledger misses committed entries, node must rebuild")
 )
 
+// errDamaged marks a ledger file that bbolt could not read.
+var errDamaged = errors.New("file is damaged")
+
 // platformRecord is a registered platform, as stored (see schema.go):
 // u8 revoked, u64 registered-at ms, u64 revoked-at ms, bytes SPKI DER.
 type platformRecord struct {
@@ -138,8 +141,19 @@ func boltOptions() *bolt.Options {
 }
 
 // open opens the bbolt file and loads the in-memory state from it.
-func (f *fsm) open() error {
-	db, err := bolt.Open(f.path, 0o600, boltOptions())
+func (f *fsm) open() (err error) {
+	var db *bolt.DB
+	defer func() {
+		// bbolt panics on some damaged pages rather than returning an error;
+		// the caller moves such a file aside (heal.go).
+		if p := recover(); p != nil {
+			if db != nil {
+				db.Close()
+			}
+			err = fmt.Errorf("load ledger %s: %w: bbolt panicked: %v", f.path, errDamaged, p)
+		}
+	}()
+	db, err = bolt.Open(f.path, 0o600, boltOptions())
 	if err != nil {
 		return fmt.Errorf("open ledger %s: %w", f.path, err)
 	}

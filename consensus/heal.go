@@ -67,7 +67,7 @@ func (l *Ledger) checkLedgerAtOpen(rebuild string) error {
 		}
 	case err == nil:
 		if err := inspectLedger(f.path, l.cfg.Court); err != nil {
-			if errors.Is(err, bolt.ErrTimeout) || errors.Is(err, fs.ErrPermission) {
+			if transient(err) {
 				return fmt.Errorf("consensus: ledger %s: %w (is another courtd running on %s? are the file's owner and mode right?)",
 					f.path, err, l.cfg.Dir)
 			}
@@ -84,7 +84,17 @@ func (l *Ledger) checkLedgerAtOpen(rebuild string) error {
 		return fmt.Errorf("consensus: ledger %s: %w", f.path, err)
 	}
 	if err := f.open(); err != nil {
-		return fmt.Errorf("consensus: %w (move the file aside and start the node again: it rebuilds the ledger from a snapshot or its peers)", err)
+		if _, serr := os.Stat(f.path); serr != nil || transient(err) {
+			return fmt.Errorf("consensus: %w (if the file is damaged, move it aside and start the node again: it rebuilds the ledger from a snapshot or its peers)", err)
+		}
+		// It passed the read-only check and still cannot be loaded.
+		reason = fmt.Sprintf("ledger %s cannot be loaded: %v", f.path, err)
+		if err := l.moveLedgerAside(reason); err != nil {
+			return err
+		}
+		if err := f.open(); err != nil {
+			return fmt.Errorf("consensus: create ledger: %w", err)
+		}
 	}
 	applied := f.appliedIndex()
 	target := max(applied, newest, last)
@@ -172,6 +182,12 @@ func inspectLedger(path, court string) (err error) {
 		}
 		return checkLayout(meta)
 	})
+}
+
+// transient reports whether a failure to open a file is no fault of its
+// contents: another process holds it, or its mode or owner is wrong.
+func transient(err error) bool {
+	return errors.Is(err, bolt.ErrTimeout) || errors.Is(err, fs.ErrPermission)
 }
 
 // moveLedgerAside renames the ledger file to ledger.db.broken-<unixtime>:
@@ -373,6 +389,9 @@ func (l *Ledger) heal(reason string, rebuild bool) error {
 			l.log.Warn("leadership transfer before restart failed", "err", err)
 		}
 	}
+	// Raft's heartbeat handler would leave the heartbeats that reach the
+	// stopped Raft unanswered; without it they queue for the new one.
+	l.guard.Transport.SetHeartbeatHandler(nil)
 	if err := old.Shutdown().Error(); err != nil {
 		return fmt.Errorf("shut Raft down: %w", err)
 	}

@@ -145,7 +145,10 @@ func Open(cfg Config) (*Ledger, error) {
 	fail := func(err error) (*Ledger, error) {
 		l.fsm.close()
 		l.logStore.Close()
-		l.guard.closeInner()
+		l.guard.stopFilter()
+		if cfg.Transport == nil {
+			l.guard.closeInner()
+		}
 		return nil, err
 	}
 	if err := l.checkLedgerAtOpen(""); err != nil {
@@ -440,7 +443,9 @@ func (l *Ledger) ReadBarrier(ctx context.Context) error {
 	if err := l.raftNode().VerifyLeader().Error(); err != nil {
 		return raftErr(l, err)
 	}
-	for l.fsm.appliedIndex() < commit {
+	// appliedThrough, not the ledger's applied index: the last committed
+	// entry may be a no-op or barrier, which the ledger never sees.
+	for l.fsm.appliedThrough(commit) < commit {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

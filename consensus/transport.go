@@ -118,13 +118,17 @@ func (g *guardTransport) Close() error { return nil }
 
 // closeInner stops the filter and closes the wrapped transport, for good.
 func (g *guardTransport) closeInner() error {
-	var err error
+	g.stopFilter()
+	if c, ok := g.Transport.(raft.WithClose); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// stopFilter stops passing requests on; the wrapped transport stays open.
+func (g *guardTransport) stopFilter() {
 	g.closeOnce.Do(func() {
 		close(g.stop)
 		g.wg.Wait()
-		if c, ok := g.Transport.(raft.WithClose); ok {
-			err = c.Close()
-		}
 	})
-	return err
 }
