@@ -150,11 +150,36 @@ func TestLostLedgerRebuilds(t *testing.T) {
 			}
 			f.close()
 		}, brokenKept},
+		{"older copy of the ledger", func(t *testing.T, dir string) {
+			if err := os.Rename(filepath.Join(dir, "ledger.db.old"), filepath.Join(dir, "ledger.db")); err != nil {
+				t.Fatal(err)
+			}
+		}, nil},
+		{"ledger unreadable", func(t *testing.T, dir string) {
+			f, err := os.OpenFile(filepath.Join(dir, "ledger.db"), os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			// Both meta pages.
+			if _, err := f.WriteAt(bytes.Repeat([]byte{0xa5}, 2*os.Getpagesize()), 0); err != nil {
+				t.Fatal(err)
+			}
+		}, brokenKept},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, fn := tcpCluster(t, 3)
 			c.registerPlatform("esign.example")
 			acks := runSubmitters(t, c, "a", 4, 10, nil)
+			for _, l := range c.all() {
+				// A consistent copy, as a backup restored later would be.
+				if err := l.fsm.view(func(tx *bolt.Tx) error {
+					return tx.CopyFile(filepath.Join(l.cfg.Dir, "ledger.db.old"), 0o600)
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			acks = append(acks, runSubmitters(t, c, "a2", 4, 5, nil)...)
 			for _, l := range c.all() {
 				if err := l.Snapshot(); err != nil {
 					t.Fatalf("%s: snapshot: %v", l.cfg.NodeID, err)
