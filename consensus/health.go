@@ -78,6 +78,9 @@ const (
 // Health reports whether this node's ledger is current, writable and intact.
 func (l *Ledger) Health() Health {
 	r := l.raftNode()
+	if r == nil {
+		return Health{State: HealthBehind, Reason: "starting", Applied: l.fsm.appliedIndex()}
+	}
 	h := Health{State: HealthOK, Applied: l.fsm.appliedIndex(), Commit: l.commitIndex(r)}
 	f := l.fsm
 	f.mu.RLock()

@@ -193,6 +193,12 @@ func transient(err error) bool {
 // never delete evidence.
 func (l *Ledger) moveLedgerAside(reason string) error {
 	to := fmt.Sprintf("%s.broken-%d", l.fsm.path, time.Now().Unix())
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(to); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		to = fmt.Sprintf("%s.broken-%d.%d", l.fsm.path, time.Now().Unix(), i)
+	}
 	if err := os.Rename(l.fsm.path, to); err != nil {
 		return fmt.Errorf("consensus: move ledger %s aside: %w", l.fsm.path, err)
 	}
