@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -74,14 +75,23 @@ func followerOf(c *testCluster) string {
 
 // waitRebuilt waits until node id holds want entries and says it is ready,
 // failing at once if it ever says ready with fewer: a node must never be
-// ready while its ledger is behind what the court had when it started.
+// ready while its ledger is behind what the court had committed before the
+// node started. Callers make sure no writes are in flight.
 func waitRebuilt(t *testing.T, c *testCluster, id string, want uint64) {
+	t.Helper()
+	waitRebuiltFrom(t, c, id, want, want)
+}
+
+// waitRebuiltFrom is waitRebuilt where writes went on while the node
+// rebuilt: a follower learns of the last ones a moment after the leader, so
+// only being ready with fewer than floor entries fails.
+func waitRebuiltFrom(t *testing.T, c *testCluster, id string, floor, want uint64) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("%s to rebuild to %d entries and be ready", id, want), func() (bool, string) {
 		l := c.node(id)
 		h, size := l.Health(), l.Size()
-		if h.Ready() && size < want {
-			t.Fatalf("%s reports ready (%+v) with %d entries, the court has %d", id, h, size, want)
+		if h.Ready() && size < floor {
+			t.Fatalf("%s reports ready (%+v) with %d entries, the court has %d", id, h, size, floor)
 		}
 		return h.Ready() && size >= want, fmt.Sprintf("health %+v size %d", h, size)
 	})
@@ -419,4 +429,50 @@ func TestLedgerBehindRecordsNothing(t *testing.T) {
 	if res, _ := empty.Apply(third).(error); !errors.Is(res, ErrLedgerBehind) {
 		t.Fatalf("next entry: %v, want ErrLedgerBehind", res)
 	}
+}
+
+// Never sign what you do not hold: a leader whose ledger does not end at
+// the court's last signed head (here the head was lost from its file) signs
+// nothing, stops being ready, hands leadership over and rebuilds.
+func TestLeaderSignsOnlyContinuations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node fault test")
+	}
+	c, _ := tcpCluster(t, 3)
+	c.registerPlatform("esign.example")
+	acks := runSubmitters(t, c, "a", 4, 10, nil)
+	want := c.waitLeader().Size()
+	c.waitConverged(want)
+	served := []map[uint64][]byte{}
+	for _, l := range c.all() {
+		served = append(served, heads(t, l))
+	}
+
+	victim := c.node(followerOf(c))
+	f := victim.fsm
+	f.mu.Lock()
+	err := f.db.Update(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketHeads).Cursor().Last()
+		return tx.Bucket(bucketHeads).Delete(k)
+	})
+	f.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leadFrom(t, c, victim.cfg.NodeID)
+	// Its first batch finds the ledger is not the court's continuation.
+	res, err := victim.Submit(context.Background(), []SignedSubmission{c.submission("esign.example", "on-victim", []byte("v"))})
+	if err == nil && res[0].Err == nil {
+		t.Fatalf("a leader without the court's last head signed a batch: %+v", res[0].Receipt)
+	}
+	waitFor(t, "the victim to stop leading", func() (bool, string) {
+		return !victim.IsLeader() && c.leaderID() != victim.cfg.NodeID, fmt.Sprintf("%+v", victim.Health())
+	})
+	acks = append(acks, runSubmitters(t, c, "b", 4, 5, nil)...)
+	waitRebuiltFrom(t, c, victim.cfg.NodeID, want, c.waitLeader().Size())
+	if m, _ := filepath.Glob(filepath.Join(victim.cfg.Dir, "ledger.db.broken-*")); len(m) != 1 {
+		t.Fatalf("the damaged ledger was not kept aside: %v", m)
+	}
+	checkLedger(t, c, acks)
+	checkNoFork(t, c, served...)
 }
