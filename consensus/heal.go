@@ -42,6 +42,7 @@ func (l *Ledger) supervise() {
 	var (
 		backoff      = healBackoffMin
 		nextHeal     time.Time
+		lastRebuild  time.Time
 		nextTransfer time.Time
 	)
 	for {
@@ -62,10 +63,21 @@ func (l *Ledger) supervise() {
 		if h.Ready() {
 			backoff = healBackoffMin
 		}
-		if need := l.healReason(h); need != "" && time.Now().After(nextHeal) {
+		need, rebuild := l.healReason(h)
+		if rebuild && l.stopped.Load() == nil && time.Since(lastRebuild) < corruptRebuildEvery {
+			// A ledger rebuilt and found corrupt again soon after points at
+			// something a rebuild does not fix (a bad disk, a bad snapshot, a
+			// bug): stay not ready and let an operator look, rather than fill
+			// the disk with copies kept aside.
+			need = ""
+		}
+		if need != "" && time.Now().After(nextHeal) {
+			if rebuild {
+				lastRebuild = time.Now()
+			}
 			// A restart that does not make the node ready (the disk is still
 			// full) waits longer before the next.
-			if err := l.heal(need, h.State == HealthCorrupt); err != nil {
+			if err := l.heal(need, rebuild); err != nil {
 				l.log.Error("healing failed; retrying", "in", backoff, "err", err)
 			}
 			nextHeal = time.Now().Add(backoff)
@@ -93,6 +105,9 @@ func (l *Ledger) supervise() {
 const (
 	healBackoffMin = 200 * time.Millisecond
 	healBackoffMax = 10 * time.Second
+	// corruptRebuildEvery is how often, at most, a node rebuilds a ledger
+	// found corrupt by itself.
+	corruptRebuildEvery = 10 * time.Minute
 )
 
 // lead readies the batcher once this leader has applied everything
@@ -148,16 +163,29 @@ func (f *fsm) refusalLocked() error {
 	return f.refusal()
 }
 
-// healReason says why Raft must restart over the ledger file, if it must.
-func (l *Ledger) healReason(h Health) string {
+// healReason says why Raft must restart over the ledger file, if it must,
+// and whether the ledger must be rebuilt (moved aside first).
+func (l *Ledger) healReason(h Health) (string, bool) {
+	if f := l.stopped.Load(); f != nil {
+		return f.reason, f.rebuild
+	}
 	switch h.State {
-	case HealthBroken, HealthCorrupt:
-		return h.Reason
+	case HealthBroken:
+		return h.Reason, false
+	case HealthCorrupt:
+		return h.Reason, true
 	}
 	if err := l.fsm.refusalLocked(); err != nil {
-		return err.Error()
+		return err.Error(), false
 	}
-	return ""
+	return "", false
+}
+
+// healFailure is a restart that stopped Raft and could not start it again.
+type healFailure struct {
+	reason  string
+	rebuild bool
+	err     error
 }
 
 // heal restarts Raft in this process: leadership goes first, Raft shuts
@@ -186,6 +214,12 @@ func (l *Ledger) heal(reason string, rebuild bool) error {
 	if err := old.Shutdown().Error(); err != nil {
 		return fmt.Errorf("shut Raft down: %w", err)
 	}
+	// From here until a new Raft runs, a failure leaves the node stopped;
+	// supervise tries again.
+	fail := func(err error) error {
+		l.stopped.Store(&healFailure{reason: reason, rebuild: rebuild, err: err})
+		return err
+	}
 	if err := l.fsm.close(); err != nil {
 		l.log.Warn("closing the ledger file before restart", "file", l.fsm.path, "err", err)
 	}
@@ -194,17 +228,18 @@ func (l *Ledger) heal(reason string, rebuild bool) error {
 		why = reason
 	}
 	if err := l.checkLedgerAtOpen(why); err != nil {
-		return err
+		return fail(err)
 	}
 	if rebuild {
 		l.fsm.corrupt.Store(nil)
 	}
 	r, err := l.newRaft()
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	l.synced.Store(false)
 	l.rnode.Store(r)
+	l.stopped.Store(nil)
 	l.restarts.Add(1)
 	l.log.Info("Raft restarted over the ledger file", "applied", l.fsm.appliedIndex(), "size", l.fsm.size())
 	return nil

@@ -89,6 +89,8 @@ func (l *Ledger) Health() Health {
 	applied := l.fsm.appliedThrough(h.Commit)
 	lagging := l.lagging(applied, h.Commit)
 	switch c := f.corrupt.Load(); {
+	case l.stopped.Load() != nil:
+		h.State, h.Reason = HealthBroken, fmt.Sprintf("Raft is stopped: restarting it failed: %v", l.stopped.Load().err)
 	case c != nil:
 		h.State, h.Reason = HealthCorrupt, c.Error()
 	case broken != nil:

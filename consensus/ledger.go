@@ -112,7 +112,8 @@ type Ledger struct {
 	synced   atomic.Bool                  // caught up with the court since (re)start
 	seen     atomic.Uint64                // highest commit index a leader has sent
 	restarts atomic.Uint64
-	healMu   sync.Mutex // one restart at a time, and none during Close
+	stopped  atomic.Pointer[healFailure] // a restart stopped Raft and failed
+	healMu   sync.Mutex                  // one restart at a time, and none during Close
 
 	lagMu     sync.Mutex // guards the three below (health.go)
 	lagMark   uint64
