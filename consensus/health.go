@@ -111,9 +111,9 @@ func (l *Ledger) Health() Health {
 
 // lagging reports whether the node counts as behind: an index committed
 // more than behindGrace ago is not applied yet, or the lag exceeds
-// behindBound, and then until it has caught up. Under steady load a follower always trails by a few
-// entries, so the test is whether it reaches what was committed a moment
-// ago, not whether the lag is ever zero.
+// behindBound; and then until it has caught up. Under steady load a
+// follower always trails by a few entries, so the test is whether it
+// reaches what was committed a moment ago, not whether the lag is ever zero.
 func (l *Ledger) lagging(applied, commit uint64) bool {
 	l.lagMu.Lock()
 	defer l.lagMu.Unlock()
