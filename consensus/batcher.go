@@ -457,28 +457,50 @@ func (b *batcher) resync() error {
 		}
 	}()
 	f := b.l.fsm
-	f.mu.RLock()
-	b.spec = f.rng.Clone()
-	f.mu.RUnlock()
+	var spec *merkle.Range
 	err := f.view(func(tx *bolt.Tx) error {
-		_, v := tx.Bucket(bucketHeads).Cursor().Last()
+		// The range and the heads are read under one lock, so that no batch
+		// applies between them.
+		spec = f.rng.Clone()
+		size, v := tx.Bucket(bucketHeads).Cursor().Last()
 		if v == nil {
+			if spec.Size() != 0 {
+				return b.notContinuation(fmt.Errorf("the ledger holds %d entries and no signed head", spec.Size()))
+			}
 			return nil
 		}
 		h, err := checkpoint.ParseUnverified(v)
-		if err == nil {
-			b.lastTime = h.Time
+		if err != nil {
+			return b.notContinuation(fmt.Errorf("latest signed head: %w", err))
 		}
-		return err
+		// Never sign what you do not hold: the next head must continue the
+		// court's last signed one, which is the one this ledger must end at.
+		if getU64(size) != spec.Size() || h.Size != spec.Size() || !bytes.Equal(h.Root, spec.Root()) {
+			return b.notContinuation(fmt.Errorf("latest signed head has size %d, the ledger %d entries; roots equal: %v",
+				h.Size, spec.Size(), bytes.Equal(h.Root, spec.Root())))
+		}
+		b.lastTime = h.Time
+		return nil
 	})
 	if err != nil {
 		return err
 	}
+	b.spec = spec
 	b.mu.Lock()
 	b.inflight = map[string]*item{}
 	b.mu.Unlock()
 	b.needResync.Store(false)
 	return nil
+}
+
+// notContinuation reports that the ledger does not end at the court's last
+// signed head, so a head signed on it would fork the court's history: the
+// ledger is corrupt, the node stops being ready and hands leadership over.
+func (b *batcher) notContinuation(err error) error {
+	ce := &CorruptError{Path: b.l.fsm.path, What: "the court's latest signed head", Err: err}
+	b.l.fsm.markCorrupt(ce)
+	b.demote()
+	return ce
 }
 
 // propose packs batch into a command and hands it to Raft. It reports
@@ -540,7 +562,7 @@ func (b *batcher) propose(batch []*item) bool {
 	}
 	fl.signedHead, fl.headSize = signed, head.Size
 	cmd := (&appendBatch{entries: raws, signedHead: signed}).encode()
-	fl.future = b.l.raft.Apply(cmd, b.cfg.Timeout)
+	fl.future = b.l.raftNode().Apply(cmd, b.cfg.Timeout)
 	b.spec, b.lastTime = next, now
 	b.flights <- fl
 	return true

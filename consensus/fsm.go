@@ -31,9 +31,18 @@ var (
 	// submissions are retried.
 	ErrStaleBatch = errors.New("consensus: batch does not extend the log")
 	// ErrLedgerBroken means a write to the ledger file failed; the replica
-	// applies nothing more until restarted, when Raft replays what is missing.
+	// applies nothing more until it has restarted Raft over the reopened
+	// file (heal.go), when Raft replays what is missing.
 	ErrLedgerBroken = errors.New("consensus: ledger file failed, node must restart")
+	// ErrLedgerBehind means Raft handed the ledger a log entry while the
+	// ledger lacks committed entries before it (its file was lost or is
+	// older than Raft's snapshot). Nothing is applied, and no applied index
+	// recorded, until the ledger is rebuilt (heal.go).
+	ErrLedgerBehind = errors.New("consensus: ledger misses committed entries, node must rebuild")
 )
+
+// errDamaged marks a ledger file that bbolt could not read.
+var errDamaged = errors.New("file is damaged")
 
 // platformRecord is a registered platform, as stored (see schema.go):
 // u8 revoked, u64 registered-at ms, u64 revoked-at ms, bytes SPKI DER.
@@ -80,6 +89,18 @@ type fsm struct {
 	// afterCommit, if set, runs after each bbolt commit and before Apply
 	// returns: tests crash the node there.
 	afterCommit func(raftIndex uint64)
+	// failWrite, if set, runs inside each ledger write transaction; an error
+	// fails the write as a full disk would. Tests set it.
+	failWrite func() error
+
+	// logs is Raft's log store. When Raft hands over an entry beyond the
+	// next one, ApplyBatch reads the entries in between from it: only
+	// no-ops, which Raft never hands to the FSM, may be missing from the
+	// ledger. Nil in tests of the FSM alone.
+	logs raft.LogStore
+	// snapshotIndex returns the index of the newest snapshot in the store;
+	// after a Restore the ledger holds everything up to it.
+	snapshotIndex func() uint64
 
 	mu        sync.RWMutex // guards everything below
 	db        *bolt.DB
@@ -87,7 +108,12 @@ type fsm struct {
 	applied   uint64
 	platforms map[string]*sm2.PublicKey // active platforms only
 	mirrors   map[string]*merkle.Range  // right edges of the mirrors of other courts
-	broken    error
+	broken    error                     // set when a write failed (ErrLedgerBroken)
+	behind    error                     // set when committed entries are missing (ErrLedgerBehind)
+	// floor is the Raft index up to which the ledger is known complete even
+	// where applied is lower: the index of the snapshot it was restored
+	// from, whose last entries may have been no-ops.
+	floor uint64
 
 	corrupt     atomic.Pointer[CorruptError] // first corruption found (health.go)
 	corruptions atomic.Uint64
@@ -115,8 +141,24 @@ func boltOptions() *bolt.Options {
 }
 
 // open opens the bbolt file and loads the in-memory state from it.
-func (f *fsm) open() error {
-	db, err := openLedgerDB(f.path) // issue 11 (read checks): walks the pages first, so a damaged file is an error, not a panic
+func (f *fsm) open() (err error) {
+	var db *bolt.DB
+	defer func() {
+		// bbolt panics on some damaged pages rather than returning an error;
+		// the caller moves such a file aside (heal.go).
+		if p := recover(); p != nil {
+			if db != nil {
+				db.Close()
+			}
+			err = fmt.Errorf("load ledger %s: %w: bbolt panicked: %v", f.path, errDamaged, p)
+		}
+	}()
+	// openLedgerDB walks the pages first, so a damaged file is an error,
+	// not a panic; such a file is moved aside like one bbolt cannot read.
+	db, err = openLedgerDB(f.path)
+	if errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("%w: %w", errDamaged, err)
+	}
 	if err != nil {
 		return fmt.Errorf("open ledger %s: %w", f.path, err)
 	}
@@ -182,7 +224,8 @@ func (f *fsm) open() error {
 		return fmt.Errorf("load ledger %s: %w", f.path, err)
 	}
 	f.mu.Lock()
-	f.db, f.rng, f.applied, f.platforms, f.mirrors, f.broken = db, rng, applied, platforms, mirrors, nil
+	f.db, f.rng, f.applied, f.platforms, f.mirrors, f.broken, f.behind = db, rng, applied, platforms, mirrors, nil, nil
+	f.floor = applied
 	f.mu.Unlock()
 	return nil
 }
@@ -207,9 +250,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	results := make([]any, len(logs))
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.broken != nil {
+	if err := f.refusal(); err != nil {
 		for i := range results {
-			results[i] = f.broken
+			results[i] = err
 		}
 		return results
 	}
@@ -218,8 +261,15 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		rng       = f.rng
 		platforms map[string]*sm2.PublicKey
 		mirrors   map[string]*merkle.Range
+		gap       = len(logs) // index of the first log the ledger cannot take
 	)
 	err := f.db.Update(func(tx *bolt.Tx) error {
+		if f.failWrite != nil {
+			if err := f.failWrite(); err != nil {
+				return err
+			}
+		}
+		prev := max(f.applied, f.floor)
 		for i, l := range logs {
 			if l.Index <= f.applied {
 				// Already in the ledger: a replay after a crash between the
@@ -227,6 +277,16 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 				results[i] = nil
 				continue
 			}
+			if l.Index > prev+1 {
+				if err := f.missing(prev, l.Index); err != nil {
+					// Rejecting the batch here and recording its index would
+					// skip the missing entries for good: record nothing.
+					f.behind = err
+					gap = i
+					break
+				}
+			}
+			prev = l.Index
 			last = l.Index
 			if l.Type != raft.LogCommand {
 				continue
@@ -275,12 +335,18 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		return tx.Bucket(bucketMeta).Put(keyApplied, u64(last))
 	})
 	if err != nil {
-		f.broken = fmt.Errorf("%w: %w", ErrLedgerBroken, err)
-		f.log.Error("ledger write failed; applying nothing more until restart", "err", err)
+		f.broken = fmt.Errorf("%w: %s: %w", ErrLedgerBroken, f.path, err)
+		f.log.Error("ledger write failed; applying nothing more until Raft restarts over the file", "file", f.path, "err", err)
 		for i := range results {
 			results[i] = f.broken
 		}
 		return results
+	}
+	for i := gap; i < len(logs); i++ {
+		results[i] = f.behind
+	}
+	if gap < len(logs) {
+		f.log.Error("ledger misses committed entries: applying nothing more until it is rebuilt", "file", f.path, "err", f.behind)
 	}
 	if last != 0 {
 		f.applied = last
@@ -296,6 +362,37 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		f.afterCommit(last)
 	}
 	return results
+}
+
+// refusal is why the ledger takes no more entries, if it does not.
+func (f *fsm) refusal() error {
+	if f.broken != nil {
+		return f.broken
+	}
+	return f.behind
+}
+
+// missing checks that the Raft entries strictly between from and to, which
+// Raft did not hand over, are of the types Raft never hands to the FSM
+// (no-ops, barriers). A command or configuration entry, or one compacted
+// away, is committed data this ledger lacks: Raft took a snapshot's index as
+// applied while the ledger is older than that snapshot.
+func (f *fsm) missing(from, to uint64) error {
+	if f.logs == nil {
+		return nil
+	}
+	for i := from + 1; i < to; i++ {
+		var e raft.Log
+		if err := f.logs.GetLog(i, &e); err != nil {
+			return fmt.Errorf("%w: ledger %s is at Raft index %d, Raft applies %d, and entry %d is not in the log (%v)",
+				ErrLedgerBehind, f.path, from, to, i, err)
+		}
+		if e.Type == raft.LogCommand || e.Type == raft.LogConfiguration {
+			return fmt.Errorf("%w: ledger %s is at Raft index %d, Raft applies %d, and entry %d (%s) never reached the ledger",
+				ErrLedgerBehind, f.path, from, to, i, e.Type)
+		}
+	}
+	return nil
 }
 
 func clonePlatforms(m map[string]*sm2.PublicKey) map[string]*sm2.PublicKey {
@@ -380,6 +477,9 @@ func applyRevoke(tx *bolt.Tx, platforms map[string]*sm2.PublicKey, c *revokePlat
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	if f.db == nil {
+		return nil, fmt.Errorf("snapshot: ledger %s is closed", f.path)
+	}
 	tx, err := f.db.Begin(false)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
@@ -427,13 +527,30 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := f.close(); err != nil {
 		return fmt.Errorf("restore: close ledger: %w", err)
 	}
+	// From here the ledger is closed: a failure leaves the node broken, and
+	// healing (heal.go) starts over from the files.
 	if err := os.Rename(tmp, f.path); err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return f.failRestore(fmt.Errorf("restore: %w", err))
 	}
 	if err := syncDir(f.path); err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return f.failRestore(fmt.Errorf("restore: %w", err))
 	}
-	return f.open()
+	if err := f.open(); err != nil {
+		return f.failRestore(fmt.Errorf("restore: %w", err))
+	}
+	if f.snapshotIndex != nil {
+		f.mu.Lock()
+		f.floor = max(f.applied, f.snapshotIndex())
+		f.mu.Unlock()
+	}
+	return nil
+}
+
+func (f *fsm) failRestore(err error) error {
+	f.mu.Lock()
+	f.broken = fmt.Errorf("%w: %w", ErrLedgerBroken, err)
+	f.mu.Unlock()
+	return err
 }
 
 // ErrLayout is returned for a ledger file of another layout version than
@@ -453,21 +570,10 @@ func checkLayout(meta *bolt.Bucket) error {
 }
 
 func checkLedgerFile(path, court string) error {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		return fmt.Errorf("snapshot is not a bbolt file: %w", err)
+	if err := inspectLedger(path, court); err != nil {
+		return fmt.Errorf("snapshot does not check: %w", err)
 	}
-	defer db.Close()
-	return db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			return errors.New("snapshot has no ledger metadata")
-		}
-		if c := meta.Get(keyCourt); string(c) != court {
-			return fmt.Errorf("snapshot is of court %q, not %q", c, court)
-		}
-		return checkLayout(meta)
-	})
+	return nil
 }
 
 func syncDir(file string) error {

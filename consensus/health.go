@@ -3,6 +3,9 @@ package consensus
 import (
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // HealthState says whether a node's ledger may be served from.
@@ -64,23 +67,104 @@ func (f *fsm) markCorrupt(err *CorruptError) {
 // started, for the metric.
 func (l *Ledger) Corruptions() uint64 { return l.fsm.corruptions.Load() }
 
+// How long, and how far, a node's applied index may trail its commit index
+// before it counts as behind: a follower trails briefly all the time, as
+// each entry is committed before it is applied, and readiness must not flap.
+const (
+	behindGrace = 2 * time.Second
+	behindBound = 4096 // Raft entries
+)
+
 // Health reports whether this node's ledger is current, writable and intact.
 func (l *Ledger) Health() Health {
-	h := Health{State: HealthOK, Applied: l.fsm.appliedIndex(), Commit: l.raft.CommitIndex()}
+	r := l.raftNode()
+	if r == nil {
+		return Health{State: HealthBehind, Reason: "starting", Applied: l.fsm.appliedIndex()}
+	}
+	h := Health{State: HealthOK, Applied: l.fsm.appliedIndex(), Commit: l.commitIndex(r)}
 	f := l.fsm
 	f.mu.RLock()
-	broken := f.broken
+	broken, behind := f.broken, f.behind
 	f.mu.RUnlock()
+	applied := l.fsm.appliedThrough(h.Commit)
+	lagging := l.lagging(applied, h.Commit)
 	switch c := f.corrupt.Load(); {
+	case l.stopped.Load() != nil:
+		h.State, h.Reason = HealthBroken, fmt.Sprintf("Raft is stopped: restarting it failed: %v", l.stopped.Load().err)
 	case c != nil:
 		h.State, h.Reason = HealthCorrupt, c.Error()
 	case broken != nil:
 		h.State, h.Reason = HealthBroken, broken.Error()
-	case h.Applied < h.Commit && l.raft.AppliedIndex() < h.Commit:
-		// Raft hands the ledger commands only: a new leader's no-op and
-		// its barrier never reach the file, so only Raft's own applied
-		// index tells whether everything committed was applied.
-		h.State, h.Reason = HealthBehind, fmt.Sprintf("applied index %d is behind commit index %d", h.Applied, h.Commit)
+	case behind != nil:
+		h.State, h.Reason = HealthRebuilding, behind.Error()
+	case l.rebuild.Load() != nil:
+		h.State, h.Reason = HealthRebuilding, l.rebuild.Load().reason
+	case !l.synced.Load():
+		h.State, h.Reason = HealthBehind, "not yet caught up with the court's commit index since start"
+	case lagging:
+		h.State, h.Reason = HealthBehind, fmt.Sprintf("applied index %d is behind commit index %d", applied, h.Commit)
+	case r.State() != raft.Leader && time.Since(r.LastContact()) > behindGrace:
+		h.State, h.Reason = HealthBehind, fmt.Sprintf("no contact with a leader for %s", time.Since(r.LastContact()).Round(time.Millisecond))
 	}
 	return h
+}
+
+// lagging reports whether the node counts as behind: an index committed
+// more than behindGrace ago is not applied yet, or the lag exceeds
+// behindBound; and then until it has caught up. Under steady load a
+// follower always trails by a few entries, so the test is whether it
+// reaches what was committed a moment ago, not whether the lag is ever zero.
+func (l *Ledger) lagging(applied, commit uint64) bool {
+	l.lagMu.Lock()
+	defer l.lagMu.Unlock()
+	now := time.Now()
+	if applied >= commit {
+		l.lagMark, l.lagAt, l.lagBehind = 0, time.Time{}, false
+		return false
+	}
+	if l.lagBehind {
+		// Once behind, the node is ready again only when it has caught up
+		// entirely, not as soon as its lag looks ordinary again.
+		return true
+	}
+	if applied >= l.lagMark {
+		l.lagMark, l.lagAt = commit, now
+	}
+	l.lagBehind = commit-applied > behindBound || now.Sub(l.lagAt) > behindGrace
+	return l.lagBehind
+}
+
+// commitIndex is the highest index this node knows committed: Raft's own
+// commit index, or the leader's as its AppendEntries carried it, which is
+// higher when this node's log cannot take the entries.
+func (l *Ledger) commitIndex(r *raft.Raft) uint64 { return max(r.CommitIndex(), l.seen.Load()) }
+
+// sawCommit records a commit index a leader sent.
+func (l *Ledger) sawCommit(index uint64) {
+	for {
+		old := l.seen.Load()
+		if index <= old || l.seen.CompareAndSwap(old, index) {
+			return
+		}
+	}
+}
+
+// appliedThrough is the Raft index up to which the ledger has taken
+// everything, counting the entries after its applied index that Raft never
+// hands to it (no-ops, barriers), looked up to commit. Raft's own applied
+// index will not do: it moves when Raft hands entries to the FSM's queue,
+// before they are in the ledger.
+func (f *fsm) appliedThrough(commit uint64) uint64 {
+	applied := f.appliedIndex()
+	if f.logs == nil {
+		return applied
+	}
+	for i := applied + 1; i <= commit && i <= applied+8; i++ {
+		var e raft.Log
+		if err := f.logs.GetLog(i, &e); err != nil || e.Type == raft.LogCommand || e.Type == raft.LogConfiguration {
+			break
+		}
+		applied = i
+	}
+	return applied
 }

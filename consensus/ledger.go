@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -97,21 +97,40 @@ func (c *Config) validate() error {
 
 // Ledger is one node of a court's replicated evidence ledger.
 type Ledger struct {
-	cfg       Config
-	log       *slog.Logger
-	fsm       *fsm
-	raft      *raft.Raft
-	transport raft.Transport
-	logStore  *raftboltdb.BoltStore
-	batcher   *batcher
+	cfg      Config
+	log      *slog.Logger
+	fsm      *fsm
+	rnode    atomic.Pointer[raft.Raft] // replaced when healing restarts Raft (heal.go)
+	rc       *raft.Config
+	guard    *guardTransport // owns the configured transport
+	trans    raft.Transport  // guard, as Raft sees it
+	logStore *raftboltdb.BoltStore
+	snaps    *snapshotStore
+	batcher  *batcher
+
+	rebuild  atomic.Pointer[rebuildState] // set while the ledger is rebuilt
+	synced   atomic.Bool                  // caught up with the court since (re)start
+	seen     atomic.Uint64                // highest commit index a leader has sent
+	restarts atomic.Uint64
+	stopped  atomic.Pointer[healFailure] // a restart stopped Raft and failed
+	healMu   sync.Mutex                  // one restart at a time, and none during Close
+
+	lagMu     sync.Mutex // guards the three below (health.go)
+	lagMark   uint64
+	lagAt     time.Time
+	lagBehind bool
 
 	closeOnce sync.Once
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
 
-// Open starts a node: it opens (or creates) its stores in cfg.Dir, joins
-// Raft, and, when it is leader, accepts submissions.
+// raftNode is this node's current Raft instance.
+func (l *Ledger) raftNode() *raft.Raft { return l.rnode.Load() }
+
+// Open starts a node: it opens (or creates) its stores in cfg.Dir, checks
+// that the ledger file can carry Raft's state (checkLedgerAtOpen), joins
+// Raft, and, when it is leader with a ready ledger, accepts submissions.
 func Open(cfg Config) (*Ledger, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -120,21 +139,50 @@ func Open(cfg Config) (*Ledger, error) {
 		return nil, fmt.Errorf("consensus: %w", err)
 	}
 	l := &Ledger{cfg: cfg, log: cfg.Logger.With("court", cfg.Court, "node", cfg.NodeID), done: make(chan struct{})}
-	var err error
-	if l.fsm, err = openFSM(filepath.Join(cfg.Dir, "ledger.db"), cfg.Court, l.log); err != nil {
+	l.fsm = &fsm{path: filepath.Join(cfg.Dir, "ledger.db"), court: cfg.Court, log: l.log}
+	if err := l.openStores(); err != nil {
 		return nil, err
 	}
-	if err := l.startRaft(); err != nil {
+	fail := func(err error) (*Ledger, error) {
 		l.fsm.close()
+		l.logStore.Close()
+		l.guard.stopFilter()
+		if cfg.Transport == nil {
+			l.guard.closeInner()
+		}
 		return nil, err
 	}
+	if err := l.checkLedgerAtOpen(""); err != nil {
+		return fail(err)
+	}
+	hasState, err := raft.HasExistingState(l.logStore, l.logStore, l.snaps)
+	if err != nil {
+		return fail(fmt.Errorf("consensus: %w", err))
+	}
+	r, err := l.newRaft()
+	if err != nil {
+		return fail(err)
+	}
+	if !hasState && len(cfg.Bootstrap) > 0 {
+		var servers []raft.Server
+		for _, s := range cfg.Bootstrap {
+			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.Address)})
+		}
+		if err := r.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			r.Shutdown().Error()
+			return fail(fmt.Errorf("consensus: bootstrap: %w", err))
+		}
+	}
+	l.rnode.Store(r)
 	l.batcher = newBatcher(l)
 	l.wg.Add(1)
-	go l.watchLeadership()
+	go l.supervise()
 	return l, nil
 }
 
-func (l *Ledger) startRaft() error {
+// openStores opens what outlives a restart of Raft: its log and stable
+// store, the snapshot store and the transport.
+func (l *Ledger) openStores() error {
 	cfg := l.cfg
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
@@ -144,7 +192,8 @@ func (l *Ledger) startRaft() error {
 	}
 	// The ledger file already holds everything applied up to its recorded
 	// index; restoring the last snapshot over it on every start would
-	// rewrite the whole ledger for nothing.
+	// rewrite the whole ledger for nothing. checkLedgerAtOpen makes sure it
+	// does hold everything up to that snapshot's index.
 	rc.NoSnapshotRestoreOnStart = true
 	// BatchApplyCh stays off: futures buffered in Raft's apply channel are
 	// never answered if Raft shuts down, and the batcher already batches.
@@ -157,15 +206,16 @@ func (l *Ledger) startRaft() error {
 		rc.LeaderLeaseTimeout = 150 * time.Millisecond
 		rc.CommitTimeout = 5 * time.Millisecond
 	}
+	l.rc = rc
 
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db"), BoltOptions: boltOptions()})
+	store, err := raftboltdb.New(raftboltdb.Options{Path: l.raftPath(), BoltOptions: boltOptions()})
 	if err != nil {
-		return fmt.Errorf("consensus: raft store: %w", err)
+		return fmt.Errorf("consensus: raft store %s: %w", l.raftPath(), err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, rc.Logger)
+	snaps, err := openSnapshotStore(cfg.Dir, rc.Logger, l.log)
 	if err != nil {
 		store.Close()
-		return fmt.Errorf("consensus: snapshot store: %w", err)
+		return err
 	}
 	trans := cfg.Transport
 	if trans == nil {
@@ -184,29 +234,25 @@ func (l *Ledger) startRaft() error {
 			return fmt.Errorf("consensus: transport: %w", err)
 		}
 	}
-	hasState, err := raft.HasExistingState(store, store, snaps)
-	if err != nil {
-		store.Close()
-		return fmt.Errorf("consensus: %w", err)
-	}
-	r, err := raft.NewRaft(rc, l.fsm, store, store, snaps, trans)
-	if err != nil {
-		store.Close()
-		return fmt.Errorf("consensus: start raft: %w", err)
-	}
-	if !hasState && len(cfg.Bootstrap) > 0 {
-		var servers []raft.Server
-		for _, s := range cfg.Bootstrap {
-			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.Address)})
+	l.logStore, l.snaps = store, snaps
+	l.guard, l.trans = wrapTransport(trans, l.refuseVote, l.refuseLead, l.sawCommit)
+	l.fsm.logs = store
+	l.fsm.snapshotIndex = func() uint64 {
+		if list, err := snaps.List(); err == nil && len(list) > 0 {
+			return list[0].Index
 		}
-		if err := r.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-			r.Shutdown()
-			store.Close()
-			return fmt.Errorf("consensus: bootstrap: %w", err)
-		}
+		return 0
 	}
-	l.raft, l.transport, l.logStore = r, trans, store
 	return nil
+}
+
+// newRaft starts Raft over the open stores and the checked ledger.
+func (l *Ledger) newRaft() (*raft.Raft, error) {
+	r, err := raft.NewRaft(l.rc, l.fsm, l.logStore, l.logStore, l.snaps, l.trans)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: start raft: %w", err)
+	}
+	return r, nil
 }
 
 // Close stops the node: pending submissions fail, Raft shuts down, files
@@ -217,12 +263,12 @@ func (l *Ledger) Close() error {
 		close(l.done)
 		// Raft first: it fails every pending future, so the batcher's
 		// completion goroutine never waits out a commit timeout.
-		err = l.raft.Shutdown().Error()
+		l.healMu.Lock()
+		err = l.raftNode().Shutdown().Error()
+		l.healMu.Unlock()
 		l.batcher.stop()
 		l.wg.Wait()
-		if c, ok := l.transport.(io.Closer); ok {
-			c.Close()
-		}
+		l.guard.closeInner()
 		if cerr := l.logStore.Close(); err == nil {
 			err = cerr
 		}
@@ -252,54 +298,28 @@ var ErrNotLeader = errors.New("consensus: not leader")
 func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }
 
 func (l *Ledger) notLeader() error {
-	addr, id := l.raft.LeaderWithID()
+	addr, id := l.raftNode().LeaderWithID()
 	return &NotLeaderError{LeaderID: string(id), LeaderAddr: string(addr)}
 }
 
 // Leader returns the current leader's node ID and Raft address, empty if none.
 func (l *Ledger) Leader() (id, addr string) {
-	a, i := l.raft.LeaderWithID()
+	a, i := l.raftNode().LeaderWithID()
 	return string(i), string(a)
 }
 
 // IsLeader reports whether this node is the leader and ready for writes.
 func (l *Ledger) IsLeader() bool { return l.batcher.ready() }
 
-// watchLeadership readies the batcher when this node becomes leader, once
-// everything committed before is applied, and stops it when leadership ends.
-func (l *Ledger) watchLeadership() {
-	defer l.wg.Done()
-	ch := l.raft.LeaderCh()
-	for {
-		select {
-		case <-l.done:
-			return
-		case isLeader := <-ch:
-			if !isLeader {
-				l.batcher.demote()
-				continue
-			}
-			// The barrier makes the state machine catch up with every
-			// entry of earlier terms before this leader builds on it.
-			if err := l.raft.Barrier(30 * time.Second).Error(); err != nil {
-				l.log.Warn("leader barrier failed", "err", err)
-				continue
-			}
-			l.batcher.promote()
-			l.log.Info("leader ready", "size", l.fsm.size())
-		}
-	}
-}
-
 func (l *Ledger) apply(ctx context.Context, cmd []byte) error {
-	if l.raft.State() != raft.Leader {
+	if l.raftNode().State() != raft.Leader {
 		return l.notLeader()
 	}
 	timeout := 10 * time.Second
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
 	}
-	f := l.raft.Apply(cmd, timeout)
+	f := l.raftNode().Apply(cmd, timeout)
 	if err := f.Error(); err != nil {
 		return raftErr(l, err)
 	}
@@ -339,18 +359,18 @@ func (l *Ledger) PlatformKey(id string) (*sm2.PublicKey, error) { return l.fsm.p
 
 // AddVoter adds a node to the court (or replaces its address). Leader only.
 func (l *Ledger) AddVoter(ctx context.Context, s Server) error {
-	if l.raft.State() != raft.Leader {
+	if l.raftNode().State() != raft.Leader {
 		return l.notLeader()
 	}
-	return raftErrOrNil(l, l.raft.AddVoter(raft.ServerID(s.ID), raft.ServerAddress(s.Address), 0, timeoutOf(ctx)).Error())
+	return raftErrOrNil(l, l.raftNode().AddVoter(raft.ServerID(s.ID), raft.ServerAddress(s.Address), 0, timeoutOf(ctx)).Error())
 }
 
 // RemoveServer removes a node from the court. Leader only.
 func (l *Ledger) RemoveServer(ctx context.Context, id string) error {
-	if l.raft.State() != raft.Leader {
+	if l.raftNode().State() != raft.Leader {
 		return l.notLeader()
 	}
-	return raftErrOrNil(l, l.raft.RemoveServer(raft.ServerID(id), 0, timeoutOf(ctx)).Error())
+	return raftErrOrNil(l, l.raftNode().RemoveServer(raft.ServerID(id), 0, timeoutOf(ctx)).Error())
 }
 
 func raftErrOrNil(l *Ledger, err error) error {
@@ -369,7 +389,7 @@ func timeoutOf(ctx context.Context) time.Duration {
 
 // Servers returns the court's current Raft configuration.
 func (l *Ledger) Servers() ([]Server, error) {
-	f := l.raft.GetConfiguration()
+	f := l.raftNode().GetConfiguration()
 	if err := f.Error(); err != nil {
 		return nil, err
 	}
@@ -396,35 +416,37 @@ func (l *Ledger) Status() Status {
 	id, _ := l.Leader()
 	return Status{
 		NodeID:       l.cfg.NodeID,
-		State:        l.raft.State().String(),
+		State:        l.raftNode().State().String(),
 		LeaderID:     id,
-		Term:         l.raft.CurrentTerm(),
-		CommitIndex:  l.raft.CommitIndex(),
+		Term:         l.raftNode().CurrentTerm(),
+		CommitIndex:  l.raftNode().CommitIndex(),
 		AppliedIndex: l.fsm.appliedIndex(),
 		Size:         l.fsm.size(),
 	}
 }
 
 // Snapshot makes Raft take a snapshot now and compact its log.
-func (l *Ledger) Snapshot() error { return l.raft.Snapshot().Error() }
+func (l *Ledger) Snapshot() error { return l.raftNode().Snapshot().Error() }
 
 // Barrier waits until this leader has applied everything committed before.
 func (l *Ledger) Barrier(ctx context.Context) error {
-	return raftErrOrNil(l, l.raft.Barrier(timeoutOf(ctx)).Error())
+	return raftErrOrNil(l, l.raftNode().Barrier(timeoutOf(ctx)).Error())
 }
 
 // ReadBarrier makes the next read linearizable: it confirms this node is
 // still leader and waits until it has applied all it had committed. On a
 // follower it returns NotLeaderError, and the read goes to the leader.
 func (l *Ledger) ReadBarrier(ctx context.Context) error {
-	if l.raft.State() != raft.Leader {
+	if l.raftNode().State() != raft.Leader {
 		return l.notLeader()
 	}
-	commit := l.raft.CommitIndex()
-	if err := l.raft.VerifyLeader().Error(); err != nil {
+	commit := l.raftNode().CommitIndex()
+	if err := l.raftNode().VerifyLeader().Error(); err != nil {
 		return raftErr(l, err)
 	}
-	for l.fsm.appliedIndex() < commit {
+	// appliedThrough, not the ledger's applied index: the last committed
+	// entry may be a no-op or barrier, which the ledger never sees.
+	for l.fsm.appliedThrough(commit) < commit {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -228,7 +228,7 @@ func TestWipedNodeCatchesUpFromSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkLedger(t, c, append(acks, more...))
-	if got := fresh.raft.Stats()["last_snapshot_index"]; got == "0" {
+	if got := fresh.raftNode().Stats()["last_snapshot_index"]; got == "0" {
 		t.Fatalf("wiped node caught up without a snapshot (last_snapshot_index %s)", got)
 	}
 }

@@ -73,12 +73,26 @@ func openLedgerDB(path string) (db *bolt.DB, err error) {
 // took 0.2 to 0.4 s on a shared 2-core machine (BenchmarkVerifyLedgerFile),
 // so about 5 s per GiB of ledger.
 func verifyLedgerFile(db *bolt.DB, path, court string) (err error) {
+	if err := walkPages(path); err != nil {
+		return err
+	}
+	return verifyOpened(db, path, court)
+}
+
+// walkPages is checkPages with its errors as verifyLedgerFile gives them.
+func walkPages(path string) error {
 	if err := checkPages(path); err != nil {
 		if errors.Is(err, errPage) {
 			return corruptFile(path, "the file's pages", err)
 		}
 		return fmt.Errorf("verify ledger %s: %w", path, err)
 	}
+	return nil
+}
+
+// verifyOpened is verifyLedgerFile after the page walk: db must be open on
+// a file whose pages walkPages passed.
+func verifyOpened(db *bolt.DB, path, court string) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = corruptFile(path, "the file's pages", fmt.Errorf("bbolt: %v", p))
