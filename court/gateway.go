@@ -113,6 +113,9 @@ func (n *Node) guardedHTTP(method string, serve func(w http.ResponseWriter, r *h
 		ctx := metadata.NewIncomingContext(r.Context(), md)
 		ctx = peer.NewContext(ctx, &peer.Peer{AuthInfo: gatewayAuthInfo{}})
 		c, fwd, err := n.guard.check(ctx, method, nil)
+		if err == nil {
+			err = n.readGate(method)
+		}
 		if err != nil {
 			writeError(w, err)
 			return

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
@@ -163,4 +165,55 @@ func (n *Node) peerHealth(ctx context.Context, id, addr string) (ready bool, sta
 	default:
 		return false, "not_serving", "its health service says " + resp.Status.String() + "; ask the node itself for why"
 	}
+}
+
+// ledgerReads are the calls answered from this node's ledger. A node whose
+// ledger is not current and intact refuses them rather than answer from
+// what it holds: a ledger being rebuilt would say NOT RECORDED of recorded
+// evidence, and one behind would serve an old head as the newest. Calls
+// that report on the node itself (cluster status, alarms) stay open, so an
+// operator can see why.
+var ledgerReads = map[string]bool{
+	"/courtledger.v1.EvidenceService/GetEvidence":         true,
+	"/courtledger.v1.EvidenceService/LookupFingerprint":   true,
+	"/courtledger.v1.EvidenceService/GetInclusionProof":   true,
+	"/courtledger.v1.EvidenceService/GetConsistencyProof": true,
+	"/courtledger.v1.EvidenceService/GetLatestTreeHead":   true,
+	"/courtledger.v1.EvidenceService/VerifyFingerprint":   true,
+	"/courtledger.v1.CertificateService/GetCertificate":   true,
+	"/courtledger.v1.CertificateService/VerifyEvidence":   true,
+	"/courtledger.v1.SyncService/GetCheckpoint":           true,
+	"/courtledger.v1.SyncService/GetConsistency":          true,
+	"/courtledger.v1.SyncService/StreamEntries":           true,
+}
+
+// readGate refuses a ledger read while the ledger is not ready; the
+// client's next node answers instead.
+func (n *Node) readGate(method string) error {
+	if !ledgerReads[method] {
+		return nil
+	}
+	h := n.ledgerState()
+	if h.Ready() {
+		return nil
+	}
+	if h.State == consensus.HealthCorrupt {
+		return consensus.ErrCorrupt // mapped to LEDGER_CORRUPT without the node's paths
+	}
+	return &Problem{Code: codes.Unavailable, Reason: "NODE_NOT_READY",
+		Message: fmt.Sprintf("this node's ledger is %s, so it does not answer from it; another node of the court can serve the request", h.State)}
+}
+
+func (n *Node) gateUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := n.readGate(info.FullMethod); err != nil {
+		return nil, toStatus(err)
+	}
+	return handler(ctx, req)
+}
+
+func (n *Node) gateStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := n.readGate(info.FullMethod); err != nil {
+		return toStatus(err)
+	}
+	return handler(srv, ss)
 }

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
@@ -32,7 +34,12 @@ func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 // get fetches a path of a node's HTTP server as an admin.
 func get(t *testing.T, c *testCourtNodes, n *Node, path string) (int, string) {
 	t.Helper()
-	r, err := newREST(c.ca, tokenFor(RoleAdmin)).Get("https://" + n.HTTPAddr() + path)
+	return getAs(t, c, n, path, RoleAdmin)
+}
+
+func getAs(t *testing.T, c *testCourtNodes, n *Node, path string, role Role) (int, string) {
+	t.Helper()
+	r, err := newREST(c.ca, tokenFor(role)).Get("https://" + n.HTTPAddr() + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +61,8 @@ func TestReadinessFollowsLedgerHealth(t *testing.T) {
 	_, fAdmin := c.dial(t, f.GRPCAddr())
 	_, lAdmin := c.dial(t, leader.GRPCAddr())
 	fHealth := healthpb.NewHealthClient(dialToken(t, c.ca, f.GRPCAddr(), ""))
+	fJudge := pb.NewEvidenceServiceClient(dialToken(t, c.ca, f.GRPCAddr(), tokenFor(RoleJudge)))
+	fCerts := pb.NewCertificateServiceClient(dialToken(t, c.ca, f.GRPCAddr(), tokenFor(RoleJudge)))
 	for _, tc := range []struct {
 		h    consensus.Health
 		want string // in /readyz and the status's reason
@@ -114,6 +123,28 @@ func TestReadinessFollowsLedgerHealth(t *testing.T) {
 				strings.Contains(alarms.Alarms[0].Detail, h.Reason) && alarms.Alarms[0].Court == testCourt
 			if (h.State == consensus.HealthCorrupt) != corruptAlarm {
 				t.Errorf("alarms with the ledger %s: %v", h.State, alarms.Alarms)
+			}
+
+			// It does not answer from its ledger: an empty or stale ledger
+			// would say NOT RECORDED of recorded evidence.
+			wantReason := "NODE_NOT_READY"
+			if h.State == consensus.HealthCorrupt {
+				wantReason = "LEDGER_CORRUPT"
+			}
+			_, err = fJudge.VerifyFingerprint(ctx, &pb.VerifyFingerprintRequest{Fingerprint: strings.Repeat("ab", 32)})
+			if status.Code(err) != codes.Unavailable || reasonOf(err) != wantReason {
+				t.Errorf("VerifyFingerprint on the %s node: %v, want Unavailable %s", h.State, err, wantReason)
+			}
+			_, err = fJudge.GetLatestTreeHead(ctx, &pb.GetLatestTreeHeadRequest{})
+			if status.Code(err) != codes.Unavailable || reasonOf(err) != wantReason {
+				t.Errorf("GetLatestTreeHead on the %s node: %v, want Unavailable %s", h.State, err, wantReason)
+			}
+			_, err = fCerts.VerifyEvidence(ctx, &pb.VerifyEvidenceRequest{Fingerprint: strings.Repeat("ab", 32)})
+			if status.Code(err) != codes.Unavailable || reasonOf(err) != wantReason {
+				t.Errorf("VerifyEvidence on the %s node: %v, want Unavailable %s", h.State, err, wantReason)
+			}
+			if code, body := getAs(t, c, f, "/v1/evidence/00000000000000000000000000000000/certificate.pdf", RoleJudge); code != 503 || !strings.Contains(body, wantReason) {
+				t.Errorf("certificate PDF on the %s node: %d %s, want 503 %s", h.State, code, body, wantReason)
 			}
 
 			// A client given the node first goes to another node.

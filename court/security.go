@@ -150,8 +150,10 @@ func (n *Node) serverOptions() []grpc.ServerOption {
 			MaxConnectionIdle: 5 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second,
 		}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(n.guard.unary),
-		grpc.ChainStreamInterceptor(n.guard.stream),
+		// The guard first: who may ask comes before whether this node
+		// can answer.
+		grpc.ChainUnaryInterceptor(n.guard.unary, n.gateUnary),
+		grpc.ChainStreamInterceptor(n.guard.stream, n.gateStream),
 	}
 }
 
