@@ -66,6 +66,10 @@ type Config struct {
 	Courts []OtherCourt
 	Sync   SyncConfig
 	Fast   bool // short Raft timeouts, for tests and demos on one machine
+	// DialVia maps an address this node dials (another node's Raft or
+	// gRPC address, another court's endpoint) to a relay to dial instead;
+	// see dialvia.go. Empty in production.
+	DialVia map[string]string
 	Clock  func() time.Time
 	Logger *slog.Logger
 	// Security: TLS, callers, limits, audit (issue 7; security.go).
@@ -125,6 +129,9 @@ func Start(cfg Config) (*Node, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if err := cfg.applyDialVia(); err != nil {
+		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("court", cfg.Court, "node", cfg.NodeID),
 		peers: map[string]string{}, conns: map[string]*leaderConn{}, done: make(chan struct{}),
@@ -379,8 +386,8 @@ func (n *Node) leaderClient(ctx context.Context) (*leaderConn, error) {
 	if c, ok := n.conns[addr]; ok {
 		return c, nil
 	}
-	cc, err := grpc.NewClient(addr, n.dialNode(id), // security hook: mutual TLS to the leader
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(n.cfg.MaxRequestBytes), grpc.MaxCallSendMsgSize(n.cfg.MaxRequestBytes)))
+	cc, err := grpc.NewClient(addr, append(n.cfg.viaOptions(), n.dialNode(id), // security hook: mutual TLS to the leader
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(n.cfg.MaxRequestBytes), grpc.MaxCallSendMsgSize(n.cfg.MaxRequestBytes)))...)
 	if err != nil {
 		return nil, fmt.Errorf("court: connect to leader %s at %s: %w", id, addr, err)
 	}

@@ -58,6 +58,9 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if clock := faultClock(log); clock != nil { // the fault suite's only; see faultclock.go
+				cfg.Clock = clock
+			}
 			n, err := court.Start(cfg)
 			if err != nil {
 				return err
