@@ -66,14 +66,15 @@ type Config struct {
 	Courts []OtherCourt
 	Sync   SyncConfig
 	Fast   bool // short Raft timeouts, for tests and demos on one machine
-	// DialVia maps an address this node dials (another node's Raft or
-	// gRPC address, another court's endpoint) to a relay to dial instead;
-	// see dialvia.go. Empty in production.
-	DialVia map[string]string
 	Clock  func() time.Time
 	Logger *slog.Logger
 	// Security: TLS, callers, limits, audit (issue 7; security.go).
 	Security Security
+
+	// DialVia maps an address this node dials (another node's Raft or
+	// gRPC address, another court's endpoint) to a relay to dial instead;
+	// see dialvia.go. Empty in production.
+	DialVia map[string]string
 }
 
 // Node is a running court node.

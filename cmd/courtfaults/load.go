@@ -69,7 +69,7 @@ type history struct {
 	forks   []string
 	badSigs []string
 	refused []string
-	served  []string // records served that do not verify
+	served  []string        // records served that do not verify
 	acks    []time.Duration // when each acknowledgement came
 }
 

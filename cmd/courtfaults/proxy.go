@@ -145,11 +145,11 @@ func (nw *network) close() {
 
 // link is one proxy: from's connections of kind to target.
 type link struct {
-	nw               *network
-	from, to, kind   string
-	target           string
-	ln               net.Listener
-	base             shape
+	nw             *network
+	from, to, kind string
+	target         string
+	ln             net.Listener
+	base           shape
 }
 
 func (l *link) serve() {
