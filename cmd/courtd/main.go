@@ -65,6 +65,9 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			done := make(chan struct{})
+			defer close(done)
+			snapshotOnSignal(n.Ledger().Snapshot, log, done) // faulthooks.go
 			waitForSignal()
 			log.Info("shutting down")
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

@@ -19,7 +19,8 @@ import (
 type result struct {
 	name        string
 	acked       int           // submissions acknowledged
-	unacked     int           // given up on at the end of the run (not acknowledged)
+	unacked     int           // given up on at the end of the run (not acknowledged, not refused)
+	refused     int           // refused for good (a clear error: the submitter moved on)
 	lost        int           // acknowledged, missing on at least one node
 	doubled     int           // acknowledged, twice or more on at least one node
 	moved       int           // acknowledged at an index where a node holds another entry
@@ -33,7 +34,8 @@ type result struct {
 	recovery    time.Duration // from the heal to every node current and equal
 	converged   bool
 	elapsed     time.Duration
-	problems    []string
+	problems    []string // failed checks
+	notes       []string // worth knowing, not failures
 	skipped     string
 }
 
@@ -209,7 +211,11 @@ func checkCourt(ctx context.Context, ld *load, r *result) {
 	pending := maps2slice(h.pending)
 	ops := slices.Clone(h.ops)
 	h.mu.Unlock()
-	r.unacked = len(pending)
+	r.refused = h.nRefused
+	r.unacked = len(pending) - h.nRefused
+	if len(h.refused) > 0 {
+		r.notes = append(r.notes, fmt.Sprintf("%d submissions refused, e.g. %s", h.nRefused, h.refused[0]))
+	}
 	r.regressions, r.stale = readRegressions(ops)
 	if r.regressions > 0 {
 		r.problem("%d reads found nothing on a node that had answered found before", r.regressions)

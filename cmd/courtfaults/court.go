@@ -339,6 +339,40 @@ func (n *nodeProc) signal(sig syscall.Signal, paused bool) error {
 	return n.cmd.Process.Signal(sig)
 }
 
+// snapshot makes the node take a Raft snapshot (SIGUSR1, see
+// cmd/courtd/faulthooks.go) and waits until its log says it did.
+func (n *nodeProc) snapshot(ctx context.Context) error {
+	const taken = "snapshot on SIGUSR1 taken"
+	count := func() int {
+		b, _ := os.ReadFile(n.logFile)
+		return strings.Count(string(b), taken)
+	}
+	before := count()
+	if err := n.signal(syscall.SIGUSR1, false); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, 20*time.Second, func() bool { return count() > before }); err != nil {
+		return fmt.Errorf("%s: no snapshot after SIGUSR1: %w", n.id, err)
+	}
+	return nil
+}
+
+// lastWords is the last panic or error line of the node's log, for a
+// node that is not running.
+func (n *nodeProc) lastWords() string {
+	b, _ := os.ReadFile(n.logFile)
+	var last string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "panic:") || strings.HasPrefix(line, "courtd:") || strings.HasPrefix(line, "fatal error:") {
+			last = line
+		}
+	}
+	if len(last) > 300 {
+		last = last[:300] + "…"
+	}
+	return last
+}
+
 // setClock steps the node's clock by writing its fault clock file.
 func (n *nodeProc) setClock(offset time.Duration) error {
 	return os.WriteFile(n.clockFile, []byte(offset.String()), 0o600)

@@ -118,14 +118,18 @@ var faults = []fault{
 			if len(acked) == 0 {
 				return errors.New("nothing acknowledged to alter")
 			}
-			title := []byte(acked[len(acked)/2].rid) // the title is the request ID
+			title := []byte(titleOf(acked[len(acked)/2].rid))
 			return onStoppedFollower(ctx, fr, d, func(n *nodeProc) error {
 				return alterFile(filepath.Join(n.dataDir, "ledger.db"), func(b []byte) error {
-					i := bytes.Index(b, title)
-					if i < 0 {
+					// Every copy: bbolt's copy-on-write leaves old ones in free pages.
+					found := 0
+					for i := bytes.Index(b, title); i >= 0; i = bytes.Index(b, title) {
+						b[i+len(title)-1] = '!'
+						found++
+					}
+					if found == 0 {
 						return fmt.Errorf("title %q not in the ledger file", title)
 					}
-					b[i+len(title)-1] ^= 0x01
 					return nil
 				})
 			})
@@ -265,6 +269,13 @@ func onStoppedFollower(ctx context.Context, fr *faultRun, d time.Duration, chang
 		return err
 	}
 	f := fr.court.follower(ld)
+	// A snapshot first, as a node that has run a while has one: a node
+	// restarted without its ledger resumes applying after its index.
+	for _, n := range []*nodeProc{ld, f} {
+		if err := n.snapshot(ctx); err != nil {
+			return err
+		}
+	}
 	if err := f.kill(syscall.SIGTERM); err != nil {
 		return err
 	}

@@ -18,8 +18,8 @@ func resultsTable(rs []result, p plan, args string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Run %s, `go run ./cmd/courtfaults %s`, %d CPUs, %d submitters, %d readers, faults held %v.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), args, runtime.NumCPU(), p.load.submitters, p.load.readers, p.hold)
-	b.WriteString("| fault | verdict | acknowledged | lost | doubled | unacked at end | longest write stall | recovery | linearizable | problems seen |\n")
-	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
+	b.WriteString("| fault | verdict | acknowledged | lost | doubled | refused | unacked at end | longest write stall | recovery | linearizable | what was seen |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
 	for _, r := range rs {
 		verdict := "pass"
 		switch {
@@ -32,20 +32,28 @@ func resultsTable(rs []result, p plan, args string) string {
 		if r.recovery >= 0 {
 			rec = r.recovery.Round(10 * time.Millisecond).String()
 		}
-		probs := strings.Join(r.problems, "; ")
+		var seen []string
+		for _, c := range []struct {
+			n    int
+			what string
+		}{{r.moved, "moved"}, {r.forks, "forks"}, {r.badReceipts, "bad receipts"}, {r.badHeads, "heads not verifying"},
+			{r.regressions, "read regressions"}, {r.stale, "stale follower reads"}} {
+			if c.n > 0 {
+				seen = append(seen, fmt.Sprintf("%s %d", c.what, c.n))
+			}
+		}
+		seen = append(seen, r.problems...)
+		seen = append(seen, r.notes...)
+		probs := strings.Join(seen, "; ")
 		if r.skipped != "" {
 			probs = r.skipped
-		}
-		if r.regressions > 0 || r.stale > 0 || r.moved > 0 || r.forks > 0 || r.badReceipts > 0 {
-			probs = fmt.Sprintf("moved %d, forks %d, bad receipts %d, read regressions %d, stale follower reads %d. %s",
-				r.moved, r.forks, r.badReceipts, r.regressions, r.stale, probs)
 		}
 		probs = strings.ReplaceAll(probs, "|", "\\|")
 		if len(probs) > 600 {
 			probs = probs[:600] + "…"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %v | %s | %s | %s |\n", r.name, verdict, r.acked, r.lost, r.doubled,
-			r.unacked, r.stall.Round(10*time.Millisecond), rec, r.linearized, probs)
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d | %v | %s | %s | %s |\n", r.name, verdict, r.acked, r.lost, r.doubled,
+			r.refused, r.unacked, r.stall.Round(10*time.Millisecond), rec, r.linearized, probs)
 	}
 	return b.String()
 }

@@ -115,6 +115,13 @@ func runFault(ctx context.Context, dir, courtd string, f fault, p plan, logf fun
 		r.problem("not recovered: a node never caught up to what was acknowledged before the heal")
 	}
 	checkCourt(ctx, ld, &r)
+	for _, c := range l.courts {
+		for _, n := range c.nodes {
+			if !n.running() {
+				r.problem("%s exited: %s", n.id, n.lastWords())
+			}
+		}
+	}
 	if len(l.courts) > 1 {
 		checkMirrors(ctx, l, &r)
 	}
@@ -219,7 +226,7 @@ func (r *result) summary() string {
 	if !r.ok() {
 		verdict = "FAIL"
 	}
-	return fmt.Sprintf("%s acked=%d unacked=%d lost=%d doubled=%d moved=%d forks=%d bad-receipts=%d regressions=%d stale=%d linearizable=%s stall=%v recovery=%v",
-		verdict, r.acked, r.unacked, r.lost, r.doubled, r.moved, r.forks, r.badReceipts, r.regressions, r.stale, r.linearized,
+	return fmt.Sprintf("%s acked=%d refused=%d unacked=%d lost=%d doubled=%d moved=%d forks=%d bad-receipts=%d regressions=%d stale=%d linearizable=%s stall=%v recovery=%v",
+		verdict, r.acked, r.refused, r.unacked, r.lost, r.doubled, r.moved, r.forks, r.badReceipts, r.regressions, r.stale, r.linearized,
 		r.stall.Round(10*time.Millisecond), r.recovery.Round(10*time.Millisecond))
 }

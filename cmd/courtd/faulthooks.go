@@ -3,10 +3,37 @@ package main
 import (
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
+
+// snapshotOnSignal takes a Raft snapshot of the node each time the
+// process gets SIGUSR1, until done closes. Operators can compact the
+// Raft log with it; the fault suite (cmd/courtfaults) uses it because
+// several faults only show once a snapshot exists (a node restarted
+// with its ledger file lost resumes applying after the snapshot's index).
+func snapshotOnSignal(snapshot func() error, log *slog.Logger, done <-chan struct{}) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGUSR1)
+	go func() {
+		defer signal.Stop(ch)
+		for {
+			select {
+			case <-done:
+				return
+			case <-ch:
+				if err := snapshot(); err != nil {
+					log.Error("snapshot on SIGUSR1 failed", "err", err)
+				} else {
+					log.Info("snapshot on SIGUSR1 taken")
+				}
+			}
+		}
+	}()
+}
 
 // faultClockEnv names a file holding a duration ("-90s", "2h") that the
 // node adds to its clock; the file is read again every 100 ms, so writing

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -39,5 +40,24 @@ func TestFaultClock(t *testing.T) {
 			t.Fatalf("offset still %v after the file said -30m", d)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// SIGUSR1 takes a snapshot, each time it comes.
+func TestSnapshotOnSignal(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	taken := make(chan struct{}, 4)
+	done := make(chan struct{})
+	defer close(done)
+	snapshotOnSignal(func() error { taken <- struct{}{}; return nil }, log, done)
+	for i := 0; i < 2; i++ {
+		if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-taken:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no snapshot %d after SIGUSR1", i+1)
+		}
 	}
 }
