@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -163,13 +164,21 @@ func newLab(ctx context.Context, dir, courtd string, opt labOptions) (*lab, erro
 	return l, nil
 }
 
+// freePort picks a free port for a node below the kernel's ephemeral
+// range (32768 and up on Linux): a port from that range, free while its
+// node is down, can be taken by any outgoing connection's source port
+// (the proxies dial a lot), and the node could not start again.
 func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	var err error
+	for try := 0; try < 100; try++ {
+		addr := fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(10000))
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return "", fmt.Errorf("no free port in 10000-19999: %w", err)
 }
 
 // writeConfigs writes each node's YAML: the same court and peers for all,

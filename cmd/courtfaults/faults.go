@@ -16,6 +16,12 @@ type fault struct {
 	name string
 	what string // for the results table
 	opts labOptions
+	// hold, if set, is the fault's duration in every plan.
+	hold time.Duration
+	// maxStall, if set, bounds the longest time without an
+	// acknowledgement: what a client of a court with a new leader should
+	// wait at most.
+	maxStall time.Duration
 	// run injects the fault, holds it for d, and heals; it returns the
 	// moment of the heal.
 	run func(ctx context.Context, fr *faultRun, d time.Duration) error
@@ -57,6 +63,13 @@ func (fr *faultRun) nodeIDs() []string {
 
 var oneCourt = labOptions{courts: 1}
 
+// electionStall is how long writes may stall when a leader is lost: an
+// election (hashicorp/raft's defaults: 1 s heartbeat and election
+// timeouts, so about 1-3 s) plus a retry at the new leader. A submitter
+// waits up to plan.load.attempt for one try at one node, much longer, so
+// a longer stall is the court's, not the submitter's.
+const electionStall = 6 * time.Second
+
 // faults is the catalogue, in the order the long run takes them.
 var faults = []fault{
 	{name: "leader-kill", what: "SIGKILL the leader, restart it", opts: oneCourt,
@@ -73,7 +86,7 @@ var faults = []fault{
 			}
 			return ld.start()
 		}},
-	{name: "leader-pause", what: "SIGSTOP the leader, SIGCONT it", opts: oneCourt,
+	{name: "leader-pause", what: "SIGSTOP the leader for 10 s, SIGCONT it", opts: oneCourt, hold: 10 * time.Second, maxStall: electionStall,
 		run: func(ctx context.Context, fr *faultRun, d time.Duration) error {
 			ld, err := fr.leader(ctx)
 			if err != nil {
@@ -184,7 +197,7 @@ var faults = []fault{
 		run: func(ctx context.Context, fr *faultRun, d time.Duration) error {
 			return impairFor(ctx, fr, d, shape{delay: 30 * time.Millisecond, jitter: 10 * time.Millisecond, loss: 0.05})
 		}},
-	{name: "partition-leader", what: "the leader cut off from both followers, both ways", opts: oneCourt,
+	{name: "partition-leader", what: "the leader cut off from both followers, both ways", opts: oneCourt, maxStall: electionStall,
 		run: func(ctx context.Context, fr *faultRun, d time.Duration) error {
 			ld, err := fr.leader(ctx)
 			if err != nil {

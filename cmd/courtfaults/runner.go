@@ -22,10 +22,10 @@ type plan struct {
 	keep     bool          // keep the lab's directory (logs, data)
 }
 
-var shortPlan = plan{load: loadConfig{submitters: 8, readers: 2, attempt: 3 * time.Second},
+var shortPlan = plan{load: loadConfig{submitters: 8, readers: 2, attempt: 15 * time.Second},
 	warmup: 30, hold: 4 * time.Second, after: time.Second, drain: 20 * time.Second, converge: 30 * time.Second}
 
-var longPlan = plan{load: loadConfig{submitters: 32, readers: 4, attempt: 3 * time.Second},
+var longPlan = plan{load: loadConfig{submitters: 32, readers: 4, attempt: 15 * time.Second},
 	warmup: 200, hold: 10 * time.Second, after: 5 * time.Second, drain: 30 * time.Second, converge: 60 * time.Second}
 
 // buildCourtd builds courtd (without -race: the suite measures the
@@ -51,7 +51,7 @@ func runFault(ctx context.Context, dir, courtd string, f fault, p plan, logf fun
 			return r
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute+p.hold+p.drain+p.converge)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute+max(p.hold, f.hold)+p.drain+p.converge)
 	defer cancel()
 	l, err := newLab(ctx, dir, courtd, f.opts)
 	if err != nil {
@@ -83,7 +83,11 @@ func runFault(ctx context.Context, dir, courtd string, f fault, p plan, logf fun
 	}
 	logf("%s: %d acknowledged before the fault", f.name, len(h.acked()))
 	fr := &faultRun{lab: l, court: c, hist: h}
-	if err := f.run(ctx, fr, p.hold); err != nil {
+	d := p.hold
+	if f.hold > 0 {
+		d = f.hold
+	}
+	if err := f.run(ctx, fr, d); err != nil {
 		r.problem("fault: %v", err)
 	}
 	healed := time.Now()
@@ -115,6 +119,9 @@ func runFault(ctx context.Context, dir, courtd string, f fault, p plan, logf fun
 		r.problem("not recovered: a node never caught up to what was acknowledged before the heal")
 	}
 	checkCourt(ctx, ld, &r)
+	if f.maxStall > 0 && r.stall > f.maxStall {
+		r.problem("writes stalled %v, more than the %v an election and a retry take", r.stall.Round(10*time.Millisecond), f.maxStall)
+	}
 	for _, c := range l.courts {
 		for _, n := range c.nodes {
 			if !n.running() {
