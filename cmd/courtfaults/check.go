@@ -362,13 +362,18 @@ func linearizable(ops []op, pending []string, logs []*nodeLog, end time.Duration
 }
 
 // longestStall is the longest time between two acknowledgements, or from
-// the first to the last.
+// the last one to when the submitters stopped (a court that stopped
+// acknowledging at all).
 func longestStall(h *history) time.Duration {
 	h.mu.Lock()
 	acks := slices.Clone(h.acks)
+	end := h.end
 	h.mu.Unlock()
 	slices.Sort(acks)
 	var worst time.Duration
+	if len(acks) > 0 && end > acks[len(acks)-1] {
+		worst = end - acks[len(acks)-1]
+	}
 	for i := 1; i < len(acks); i++ {
 		worst = max(worst, acks[i]-acks[i-1])
 	}

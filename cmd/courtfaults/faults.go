@@ -215,7 +215,7 @@ var faults = []fault{
 			fr.lab.net.isolate(fr.court.follower(ld).id, fr.nodeIDs())
 			return healAfter(ctx, fr, d)
 		}},
-	{name: "partition-leader-oneway", what: "the leader's outgoing bytes to the followers dropped (it still hears them)", opts: oneCourt,
+	{name: "partition-leader-oneway", what: "the leader's outgoing bytes to the followers dropped (it still hears them)", opts: oneCourt, maxStall: electionStall,
 		run: func(ctx context.Context, fr *faultRun, d time.Duration) error {
 			ld, err := fr.leader(ctx)
 			if err != nil {
@@ -236,6 +236,16 @@ var faults = []fault{
 					fr.lab.net.block(b.id, a.id)
 				}
 			}
+			return healAfter(ctx, fr, d)
+		}},
+	{name: "courts-wan-loss", what: "Hangzhou and Beijing 30 ms RTT apart, their sync links at 5% loss; Beijing's mirror must keep up", opts: labOptions{courts: 2, wan: 15 * time.Millisecond},
+		run: func(ctx context.Context, fr *faultRun, d time.Duration) error {
+			fr.lab.net.setImpair(func(src, dst, kind string) shape {
+				if kind != "sync" {
+					return shape{}
+				}
+				return shape{loss: 0.05}
+			})
 			return healAfter(ctx, fr, d)
 		}},
 }

@@ -72,6 +72,7 @@ type history struct {
 	nRefused int
 	served   []string        // records served that do not verify
 	acks     []time.Duration // when each acknowledgement came
+	end      time.Duration   // when the last submitter stopped
 }
 
 func newHistory(c *courtProcs) *history {
@@ -262,6 +263,9 @@ func startLoad(c *courtProcs, h *history, cfg loadConfig, tag string, stopNew, h
 // submission or given up at hard's end), then stops the readers.
 func (ld *load) wait() {
 	ld.wg.Wait()
+	ld.h.mu.Lock()
+	ld.h.end = ld.h.now()
+	ld.h.mu.Unlock()
 	ld.stopRd()
 	ld.readWG.Wait()
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/court"
 )
 
 // plan bounds one fault's run.
@@ -211,7 +212,7 @@ func checkMirrors(ctx context.Context, l *lab, r *result) {
 }
 
 func headOf(ctx context.Context, n *nodeProc, courtID string) (*pb.SignedTreeHead, error) {
-	cc, err := n.conn("judge")
+	cc, err := n.conn(court.RoleJudge)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +234,11 @@ func (r *result) summary() string {
 	if !r.ok() {
 		verdict = "FAIL"
 	}
-	return fmt.Sprintf("%s acked=%d refused=%d unacked=%d lost=%d doubled=%d moved=%d forks=%d bad-receipts=%d regressions=%d stale=%d linearizable=%s stall=%v recovery=%v",
+	rec := "never"
+	if r.recovery >= 0 {
+		rec = r.recovery.Round(10 * time.Millisecond).String()
+	}
+	return fmt.Sprintf("%s acked=%d refused=%d unacked=%d lost=%d doubled=%d moved=%d forks=%d bad-receipts=%d regressions=%d stale=%d linearizable=%s stall=%v recovery=%s",
 		verdict, r.acked, r.refused, r.unacked, r.lost, r.doubled, r.moved, r.forks, r.badReceipts, r.regressions, r.stale, r.linearized,
-		r.stall.Round(10*time.Millisecond), r.recovery.Round(10*time.Millisecond))
+		r.stall.Round(10*time.Millisecond), rec)
 }
