@@ -16,7 +16,7 @@ import (
 //	COURTFAULTS=follower-ledger-removed,leader-disk-full go test -run TestFaults ./cmd/courtfaults
 //
 // Add a fault here once the code makes it pass.
-var shortFaults = []string{"leader-kill", "follower-pause", "partition-follower", "link-loss"}
+var shortFaults = []string{"leader-kill", "follower-pause", "kill-all", "partition-follower", "link-loss", "courts-partition"}
 
 // TestFaults runs the short plan of the fault suite against real courtd
 // processes; each fault is a subtest named for it.

@@ -37,6 +37,7 @@ func main() {
 		dir   = flag.String("dir", "", "working directory (default: a new temporary one)")
 		keep  = flag.Bool("keep", false, "keep every lab's logs and data, not only failed ones'")
 		list  = flag.Bool("list", false, "list the faults and exit")
+		runs  = flag.Int("repeat", 1, "run each fault this many times (some outcomes depend on timing)")
 	)
 	flag.Parse()
 	if *list {
@@ -74,10 +75,12 @@ func main() {
 	var results []result
 	failed := false
 	for _, f := range chosen {
-		logf("%s: %s", f.name, f.what)
-		r := runFault(ctx, fmt.Sprintf("%s/%s", *dir, f.name), bin, f, p, logf)
-		results = append(results, r)
-		failed = failed || (r.skipped == "" && !r.ok())
+		for i := 1; i <= *runs && ctx.Err() == nil; i++ {
+			logf("%s: %s", f.name, f.what)
+			r := runFault(ctx, fmt.Sprintf("%s/%s-%d", *dir, f.name, i), bin, f, p, logf)
+			results = append(results, r)
+			failed = failed || (r.skipped == "" && !r.ok())
+		}
 	}
 	table := resultsTable(results, p, strings.Join(os.Args[1:], " "))
 	fmt.Print(table)
