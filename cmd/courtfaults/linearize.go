@@ -132,4 +132,3 @@ func linearizable(ops []op, pending []string, logs []*nodeLog, end time.Duration
 	}
 	return string(porcupine.CheckOperationsTimeout(registerModel, hist, 60*time.Second))
 }
-
