@@ -119,7 +119,7 @@ var faults = []fault{
 			}
 			return nil
 		}},
-	{name: "follower-ledger-removed", what: "a follower's ledger.db removed (Raft store kept), restarted; then the leader killed so it may lead", opts: oneCourt,
+	{name: "follower-ledger-removed", what: "a follower's ledger.db removed (Raft store kept), restarted; then leaders killed until it leads", opts: oneCourt,
 		run: func(ctx context.Context, fr *faultRun, d time.Duration) error {
 			return onStoppedFollower(ctx, fr, d, func(n *nodeProc) error {
 				return os.Remove(filepath.Join(n.dataDir, "ledger.db"))
@@ -284,8 +284,8 @@ func impairFor(ctx context.Context, fr *faultRun, d time.Duration, s shape) erro
 }
 
 // onStoppedFollower stops a follower, changes its files, starts it again,
-// and then kills and restarts the leader, so that the changed node may
-// win the election that follows (the state 1 needed it to lead).
+// and then kills and restarts leaders until the changed node wins an
+// election (the state 1 needed it to lead).
 func onStoppedFollower(ctx context.Context, fr *faultRun, d time.Duration, change func(*nodeProc) error) error {
 	ld, err := fr.leader(ctx)
 	if err != nil {
@@ -311,13 +311,34 @@ func onStoppedFollower(ctx context.Context, fr *faultRun, d time.Duration, chang
 	if err := hold(ctx, d/2); err != nil {
 		return err
 	}
-	if err := ld.kill(syscall.SIGKILL); err != nil {
-		return err
+	// The changed node is to lead: kill whichever node leads and start it
+	// again, until the changed node wins an election (each is a coin
+	// toss between the two others; at most a few tries).
+	for try := 0; try < 6; try++ {
+		cur, err := fr.leader(ctx)
+		if err != nil {
+			return err
+		}
+		if cur == f {
+			break
+		}
+		if err := cur.kill(syscall.SIGKILL); err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		next, werr := fr.court.waitLeader(wctx)
+		cancel()
+		if err := cur.start(); err != nil {
+			return err
+		}
+		if werr != nil {
+			return werr
+		}
+		if next == f {
+			break
+		}
 	}
-	if err := hold(ctx, d/2); err != nil {
-		return err
-	}
-	return ld.start()
+	return hold(ctx, d/2)
 }
 
 func alterFile(path string, change func([]byte) error) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -232,6 +233,14 @@ type load struct {
 	wg      sync.WaitGroup
 	readWG  sync.WaitGroup
 	stopRd  context.CancelFunc
+
+	// reregister registers the platform again, as the operator
+	// did when a node that had lost its ledger led and refused the
+	// platform as unknown; at most every 2 s.
+	reregister func(context.Context) error
+	regMu      sync.Mutex
+	regLast    time.Time
+	reRegs     int
 }
 
 func startLoad(c *courtProcs, h *history, cfg loadConfig, tag string, stopNew, hard context.Context) (*load, error) {
@@ -304,6 +313,11 @@ func (ld *load) submitter(w int) {
 			if ld.hard.Err() != nil {
 				return // stays pending: check.go looks for it in the logs
 			}
+			if status.Code(err) == codes.PermissionDenied && strings.Contains(err.Error(), "not registered") && ld.reregister != nil {
+				ld.registerAgain()
+				k++
+				continue // the same submission: a refusal changed nothing
+			}
 			if c := status.Code(err); c != codes.Unavailable && c != codes.DeadlineExceeded && c != codes.ResourceExhausted &&
 				c != codes.Aborted && c != codes.Canceled && c != codes.Internal && c != codes.Unknown && c != codes.FailedPrecondition {
 				ld.h.refuse(rid, err)
@@ -327,6 +341,19 @@ func (h *history) badServed(node, rid string, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.served = append(h.served, fmt.Sprintf("%s served %s with a receipt that does not verify: %v", node, rid, err))
+}
+
+func (ld *load) registerAgain() {
+	ld.regMu.Lock()
+	defer ld.regMu.Unlock()
+	if time.Since(ld.regLast) < 2*time.Second {
+		return
+	}
+	ld.regLast = time.Now()
+	ld.reRegs++
+	ctx, cancel := context.WithTimeout(ld.hard, 5*time.Second)
+	defer cancel()
+	ld.reregister(ctx)
 }
 
 func (h *history) refuse(rid string, err error) {

@@ -79,6 +79,7 @@ func runFault(ctx context.Context, dir, courtd string, f fault, p plan, logf fun
 		return r
 	}
 	defer ld.closeClients()
+	ld.reregister = func(ctx context.Context) error { return l.registerPlatform(ctx, c) }
 	if err := waitFor(ctx, 60*time.Second, func() bool { return len(h.acked()) >= p.warmup }); err != nil {
 		r.problem("warm-up: %d acknowledged: %v", len(h.acked()), err)
 	}
@@ -120,6 +121,9 @@ func runFault(ctx context.Context, dir, courtd string, f fault, p plan, logf fun
 		r.problem("not recovered: a node never caught up to what was acknowledged before the heal")
 	}
 	checkCourt(ctx, ld, &r)
+	if ld.reRegs > 0 {
+		r.notes = append(r.notes, fmt.Sprintf("the platform was refused as not registered and registered again %d times", ld.reRegs))
+	}
 	if f.maxStall > 0 && r.stall > f.maxStall {
 		r.problem("writes stalled %v, more than the %v an election and a retry take", r.stall.Round(10*time.Millisecond), f.maxStall)
 	}
