@@ -314,7 +314,7 @@ func onStoppedFollower(ctx context.Context, fr *faultRun, d time.Duration, chang
 	// The changed node is to lead: kill whichever node leads and start it
 	// again, until the changed node wins an election (each is a coin
 	// toss between the two others; at most a few tries).
-	for try := 0; try < 6; try++ {
+	for try := 0; try < 6 && f.running(); try++ { // a node that could not start cannot lead
 		cur, err := fr.leader(ctx)
 		if err != nil {
 			return err
