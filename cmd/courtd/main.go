@@ -58,7 +58,7 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if clock := faultClock(log); clock != nil { // the fault suite's only; see faultclock.go
+			if clock := faultClock(log); clock != nil { // the fault suite's only; see faulthooks.go
 				cfg.Clock = clock
 			}
 			n, err := court.Start(cfg)
