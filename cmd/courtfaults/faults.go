@@ -147,13 +147,35 @@ var faults = []fault{
 				})
 			})
 		}},
-	{name: "follower-ledger-flipped", what: "64 bytes flipped mid-file in a follower's ledger.db, restarted", opts: oneCourt,
+	{name: "follower-ledger-flipped", what: "64 bytes flipped in a follower's ledger.db, at the head of each page that holds one acknowledged entry, restarted", opts: oneCourt,
 		run: func(ctx context.Context, fr *faultRun, d time.Duration) error {
+			acked := fr.hist.acked()
+			if len(acked) == 0 {
+				return errors.New("nothing acknowledged to damage")
+			}
+			title := []byte(titleOf(acked[len(acked)/2].rid))
 			return onStoppedFollower(ctx, fr, d, func(n *nodeProc) error {
 				return alterFile(filepath.Join(n.dataDir, "ledger.db"), func(b []byte) error {
-					mid := len(b) / 2
-					for i := mid; i < mid+64 && i < len(b); i++ {
-						b[i] ^= 0xff
+					// The page headers of every copy (bbolt's copy-on-write
+					// leaves old ones in free pages): the live one among them.
+					// Flipping "mid-file" as the issue did hits a free page as
+					// often as not.
+					pages := map[int]bool{}
+					for at := 0; ; {
+						i := bytes.Index(b[at:], title)
+						if i < 0 {
+							break
+						}
+						pages[(at+i)/os.Getpagesize()*os.Getpagesize()] = true // bbolt's page size is the OS's
+						at += i + len(title)
+					}
+					if len(pages) == 0 {
+						return fmt.Errorf("title %q not in the ledger file", title)
+					}
+					for p := range pages {
+						for k := p; k < p+64 && k < len(b); k++ {
+							b[k] ^= 0xff
+						}
 					}
 					return nil
 				})
