@@ -63,8 +63,19 @@ type FileConfig struct {
 	// court signed with before court_key_file's; see docs/security.md,
 	// "Key rotation".
 	PreviousKeyFiles []string `koanf:"previous_key_files"`
+	// DialVia sends this node's connections to an address through a
+	// relay (the fault suite's proxies; see court/dialvia.go):
+	//   dial_via: [{addr: 10.0.0.2:7101, via: 127.0.0.1:17101}]
+	DialVia []FileDialVia `koanf:"dial_via"`
 	// Security: TLS, tokens, limits (issue 7; config_security.go).
 	FileSecurity `koanf:",squash"`
+}
+
+// FileDialVia is one entry of dial_via. (A list, not a map: koanf would
+// split an address's dots into nested keys.)
+type FileDialVia struct {
+	Addr string `koanf:"addr"`
+	Via  string `koanf:"via"`
 }
 
 // FileCourt is one entry of courts. key_file and key_files together list
@@ -235,6 +246,12 @@ func (fc FileConfig) NodeConfig(log *slog.Logger) (Config, error) {
 	}
 	if fc.ForwardTimeout != "" {
 		cfg.ForwardTimeout, _ = time.ParseDuration(fc.ForwardTimeout) // validated
+	}
+	for _, d := range fc.DialVia {
+		if cfg.DialVia == nil {
+			cfg.DialVia = map[string]string{}
+		}
+		cfg.DialVia[d.Addr] = d.Via
 	}
 	if fc.SyncInterval != "" {
 		cfg.Sync.Interval, _ = time.ParseDuration(fc.SyncInterval) // validated

@@ -70,8 +70,8 @@ func (n *Node) peerConn(id, addr string) (*leaderConn, error) {
 	if c, ok := n.conns[addr]; ok {
 		return c, nil
 	}
-	cc, err := grpc.NewClient(addr, n.dialNode(id), // security hook: mutual TLS to the node
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(n.cfg.MaxRequestBytes), grpc.MaxCallSendMsgSize(n.cfg.MaxRequestBytes)))
+	cc, err := grpc.NewClient(addr, append(n.cfg.viaOptions(), n.dialNode(id), // security hook: mutual TLS to the node
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(n.cfg.MaxRequestBytes), grpc.MaxCallSendMsgSize(n.cfg.MaxRequestBytes)))...)
 	if err != nil {
 		return nil, fmt.Errorf("court: connect to node %s at %s: %w", id, addr, err)
 	}

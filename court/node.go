@@ -74,6 +74,11 @@ type Config struct {
 	// paused or cut-off leader costs a forwarded write about one election,
 	// after which it is tried again at the new leader (forward.go).
 	ForwardTimeout time.Duration
+
+	// DialVia maps an address this node dials (another node's Raft or
+	// gRPC address, another court's endpoint) to a relay to dial instead;
+	// see dialvia.go. Empty in production.
+	DialVia map[string]string
 }
 
 // Node is a running court node.
@@ -141,6 +146,9 @@ func Start(cfg Config) (*Node, error) {
 		if cfg.Fast {
 			cfg.ForwardTimeout = time.Second
 		}
+	}
+	if err := cfg.applyDialVia(); err != nil {
+		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("court", cfg.Court, "node", cfg.NodeID),
 		peers: map[string]string{}, conns: map[string]*leaderConn{}, done: make(chan struct{}),

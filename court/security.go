@@ -129,7 +129,7 @@ func (n *Node) raftTransport() (raft.Transport, error) {
 	for _, p := range n.cfg.Peers {
 		byAddr[p.RaftAddr] = p.NodeID
 	}
-	return newRaftTLSTransport(n.cfg.RaftAddr, n.tls, n.cfg.Court, func(a string) string { return byAddr[a] }, n.isMember, n.log)
+	return newRaftTLSTransport(n.cfg.RaftAddr, n.tls, n.cfg.Court, func(a string) string { return byAddr[a] }, n.isMember, n.cfg.via, n.log)
 }
 
 // serverOptions bound what one connection and one call may take, and put

@@ -208,6 +208,7 @@ type raftTLS struct {
 	court  string
 	nodeOf func(addr string) string // node ID at a Raft address, "" if unknown
 	nodes  func(id string) bool     // node IDs admitted to the court
+	via    func(addr string) string // where to dial for addr (dial_via); nil: addr
 }
 
 const raftHandshakeTimeout = 10 * time.Second
@@ -233,7 +234,11 @@ func (r *raftTLS) Accept() (net.Conn, error) {
 
 func (r *raftTLS) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	d := net.Dialer{Timeout: timeout}
-	c, err := d.Dial("tcp", string(addr))
+	target := string(addr)
+	if r.via != nil {
+		target = r.via(target) // the identity check below still goes by addr
+	}
+	c, err := d.Dial("tcp", target)
 	if err != nil {
 		return nil, err
 	}
@@ -277,12 +282,12 @@ func (l *lazyHandshake) Write(p []byte) (int, error) {
 }
 
 // newRaftTLSTransport listens on bind for Raft over mutual TLS.
-func newRaftTLSTransport(bind string, m *tlsMaterial, court string, nodeOf func(string) string, nodes func(string) bool, log *slog.Logger) (raft.Transport, error) {
+func newRaftTLSTransport(bind string, m *tlsMaterial, court string, nodeOf func(string) string, nodes func(string) bool, via func(string) string, log *slog.Logger) (raft.Transport, error) {
 	ln, err := net.Listen("tcp", bind)
 	if err != nil {
 		return nil, fmt.Errorf("court: Raft listener: %w", err)
 	}
-	layer := &raftTLS{Listener: ln, m: m, court: court, nodeOf: nodeOf, nodes: nodes}
+	layer := &raftTLS{Listener: ln, m: m, court: court, nodeOf: nodeOf, nodes: nodes, via: via}
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: layer, MaxPool: 3, Timeout: 10 * time.Second,
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "raft-tls", Level: hclog.Warn, Output: slogLines{log}}),

@@ -36,7 +36,7 @@ func TestRaftMutualTLS(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	members := func(id string) bool { return id == "hz-1" || id == "hz-2" }
 	server := writeMaterial(t, ca, NodeIdentity(testCourt, "hz-1"))
-	trans, err := newRaftTLSTransport("127.0.0.1:0", server, testCourt, func(string) string { return "" }, members, log)
+	trans, err := newRaftTLSTransport("127.0.0.1:0", server, testCourt, func(string) string { return "" }, members, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

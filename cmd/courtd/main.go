@@ -58,10 +58,16 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if clock := faultClock(log); clock != nil { // the fault suite's only; see faulthooks.go
+				cfg.Clock = clock
+			}
 			n, err := court.Start(cfg)
 			if err != nil {
 				return err
 			}
+			done := make(chan struct{})
+			defer close(done)
+			snapshotOnSignal(n.Ledger().Snapshot, log, done) // faulthooks.go
 			waitForSignal()
 			log.Info("shutting down")
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
