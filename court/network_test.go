@@ -90,6 +90,7 @@ func newNetwork(t *testing.T, ca *DevCA, ids []string, nodesPerCourt int, extra 
 	})
 	for _, c := range nw.courts {
 		c.waitLeader()
+		waitAllReady(t, c.nodes)
 		c.register("esign.example", c.platform)
 	}
 	return nw

@@ -112,7 +112,30 @@ func startCourtWith(t testing.TB, n int, edit func(*Config)) *testCourtNodes {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	waitAllReady(t, c.nodes)
 	return c
+}
+
+// waitAllReady waits until every running node is ready (a leader known and
+// its ledger current): until then a node answers no ledger reads.
+func waitAllReady(t testing.TB, nodes []*Node) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range nodes {
+		if n == nil {
+			continue
+		}
+		for {
+			ok, why := n.ready()
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s not ready: %s", n.cfg.NodeID, why)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }
 
 func (c *testCourtNodes) leader() *Node {
