@@ -158,12 +158,39 @@ func readLog(ctx context.Context, nc *nodeClients, h *history, r *result) *nodeL
 	return nl
 }
 
+// readLogHealed reads a node's log back; a node that refuses to serve it
+// (it found a damaged record while reading, or is not ready) is given time
+// to heal, as a client would ask another node meanwhile, and read again.
+// What it refused is noted, not counted as a failure: refusing is the
+// answer the design asks of a damaged ledger.
+func readLogHealed(ctx context.Context, nc *nodeClients, h *history, r *result) *nodeLog {
+	for try := 0; ; try++ {
+		tr := &result{}
+		nl := readLog(ctx, nc, h, tr)
+		if nl != nil || try == 2 || !refusedAsNotReady(tr.problems) {
+			r.problems = append(r.problems, tr.problems...)
+			return nl
+		}
+		r.notes = append(r.notes, fmt.Sprintf("%s refused the read-back (%s); read again once ready", nc.node.id, strings.Join(tr.problems, "; ")))
+		waitFor(ctx, 30*time.Second, func() bool { _, why := nc.current(ctx); return why == "" })
+	}
+}
+
+func refusedAsNotReady(problems []string) bool {
+	for _, p := range problems {
+		if strings.Contains(p, "code = Unavailable") {
+			return true
+		}
+	}
+	return false
+}
+
 // checkCourt runs every check of the history against what the nodes hold.
 func checkCourt(ctx context.Context, ld *load, r *result) {
 	h := ld.h
 	var logs []*nodeLog
 	for _, nc := range ld.clients {
-		if nl := readLog(ctx, nc, h, r); nl != nil {
+		if nl := readLogHealed(ctx, nc, h, r); nl != nil {
 			logs = append(logs, nl)
 		}
 	}

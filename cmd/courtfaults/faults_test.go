@@ -16,7 +16,10 @@ import (
 //	COURTFAULTS=follower-ledger-removed,leader-disk-full go test -run TestFaults ./cmd/courtfaults
 //
 // Add a fault here once the code makes it pass.
-var shortFaults = []string{"leader-kill", "follower-pause", "kill-all", "partition-follower", "link-loss", "courts-partition"}
+var shortFaults = []string{"leader-kill", "follower-pause", "kill-all", "partition-follower", "link-loss", "courts-partition",
+	// The five states of issue 11, each of which failed before its fix.
+	"leader-pause", "partition-leader", "partition-leader-oneway", "follower-ledger-removed",
+	"follower-ledger-altered", "follower-ledger-flipped", "leader-disk-full", "follower-disk-full"}
 
 // TestFaults runs the short plan of the fault suite against real courtd
 // processes; each fault is a subtest named for it.
