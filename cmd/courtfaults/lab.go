@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -155,13 +156,28 @@ func newLab(ctx context.Context, dir, courtd string, opt labOptions) (*lab, erro
 // range (32768 and up on Linux): a port from that range, free while its
 // node is down, can be taken by any outgoing connection's source port
 // (the proxies dial a lot), and the node could not start again.
+// handedOut holds every port freePort returned in this process: a port is
+// free when checked but taken only when its node starts, so without it two
+// listeners of one run could be given the same one (a run saw a node dial
+// another's Raft port and the first node fail to bind).
+var handedOut = struct {
+	sync.Mutex
+	ports map[string]bool
+}{ports: map[string]bool{}}
+
 func freePort() (string, error) {
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	var err error
 	for try := 0; try < 100; try++ {
 		addr := fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(10000))
+		if handedOut.ports[addr] {
+			continue
+		}
 		var ln net.Listener
 		if ln, err = net.Listen("tcp", addr); err == nil {
 			ln.Close()
+			handedOut.ports[addr] = true
 			return addr, nil
 		}
 	}
