@@ -140,8 +140,15 @@ func boltOptions() *bolt.Options {
 	}
 }
 
-// open opens the bbolt file and loads the in-memory state from it.
-func (f *fsm) open() (err error) {
+// open opens the bbolt file, walking its pages first, and loads the
+// in-memory state from it.
+func (f *fsm) open() error { return f.openWith(openLedgerDB) }
+
+// openInspected is open for a file that inspectLedger has just passed, or
+// that does not exist yet: its pages are not walked a second time.
+func (f *fsm) openInspected() error { return f.openWith(openWalkedDB) }
+
+func (f *fsm) openWith(openDB func(path string) (*bolt.DB, error)) (err error) {
 	var db *bolt.DB
 	defer func() {
 		// bbolt panics on some damaged pages rather than returning an error;
@@ -153,9 +160,10 @@ func (f *fsm) open() (err error) {
 			err = fmt.Errorf("load ledger %s: %w: bbolt panicked: %v", f.path, errDamaged, p)
 		}
 	}()
-	// openLedgerDB walks the pages first, so a damaged file is an error,
-	// not a panic; such a file is moved aside like one bbolt cannot read.
-	db, err = openLedgerDB(f.path)
+	// The pages are walked first (here or by the caller), so a damaged
+	// file is an error, not a panic; such a file is moved aside like one
+	// bbolt cannot read.
+	db, err = openDB(f.path)
 	if errors.Is(err, ErrCorrupt) {
 		return fmt.Errorf("%w: %w", errDamaged, err)
 	}
@@ -535,7 +543,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := syncDir(f.path); err != nil {
 		return f.failRestore(fmt.Errorf("restore: %w", err))
 	}
-	if err := f.open(); err != nil {
+	if err := f.openInspected(); err != nil { // checkLedgerFile walked it
 		return f.failRestore(fmt.Errorf("restore: %w", err))
 	}
 	if f.snapshotIndex != nil {

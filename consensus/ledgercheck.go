@@ -83,7 +83,8 @@ func (l *Ledger) checkLedgerAtOpen(rebuild string) error {
 	default:
 		return fmt.Errorf("consensus: ledger %s: %w", f.path, err)
 	}
-	if err := f.open(); err != nil {
+	// The file passed inspectLedger, or was moved aside or never was.
+	if err := f.openInspected(); err != nil {
 		if _, serr := os.Stat(f.path); serr != nil || transient(err) {
 			return fmt.Errorf("consensus: %w (if the file is damaged, move it aside and start the node again: it rebuilds the ledger from a snapshot or its peers)", err)
 		}
@@ -92,7 +93,7 @@ func (l *Ledger) checkLedgerAtOpen(rebuild string) error {
 		if err := l.moveLedgerAside(reason); err != nil {
 			return err
 		}
-		if err := f.open(); err != nil {
+		if err := f.openInspected(); err != nil { // a new file
 			return fmt.Errorf("consensus: create ledger: %w", err)
 		}
 	}

@@ -39,6 +39,14 @@ func openLedgerDB(path string) (db *bolt.DB, err error) {
 			return nil, fmt.Errorf("open ledger %s: %w", path, err)
 		}
 	}
+	return openWalkedDB(path)
+}
+
+// openWalkedDB is openLedgerDB without the page walk, for a file whose
+// pages were walked just before (inspectLedger, checkLedgerFile) or that
+// is new: the walk reads the whole file, some 5 s per GiB, and start-up
+// and restores would otherwise pay it twice.
+func openWalkedDB(path string) (db *bolt.DB, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			db, err = nil, corruptFile(path, "the file's pages", fmt.Errorf("bbolt: %v", p))
