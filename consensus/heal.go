@@ -91,10 +91,7 @@ func (l *Ledger) supervise() {
 			l.batcher.demote()
 			if time.Now().After(nextTransfer) {
 				nextTransfer = time.Now().Add(time.Second)
-				l.log.Warn("leader's ledger is not ready: transferring leadership", "health", h.State, "reason", h.Reason)
-				if err := r.LeadershipTransfer().Error(); err != nil {
-					l.log.Warn("leadership transfer failed", "err", err)
-				}
+				l.handOver(r, h)
 			}
 		case !l.batcher.ready():
 			l.lead(r)
@@ -121,10 +118,7 @@ func (l *Ledger) lead(r *raft.Raft) {
 	}
 	l.noteProgress(r)
 	if h := l.Health(); !h.Ready() {
-		l.log.Warn("leader's ledger is not ready: transferring leadership", "health", h.State, "reason", h.Reason)
-		if err := r.LeadershipTransfer().Error(); err != nil {
-			l.log.Warn("leadership transfer failed", "err", err)
-		}
+		l.handOver(r, h)
 		return
 	}
 	if r.State() != raft.Leader {
@@ -132,6 +126,14 @@ func (l *Ledger) lead(r *raft.Raft) {
 	}
 	l.batcher.promote()
 	l.log.Info("leader ready", "size", l.fsm.size())
+}
+
+// handOver moves leadership away from a leader whose ledger is not ready.
+func (l *Ledger) handOver(r *raft.Raft, h Health) {
+	l.log.Warn("leader's ledger is not ready: transferring leadership", "health", h.State, "reason", h.Reason)
+	if err := r.LeadershipTransfer().Error(); err != nil {
+		l.log.Warn("leadership transfer failed", "err", err)
+	}
 }
 
 // noteProgress ends the start-up catch-up and a rebuild once Raft has
