@@ -12,7 +12,7 @@ import (
 
 // The access audit log: who read, verified or downloaded what, when and
 // from where. Nodes batch the records they observe and propose them
-// through Raft (see court/audit.go), so every replica holds the same log;
+// through Raft (see court/access/audit.go), so every replica holds the same log;
 // the FSM only appends to it, and no command alters or removes a record.
 //
 //	16 auditAppend   u32 n, n × bytes(auditRecord)

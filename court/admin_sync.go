@@ -5,18 +5,23 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/court/witness"
 )
 
 // GetSyncStatus answers from the node asked: a follower's view of the
 // mirrors is what it has applied; the last error is known only on the
 // leader, which runs the sync loops.
 func (s *adminServer) GetSyncStatus(ctx context.Context, _ *pb.GetSyncStatusRequest) (*pb.GetSyncStatusResponse, error) {
-	out := &pb.GetSyncStatusResponse{Mirrors: s.n.syncer.status()}
+	out := &pb.GetSyncStatusResponse{}
+	for _, st := range s.n.syncer.Status() {
+		out.Mirrors = append(out.Mirrors, mirrorStatusToPB(st, s.n.now()))
+	}
 	slices.SortFunc(out.Mirrors, func(a, b *pb.MirrorStatus) int { return strings.Compare(a.Court, b.Court) })
 	return out, nil
 }
@@ -54,6 +59,21 @@ func (n *Node) ledgerAlarm() (consensus.Alarm, bool) {
 			n.cfg.NodeID, h.Reason, n.ledger.Corruptions())}, true
 }
 
+func mirrorStatusToPB(st witness.Status, now time.Time) *pb.MirrorStatus {
+	ms := &pb.MirrorStatus{Court: st.Court, Size: st.Size, Alarmed: st.Alarmed}
+	if st.Head.Note != nil {
+		ms.Head = headToPB(st.Head.Head, st.Head.Note)
+	}
+	if !st.Checked.IsZero() {
+		ms.CheckedAt = timestampOf(st.Checked)
+		ms.StalenessSeconds = now.Sub(st.Checked).Seconds()
+	}
+	if st.LastError != nil {
+		ms.LastError = st.LastError.Error()
+	}
+	return ms
+}
+
 func alarmToPB(a consensus.Alarm) *pb.Alarm {
 	p := &pb.Alarm{Court: a.Court, Kind: string(a.Kind), Detail: a.Detail, HeldNote: string(a.Held),
 		ConflictingNote: string(a.Conflict), Source: a.Source, RaisedAt: timestampOf(a.RaisedAt), ClearedBy: a.ClearedBy}
@@ -64,7 +84,7 @@ func alarmToPB(a consensus.Alarm) *pb.Alarm {
 }
 
 func (s *adminServer) ClearAlarm(ctx context.Context, req *pb.ClearAlarmRequest) (*pb.ClearAlarmResponse, error) {
-	if _, ok := s.n.courts[req.Court]; !ok {
+	if !s.n.courts.Known(req.Court) {
 		return nil, toStatus(unknownCourt("court", req.Court))
 	}
 	if req.Operator == "" || len(req.Operator) > 256 {

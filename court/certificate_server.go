@@ -16,6 +16,7 @@ import (
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/court/access"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
@@ -53,9 +54,9 @@ type EvidenceSource interface {
 // court's ledger first, then its mirrors of the other courts
 // (docs/sync-protocol.md), so a certificate of evidence filed elsewhere is
 // issued here too, also while the origin court is down.
-func (n *Node) evidenceSources() []EvidenceSource {
+func (c courtLogs) evidenceSources() []EvidenceSource {
 	var out []EvidenceSource
-	for _, v := range n.logs() {
+	for _, v := range c.all() {
 		out = append(out, logSource{v})
 	}
 	return out
@@ -123,12 +124,12 @@ type certificateServer struct {
 	now     func() time.Time
 }
 
-func newCertificateServer(n *Node) (*certificateServer, error) {
+func newCertificateServer(court string, logs courtLogs) (*certificateServer, error) {
 	r, err := certpdf.New(certpdf.Config{})
 	if err != nil {
 		return nil, err
 	}
-	return &certificateServer{court: n.cfg.Court, sources: n.evidenceSources, pdf: r, now: time.Now}, nil
+	return &certificateServer{court: court, sources: logs.evidenceSources, pdf: r, now: time.Now}, nil
 }
 
 // maxRecordings bounds the recordings of one fingerprint in a verdict.
@@ -282,11 +283,11 @@ func recordingToPB(c *certificate.Certificate) *pb.Recording {
 // application/pdf, and a file of any size streamed through SM3 (outside
 // the request size limit of /v1/, since the body is hashed, never held).
 // Both run behind the node's guard as the gRPC methods they stand for.
-func (s *certificateServer) routes(mux *http.ServeMux, n *Node) {
+func (s *certificateServer) routes(mux *http.ServeMux, g *access.Guard) {
 	mux.HandleFunc("GET /v1/evidence/{evidence_id}/certificate.pdf",
-		n.guardedHTTP("/courtledger.v1.CertificateService/GetCertificate", s.servePDF))
+		g.HTTP("/courtledger.v1.CertificateService/GetCertificate", s.servePDF))
 	mux.HandleFunc("POST /v1/verdicts:file",
-		n.guardedHTTP("/courtledger.v1.CertificateService/VerifyEvidence", s.serveFileVerdict))
+		g.HTTP("/courtledger.v1.CertificateService/VerifyEvidence", s.serveFileVerdict))
 }
 
 // writeError answers an HTTP route in the gateway's terms: the status
@@ -302,15 +303,15 @@ func writeError(w http.ResponseWriter, err error) {
 func (s *certificateServer) servePDF(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("evidence_id")
 	req := &pb.GetCertificateRequest{EvidenceId: id, IncludePdf: true, Fingerprint: r.URL.Query().Get("fingerprint")}
-	caller, _ := CallerOf(r.Context())
-	if err := scopeRequest(caller, req); err != nil {
+	caller, _ := access.CallerOf(r.Context())
+	if err := access.ScopeRequest(caller, req); err != nil {
 		return err
 	}
 	resp, err := s.GetCertificate(r.Context(), req)
 	if err != nil {
 		return err
 	}
-	if _, err := scopeResponse(caller, resp); err != nil {
+	if _, err := access.ScopeResponse(caller, resp); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/pdf")

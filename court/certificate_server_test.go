@@ -20,15 +20,17 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/devca"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence/certificate"
 )
 
 // dialCertificates connects as a judge, who may have any certificate.
-func dialCertificates(t *testing.T, ca *DevCA, addr string) pb.CertificateServiceClient {
+func dialCertificates(t *testing.T, ca *devca.CA, addr string) pb.CertificateServiceClient {
 	t.Helper()
-	return pb.NewCertificateServiceClient(dialToken(t, ca, addr, tokenFor(RoleJudge)))
+	return pb.NewCertificateServiceClient(dialToken(t, ca, addr, tokenFor(access.RoleJudge)))
 }
 
 // poll retries fn until it succeeds: a follower serves what it has
@@ -105,7 +107,7 @@ func TestCertificateRoundTrip(t *testing.T) {
 
 	// REST: the JSON download is the certificate's own JSON schema.
 	base := "https://" + follower.HTTPAddr()
-	judge := newREST(c.ca, tokenFor(RoleJudge))
+	judge := newREST(c.ca, tokenFor(access.RoleJudge))
 	restJSON := httpGet(t, judge, base+"/v1/evidence/"+id+"/certificate", "application/json")
 	decoded, err := certificate.Unmarshal(restJSON)
 	if err != nil {
@@ -235,15 +237,15 @@ func TestCertificateAccessByRole(t *testing.T) {
 		token, fingerprint string
 		code               codes.Code
 	}{
-		{tokenFor(RolePlatform), "", codes.OK},
+		{tokenFor(access.RolePlatform), "", codes.OK},
 		{"tok-other-platform", "", codes.NotFound},
-		{tokenFor(RoleJudge), "", codes.OK},
-		{tokenFor(RoleJudge), wrong, codes.NotFound},
-		{tokenFor(RoleLawyer), "", codes.InvalidArgument},
-		{tokenFor(RoleLawyer), wrong, codes.NotFound},
-		{tokenFor(RoleLawyer), good, codes.OK},
-		{tokenFor(RoleAdmin), good, codes.PermissionDenied},
-		{tokenFor(RolePeer), good, codes.PermissionDenied},
+		{tokenFor(access.RoleJudge), "", codes.OK},
+		{tokenFor(access.RoleJudge), wrong, codes.NotFound},
+		{tokenFor(access.RoleLawyer), "", codes.InvalidArgument},
+		{tokenFor(access.RoleLawyer), wrong, codes.NotFound},
+		{tokenFor(access.RoleLawyer), good, codes.OK},
+		{tokenFor(access.RoleAdmin), good, codes.PermissionDenied},
+		{tokenFor(access.RolePeer), good, codes.PermissionDenied},
 		{"", good, codes.Unauthenticated},
 	} {
 		certs := pb.NewCertificateServiceClient(dialToken(t, c.ca, addr, tc.token))

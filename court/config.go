@@ -5,10 +5,13 @@ import (
 
 	"errors"
 	"fmt"
-	"github.com/courtledger/courtledger/crypto/sm2"
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/witness"
+	"github.com/courtledger/courtledger/crypto/sm2"
 
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/env"
@@ -152,14 +155,14 @@ func (fc FileConfig) validate() error {
 	if fc.Court != "" && !evidence.ValidCourtID(fc.Court) {
 		errs = append(errs, fmt.Errorf("court %q is not a valid court ID", fc.Court))
 	}
-	if fc.NodeID != "" && !validNodeID(fc.NodeID) {
+	if fc.NodeID != "" && !access.ValidNodeID(fc.NodeID) {
 		errs = append(errs, fmt.Errorf("node_id %q is not a valid node ID (1 to 64 letters, digits, '.', '_', '-'; no '/' or \"..\")", fc.NodeID))
 	}
 	self := false
 	for i, p := range fc.Peers {
 		if p.NodeID == "" || p.RaftAddr == "" || p.GRPCAddr == "" {
 			errs = append(errs, fmt.Errorf("peers[%d] needs node_id, raft_addr and grpc_addr", i))
-		} else if !validNodeID(p.NodeID) {
+		} else if !access.ValidNodeID(p.NodeID) {
 			errs = append(errs, fmt.Errorf("peers[%d]: node_id %q is not a valid node ID", i, p.NodeID))
 		}
 		self = self || p.NodeID == fc.NodeID
@@ -242,7 +245,7 @@ func (fc FileConfig) NodeConfig(log *slog.Logger) (Config, error) {
 		if err != nil {
 			return Config{}, err
 		}
-		cfg.Courts = append(cfg.Courts, OtherCourt{Court: c.Court, Endpoints: c.Endpoints, Key: keys[0], Keys: keys[1:]})
+		cfg.Courts = append(cfg.Courts, witness.OtherCourt{Court: c.Court, Endpoints: c.Endpoints, Key: keys[0], Keys: keys[1:]})
 	}
 	if fc.ForwardTimeout != "" {
 		cfg.ForwardTimeout, _ = time.ParseDuration(fc.ForwardTimeout) // validated

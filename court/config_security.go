@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/courtledger/courtledger/court/access"
 	"github.com/courtledger/courtledger/crypto/sm2"
 )
 
@@ -55,12 +56,12 @@ func (fs FileSecurity) validate() []error {
 // security turns the file's settings into a node's Security.
 func (fs FileSecurity) security() (Security, error) {
 	s := Security{Insecure: fs.Insecure, PeerCourts: fs.PeerCourts,
-		Rate: RateConfig{PerSecond: fs.RatePerSecond, Burst: fs.RateBurst}}
+		Rate: access.RateConfig{PerSecond: fs.RatePerSecond, Burst: fs.RateBurst}}
 	if !fs.Insecure {
-		s.TLS = &TLSConfig{CertFile: fs.TLSCertFile, KeyFile: fs.TLSKeyFile, CAFile: fs.TLSCAFile}
+		s.TLS = &access.TLSConfig{CertFile: fs.TLSCertFile, KeyFile: fs.TLSKeyFile, CAFile: fs.TLSCAFile}
 	}
 	for _, t := range fs.Tokens {
-		s.Tokens = append(s.Tokens, TokenRule{Hash: t.SHA256, Identity: Identity{Role: Role(t.Role), ID: t.ID}})
+		s.Tokens = append(s.Tokens, access.TokenRule{Hash: t.SHA256, Identity: access.Identity{Role: access.Role(t.Role), ID: t.ID}})
 	}
 	if fs.NodeTokenEnv != "" {
 		s.NodeToken = os.Getenv(fs.NodeTokenEnv)
@@ -73,7 +74,7 @@ func (fs FileSecurity) security() (Security, error) {
 // the environment variable passwordEnv (default COURTD_COURT_KEY_PASSWORD),
 // which is then cleared from this process's environment.
 func LoadCourtKey(path, passwordEnv string) (*sm2.PrivateKey, error) {
-	if err := CheckKeyFileMode(path); err != nil {
+	if err := access.CheckKeyFileMode(path); err != nil {
 		return nil, err
 	}
 	pemBytes, err := os.ReadFile(path)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/courtledger/courtledger/court/witness"
 	"github.com/courtledger/courtledger/crypto/sm2"
 )
 
@@ -92,7 +93,7 @@ func TestStartRefusesRepeatedKeys(t *testing.T) {
 	}{
 		{"own key as previous", Config{Court: hz, CourtKey: k, PreviousKeys: []*sm2.PublicKey{k.Public()}}},
 		{"other court's key twice", Config{Court: hz, CourtKey: k,
-			Courts: []OtherCourt{{Court: bj, Endpoints: []string{"127.0.0.1:1"}, Key: other, Keys: []*sm2.PublicKey{other}}}}},
+			Courts: []witness.OtherCourt{{Court: bj, Endpoints: []string{"127.0.0.1:1"}, Key: other, Keys: []*sm2.PublicKey{other}}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/courtledger/courtledger/court/access"
 	"github.com/courtledger/courtledger/crypto/sm2"
 )
 
@@ -50,7 +51,7 @@ func TestRaftDialVia(t *testing.T) {
 	ca := testCA(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	members := func(id string) bool { return id == "hz-1" || id == "hz-2" }
-	server := writeMaterial(t, ca, NodeIdentity(testCourt, "hz-1"))
+	server := writeMaterial(t, ca, access.NodeIdentity(testCourt, "hz-1"))
 	trans, err := newRaftTLSTransport("127.0.0.1:0", server, testCourt, func(string) string { return "" }, members, nil, log)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +65,7 @@ func TestRaftDialVia(t *testing.T) {
 	via, carried := relay(t, string(trans.LocalAddr()))
 	const advertised = "127.0.0.1:1" // nothing listens here: only the relay can answer
 	cfg := Config{DialVia: map[string]string{advertised: via}}
-	client := writeMaterial(t, ca, NodeIdentity(testCourt, "hz-2"))
+	client := writeMaterial(t, ca, access.NodeIdentity(testCourt, "hz-2"))
 	for _, tc := range []struct {
 		name, node string
 		ok         bool

@@ -15,7 +15,16 @@ import (
 // it has applied.
 type evidenceServer struct {
 	pb.UnimplementedEvidenceServiceServer
-	n *Node
+	ledger submitter
+	logs   courtLogs
+	fwd    forwarder
+}
+
+// submitter is what the evidence server writes to and reads the court's
+// newest head from; *consensus.Ledger is one.
+type submitter interface {
+	Submit(ctx context.Context, subs []consensus.SignedSubmission) ([]consensus.Result, error)
+	LatestHead() (consensus.SignedHead, error)
 }
 
 func (s *evidenceServer) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.SubmitResponse, error) {
@@ -25,10 +34,10 @@ func (s *evidenceServer) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb
 	}
 	// A submission carries its request ID: a forwarded copy may be sent
 	// again to a new leader without making a second entry.
-	return onLeaderRetry(ctx, s.n, func(c *leaderConn, ctx context.Context) (*pb.SubmitResponse, error) {
+	return onLeaderRetry(ctx, s.fwd, func(c *leaderConn, ctx context.Context) (*pb.SubmitResponse, error) {
 		return c.evidence.Submit(ctx, req)
 	}, func() (*pb.SubmitResponse, error) {
-		res, err := s.n.ledger.Submit(ctx, []consensus.SignedSubmission{sub})
+		res, err := s.ledger.Submit(ctx, []consensus.SignedSubmission{sub})
 		if err != nil {
 			return nil, toStatus(err)
 		}
@@ -47,7 +56,7 @@ func (s *evidenceServer) SubmitBatch(ctx context.Context, req *pb.SubmitBatchReq
 	if n := len(req.GetSubmissions()); n == 0 || n > consensus.MaxBatchEntries {
 		return nil, toStatus(invalid("submissions", "BATCH_SIZE", "a batch holds 1 to %d submissions, got %d", consensus.MaxBatchEntries, n))
 	}
-	return onLeaderRetry(ctx, s.n, func(c *leaderConn, ctx context.Context) (*pb.SubmitBatchResponse, error) {
+	return onLeaderRetry(ctx, s.fwd, func(c *leaderConn, ctx context.Context) (*pb.SubmitBatchResponse, error) {
 		return c.evidence.SubmitBatch(ctx, req)
 	}, func() (*pb.SubmitBatchResponse, error) {
 		out := &pb.SubmitBatchResponse{Results: make([]*pb.SubmitResult, len(req.Submissions))}
@@ -63,7 +72,7 @@ func (s *evidenceServer) SubmitBatch(ctx context.Context, req *pb.SubmitBatchReq
 			at = append(at, i)
 		}
 		if len(subs) > 0 {
-			res, err := s.n.ledger.Submit(ctx, subs)
+			res, err := s.ledger.Submit(ctx, subs)
 			if err != nil {
 				return nil, toStatus(err)
 			}
@@ -98,7 +107,7 @@ func (s *evidenceServer) GetEvidence(ctx context.Context, req *pb.GetEvidenceReq
 	}
 	// Evidence IDs are derived from the court's ID, so at most one log holds
 	// it; the court's own is asked first.
-	for _, log := range s.n.logs() {
+	for _, log := range s.logs.all() {
 		e, err := log.EntryByEvidenceID(req.EvidenceId)
 		if errors.Is(err, consensus.ErrNotFound) {
 			continue
@@ -106,7 +115,7 @@ func (s *evidenceServer) GetEvidence(ctx context.Context, req *pb.GetEvidenceReq
 		if err != nil {
 			return nil, toStatus(err)
 		}
-		rc, err := s.n.receipt(log, e.Index)
+		rc, err := s.logs.receipt(log, e.Index)
 		if err != nil {
 			return nil, toStatus(err)
 		}
@@ -128,7 +137,7 @@ func (s *evidenceServer) LookupFingerprint(ctx context.Context, req *pb.LookupFi
 		return nil, toStatus(invalid("limit", "LIMIT_TOO_LARGE", "limit is at most %d, got %d", consensus.MaxLookup, limit))
 	}
 	out := &pb.LookupFingerprintResponse{}
-	for _, log := range s.n.logs() {
+	for _, log := range s.logs.all() {
 		if len(out.Entries) >= limit {
 			break
 		}
@@ -159,7 +168,7 @@ func latestSize(log *consensus.LogView, size uint64) (uint64, error) {
 }
 
 func (s *evidenceServer) GetInclusionProof(ctx context.Context, req *pb.GetInclusionProofRequest) (*pb.GetInclusionProofResponse, error) {
-	log, err := s.n.logOf(req.Court)
+	log, err := s.logs.of(req.Court)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -175,7 +184,7 @@ func (s *evidenceServer) GetInclusionProof(ctx context.Context, req *pb.GetInclu
 }
 
 func (s *evidenceServer) GetConsistencyProof(ctx context.Context, req *pb.GetConsistencyProofRequest) (*pb.GetConsistencyProofResponse, error) {
-	log, err := s.n.logOf(req.Court)
+	log, err := s.logs.of(req.Court)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -191,7 +200,7 @@ func (s *evidenceServer) GetConsistencyProof(ctx context.Context, req *pb.GetCon
 }
 
 func (s *evidenceServer) GetLatestTreeHead(ctx context.Context, req *pb.GetLatestTreeHeadRequest) (*pb.GetLatestTreeHeadResponse, error) {
-	log, err := s.n.logOf(req.Court)
+	log, err := s.logs.of(req.Court)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -209,7 +218,7 @@ func (s *evidenceServer) VerifyFingerprint(ctx context.Context, req *pb.VerifyFi
 	}
 	out := &pb.VerifyFingerprintResponse{}
 	const maxReceipts = 100
-	for _, log := range s.n.logs() {
+	for _, log := range s.logs.all() {
 		if len(out.Receipts) >= maxReceipts {
 			break
 		}
@@ -221,7 +230,7 @@ func (s *evidenceServer) VerifyFingerprint(ctx context.Context, req *pb.VerifyFi
 			return nil, toStatus(err)
 		}
 		for _, e := range entries {
-			rc, err := s.n.receipt(log, e.Index)
+			rc, err := s.logs.receipt(log, e.Index)
 			if err != nil {
 				return nil, toStatus(err)
 			}
@@ -229,7 +238,7 @@ func (s *evidenceServer) VerifyFingerprint(ctx context.Context, req *pb.VerifyFi
 		}
 	}
 	out.Recorded = len(out.Receipts) > 0
-	if h, err := s.n.ledger.LatestHead(); err == nil {
+	if h, err := s.ledger.LatestHead(); err == nil {
 		out.TreeHead = headToPB(h.Head, h.Note)
 	}
 	return out, nil

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/courtledger/courtledger/api/client"
+	"github.com/courtledger/courtledger/court/access"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
@@ -54,7 +55,7 @@ func pausedEndpoint(t *testing.T) string {
 }
 
 // clientAs is a Go client of the court c with a role's token over TLS.
-func (c *testCourtNodes) clientAs(t *testing.T, role Role, endpoints ...string) *client.Client {
+func (c *testCourtNodes) clientAs(t *testing.T, role access.Role, endpoints ...string) *client.Client {
 	t.Helper()
 	v, err := checkpoint.NewVerifier(testCourt, c.key.Public())
 	if err != nil {
@@ -79,8 +80,8 @@ func (c *testCourtNodes) clientAs(t *testing.T, role Role, endpoints ...string) 
 func TestClientSkipsPausedNode(t *testing.T) {
 	c := registerPlatform(t, startCourt(t, 3))
 	paused := pausedEndpoint(t)
-	platform := c.clientAs(t, RolePlatform, paused, c.follower().GRPCAddr(), c.leader().GRPCAddr())
-	judge := c.clientAs(t, RoleJudge, paused, c.leader().GRPCAddr())
+	platform := c.clientAs(t, access.RolePlatform, paused, c.follower().GRPCAddr(), c.leader().GRPCAddr())
+	judge := c.clientAs(t, access.RoleJudge, paused, c.leader().GRPCAddr())
 
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Second)
 	defer cancel()
@@ -139,7 +140,7 @@ func TestClientSkipsNotReadyNode(t *testing.T) {
 	lonely := lonelyNode(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Second)
 	defer cancel()
-	platform := c.clientAs(t, RolePlatform, c.leader().GRPCAddr())
+	platform := c.clientAs(t, access.RolePlatform, c.leader().GRPCAddr())
 	s, err := platform.Sign(evidence.Submission{RequestID: "skip-1", Fingerprint: sm3.Sum([]byte("skip-1")),
 		Category: evidence.CategoryChat, Title: "skip-1"})
 	if err != nil {
@@ -148,7 +149,7 @@ func TestClientSkipsNotReadyNode(t *testing.T) {
 	if _, _, err := platform.Submit(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	judge := c.clientAs(t, RoleJudge, lonely.GRPCAddr(), c.leader().GRPCAddr())
+	judge := c.clientAs(t, access.RoleJudge, lonely.GRPCAddr(), c.leader().GRPCAddr())
 	start := time.Now()
 	rcs, resp, err := judge.Verify(ctx, sm3.Sum([]byte("skip-1")))
 	if err != nil {

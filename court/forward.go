@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -80,10 +81,25 @@ func (n *Node) peerConn(id, addr string) (*leaderConn, error) {
 	return c, nil
 }
 
+// forwarder is what a server needs to run a write on the leader: the way
+// to it, the caller's credentials to carry along, and when to give up on a
+// try. *Node is one.
+type forwarder interface {
+	leaderClient(ctx context.Context) (*leaderConn, error)
+	forwardContext(ctx context.Context) context.Context
+	leaderChanged() <-chan struct{}
+	forwardTimeout() time.Duration
+	logger() *slog.Logger
+}
+
+func (n *Node) leaderChanged() <-chan struct{} { return n.leaders.changed() }
+func (n *Node) forwardTimeout() time.Duration  { return n.cfg.ForwardTimeout }
+func (n *Node) logger() *slog.Logger           { return n.log }
+
 // onLeader runs a write here if this node leads, or forwards the request to
 // the leader with remote, once: for writes that must not be sent twice
 // (membership and platform changes), whose caller decides about a retry.
-func onLeader[Resp any](ctx context.Context, n *Node, remote func(*leaderConn, context.Context) (Resp, error), local func() (Resp, error)) (Resp, error) {
+func onLeader[Resp any](ctx context.Context, n forwarder, remote func(*leaderConn, context.Context) (Resp, error), local func() (Resp, error)) (Resp, error) {
 	c, err := n.leaderClient(ctx)
 	if err != nil {
 		var zero Resp
@@ -103,7 +119,7 @@ func onLeader[Resp any](ctx context.Context, n *Node, remote func(*leaderConn, c
 // leader lost leadership, could not be reached) is sent again to the
 // leader of the moment, until ctx ends. While no leader is known it waits
 // for one rather than failing at once.
-func onLeaderRetry[Resp any](ctx context.Context, n *Node, remote func(*leaderConn, context.Context) (Resp, error), local func() (Resp, error)) (Resp, error) {
+func onLeaderRetry[Resp any](ctx context.Context, n forwarder, remote func(*leaderConn, context.Context) (Resp, error), local func() (Resp, error)) (Resp, error) {
 	var zero Resp
 	if isForwarded(ctx) {
 		// Already the second hop: answer now; the first hop retries.
@@ -116,7 +132,7 @@ func onLeaderRetry[Resp any](ctx context.Context, n *Node, remote func(*leaderCo
 	}
 	var last error
 	for try := 1; ; try++ {
-		changed := n.leaders.changed()
+		changed := n.leaderChanged()
 		c, err := n.leaderClient(ctx)
 		var nl *consensus.NotLeaderError
 		switch {
@@ -138,7 +154,7 @@ func onLeaderRetry[Resp any](ctx context.Context, n *Node, remote func(*leaderCo
 			return resp, err
 		}
 		last = err
-		n.log.Debug("forwarded write not answered; trying the leader of the moment", "try", try, "err", err)
+		n.logger().Debug("forwarded write not answered; trying the leader of the moment", "try", try, "err", err)
 		if werr := waitChange(ctx, changed, 50*time.Millisecond); werr != nil {
 			return zero, toStatus(fmt.Errorf("%w (last forwarded try: %v)", werr, last))
 		}
@@ -147,8 +163,8 @@ func onLeaderRetry[Resp any](ctx context.Context, n *Node, remote func(*leaderCo
 
 // forwardOnce sends one try to the leader, bounded by ForwardTimeout and
 // abandoned if the leader changes meanwhile.
-func forwardOnce[Resp any](ctx context.Context, n *Node, c *leaderConn, changed <-chan struct{}, remote func(*leaderConn, context.Context) (Resp, error)) (Resp, error) {
-	actx, cancel := context.WithTimeout(ctx, n.cfg.ForwardTimeout)
+func forwardOnce[Resp any](ctx context.Context, n forwarder, c *leaderConn, changed <-chan struct{}, remote func(*leaderConn, context.Context) (Resp, error)) (Resp, error) {
+	actx, cancel := context.WithTimeout(ctx, n.forwardTimeout())
 	defer cancel()
 	stop := make(chan struct{})
 	defer close(stop)

@@ -23,6 +23,8 @@ import (
 
 	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/devca"
 	"github.com/courtledger/courtledger/crypto/sm2"
 )
 
@@ -82,11 +84,11 @@ func fmtRecords(rs []*pb.AuditRecord) string {
 func TestForwardWithoutProofRefused(t *testing.T) {
 	c := registered(t, func(cfg *Config) { cfg.Security.Audit.FlushEvery = 20 * time.Millisecond })
 	leader := c.leader()
-	nodePEM, err := c.ca.Issue(NodeIdentity(testCourt, leader.cfg.NodeID), IssueOptions{})
+	nodePEM, err := c.ca.Issue(access.NodeIdentity(testCourt, leader.cfg.NodeID), devca.IssueOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherPlatform, _ := c.ca.Issue(Identity{RolePlatform, "other.example"}, IssueOptions{})
+	otherPlatform, _ := c.ca.Issue(access.Identity{Role: access.RolePlatform, ID: "other.example"}, devca.IssueOptions{})
 	cc := dialCert(t, c.ca, leader.GRPCAddr(), nodePEM)
 	ev, admin := pb.NewEvidenceServiceClient(cc), pb.NewAdminServiceClient(cc)
 	mallory, _ := sm2.GenerateKey()
@@ -100,7 +102,7 @@ func TestForwardWithoutProofRefused(t *testing.T) {
 		return err
 	}
 	obo := func(who string, kv ...string) context.Context {
-		return metadata.AppendToOutgoingContext(context.Background(), append([]string{mdOnBehalfOf, who}, kv...)...)
+		return metadata.AppendToOutgoingContext(context.Background(), append([]string{access.MDOnBehalfOf, who}, kv...)...)
 	}
 	cases := []struct {
 		name   string
@@ -112,17 +114,17 @@ func TestForwardWithoutProofRefused(t *testing.T) {
 		{"register as admin mallory, no proof", register, obo("admin mallory token"), codes.Unauthenticated, "FORWARD_UNPROVEN"},
 		{"submit as the platform, no proof", submit, obo("platform esign.example cert"), codes.Unauthenticated, "FORWARD_UNPROVEN"},
 		{"register as admin mallory with the admin's token", register,
-			obo("admin mallory token", mdForwardToken, "Bearer "+tokenFor(RoleAdmin)), codes.PermissionDenied, "FORWARD_IDENTITY_MISMATCH"},
+			obo("admin mallory token", access.MDForwardToken, "Bearer "+tokenFor(access.RoleAdmin)), codes.PermissionDenied, "FORWARD_IDENTITY_MISMATCH"},
 		{"submit as the platform with another platform's certificate", submit,
-			obo("platform esign.example cert", mdForwardCert, chainMD(t, otherPlatform)), codes.PermissionDenied, "FORWARD_IDENTITY_MISMATCH"},
+			obo("platform esign.example cert", access.MDForwardCert, chainMD(t, otherPlatform)), codes.PermissionDenied, "FORWARD_IDENTITY_MISMATCH"},
 		{"register with a token the court does not know", register,
-			obo("admin mallory token", mdForwardToken, "Bearer tok-mallory"), codes.Unauthenticated, "UNKNOWN_TOKEN"},
+			obo("admin mallory token", access.MDForwardToken, "Bearer tok-mallory"), codes.Unauthenticated, "UNKNOWN_TOKEN"},
 		{"proof without naming the caller", register,
-			metadata.AppendToOutgoingContext(context.Background(), mdForwardToken, "Bearer "+tokenFor(RoleAdmin)), codes.Unauthenticated, "BAD_METADATA"},
+			metadata.AppendToOutgoingContext(context.Background(), access.MDForwardToken, "Bearer "+tokenFor(access.RoleAdmin)), codes.Unauthenticated, "BAD_METADATA"},
 		{"a read, which nodes never forward", func(ctx context.Context) error {
 			_, err := ev.VerifyFingerprint(ctx, &pb.VerifyFingerprintRequest{Fingerprint: strings.Repeat("ab", 32)})
 			return err
-		}, obo("judge judge-wang token", mdForwardToken, "Bearer "+tokenFor(RoleJudge)), codes.PermissionDenied, "NOT_FORWARDED"},
+		}, obo("judge judge-wang token", access.MDForwardToken, "Bearer "+tokenFor(access.RoleJudge)), codes.PermissionDenied, "NOT_FORWARDED"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,8 +146,8 @@ func TestForwardWithoutProofRefused(t *testing.T) {
 		t.Fatalf("ledger has %d entries after refused forwards", size)
 	}
 	// Every attempt is audited, under the node that made it.
-	nodeID := NodeIdentity(testCourt, leader.cfg.NodeID).ID
-	audit := pb.NewAuditServiceClient(dialToken(t, c.ca, leader.GRPCAddr(), tokenFor(RoleAdmin)))
+	nodeID := access.NodeIdentity(testCourt, leader.cfg.NodeID).ID
+	audit := pb.NewAuditServiceClient(dialToken(t, c.ca, leader.GRPCAddr(), tokenFor(access.RoleAdmin)))
 	recs := waitAudit(t, audit, &pb.QueryAuditRequest{Caller: nodeID}, func(rs []*pb.AuditRecord) bool { return len(rs) >= len(cases) })
 	for _, r := range recs {
 		if r.Role != "node" || r.Code == "OK" || !strings.Contains(r.Via, "claims ") {
@@ -158,7 +160,7 @@ func TestForwardWithoutProofRefused(t *testing.T) {
 }
 
 // restCert calls the REST gateway over TLS with a client certificate.
-func restCert(ca *DevCA, certPEM []byte) (*http.Client, error) {
+func restCert(ca *devca.CA, certPEM []byte) (*http.Client, error) {
 	cert, err := tls.X509KeyPair(certPEM, certPEM)
 	if err != nil {
 		return nil, err
@@ -196,8 +198,8 @@ func TestForwardedCallsProvenAndAudited(t *testing.T) {
 	c := startCourtWith(t, 3, func(cfg *Config) { cfg.Security.Audit.FlushEvery = 20 * time.Millisecond })
 	ctx := context.Background()
 	f, l := c.follower(), c.leader()
-	adminPEM, _ := c.ca.Issue(Identity{RoleAdmin, "admin-qian"}, IssueOptions{})
-	platformPEM, _ := c.ca.Issue(Identity{RolePlatform, "esign.example"}, IssueOptions{})
+	adminPEM, _ := c.ca.Issue(access.Identity{Role: access.RoleAdmin, ID: "admin-qian"}, devca.IssueOptions{})
+	platformPEM, _ := c.ca.Issue(access.Identity{Role: access.RolePlatform, ID: "esign.example"}, devca.IssueOptions{})
 	pemKey := string(c.platform.Public().MarshalPEM())
 
 	// gRPC: an admin by certificate registers, the platform by token files.
@@ -219,13 +221,13 @@ func TestForwardedCallsProvenAndAudited(t *testing.T) {
 	post(t, hc, base+"/v1/evidence", "", body)
 	other, _ := sm2.GenerateKey()
 	body, _ = protojson.Marshal(&pb.RegisterPlatformRequest{PlatformId: "other.example", PublicKeyPem: string(other.Public().MarshalPEM())})
-	post(t, newREST(c.ca, "").hc, base+"/v1/admin/platforms", tokenFor(RoleAdmin), body)
+	post(t, newREST(c.ca, "").hc, base+"/v1/admin/platforms", tokenFor(access.RoleAdmin), body)
 
 	if !l.ledger.IsLeader() {
 		t.Skip("leadership moved during the test; the calls were not all forwarded")
 	}
-	fwdVia := "forwarded:" + NodeIdentity(testCourt, f.cfg.NodeID).ID + ":"
-	audit := pb.NewAuditServiceClient(dialToken(t, c.ca, l.GRPCAddr(), tokenFor(RoleAdmin)))
+	fwdVia := "forwarded:" + access.NodeIdentity(testCourt, f.cfg.NodeID).ID + ":"
+	audit := pb.NewAuditServiceClient(dialToken(t, c.ca, l.GRPCAddr(), tokenFor(access.RoleAdmin)))
 	for _, want := range []struct{ caller, method, via, target string }{
 		{"admin-qian", "/courtledger.v1.AdminService/RegisterPlatform", "cert", "esign.example"},
 		{"esign.example", "/courtledger.v1.EvidenceService/Submit", "token", "fw-grpc"},
@@ -254,10 +256,10 @@ func TestForwardedCallsInsecureMode(t *testing.T) {
 		rules := testTokenRules()
 		for i := 0; i < 3; i++ {
 			id := fmt.Sprintf("hz-%d", i)
-			rules = append(rules, TokenRule{Hash: TokenHash(nodeTok(id)), Identity: NodeIdentity(testCourt, id)})
+			rules = append(rules, access.TokenRule{Hash: access.TokenHash(nodeTok(id)), Identity: access.NodeIdentity(testCourt, id)})
 		}
 		cfg.Security = Security{Insecure: true, Tokens: rules, NodeToken: nodeTok(cfg.NodeID),
-			Audit: AuditConfig{FlushEvery: 20 * time.Millisecond}}
+			Audit: access.AuditConfig{FlushEvery: 20 * time.Millisecond}}
 	})
 	f, l := c.follower(), c.leader()
 	dial := func(addr, token string) *grpc.ClientConn {
@@ -270,17 +272,17 @@ func TestForwardedCallsInsecureMode(t *testing.T) {
 		return cc
 	}
 	ctx := context.Background()
-	if _, err := pb.NewAdminServiceClient(dial(f.GRPCAddr(), tokenFor(RoleAdmin))).RegisterPlatform(ctx, &pb.RegisterPlatformRequest{
+	if _, err := pb.NewAdminServiceClient(dial(f.GRPCAddr(), tokenFor(access.RoleAdmin))).RegisterPlatform(ctx, &pb.RegisterPlatformRequest{
 		PlatformId: "esign.example", PublicKeyPem: string(c.platform.Public().MarshalPEM())}); err != nil {
 		t.Fatalf("register via follower: %v", err)
 	}
-	if _, err := pb.NewEvidenceServiceClient(dial(f.GRPCAddr(), tokenFor(RolePlatform))).Submit(ctx,
+	if _, err := pb.NewEvidenceServiceClient(dial(f.GRPCAddr(), tokenFor(access.RolePlatform))).Submit(ctx,
 		&pb.SubmitRequest{Submission: c.signed(t, "plain-1", []byte("plain file"))}); err != nil {
 		t.Fatalf("submit via follower: %v", err)
 	}
 	// A node token naming a caller without its token is refused here too.
 	_, err := pb.NewAdminServiceClient(dial(l.GRPCAddr(), nodeTok(f.cfg.NodeID))).RegisterPlatform(
-		metadata.AppendToOutgoingContext(ctx, mdOnBehalfOf, "admin mallory token"),
+		metadata.AppendToOutgoingContext(ctx, access.MDOnBehalfOf, "admin mallory token"),
 		&pb.RegisterPlatformRequest{PlatformId: "evil.example", PublicKeyPem: string(c.platform.Public().MarshalPEM())})
 	if status.Code(err) != codes.Unauthenticated || reasonOf(err) != "FORWARD_UNPROVEN" {
 		t.Fatalf("node token forwarding without proof: %v", err)
@@ -288,10 +290,10 @@ func TestForwardedCallsInsecureMode(t *testing.T) {
 	if !l.ledger.IsLeader() {
 		t.Skip("leadership moved; the calls were not all forwarded")
 	}
-	audit := pb.NewAuditServiceClient(dial(l.GRPCAddr(), tokenFor(RoleAdmin)))
+	audit := pb.NewAuditServiceClient(dial(l.GRPCAddr(), tokenFor(access.RoleAdmin)))
 	waitAudit(t, audit, &pb.QueryAuditRequest{Caller: "esign.example", Target: "plain-1"}, func(rs []*pb.AuditRecord) bool {
 		return slices.ContainsFunc(rs, func(r *pb.AuditRecord) bool {
-			return r.NodeId == l.cfg.NodeID && r.Code == "OK" && r.Via == "forwarded:"+NodeIdentity(testCourt, f.cfg.NodeID).ID+":token"
+			return r.NodeId == l.cfg.NodeID && r.Code == "OK" && r.Via == "forwarded:"+access.NodeIdentity(testCourt, f.cfg.NodeID).ID+":token"
 		})
 	})
 }

@@ -14,6 +14,9 @@ import (
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/devca"
+	"github.com/courtledger/courtledger/court/witness"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/merkle"
 	"github.com/courtledger/courtledger/crypto/sm2"
@@ -73,13 +76,13 @@ type fakeCourt struct {
 // startFake serves the lying court's sync service over TLS, with a node
 // certificate of that court from ca: the lie is in what it signs, not in
 // who it is.
-func startFake(t *testing.T, ca *DevCA, h *history) *fakeCourt {
+func startFake(t *testing.T, ca *devca.CA, h *history) *fakeCourt {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM, err := ca.Issue(NodeIdentity(liar, "liar-1"), IssueOptions{})
+	certPEM, err := ca.Issue(access.NodeIdentity(liar, "liar-1"), devca.IssueOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,8 +189,8 @@ func TestLyingCourtRewritesHistory(t *testing.T) {
 	l, ca := newLiar(t), testCA(t)
 	honest := newHistory(t, l.signer, l.platform, "a", 40, 8)
 	fake := startFake(t, ca, honest)
-	nw := newNetwork(t, ca, []string{bj, gz}, 1, func(string) []OtherCourt {
-		return []OtherCourt{{Court: liar, Endpoints: []string{fake.addr}, Key: l.key.Public()}}
+	nw := newNetwork(t, ca, []string{bj, gz}, 1, func(string) []witness.OtherCourt {
+		return []witness.OtherCourt{{Court: liar, Endpoints: []string{fake.addr}, Key: l.key.Public()}}
 	})
 	B, G := nw.courts[bj], nw.courts[gz]
 	for _, c := range []*netCourt{B, G} {
@@ -260,12 +263,12 @@ func TestLyingCourtSplitView(t *testing.T) {
 	// The same court, two histories of the same size, one per audience.
 	toBeijing := startFake(t, ca, newHistory(t, l.signer, l.platform, "a", 30, 10))
 	toGuangzhou := startFake(t, ca, newHistory(t, l.signer, l.platform, "b", 30, 10))
-	nw := newNetwork(t, ca, []string{bj, gz}, 1, func(court string) []OtherCourt {
+	nw := newNetwork(t, ca, []string{bj, gz}, 1, func(court string) []witness.OtherCourt {
 		ep := toBeijing.addr
 		if court == gz {
 			ep = toGuangzhou.addr
 		}
-		return []OtherCourt{{Court: liar, Endpoints: []string{ep}, Key: l.key.Public()}}
+		return []witness.OtherCourt{{Court: liar, Endpoints: []string{ep}, Key: l.key.Public()}}
 	})
 	B, G := nw.courts[bj], nw.courts[gz]
 	// Each court alone sees a consistent log; gossip between them shows the
@@ -293,8 +296,8 @@ func TestLyingCourtBadSignatureAndSameSizeFork(t *testing.T) {
 	l, ca := newLiar(t), testCA(t)
 	h := newHistory(t, l.signer, l.platform, "a", 20, 5)
 	fake := startFake(t, ca, h)
-	nw := newNetwork(t, ca, []string{bj}, 1, func(string) []OtherCourt {
-		return []OtherCourt{{Court: liar, Endpoints: []string{fake.addr}, Key: l.key.Public()}}
+	nw := newNetwork(t, ca, []string{bj}, 1, func(string) []witness.OtherCourt {
+		return []witness.OtherCourt{{Court: liar, Endpoints: []string{fake.addr}, Key: l.key.Public()}}
 	})
 	B := nw.courts[bj]
 	eventually(t, 30*time.Second, "Beijing to mirror 20 entries", func() bool { return mirrorSize(B.any(), liar) == 20 })

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/court/access"
 )
 
 // Membership changes (AddNode, RemoveNode) are checked before they reach
@@ -25,7 +26,7 @@ const probeTimeout = time.Second
 
 // checkNodeID refuses a node ID outside the rule of nodeIDRe.
 func checkNodeID(field, id string) error {
-	if !validNodeID(id) {
+	if !access.ValidNodeID(id) {
 		return invalid(field, "INVALID_NODE_ID",
 			"%s %q is not a node ID: 1 to 64 letters, digits, '.', '_' or '-', starting and ending with a letter or digit, no \"..\"", field, id)
 	}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/court/access"
 )
 
 func serverIDs(t *testing.T, n *Node) []string {
@@ -169,12 +170,12 @@ func TestMembershipKeepsQuorum(t *testing.T) {
 	if !l.ledger.IsLeader() {
 		t.Skip("leadership moved; the forwarded AddNode's audit record may be another node's")
 	}
-	audit := pb.NewAuditServiceClient(dialToken(t, c.ca, l.GRPCAddr(), tokenFor(RoleAdmin)))
+	audit := pb.NewAuditServiceClient(dialToken(t, c.ca, l.GRPCAddr(), tokenFor(access.RoleAdmin)))
 	waitAudit(t, audit, &pb.QueryAuditRequest{Method: "/courtledger.v1.AdminService/AddNode", Target: "node_id=hz-3 raft_address=" + np.RaftAddr},
 		func(rs []*pb.AuditRecord) bool {
 			for _, r := range rs {
 				if r.NodeId == l.cfg.NodeID && r.Caller == "admin-zhao" && r.Code == "OK" &&
-					r.Via == fmt.Sprintf("forwarded:%s:token", NodeIdentity(testCourt, up.cfg.NodeID).ID) {
+					r.Via == fmt.Sprintf("forwarded:%s:token", access.NodeIdentity(testCourt, up.cfg.NodeID).ID) {
 					return true
 				}
 			}

@@ -51,7 +51,7 @@ func newMetrics(n *Node) *metrics {
 			Help: "1 for the ledger's health state (ok, behind, broken, corrupt, rebuilding), 0 for the others.", ConstLabels: l},
 			func() float64 { return b2f(n.ledgerState().State == state) }))
 	}
-	for id := range n.courts {
+	for _, id := range n.courts.Others() {
 		l := prometheus.Labels{"court": n.cfg.Court, "node": n.cfg.NodeID, "peer_court": id}
 		m.reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courtledger_mirror_size", Help: "Entries of another court mirrored here.", ConstLabels: l},

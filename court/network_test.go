@@ -15,6 +15,9 @@ import (
 
 	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/devca"
+	"github.com/courtledger/courtledger/court/witness"
 	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
@@ -25,7 +28,7 @@ import (
 // ones refused until healed.
 type network struct {
 	t      *testing.T
-	ca     *DevCA // every court's certificates, as across a real network
+	ca     *devca.CA // every court's certificates, as across a real network
 	courts map[string]*netCourt
 	owner  map[string]string // gRPC address -> court ID
 
@@ -36,7 +39,7 @@ type network struct {
 
 type netCourt struct {
 	id       string
-	extra    []OtherCourt
+	extra    []witness.OtherCourt
 	key      *sm2.PrivateKey
 	previous []*sm2.PublicKey // keys it signed with before key
 	// trusts, if it has an entry for a court, lists the keys this court is
@@ -53,7 +56,7 @@ var errPartitioned = errors.New("test network: partitioned")
 
 // extra, if not nil, adds courts outside the network (test doubles) to a
 // court's configuration.
-func newNetwork(t *testing.T, ca *DevCA, ids []string, nodesPerCourt int, extra func(court string) []OtherCourt) *network {
+func newNetwork(t *testing.T, ca *devca.CA, ids []string, nodesPerCourt int, extra func(court string) []witness.OtherCourt) *network {
 	t.Helper()
 	if ca == nil {
 		ca = testCA(t)
@@ -97,12 +100,12 @@ func newNetwork(t *testing.T, ca *DevCA, ids []string, nodesPerCourt int, extra 
 }
 
 func (c *netCourt) config(i int) Config {
-	var others []OtherCourt
+	var others []witness.OtherCourt
 	for _, o := range c.net.courts {
 		if o.id == c.id {
 			continue
 		}
-		oc := OtherCourt{Court: o.id, Key: o.key.Public(), Keys: o.previous}
+		oc := witness.OtherCourt{Court: o.id, Key: o.key.Public(), Keys: o.previous}
 		if keys, ok := c.trusts[o.id]; ok {
 			oc.Key, oc.Keys = nil, keys
 		}
@@ -117,18 +120,18 @@ func (c *netCourt) config(i int) Config {
 		peerCourts = append(peerCourts, o.Court)
 	}
 	p := c.peers[i]
-	sec, err := DevNodeSecurity(c.net.ca, filepath.Join(c.dirs[i], "..", p.NodeID+"-pki"), c.id, p.NodeID, testTokenRules(), peerCourts)
+	sec, err := devNodeSecurity(c.net.ca, filepath.Join(c.dirs[i], "..", p.NodeID+"-pki"), c.id, p.NodeID, testTokenRules(), peerCourts)
 	if err != nil {
 		c.net.t.Fatal(err)
 	}
 	// The tests read thousands of receipts as one judge; rate limits are
 	// tested in security_test.go.
-	sec.Rate = RateConfig{PerSecond: 1e6, Burst: 1 << 20}
+	sec.Rate = access.RateConfig{PerSecond: 1e6, Burst: 1 << 20}
 	return Config{
 		Court: c.id, NodeID: p.NodeID, DataDir: c.dirs[i], RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr,
 		HTTPAddr: "127.0.0.1:0", CourtKey: c.key, PreviousKeys: c.previous, Peers: c.peers, Bootstrap: true, Fast: true,
 		Courts: others, Security: sec,
-		Sync: SyncConfig{Interval: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
+		Sync: witness.Config{Interval: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
 			ChunkBytes: 64 << 10, Dial: c.net.dialer(c.id)},
 		Logger: testLogger(),
 	}
@@ -226,7 +229,7 @@ func (c *netCourt) file(prefix string, n int) []string {
 			if l == nil {
 				return false
 			}
-			ev := pb.NewEvidenceServiceClient(dialToken(c.net.t, c.net.ca, l.GRPCAddr(), tokenFor(RolePlatform)))
+			ev := pb.NewEvidenceServiceClient(dialToken(c.net.t, c.net.ca, l.GRPCAddr(), tokenFor(access.RolePlatform)))
 			retry := &pb.SubmitBatchRequest{}
 			for _, i := range pending {
 				retry.Submissions = append(retry.Submissions, req.Submissions[i])
@@ -315,6 +318,6 @@ func eventually(t *testing.T, d time.Duration, what string, ok func() bool) {
 // dial connects to a node as a judge (evidence) and as an admin.
 func (nw *network) dial(addr string) (pb.EvidenceServiceClient, pb.AdminServiceClient) {
 	nw.t.Helper()
-	return pb.NewEvidenceServiceClient(dialToken(nw.t, nw.ca, addr, tokenFor(RoleJudge))),
-		pb.NewAdminServiceClient(dialToken(nw.t, nw.ca, addr, tokenFor(RoleAdmin)))
+	return pb.NewEvidenceServiceClient(dialToken(nw.t, nw.ca, addr, tokenFor(access.RoleJudge))),
+		pb.NewAdminServiceClient(dialToken(nw.t, nw.ca, addr, tokenFor(access.RoleAdmin)))
 }

@@ -1,6 +1,8 @@
 // Package court is a court node: it wires one node of the court's
-// replicated ledger (package consensus) to the gRPC API, the REST gateway,
-// health checks and leader forwarding. It is what cmd/courtd runs.
+// replicated ledger (package consensus), access control (court/access)
+// and cross-court sync (court/witness) to the gRPC API servers and the
+// REST gateway, with readiness, metrics and leader forwarding. It is what
+// cmd/courtd runs.
 package court
 
 import (
@@ -17,7 +19,6 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -26,6 +27,8 @@ import (
 	"github.com/courtledger/courtledger/api"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/witness"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm2"
 )
@@ -62,8 +65,8 @@ type Config struct {
 	MaxRequestBytes int
 	// Courts are the other courts of the network, which this court mirrors
 	// and witnesses (docs/sync-protocol.md).
-	Courts []OtherCourt
-	Sync   SyncConfig
+	Courts []witness.OtherCourt
+	Sync   witness.Config
 	Fast   bool // short Raft timeouts, for tests and demos on one machine
 	Clock  func() time.Time
 	Logger *slog.Logger
@@ -92,14 +95,12 @@ type Node struct {
 
 	grpcLn, httpLn net.Listener
 
-	cosigner *checkpoint.Cosigner   // this court as a witness of others
-	courts   map[string]*otherCourt // by court ID
-	syncer   *syncer
-	metrics  *metrics
-
-	// verifiers and cosigVerifiers check this court's heads and its
-	// cosignatures: CourtKey's, then PreviousKeys'.
-	verifiers, cosigVerifiers []note.Verifier
+	cosigner *checkpoint.Cosigner // this court as a witness of others
+	// courts are this court's keys (CourtKey, then PreviousKeys) and the
+	// other courts it mirrors, with the verifiers of their heads.
+	courts  *witness.Courts
+	syncer  *witness.Syncer
+	metrics *metrics
 
 	syncDone chan struct{} // closed when the sync loops have stopped
 
@@ -114,10 +115,10 @@ type Node struct {
 	// its health: readiness and everything built on it are what is tested.
 	healthOf atomic.Pointer[func() consensus.Health]
 
-	// Security (issue 7): see security.go, guard.go, gateway.go, audit.go.
-	tls    *tlsMaterial
-	guard  *guard
-	audit  *auditor
+	// Security (issue 7): see security.go, gateway.go and package access.
+	tls    *access.Material
+	guard  *access.Guard
+	audit  *access.Auditor
 	gwLn   net.Listener
 	gwConn *grpc.ClientConn
 	opened atomic.Pointer[consensus.Ledger] // the ledger, once open
@@ -151,26 +152,12 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("court", cfg.Court, "node", cfg.NodeID),
-		peers: map[string]string{}, conns: map[string]*leaderConn{}, done: make(chan struct{}),
-		courts: map[string]*otherCourt{}}
+		peers: map[string]string{}, conns: map[string]*leaderConn{}, done: make(chan struct{})}
 	if n.cosigner, err = checkpoint.NewCosigner(cfg.Court, cfg.CourtKey, cfg.Clock); err != nil {
 		return nil, fmt.Errorf("court: %w", err)
 	}
-	if n.verifiers, n.cosigVerifiers, err = courtVerifiers(cfg.Court, append([]*sm2.PublicKey{cfg.CourtKey.Public()}, cfg.PreviousKeys...)); err != nil {
-		return nil, fmt.Errorf("court: config: previous keys: %w", err)
-	}
-	for _, c := range cfg.Courts {
-		oc, err := newOtherCourt(c)
-		if err != nil {
-			return nil, fmt.Errorf("court: config: %w", err)
-		}
-		if oc.Court == cfg.Court {
-			return nil, fmt.Errorf("court: config: court %q lists itself among the other courts", c.Court)
-		}
-		if _, dup := n.courts[oc.Court]; dup {
-			return nil, fmt.Errorf("court: config: court %q listed twice", c.Court)
-		}
-		n.courts[oc.Court] = oc
+	if n.courts, err = witness.NewCourts(cfg.Court, append([]*sm2.PublicKey{cfg.CourtKey.Public()}, cfg.PreviousKeys...), cfg.Courts); err != nil {
+		return nil, fmt.Errorf("court: config: %w", err)
 	}
 	if err := n.setupSecurity(); err != nil { // security hook
 		return nil, err
@@ -209,18 +196,23 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.opened.Store(n.ledger)
-	n.audit = newAuditor(cfg.Security.Audit, n.auditSink, n.log) // security hook: audit log
-	n.guard.audit = n.audit
+	n.audit = access.NewAuditor(cfg.Security.Audit, n.auditSink, n.log) // security hook: audit log
+	n.guard.SetAudit(n.audit)
 
 	n.grpc = grpc.NewServer(n.serverOptions()...) // security hook: guard, limits, TLS
 	n.metrics = newMetrics(n)
-	n.syncer = newSyncer(n, cfg.Sync)
-	ev, ad, sy := &evidenceServer{n: n}, &adminServer{n: n}, &syncServer{n: n}
-	pb.RegisterEvidenceServiceServer(n.grpc, ev)
-	pb.RegisterAdminServiceServer(n.grpc, ad)
-	pb.RegisterAuditServiceServer(n.grpc, &auditServer{n: n})
-	pb.RegisterSyncServiceServer(n.grpc, sy)
-	cs, err := newCertificateServer(n)
+	n.syncer = witness.New(witness.Options{Config: cfg.Sync, Ledger: n.ledger, Courts: n.courts, Cosigner: n.cosigner,
+		DialCourt: n.DialCourt, MaxRecvBytes: cfg.MaxRequestBytes, Clock: cfg.Clock, Logger: n.log,
+		OnAlarm: func(court string, kind consensus.AlarmKind) {
+			n.metrics.alarmsRaised.WithLabelValues(court, string(kind)).Inc()
+		},
+		OnMirrored: func(court string, entries int) { n.metrics.mirrored.WithLabelValues(court).Add(float64(entries)) }})
+	logs := courtLogs{ledger: n.ledger, courts: n.courts}
+	pb.RegisterEvidenceServiceServer(n.grpc, &evidenceServer{ledger: n.ledger, logs: logs, fwd: n})
+	pb.RegisterAdminServiceServer(n.grpc, &adminServer{n: n})
+	pb.RegisterAuditServiceServer(n.grpc, &auditServer{ledger: n.ledger})
+	pb.RegisterSyncServiceServer(n.grpc, n.syncServer())
+	cs, err := newCertificateServer(cfg.Court, logs)
 	if err != nil {
 		n.Shutdown(context.Background())
 		return nil, err
@@ -253,7 +245,7 @@ func Start(cfg Config) (*Node, error) {
 		}
 	}
 	mux := http.NewServeMux()
-	cs.routes(mux, n)
+	cs.routes(mux, n.guard)
 	mux.Handle("/v1/", http.MaxBytesHandler(gw, int64(cfg.MaxRequestBytes)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", n.readyz)
@@ -270,9 +262,14 @@ func Start(cfg Config) (*Node, error) {
 	go n.watchHealth()
 	go n.watchLeader()
 	n.syncDone = make(chan struct{})
-	go func() { defer close(n.syncDone); n.syncer.run(n.done) }()
+	go func() { defer close(n.syncDone); n.syncer.Run(n.done) }()
 	n.log.Info("court node serving", "grpc", n.grpcLn.Addr().String(), "http", n.httpLn.Addr().String(), "raft", cfg.RaftAddr)
 	return n, nil
+}
+
+// syncServer is the node's SyncService.
+func (n *Node) syncServer() *syncServer {
+	return &syncServer{ledger: n.ledger, courts: n.courts, gossip: n.syncer, fwd: n}
 }
 
 func (n *Node) now() time.Time { return n.cfg.Clock() }
@@ -313,7 +310,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		<-n.syncDone
 	}
 	if n.audit != nil {
-		n.audit.close() // flushes what it can while the ledger is open
+		n.audit.Close() // flushes what it can while the ledger is open
 	}
 	if n.gwConn != nil {
 		n.gwConn.Close()

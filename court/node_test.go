@@ -23,6 +23,8 @@ import (
 
 	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/devca"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/crypto/sm3"
@@ -64,7 +66,7 @@ type testCourtNodes struct {
 	nodes    []*Node
 	key      *sm2.PrivateKey
 	platform *sm2.PrivateKey
-	ca       *DevCA // issued the nodes' TLS certificates (testsecurity_test.go)
+	ca       *devca.CA // issued the nodes' TLS certificates (testsecurity_test.go)
 }
 
 func startCourt(t *testing.T, n int) *testCourtNodes {
@@ -160,8 +162,8 @@ func (c *testCourtNodes) follower() *Node {
 // admin service as an admin, over TLS.
 func (c *testCourtNodes) dial(t testing.TB, addr string) (pb.EvidenceServiceClient, pb.AdminServiceClient) {
 	t.Helper()
-	return pb.NewEvidenceServiceClient(dialToken(t, c.ca, addr, tokenFor(RolePlatform))),
-		pb.NewAdminServiceClient(dialToken(t, c.ca, addr, tokenFor(RoleAdmin)))
+	return pb.NewEvidenceServiceClient(dialToken(t, c.ca, addr, tokenFor(access.RolePlatform))),
+		pb.NewAdminServiceClient(dialToken(t, c.ca, addr, tokenFor(access.RoleAdmin)))
 }
 
 func (c *testCourtNodes) signed(t testing.TB, requestID string, file []byte) *pb.SignedSubmission {
@@ -208,7 +210,7 @@ func TestCourtOverGRPCAndREST(t *testing.T) {
 	// REST, on another node.
 	base := "https://" + c.nodes[2].HTTPAddr()
 	body, _ := protojson.Marshal(c.signed(t, "r-1", []byte("rest file")))
-	hr, err := newREST(c.ca, tokenFor(RolePlatform)).Post(base+"/v1/evidence", "application/json", bytes.NewReader(body))
+	hr, err := newREST(c.ca, tokenFor(access.RolePlatform)).Post(base+"/v1/evidence", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,11 +227,11 @@ func TestCourtOverGRPCAndREST(t *testing.T) {
 
 	// A judge verifies the file over REST on any node.
 	fp := sm3.Sum([]byte("rest file"))
-	waitREST(t, newREST(c.ca, tokenFor(RoleJudge)), fmt.Sprintf("%s/v1/verify/%x", "https://"+c.nodes[0].HTTPAddr(), fp), func(b []byte) bool {
+	waitREST(t, newREST(c.ca, tokenFor(access.RoleJudge)), fmt.Sprintf("%s/v1/verify/%x", "https://"+c.nodes[0].HTTPAddr(), fp), func(b []byte) bool {
 		return bytes.Contains(b, []byte(`"recorded":true`))
 	})
 	for _, path := range []string{"/healthz", "/readyz", "/openapi.json", "/v1/tree-head", "/v1/admin/cluster"} {
-		hr, err := newREST(c.ca, tokenFor(RoleAdmin)).Get(base + path)
+		hr, err := newREST(c.ca, tokenFor(access.RoleAdmin)).Get(base + path)
 		if err != nil || hr.StatusCode != 200 {
 			t.Fatalf("GET %s: %v %v", path, err, hr.Status)
 		}
@@ -299,9 +301,9 @@ func TestBadRequests(t *testing.T) {
 			var hr *http.Response
 			var err error
 			if tc.body == "" {
-				hr, err = newREST(c.ca, tokenFor(RoleJudge)).Get(base + tc.path)
+				hr, err = newREST(c.ca, tokenFor(access.RoleJudge)).Get(base + tc.path)
 			} else {
-				hr, err = newREST(c.ca, tokenFor(RolePlatform)).Post(base+tc.path, "application/json", strings.NewReader(tc.body))
+				hr, err = newREST(c.ca, tokenFor(access.RolePlatform)).Post(base+tc.path, "application/json", strings.NewReader(tc.body))
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -364,7 +366,7 @@ func TestBadRequests(t *testing.T) {
 	if size := c.nodes[0].ledger.Size(); size != 0 {
 		t.Fatalf("ledger has %d entries after bad requests", size)
 	}
-	hr, err := newREST(c.ca, tokenFor(RoleJudge)).Get(base + "/v1/tree-head")
+	hr, err := newREST(c.ca, tokenFor(access.RoleJudge)).Get(base + "/v1/tree-head")
 	if err != nil || hr.StatusCode != 404 {
 		t.Fatalf("empty ledger's head: %v %v", err, hr.Status)
 	}

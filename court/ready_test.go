@@ -13,6 +13,7 @@ import (
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/court/access"
 )
 
 // waitFor polls cond until it holds, failing with what it last saw.
@@ -34,10 +35,10 @@ func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 // get fetches a path of a node's HTTP server as an admin.
 func get(t *testing.T, c *testCourtNodes, n *Node, path string) (int, string) {
 	t.Helper()
-	return getAs(t, c, n, path, RoleAdmin)
+	return getAs(t, c, n, path, access.RoleAdmin)
 }
 
-func getAs(t *testing.T, c *testCourtNodes, n *Node, path string, role Role) (int, string) {
+func getAs(t *testing.T, c *testCourtNodes, n *Node, path string, role access.Role) (int, string) {
 	t.Helper()
 	r, err := newREST(c.ca, tokenFor(role)).Get("https://" + n.HTTPAddr() + path)
 	if err != nil {
@@ -61,8 +62,8 @@ func TestReadinessFollowsLedgerHealth(t *testing.T) {
 	_, fAdmin := c.dial(t, f.GRPCAddr())
 	_, lAdmin := c.dial(t, leader.GRPCAddr())
 	fHealth := healthpb.NewHealthClient(dialToken(t, c.ca, f.GRPCAddr(), ""))
-	fJudge := pb.NewEvidenceServiceClient(dialToken(t, c.ca, f.GRPCAddr(), tokenFor(RoleJudge)))
-	fCerts := pb.NewCertificateServiceClient(dialToken(t, c.ca, f.GRPCAddr(), tokenFor(RoleJudge)))
+	fJudge := pb.NewEvidenceServiceClient(dialToken(t, c.ca, f.GRPCAddr(), tokenFor(access.RoleJudge)))
+	fCerts := pb.NewCertificateServiceClient(dialToken(t, c.ca, f.GRPCAddr(), tokenFor(access.RoleJudge)))
 	for _, tc := range []struct {
 		h    consensus.Health
 		want string // in /readyz and the status's reason
@@ -143,12 +144,12 @@ func TestReadinessFollowsLedgerHealth(t *testing.T) {
 			if status.Code(err) != codes.Unavailable || reasonOf(err) != wantReason {
 				t.Errorf("VerifyEvidence on the %s node: %v, want Unavailable %s", h.State, err, wantReason)
 			}
-			if code, body := getAs(t, c, f, "/v1/evidence/00000000000000000000000000000000/certificate.pdf", RoleJudge); code != 503 || !strings.Contains(body, wantReason) {
+			if code, body := getAs(t, c, f, "/v1/evidence/00000000000000000000000000000000/certificate.pdf", access.RoleJudge); code != 503 || !strings.Contains(body, wantReason) {
 				t.Errorf("certificate PDF on the %s node: %d %s, want 503 %s", h.State, code, body, wantReason)
 			}
 
 			// A client given the node first goes to another node.
-			cl := c.clientAs(t, RoleAdmin, f.GRPCAddr(), leader.GRPCAddr())
+			cl := c.clientAs(t, access.RoleAdmin, f.GRPCAddr(), leader.GRPCAddr())
 			if st, err := cl.Admin().GetClusterStatus(ctx, &pb.GetClusterStatusRequest{}); err != nil || st.NodeId == f.cfg.NodeID {
 				t.Errorf("a client given the not-ready node first was answered by %q (%v)", st.GetNodeId(), err)
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/court/access"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/evidence/certificate"
@@ -107,7 +108,7 @@ func TestKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (&syncServer{n: H.waitLeader()}).AddCosignature(ctx,
+	if _, err := H.waitLeader().syncServer().AddCosignature(ctx,
 		&pb.AddCosignatureRequest{Witness: bj, CosignedNote: string(cosigned)}); err != nil {
 		t.Fatalf("Beijing's cosignature of Hangzhou's head signed with the old key: %v", err)
 	}
@@ -198,7 +199,7 @@ func trustOf(t *testing.T, keys ...*checkpoint.Verifier) *certificate.Verifier {
 // node over REST, as a judge.
 func downloadCertificate(t *testing.T, nw *network, n *Node, id string) []byte {
 	t.Helper()
-	hr, err := newREST(nw.ca, tokenFor(RoleJudge)).Get("https://" + n.HTTPAddr() + "/v1/evidence/" + id + "/certificate")
+	hr, err := newREST(nw.ca, tokenFor(access.RoleJudge)).Get("https://" + n.HTTPAddr() + "/v1/evidence/" + id + "/certificate")
 	if err != nil {
 		t.Fatal(err)
 	}

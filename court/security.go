@@ -1,6 +1,7 @@
 package court
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -13,8 +14,10 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/court/access"
 )
 
 // Security is a node's transport security, callers and abuse bounds
@@ -25,12 +28,12 @@ type Security struct {
 	// serves TLS; Raft and calls between nodes are mutual TLS, the peer's
 	// certificate naming a node of this court that the configuration or
 	// Raft membership knows.
-	TLS *TLSConfig
+	TLS *access.TLSConfig
 	// Insecure serves plain text everywhere, for debugging on one machine
 	// only; Start logs a warning. Callers still need tokens.
 	Insecure bool
 	// Tokens are the bearer tokens this court accepts, by SHA-256.
-	Tokens []TokenRule
+	Tokens []access.TokenRule
 	// NodeToken is this node's own token, sent to its peers in plain-text
 	// mode (its hash must be among every node's Tokens with role node).
 	// Unused with TLS, where the node certificate speaks for it.
@@ -38,9 +41,9 @@ type Security struct {
 	// PeerCourts are the other courts whose nodes may call SyncService.
 	PeerCourts []string
 
-	Rate   RateConfig
-	Limits SecurityLimits
-	Audit  AuditConfig
+	Rate   access.RateConfig
+	Limits access.Limits
+	Audit  access.AuditConfig
 
 	// MaxConcurrentStreams bounds the calls in flight on one connection
 	// (default 128); MaxHeaderBytes bounds metadata and HTTP headers
@@ -61,7 +64,7 @@ func (s *Security) withDefaults() {
 	if s.Clock == nil {
 		s.Clock = time.Now
 	}
-	s.Limits = s.Limits.withDefaults()
+	s.Limits = s.Limits.WithDefaults()
 }
 
 // setupSecurity loads the TLS material and builds the guard's parts; it
@@ -78,26 +81,26 @@ func (n *Node) setupSecurity() error {
 		n.log.Warn("INSECURE: serving plain text; credentials and evidence cross the network unprotected")
 	}
 	if sec.TLS != nil {
-		m, err := loadTLS(*sec.TLS)
+		m, err := access.LoadTLS(*sec.TLS)
 		if err != nil {
 			return err
 		}
-		if want := NodeIdentity(n.cfg.Court, n.cfg.NodeID); m.self != want {
-			return fmt.Errorf("court: TLS certificate names %s, this node is %s", m.self, want)
+		if want := access.NodeIdentity(n.cfg.Court, n.cfg.NodeID); m.Self() != want {
+			return fmt.Errorf("court: TLS certificate names %s, this node is %s", m.Self(), want)
 		}
 		n.tls = m
 	}
-	a := AuthenticatorConfig{Court: n.cfg.Court, PeerCourts: sec.PeerCourts, Tokens: sec.Tokens,
+	a := access.AuthenticatorConfig{Court: n.cfg.Court, PeerCourts: sec.PeerCourts, Tokens: sec.Tokens,
 		Nodes: n.isMember, Clock: sec.Clock}
 	if n.tls != nil {
-		a.ClientCAs = n.tls.pool
+		a.ClientCAs = n.tls.Pool()
 	}
-	auth, err := NewAuthenticator(a)
+	auth, err := access.NewAuthenticator(a)
 	if err != nil {
 		return err
 	}
-	n.guard = &guard{node: n.cfg.NodeID, auth: auth, rate: newRateLimiter(sec.Rate, sec.Clock),
-		limits: sec.Limits, clock: sec.Clock}
+	n.guard = access.NewGuard(access.GuardConfig{Node: n.cfg.NodeID, Auth: auth, Rate: sec.Rate, Limits: sec.Limits,
+		Clock: sec.Clock, HTTPGate: n.readGate, WriteHTTPError: writeError})
 	return nil
 }
 
@@ -138,10 +141,10 @@ func (n *Node) serverOptions() []grpc.ServerOption {
 	sec := n.cfg.Security
 	var tc credentials.TransportCredentials
 	if n.tls != nil {
-		tc = credentials.NewTLS(n.tls.serverTLS())
+		tc = credentials.NewTLS(n.tls.ServerTLS())
 	}
 	return []grpc.ServerOption{
-		grpc.Creds(serverCreds{tc}),
+		grpc.Creds(access.ServerCredentials(tc, gatewayNetwork)),
 		grpc.MaxRecvMsgSize(n.cfg.MaxRequestBytes),
 		grpc.MaxConcurrentStreams(sec.MaxConcurrentStreams),
 		grpc.MaxHeaderListSize(uint32(sec.MaxHeaderBytes)),
@@ -152,8 +155,8 @@ func (n *Node) serverOptions() []grpc.ServerOption {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		// The guard first: who may ask comes before whether this node
 		// can answer.
-		grpc.ChainUnaryInterceptor(n.guard.unary, n.gateUnary),
-		grpc.ChainStreamInterceptor(n.guard.stream, n.gateStream),
+		grpc.ChainUnaryInterceptor(n.guard.UnaryInterceptor(), n.gateUnary),
+		grpc.ChainStreamInterceptor(n.guard.StreamInterceptor(), n.gateStream),
 	}
 }
 
@@ -163,7 +166,7 @@ func (n *Node) httpListener(ln net.Listener) net.Listener {
 	if n.tls == nil {
 		return ln
 	}
-	return tls.NewListener(ln, n.tls.serverTLS())
+	return tls.NewListener(ln, n.tls.ServerTLS())
 }
 
 // dialNode is the transport of a call to another node of this court.
@@ -171,7 +174,7 @@ func (n *Node) dialNode(id string) grpc.DialOption {
 	if n.tls == nil {
 		return grpc.WithTransportCredentials(insecure.NewCredentials())
 	}
-	return grpc.WithTransportCredentials(credentials.NewTLS(n.tls.clientTLS(nodeOfCourt(n.cfg.Court, id))))
+	return grpc.WithTransportCredentials(credentials.NewTLS(n.tls.ClientTLS(access.NodeOfCourt(n.cfg.Court, id))))
 }
 
 // DialCourt is the transport of a call to a node of another court (issue
@@ -181,5 +184,27 @@ func (n *Node) DialCourt(court string) grpc.DialOption {
 	if n.tls == nil {
 		return grpc.WithTransportCredentials(insecure.NewCredentials())
 	}
-	return grpc.WithTransportCredentials(credentials.NewTLS(n.tls.clientTLS(nodeOfCourt(court, ""))))
+	return grpc.WithTransportCredentials(credentials.NewTLS(n.tls.ClientTLS(access.NodeOfCourt(court, ""))))
+}
+
+// nodeContext is the outgoing context of a node's own call to another
+// node of the court; with TLS the node's certificate speaks for it, in
+// plain text its node token does.
+func (n *Node) nodeContext(ctx context.Context) context.Context {
+	ctx = metadata.NewOutgoingContext(ctx, metadata.MD{})
+	if n.tls == nil && n.cfg.Security.NodeToken != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, access.BearerMetadata(n.cfg.Security.NodeToken)...)
+	}
+	return ctx
+}
+
+// forwardContext is the outgoing context of a call forwarded to the
+// leader: the node authenticates as itself and passes on the caller it
+// authenticated, with that caller's credential (access.ForwardMetadata).
+func (n *Node) forwardContext(ctx context.Context) context.Context {
+	out := metadata.AppendToOutgoingContext(n.nodeContext(ctx), forwardedKey, "1")
+	if kv := access.ForwardMetadata(ctx); kv != nil {
+		out = metadata.AppendToOutgoingContext(out, kv...)
+	}
+	return out
 }

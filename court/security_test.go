@@ -20,6 +20,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/devca"
 )
 
 func reasonOf(err error) string {
@@ -40,7 +42,7 @@ func registered(t *testing.T, edit func(*Config)) *testCourtNodes {
 func registeredF(f *testing.F) *testCourtNodes {
 	f.Helper()
 	// Fuzzing calls far faster than any caller may.
-	return registerPlatform(f, startCourtWith(f, 1, func(cfg *Config) { cfg.Security.Rate = RateConfig{PerSecond: 1e6, Burst: 1e6} }))
+	return registerPlatform(f, startCourtWith(f, 1, func(cfg *Config) { cfg.Security.Rate = access.RateConfig{PerSecond: 1e6, Burst: 1e6} }))
 }
 
 func registerPlatform(t testing.TB, c *testCourtNodes) *testCourtNodes {
@@ -59,12 +61,12 @@ func TestBadCredentials(t *testing.T) {
 	c := registered(t, nil)
 	addr := c.nodes[0].GRPCAddr()
 	other := testCA(t)
-	wrongCA, _ := other.Issue(Identity{RolePlatform, "esign.example"}, IssueOptions{})
-	expired, _ := c.ca.Issue(Identity{RolePlatform, "esign.example"}, IssueOptions{
+	wrongCA, _ := other.Issue(access.Identity{Role: access.RolePlatform, ID: "esign.example"}, devca.IssueOptions{})
+	expired, _ := c.ca.Issue(access.Identity{Role: access.RolePlatform, ID: "esign.example"}, devca.IssueOptions{
 		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
-	otherCourt, _ := c.ca.Issue(NodeIdentity("shanghai.court.example/evidence", "sh-1"), IssueOptions{})
-	strangerNode, _ := c.ca.Issue(NodeIdentity(testCourt, "hz-99"), IssueOptions{})
-	goodCert, _ := c.ca.Issue(Identity{RolePlatform, "esign.example"}, IssueOptions{})
+	otherCourt, _ := c.ca.Issue(access.NodeIdentity("shanghai.court.example/evidence", "sh-1"), devca.IssueOptions{})
+	strangerNode, _ := c.ca.Issue(access.NodeIdentity(testCourt, "hz-99"), devca.IssueOptions{})
+	goodCert, _ := c.ca.Issue(access.Identity{Role: access.RolePlatform, ID: "esign.example"}, devca.IssueOptions{})
 
 	cases := []struct {
 		name   string
@@ -78,8 +80,8 @@ func TestBadCredentials(t *testing.T) {
 		{"expired certificate", dialCert(t, c.ca, addr, expired), codes.Unauthenticated, "CERT_EXPIRED"},
 		{"node of an unconfigured court", dialCert(t, c.ca, addr, otherCourt), codes.Unauthenticated, "UNKNOWN_COURT"},
 		{"node not in the court", dialCert(t, c.ca, addr, strangerNode), codes.Unauthenticated, "UNKNOWN_NODE"},
-		{"judge's token", dialToken(t, c.ca, addr, tokenFor(RoleJudge)), codes.PermissionDenied, "ROLE_NOT_ALLOWED"},
-		{"peer court's token", dialToken(t, c.ca, addr, tokenFor(RolePeer)), codes.PermissionDenied, "ROLE_NOT_ALLOWED"},
+		{"judge's token", dialToken(t, c.ca, addr, tokenFor(access.RoleJudge)), codes.PermissionDenied, "ROLE_NOT_ALLOWED"},
+		{"peer court's token", dialToken(t, c.ca, addr, tokenFor(access.RolePeer)), codes.PermissionDenied, "ROLE_NOT_ALLOWED"},
 		{"another platform's token", dialToken(t, c.ca, addr, "tok-other-platform"), codes.PermissionDenied, "NOT_OWN_PLATFORM"},
 	}
 	for i, tc := range cases {
@@ -93,7 +95,7 @@ func TestBadCredentials(t *testing.T) {
 	}
 	t.Run("certificate and token naming different callers", func(t *testing.T) {
 		cc := dialCert(t, c.ca, addr, goodCert)
-		ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+tokenFor(RoleJudge))
+		ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+tokenFor(access.RoleJudge))
 		_, err := pb.NewEvidenceServiceClient(cc).GetLatestTreeHead(ctx, &pb.GetLatestTreeHeadRequest{})
 		if reasonOf(err) != "AMBIGUOUS_CREDENTIALS" {
 			t.Fatalf("%v", err)
@@ -101,7 +103,7 @@ func TestBadCredentials(t *testing.T) {
 	})
 	t.Run("client forging the forwarding metadata", func(t *testing.T) {
 		ev, _ := c.dial(t, addr)
-		ctx := metadata.AppendToOutgoingContext(context.Background(), mdOnBehalfOf, "judge judge-wang token")
+		ctx := metadata.AppendToOutgoingContext(context.Background(), access.MDOnBehalfOf, "judge judge-wang token")
 		_, err := ev.VerifyFingerprint(ctx, &pb.VerifyFingerprintRequest{Fingerprint: strings.Repeat("ab", 32)})
 		if status.Code(err) != codes.PermissionDenied || reasonOf(err) != "NOT_A_NODE" {
 			t.Fatalf("%v", err)
@@ -168,7 +170,7 @@ func TestPlatformSeesOwnEvidence(t *testing.T) {
 	if _, err := ev.GetEvidence(context.Background(), &pb.GetEvidenceRequest{EvidenceId: id}); err != nil {
 		t.Fatalf("own evidence: %v", err)
 	}
-	judge := pb.NewEvidenceServiceClient(dialToken(t, c.ca, addr, tokenFor(RoleJudge)))
+	judge := pb.NewEvidenceServiceClient(dialToken(t, c.ca, addr, tokenFor(access.RoleJudge)))
 	if l, err := judge.LookupFingerprint(context.Background(), &pb.LookupFingerprintRequest{Fingerprint: fp}); err != nil || len(l.Entries) != 1 {
 		t.Fatalf("judge's lookup: %v %v", err, l)
 	}
@@ -227,11 +229,11 @@ func (f *fakeClock) advance(d time.Duration) {
 func TestRateLimit(t *testing.T) {
 	clock := &fakeClock{now: time.Now()}
 	c := startCourtWith(t, 1, func(cfg *Config) {
-		cfg.Security.Rate = RateConfig{PerSecond: 0.5, Burst: 2}
+		cfg.Security.Rate = access.RateConfig{PerSecond: 0.5, Burst: 2}
 		cfg.Security.Clock = clock.Now
 	})
 	addr := c.nodes[0].GRPCAddr()
-	judge := pb.NewEvidenceServiceClient(dialToken(t, c.ca, addr, tokenFor(RoleJudge)))
+	judge := pb.NewEvidenceServiceClient(dialToken(t, c.ca, addr, tokenFor(access.RoleJudge)))
 	ctx := context.Background()
 	call := func() error {
 		_, err := judge.GetInclusionProof(ctx, &pb.GetInclusionProofRequest{Index: 0, TreeSize: 1})
@@ -256,7 +258,7 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("retry delay %v, want (0, 2s]", delay)
 	}
 	// REST, same caller: 429 with Retry-After.
-	hr, err := newREST(c.ca, tokenFor(RoleJudge)).Get("https://" + c.nodes[0].HTTPAddr() + "/v1/proofs/inclusion?index=0&tree_size=1")
+	hr, err := newREST(c.ca, tokenFor(access.RoleJudge)).Get("https://" + c.nodes[0].HTTPAddr() + "/v1/proofs/inclusion?index=0&tree_size=1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +268,7 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("REST over the limit: %d Retry-After %q", hr.StatusCode, hr.Header.Get("Retry-After"))
 	}
 	// Another caller is unaffected.
-	if _, err := pb.NewEvidenceServiceClient(dialToken(t, c.ca, addr, tokenFor(RoleLawyer))).GetInclusionProof(ctx,
+	if _, err := pb.NewEvidenceServiceClient(dialToken(t, c.ca, addr, tokenFor(access.RoleLawyer))).GetInclusionProof(ctx,
 		&pb.GetInclusionProofRequest{Index: 0, TreeSize: 1}); status.Code(err) == codes.ResourceExhausted {
 		t.Fatalf("lawyer limited by the judge's calls: %v", err)
 	}
@@ -291,7 +293,7 @@ func TestOversized(t *testing.T) {
 		t.Fatalf("oversized metadata accepted: %v", err)
 	}
 	body, _ := protojson.Marshal(big)
-	hr, err := newREST(c.ca, tokenFor(RolePlatform)).Post("https://"+c.nodes[0].HTTPAddr()+"/v1/evidence", "", strings.NewReader(string(body)))
+	hr, err := newREST(c.ca, tokenFor(access.RolePlatform)).Post("https://"+c.nodes[0].HTTPAddr()+"/v1/evidence", "", strings.NewReader(string(body)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,12 +311,12 @@ func TestOversized(t *testing.T) {
 func TestAuditTrail(t *testing.T) {
 	c := startCourtWith(t, 3, func(cfg *Config) { cfg.Security.Audit.FlushEvery = 20 * time.Millisecond })
 	f := c.follower()
-	judge := pb.NewEvidenceServiceClient(dialToken(t, c.ca, f.GRPCAddr(), tokenFor(RoleJudge)))
+	judge := pb.NewEvidenceServiceClient(dialToken(t, c.ca, f.GRPCAddr(), tokenFor(access.RoleJudge)))
 	fp := strings.Repeat("cd", 32)
 	if _, err := judge.VerifyFingerprint(context.Background(), &pb.VerifyFingerprintRequest{Fingerprint: fp}); err != nil {
 		t.Fatal(err)
 	}
-	audit := pb.NewAuditServiceClient(dialToken(t, c.ca, c.leader().GRPCAddr(), tokenFor(RoleAdmin)))
+	audit := pb.NewAuditServiceClient(dialToken(t, c.ca, c.leader().GRPCAddr(), tokenFor(access.RoleAdmin)))
 	var got []*pb.AuditRecord
 	deadline := time.Now().Add(20 * time.Second)
 	for len(got) == 0 {
@@ -333,11 +335,11 @@ func TestAuditTrail(t *testing.T) {
 		r.NodeId != f.cfg.NodeID || r.Code != "OK" || r.Via != "token" || !strings.HasPrefix(r.RemoteAddr, "127.0.0.1") {
 		t.Fatalf("audit records: %v", got)
 	}
-	_, err := pb.NewAuditServiceClient(dialToken(t, c.ca, f.GRPCAddr(), tokenFor(RoleJudge))).QueryAudit(context.Background(), &pb.QueryAuditRequest{})
+	_, err := pb.NewAuditServiceClient(dialToken(t, c.ca, f.GRPCAddr(), tokenFor(access.RoleJudge))).QueryAudit(context.Background(), &pb.QueryAuditRequest{})
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("judge queries the audit log: %v", err)
 	}
-	_, err = pb.NewAuditServiceClient(dialToken(t, c.ca, f.GRPCAddr(), tokenFor(RoleAdmin))).AppendAudit(context.Background(),
+	_, err = pb.NewAuditServiceClient(dialToken(t, c.ca, f.GRPCAddr(), tokenFor(access.RoleAdmin))).AppendAudit(context.Background(),
 		&pb.AppendAuditRequest{Records: []*pb.AuditRecord{{Caller: "forged"}}})
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("admin appends to the audit log: %v", err)

@@ -1,7 +1,6 @@
 package court
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,17 +9,8 @@ import (
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
-	"github.com/courtledger/courtledger/crypto/checkpoint"
-)
-
-// Bounds of the sync service.
-const (
-	maxSyncPage     = 1000
-	defaultSyncPage = 256
-	// maxSyncRange bounds the entries one StreamEntries call sends; the
-	// follower asks again for the rest.
-	maxSyncRange = 100_000
-	maxGossip    = 64
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/witness"
 )
 
 // syncServer serves this court's log to the other courts. Any node answers
@@ -28,11 +18,31 @@ const (
 // go to the leader.
 type syncServer struct {
 	pb.UnimplementedSyncServiceServer
-	n *Node
+	ledger syncLedger
+	courts *witness.Courts
+	gossip gossiper
+	fwd    forwarder
+}
+
+// syncLedger is what the sync service reads of the court's own log and
+// writes (cosignatures); *consensus.Ledger is one.
+type syncLedger interface {
+	LatestHead() (consensus.SignedHead, error)
+	HeadAt(size uint64) (consensus.SignedHead, error)
+	ConsistencyProof(size1, size2 uint64) ([][]byte, error)
+	Log(court string) *consensus.LogView
+	AddCosignature(ctx context.Context, size uint64, line []byte) error
+}
+
+// gossiper checks the heads another court gossips and says which this
+// court holds; *witness.Syncer is one.
+type gossiper interface {
+	CheckGossip(ctx context.Context, note []byte, source string)
+	HeldHeads() []string
 }
 
 func (s *syncServer) GetCheckpoint(ctx context.Context, _ *pb.GetCheckpointRequest) (*pb.GetCheckpointResponse, error) {
-	h, err := s.n.ledger.LatestHead()
+	h, err := s.ledger.LatestHead()
 	if errors.Is(err, consensus.ErrEmpty) {
 		return &pb.GetCheckpointResponse{}, nil
 	}
@@ -46,7 +56,7 @@ func (s *syncServer) GetConsistency(ctx context.Context, req *pb.GetConsistencyR
 	if req.FromSize == 0 || req.FromSize > req.ToSize {
 		return nil, toStatus(invalid("from_size", "INVALID_RANGE", "want 0 < from_size <= to_size, got %d, %d", req.FromSize, req.ToSize))
 	}
-	p, err := s.n.ledger.ConsistencyProof(req.FromSize, req.ToSize)
+	p, err := s.ledger.ConsistencyProof(req.FromSize, req.ToSize)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -57,14 +67,14 @@ func (s *syncServer) StreamEntries(req *pb.StreamEntriesRequest, stream grpc.Ser
 	page := int(req.PageSize)
 	switch {
 	case page == 0:
-		page = defaultSyncPage
-	case page > maxSyncPage:
-		return toStatus(invalid("page_size", "PAGE_TOO_LARGE", "page_size is at most %d, got %d", maxSyncPage, page))
+		page = witness.DefaultPage
+	case page > witness.MaxPage:
+		return toStatus(invalid("page_size", "PAGE_TOO_LARGE", "page_size is at most %d, got %d", witness.MaxPage, page))
 	}
-	if req.Start >= req.End || req.End-req.Start > maxSyncRange {
-		return toStatus(invalid("end", "INVALID_RANGE", "want start < end <= start+%d, got [%d, %d)", maxSyncRange, req.Start, req.End))
+	if req.Start >= req.End || req.End-req.Start > witness.MaxRange {
+		return toStatus(invalid("end", "INVALID_RANGE", "want start < end <= start+%d, got [%d, %d)", witness.MaxRange, req.Start, req.End))
 	}
-	log := s.n.ledger.Log(s.n.cfg.Court)
+	log := s.ledger.Log(s.courts.Self())
 	if size := log.Size(); req.End > size {
 		return toStatus(fmt.Errorf("%w: entries up to %d asked, %d held", consensus.ErrNotFound, req.End, size))
 	}
@@ -91,42 +101,29 @@ func (s *syncServer) StreamEntries(req *pb.StreamEntriesRequest, stream grpc.Ser
 }
 
 func (s *syncServer) AddCosignature(ctx context.Context, req *pb.AddCosignatureRequest) (*pb.AddCosignatureResponse, error) {
-	peer, ok := s.n.courts[req.Witness]
-	if !ok {
+	if !s.courts.Known(req.Witness) {
 		return nil, toStatus(unknownCourt("witness", req.Witness))
 	}
 	if err := callerIs(ctx, req.Witness); err != nil {
 		return nil, toStatus(err)
 	}
-	note := []byte(req.CosignedNote)
-	// The head may be one this court signed before rotating its key, and
-	// the cosignature by any of the witness's keys.
-	h, n, err := checkpoint.OpenAny(note, s.n.verifiers, peer.cosigVerifiers...)
-	if err != nil {
-		return nil, toStatus(invalid("cosigned_note", "BAD_COSIGNED_NOTE", "%v", err))
+	h, line, err := s.courts.Cosignature(req.Witness, []byte(req.CosignedNote), func(size uint64) ([]byte, error) {
+		mine, err := s.ledger.HeadAt(size)
+		return mine.Note, err
+	})
+	var ce *witness.CosignatureError
+	if errors.As(err, &ce) {
+		return nil, toStatus(invalid("cosigned_note", ce.Reason, "%s", ce.Detail))
 	}
-	var line []byte
-	for _, sig := range n.Sigs {
-		if sig.Name == req.Witness && hasKey(peer.cosigVerifiers, sig.Hash) {
-			line = []byte("— " + sig.Name + " " + sig.Base64 + "\n")
-		}
-	}
-	if line == nil {
-		return nil, toStatus(invalid("cosigned_note", "NO_COSIGNATURE", "no valid cosignature by %q on the note", req.Witness))
-	}
-	mine, err := s.n.ledger.HeadAt(h.Size)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if text, _, _ := bytes.Cut(mine.Note, []byte("\n\n")); string(text)+"\n" != n.Text {
-		return nil, toStatus(invalid("cosigned_note", "UNKNOWN_HEAD", "the cosigned head at size %d is not the one this court signed", h.Size))
-	}
-	return onLeader(ctx, s.n,
+	return onLeader(ctx, s.fwd,
 		func(c *leaderConn, ctx context.Context) (*pb.AddCosignatureResponse, error) {
 			return c.sync.AddCosignature(ctx, req)
 		},
 		func() (*pb.AddCosignatureResponse, error) {
-			if err := s.n.ledger.AddCosignature(ctx, h.Size, line); err != nil {
+			if err := s.ledger.AddCosignature(ctx, h.Size, line); err != nil {
 				return nil, toStatus(err)
 			}
 			return &pb.AddCosignatureResponse{}, nil
@@ -134,33 +131,33 @@ func (s *syncServer) AddCosignature(ctx context.Context, req *pb.AddCosignatureR
 }
 
 func (s *syncServer) ExchangeHeads(ctx context.Context, req *pb.ExchangeHeadsRequest) (*pb.ExchangeHeadsResponse, error) {
-	if _, ok := s.n.courts[req.FromCourt]; !ok {
+	if !s.courts.Known(req.FromCourt) {
 		return nil, toStatus(unknownCourt("from_court", req.FromCourt))
 	}
 	if err := callerIs(ctx, req.FromCourt); err != nil {
 		return nil, toStatus(err)
 	}
-	if len(req.Heads) > maxGossip {
-		return nil, toStatus(invalid("heads", "TOO_MANY_HEADS", "at most %d heads, got %d", maxGossip, len(req.Heads)))
+	if len(req.Heads) > witness.MaxGossip {
+		return nil, toStatus(invalid("heads", "TOO_MANY_HEADS", "at most %d heads, got %d", witness.MaxGossip, len(req.Heads)))
 	}
-	return onLeader(ctx, s.n,
+	return onLeader(ctx, s.fwd,
 		func(c *leaderConn, ctx context.Context) (*pb.ExchangeHeadsResponse, error) {
 			return c.sync.ExchangeHeads(ctx, req)
 		},
 		func() (*pb.ExchangeHeadsResponse, error) {
 			for _, h := range req.Heads {
-				s.n.syncer.checkGossip(ctx, []byte(h), req.FromCourt)
+				s.gossip.CheckGossip(ctx, []byte(h), req.FromCourt)
 			}
-			return &pb.ExchangeHeadsResponse{Heads: s.n.syncer.heldHeads()}, nil
+			return &pb.ExchangeHeadsResponse{Heads: s.gossip.HeldHeads()}, nil
 		})
 }
 
 // callerIs checks that a court calling as a peer speaks for itself: its
 // certificate (or token) must name the court the request names.
 func callerIs(ctx context.Context, court string) error {
-	c, ok := CallerOf(ctx)
-	if ok && c.Role == RolePeer && c.ID != court {
-		return &DeniedError{"NOT_THAT_COURT", fmt.Sprintf("court %s may not speak for %s", c.ID, court)}
+	c, ok := access.CallerOf(ctx)
+	if ok && c.Role == access.RolePeer && c.ID != court {
+		return &access.DeniedError{Reason: "NOT_THAT_COURT", Detail: fmt.Sprintf("court %s may not speak for %s", c.ID, court)}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/court/access"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
@@ -254,7 +255,7 @@ func trustAll(t *testing.T, nw *network) *certificate.Verifier {
 // node over REST and checks it offline, with at least minWitnesses.
 func fetchCertificate(t *testing.T, nw *network, v *certificate.Verifier, n *Node, id string, minWitnesses int) certificate.Result {
 	t.Helper()
-	hr, err := newREST(nw.ca, tokenFor(RoleJudge)).Get("https://" + n.HTTPAddr() + "/v1/evidence/" + id + "/certificate")
+	hr, err := newREST(nw.ca, tokenFor(access.RoleJudge)).Get("https://" + n.HTTPAddr() + "/v1/evidence/" + id + "/certificate")
 	if err != nil {
 		t.Fatal(err)
 	}

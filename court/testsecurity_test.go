@@ -12,48 +12,50 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/courtledger/courtledger/api/client"
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/devca"
 )
 
 // Test credentials: one bearer token per role, configured by hash at
 // every test court, and a development CA per court for TLS.
-var testIdentities = map[string]Identity{
-	"tok-platform":       {RolePlatform, "esign.example"},
-	"tok-other-platform": {RolePlatform, "other.example"},
-	"tok-judge":          {RoleJudge, "judge-wang"},
-	"tok-lawyer":         {RoleLawyer, "lawyer-li"},
-	"tok-admin":          {RoleAdmin, "admin-zhao"},
-	"tok-peer":           {RolePeer, "beijing.court.example/evidence"},
+var testIdentities = map[string]access.Identity{
+	"tok-platform":       {Role: access.RolePlatform, ID: "esign.example"},
+	"tok-other-platform": {Role: access.RolePlatform, ID: "other.example"},
+	"tok-judge":          {Role: access.RoleJudge, ID: "judge-wang"},
+	"tok-lawyer":         {Role: access.RoleLawyer, ID: "lawyer-li"},
+	"tok-admin":          {Role: access.RoleAdmin, ID: "admin-zhao"},
+	"tok-peer":           {Role: access.RolePeer, ID: "beijing.court.example/evidence"},
 }
 
-func testTokenRules() []TokenRule {
-	var rules []TokenRule
+func testTokenRules() []access.TokenRule {
+	var rules []access.TokenRule
 	for tok, id := range testIdentities {
-		rules = append(rules, TokenRule{Hash: TokenHash(tok), Identity: id})
+		rules = append(rules, access.TokenRule{Hash: access.TokenHash(tok), Identity: id})
 	}
 	return rules
 }
 
 // tokenFor returns the test token of a role (the first platform's).
-func tokenFor(r Role) string {
+func tokenFor(r access.Role) string {
 	switch r {
-	case RolePlatform:
+	case access.RolePlatform:
 		return "tok-platform"
-	case RoleJudge:
+	case access.RoleJudge:
 		return "tok-judge"
-	case RoleLawyer:
+	case access.RoleLawyer:
 		return "tok-lawyer"
-	case RoleAdmin:
+	case access.RoleAdmin:
 		return "tok-admin"
-	case RolePeer:
+	case access.RolePeer:
 		return "tok-peer"
 	}
 	return ""
 }
 
 // testSecurity is a node's Security with TLS from ca, files in a temp dir.
-func testSecurity(t testing.TB, ca *DevCA, court, node string) Security {
+func testSecurity(t testing.TB, ca *devca.CA, court, node string) Security {
 	t.Helper()
-	sec, err := DevNodeSecurity(ca, filepath.Join(t.TempDir(), "pki"), court, node, testTokenRules(),
+	sec, err := devNodeSecurity(ca, filepath.Join(t.TempDir(), "pki"), court, node, testTokenRules(),
 		[]string{"beijing.court.example/evidence"})
 	if err != nil {
 		t.Fatal(err)
@@ -61,23 +63,23 @@ func testSecurity(t testing.TB, ca *DevCA, court, node string) Security {
 	return sec
 }
 
-func testCA(t testing.TB) *DevCA {
+func testCA(t testing.TB) *devca.CA {
 	t.Helper()
-	ca, err := NewDevCA("test CA")
+	ca, err := devca.New("test CA")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ca
 }
 
-func caPool(ca *DevCA) *x509.CertPool {
+func caPool(ca *devca.CA) *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(ca.Cert)
 	return p
 }
 
 // dialToken connects over TLS (trusting ca) with a bearer token; "" for none.
-func dialToken(t testing.TB, ca *DevCA, addr, token string) *grpc.ClientConn {
+func dialToken(t testing.TB, ca *devca.CA, addr, token string) *grpc.ClientConn {
 	t.Helper()
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: caPool(ca)}))}
 	if token != "" {
@@ -93,7 +95,7 @@ func dialToken(t testing.TB, ca *DevCA, addr, token string) *grpc.ClientConn {
 
 // dialCert connects over TLS presenting a client certificate (PEM of
 // certificate and key, as DevCA.Issue makes).
-func dialCert(t testing.TB, ca *DevCA, addr string, certPEM []byte) *grpc.ClientConn {
+func dialCert(t testing.TB, ca *devca.CA, addr string, certPEM []byte) *grpc.ClientConn {
 	t.Helper()
 	cert, err := tls.X509KeyPair(certPEM, certPEM)
 	if err != nil {
@@ -113,7 +115,7 @@ type restClient struct {
 	token string
 }
 
-func newREST(ca *DevCA, token string) *restClient {
+func newREST(ca *devca.CA, token string) *restClient {
 	return &restClient{hc: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool(ca)}}}, token: token}
 }
 
@@ -134,4 +136,11 @@ func (r *restClient) do(method, url string, body io.Reader) (*http.Response, err
 func (r *restClient) Get(url string) (*http.Response, error) { return r.do("GET", url, nil) }
 func (r *restClient) Post(url, _ string, body io.Reader) (*http.Response, error) {
 	return r.do("POST", url, body)
+}
+
+// devNodeSecurity is the Security of a node whose certificate ca issues
+// into dir.
+func devNodeSecurity(ca *devca.CA, dir, court, node string, tokens []access.TokenRule, peerCourts []string) (Security, error) {
+	tc, err := ca.NodeTLS(dir, court, node)
+	return Security{TLS: &tc, Tokens: tokens, PeerCourts: peerCourts}, err
 }

@@ -10,19 +10,22 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/devca"
 )
 
-func writeMaterial(t *testing.T, ca *DevCA, id Identity) *tlsMaterial {
+func writeMaterial(t *testing.T, ca *devca.CA, id access.Identity) *access.Material {
 	t.Helper()
 	dir := t.TempDir()
-	pemBytes, err := ca.Issue(id, IssueOptions{})
+	pemBytes, err := ca.Issue(id, devca.IssueOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f, caf := filepath.Join(dir, "id.pem"), filepath.Join(dir, "ca.pem")
 	os.WriteFile(f, pemBytes, 0o600)
 	os.WriteFile(caf, ca.CertPEM(), 0o644)
-	m, err := loadTLS(TLSConfig{CertFile: f, KeyFile: f, CAFile: caf})
+	m, err := access.LoadTLS(access.TLSConfig{CertFile: f, KeyFile: f, CAFile: caf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +38,7 @@ func TestRaftMutualTLS(t *testing.T) {
 	ca := testCA(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	members := func(id string) bool { return id == "hz-1" || id == "hz-2" }
-	server := writeMaterial(t, ca, NodeIdentity(testCourt, "hz-1"))
+	server := writeMaterial(t, ca, access.NodeIdentity(testCourt, "hz-1"))
 	trans, err := newRaftTLSTransport("127.0.0.1:0", server, testCourt, func(string) string { return "" }, members, nil, log)
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +51,7 @@ func TestRaftMutualTLS(t *testing.T) {
 		}
 	}()
 
-	try := func(m *tlsMaterial, expectNode string) error {
+	try := func(m *access.Material, expectNode string) error {
 		d := &raftTLS{m: m, court: testCourt, nodeOf: func(string) string { return expectNode }}
 		conn, err := d.Dial(addr, 5*time.Second)
 		if err != nil {
@@ -64,16 +67,16 @@ func TestRaftMutualTLS(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		m      *tlsMaterial
+		m      *access.Material
 		expect string
 		ok     bool
 	}{
-		{"a member", writeMaterial(t, ca, NodeIdentity(testCourt, "hz-2")), "hz-1", true},
-		{"a node the court does not have", writeMaterial(t, ca, NodeIdentity(testCourt, "hz-9")), "", false},
-		{"a node of another court", writeMaterial(t, ca, NodeIdentity("beijing.court.example/evidence", "hz-2")), "", false},
-		{"a platform", writeMaterial(t, ca, Identity{RolePlatform, "esign.example"}), "", false},
-		{"another CA's node", writeMaterial(t, testCA(t), NodeIdentity(testCourt, "hz-2")), "", false},
-		{"dialing the wrong node", writeMaterial(t, ca, NodeIdentity(testCourt, "hz-2")), "hz-3", false},
+		{"a member", writeMaterial(t, ca, access.NodeIdentity(testCourt, "hz-2")), "hz-1", true},
+		{"a node the court does not have", writeMaterial(t, ca, access.NodeIdentity(testCourt, "hz-9")), "", false},
+		{"a node of another court", writeMaterial(t, ca, access.NodeIdentity("beijing.court.example/evidence", "hz-2")), "", false},
+		{"a platform", writeMaterial(t, ca, access.Identity{Role: access.RolePlatform, ID: "esign.example"}), "", false},
+		{"another CA's node", writeMaterial(t, testCA(t), access.NodeIdentity(testCourt, "hz-2")), "", false},
+		{"dialing the wrong node", writeMaterial(t, ca, access.NodeIdentity(testCourt, "hz-2")), "hz-3", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := try(tc.m, tc.expect)
@@ -92,11 +95,11 @@ func TestKeyFileMode(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "k.pem")
 	os.WriteFile(f, []byte("x"), 0o644)
-	if err := CheckKeyFileMode(f); err == nil || !strings.Contains(err.Error(), "0600") {
+	if err := access.CheckKeyFileMode(f); err == nil || !strings.Contains(err.Error(), "0600") {
 		t.Fatalf("0644 key accepted: %v", err)
 	}
 	os.Chmod(f, 0o600)
-	if err := CheckKeyFileMode(f); err != nil {
+	if err := access.CheckKeyFileMode(f); err != nil {
 		t.Fatal(err)
 	}
 }

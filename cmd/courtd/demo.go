@@ -15,6 +15,8 @@ import (
 
 	"github.com/courtledger/courtledger/consensus"
 	"github.com/courtledger/courtledger/court"
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/witness"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm2"
 )
@@ -133,13 +135,13 @@ func startDemo(dir string, base int, insecure bool, log *slog.Logger) (*demo, er
 		trust = append(trust, v.String())
 		keys = append(keys, key)
 	}
-	others := func(self int) []court.OtherCourt {
-		var out []court.OtherCourt
+	others := func(self int) []witness.OtherCourt {
+		var out []witness.OtherCourt
 		for ci, c := range demoCourts {
 			if ci == self {
 				continue
 			}
-			oc := court.OtherCourt{Court: c.id, Key: keys[ci].Public()}
+			oc := witness.OtherCourt{Court: c.id, Key: keys[ci].Public()}
 			for i := 0; i < 3; i++ {
 				_, grpc, _ := demoPorts(base, ci, i)
 				oc.Endpoints = append(oc.Endpoints, grpc)
@@ -257,7 +259,7 @@ Next steps, in another terminal:
 
 Ctrl-C stops the courts; running the demo again resumes with the same data.
 `, demoPlatform, k, k, scheme, hz.http, d.sec.banner(), hz.grpc, k, d.sec.env(),
-		as(court.RolePlatform), demoPlatform, k, as(court.RoleJudge), as(court.RoleJudge),
-		d.sec.curl(court.RoleJudge), scheme, hz.http, d.sec.curl(court.RoleAdmin), scheme, hz.http,
-		d.nodes[3].grpc, as(court.RoleJudge), as(court.RoleAdmin), as(court.RoleAdmin))
+		as(access.RolePlatform), demoPlatform, k, as(access.RoleJudge), as(access.RoleJudge),
+		d.sec.curl(access.RoleJudge), scheme, hz.http, d.sec.curl(access.RoleAdmin), scheme, hz.http,
+		d.nodes[3].grpc, as(access.RoleJudge), as(access.RoleAdmin), as(access.RoleAdmin))
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/courtledger/courtledger/court"
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/devca"
 )
 
 // demoSecurity gives the demo's nodes and users their credentials: by
@@ -16,45 +18,45 @@ import (
 type demoSecurity struct {
 	insecure bool
 	pki      string
-	ca       *court.DevCA
-	tokens   map[court.Role]string // insecure mode
-	rules    []court.TokenRule
+	ca       *devca.CA
+	tokens   map[access.Role]string // insecure mode
+	rules    []access.TokenRule
 	log      *slog.Logger
 }
 
-var demoUsers = map[court.Role]string{
-	court.RolePlatform: demoPlatform, court.RoleJudge: "judge-demo",
-	court.RoleLawyer: "lawyer-demo", court.RoleAdmin: "admin-demo",
+var demoUsers = map[access.Role]string{
+	access.RolePlatform: demoPlatform, access.RoleJudge: "judge-demo",
+	access.RoleLawyer: "lawyer-demo", access.RoleAdmin: "admin-demo",
 }
 
 func newDemoSecurity(dir string, insecure bool, log *slog.Logger) (*demoSecurity, error) {
 	s := &demoSecurity{insecure: insecure, pki: filepath.Join(dir, "pki"), log: log}
 	if insecure {
-		s.tokens = map[court.Role]string{}
+		s.tokens = map[access.Role]string{}
 		for role, id := range demoUsers {
 			s.addToken(role, id)
 		}
 		return s, nil
 	}
-	ca, err := court.LoadOrCreateDevCA(s.pki)
+	ca, err := devca.LoadOrCreate(s.pki)
 	if err != nil {
 		return nil, fmt.Errorf("demo CA: %w", err)
 	}
 	s.ca = ca
 	for role, id := range demoUsers {
-		if _, err := ca.IssueFile(s.pki, string(role), court.Identity{Role: role, ID: id}); err != nil {
+		if _, err := ca.IssueFile(s.pki, string(role), access.Identity{Role: role, ID: id}); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
-func (s *demoSecurity) addToken(role court.Role, id string) string {
+func (s *demoSecurity) addToken(role access.Role, id string) string {
 	b := make([]byte, 16)
 	rand.Read(b)
 	tok := hex.EncodeToString(b)
 	s.tokens[role] = tok
-	s.rules = append(s.rules, court.TokenRule{Hash: court.TokenHash(tok), Identity: court.Identity{Role: role, ID: id}})
+	s.rules = append(s.rules, access.TokenRule{Hash: access.TokenHash(tok), Identity: access.Identity{Role: role, ID: id}})
 	return tok
 }
 
@@ -69,21 +71,22 @@ func (s *demoSecurity) node(courtID, nodeID string) (court.Security, error) {
 	}
 	if s.insecure {
 		// Each node's own token, which every node of its court accepts.
-		nodeTok := s.addToken(court.RoleNode, court.NodeIdentity(courtID, nodeID).ID)
+		nodeTok := s.addToken(access.RoleNode, access.NodeIdentity(courtID, nodeID).ID)
 		return court.Security{Insecure: true, Tokens: s.rules, NodeToken: nodeTok, PeerCourts: peers}, nil
 	}
-	return court.DevNodeSecurity(s.ca, s.pki, courtID, nodeID, nil, peers)
+	tc, err := s.ca.NodeTLS(s.pki, courtID, nodeID)
+	return court.Security{TLS: &tc, PeerCourts: peers}, err
 }
 
 // as is the evidencectl flag of a role's credential.
-func (s *demoSecurity) as(role court.Role) string {
+func (s *demoSecurity) as(role access.Role) string {
 	if s.insecure {
 		return "--insecure --token " + s.tokens[role]
 	}
 	return "--cert " + filepath.Join(s.pki, string(role)+".pem")
 }
 
-func (s *demoSecurity) curl(role court.Role) string {
+func (s *demoSecurity) curl(role access.Role) string {
 	if s.insecure {
 		return "-H 'Authorization: Bearer " + s.tokens[role] + "'"
 	}

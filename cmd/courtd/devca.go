@@ -8,7 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/courtledger/courtledger/court"
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/devca"
 )
 
 // devcaCmd makes a development CA and certificates with courtledger
@@ -31,7 +32,7 @@ DIR/<role>-<last part of id>.pem (mode 0600). Identities are ROLE/ID:
 Certificates are valid for a year, for 127.0.0.1 and localhost.`,
 		Example: `  courtd devca --dir pki node/hangzhou.court.example/evidence/hz-1 platform/esign.example judge/wang`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ca, err := court.LoadOrCreateDevCA(dir)
+			ca, err := devca.LoadOrCreate(dir)
 			if err != nil {
 				return err
 			}
@@ -41,7 +42,7 @@ Certificates are valid for a year, for 127.0.0.1 and localhost.`,
 					return fmt.Errorf("%w: %q is not ROLE/ID", errUsage, a)
 				}
 				name := string(role) + "-" + filepath.Base(id)
-				path, err := ca.IssueFile(dir, name, court.Identity{Role: role, ID: id})
+				path, err := ca.IssueFile(dir, name, access.Identity{Role: role, ID: id})
 				if err != nil {
 					return fmt.Errorf("%s: %w", a, err)
 				}
@@ -54,10 +55,10 @@ Certificates are valid for a year, for 127.0.0.1 and localhost.`,
 	return cmd
 }
 
-func cut(s string) (court.Role, string, bool) {
+func cut(s string) (access.Role, string, bool) {
 	for i := 0; i < len(s); i++ {
 		if s[i] == '/' {
-			return court.Role(s[:i]), s[i+1:], i > 0 && i < len(s)-1
+			return access.Role(s[:i]), s[i+1:], i > 0 && i < len(s)-1
 		}
 	}
 	return "", "", false
@@ -76,7 +77,7 @@ func tokenCmd() *cobra.Command {
 			}
 			tok := hex.EncodeToString(b)
 			fmt.Fprintf(cmd.OutOrStdout(), "token (give to the caller, keep nowhere else): %s\nconfig:  - {sha256: %s, role: %s, id: %s}\n",
-				tok, court.TokenHash(tok), args[0], args[1])
+				tok, access.TokenHash(tok), args[0], args[1])
 			return nil
 		},
 	}

@@ -23,7 +23,8 @@ import (
 
 	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
-	"github.com/courtledger/courtledger/court"
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/devca"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/crypto/sm3"
@@ -162,7 +163,7 @@ type e2eCourt struct {
 	pubFile     string // the platform's public key
 	platKeyFile string // the platform's private key
 	pki         string
-	certOf      map[court.Role]string
+	certOf      map[access.Role]string
 	nodes       []*e2eNode
 }
 
@@ -189,14 +190,14 @@ func startCourtProcesses(t *testing.T) *e2eCourt {
 
 	// TLS everywhere, from a development CA; users by certificate.
 	pki := filepath.Join(dir, "pki")
-	ca, err := court.LoadOrCreateDevCA(pki)
+	ca, err := devca.LoadOrCreate(pki)
 	if err != nil {
 		t.Fatal(err)
 	}
-	users := map[court.Role]string{court.RolePlatform: "esign.example", court.RoleJudge: "judge-e2e", court.RoleAdmin: "admin-e2e"}
-	certOf := map[court.Role]string{}
+	users := map[access.Role]string{access.RolePlatform: "esign.example", access.RoleJudge: "judge-e2e", access.RoleAdmin: "admin-e2e"}
+	certOf := map[access.Role]string{}
 	for role, id := range users {
-		if certOf[role], err = ca.IssueFile(pki, string(role), court.Identity{Role: role, ID: id}); err != nil {
+		if certOf[role], err = ca.IssueFile(pki, string(role), access.Identity{Role: role, ID: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -208,7 +209,7 @@ func startCourtProcesses(t *testing.T) *e2eCourt {
 		fmt.Fprintf(&peers, "  - {node_id: %s, raft_addr: %q, grpc_addr: %q}\n", n.id, n.raft, n.grpc)
 	}
 	for _, n := range nodes {
-		nodeCert, err := ca.IssueFile(pki, "node-"+n.id, court.NodeIdentity(courtID, n.id))
+		nodeCert, err := ca.IssueFile(pki, "node-"+n.id, access.NodeIdentity(courtID, n.id))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,7 +222,7 @@ func startCourtProcesses(t *testing.T) *e2eCourt {
 	}
 	c := &e2eCourt{dir: dir, ctl: ctl, courtID: courtID, verifier: v, trust: trust, platform: platform, pubFile: pubFile,
 		platKeyFile: platKeyFile, pki: pki, certOf: certOf, nodes: nodes}
-	judgeHTTP := c.httpAs(t, court.RoleJudge)
+	judgeHTTP := c.httpAs(t, access.RoleJudge)
 	for _, n := range nodes {
 		waitUntil(t, n.id+" ready", func() bool {
 			r, err := judgeHTTP.Get("https://" + n.http + "/readyz")
@@ -236,7 +237,7 @@ func startCourtProcesses(t *testing.T) *e2eCourt {
 }
 
 // httpAs is an HTTPS client presenting a role's certificate.
-func (c *e2eCourt) httpAs(t *testing.T, role court.Role) *http.Client {
+func (c *e2eCourt) httpAs(t *testing.T, role access.Role) *http.Client {
 	t.Helper()
 	tlsConf, err := client.TLSFiles{CAFile: filepath.Join(c.pki, "ca.pem"), CertFile: c.certOf[role]}.Config()
 	if err != nil {
@@ -246,7 +247,7 @@ func (c *e2eCourt) httpAs(t *testing.T, role court.Role) *http.Client {
 }
 
 // dialAs connects to one node's gRPC API with a role's certificate.
-func (c *e2eCourt) dialAs(t *testing.T, role court.Role, addr string) *grpc.ClientConn {
+func (c *e2eCourt) dialAs(t *testing.T, role access.Role, addr string) *grpc.ClientConn {
 	t.Helper()
 	dial, err := client.DialTLS(client.TLSFiles{CAFile: filepath.Join(c.pki, "ca.pem"), CertFile: c.certOf[role]})
 	if err != nil {
@@ -264,10 +265,10 @@ func TestCourtOfThreeProcesses(t *testing.T) {
 	ec := startCourtProcesses(t)
 	dir, ctl, nodes, trust, pki, certOf, pubFile, platKeyFile, platform, v :=
 		ec.dir, ec.ctl, ec.nodes, ec.trust, ec.pki, ec.certOf, ec.pubFile, ec.platKeyFile, ec.platform, ec.verifier
-	judgeHTTP := ec.httpAs(t, court.RoleJudge)
+	judgeHTTP := ec.httpAs(t, access.RoleJudge)
 	env := []string{"EVIDENCECTL_SERVER=" + nodes[0].grpc, "EVIDENCECTL_TRUST=" + trust, "EVIDENCECTL_CA=" + filepath.Join(pki, "ca.pem")}
-	asPlatform, asJudge := "--cert="+certOf[court.RolePlatform], "--cert="+certOf[court.RoleJudge]
-	if out, code := run(t, env, ctl, "--cert="+certOf[court.RoleAdmin], "platform", "register", "esign.example", "--public-key", pubFile); code != 0 {
+	asPlatform, asJudge := "--cert="+certOf[access.RolePlatform], "--cert="+certOf[access.RoleJudge]
+	if out, code := run(t, env, ctl, "--cert="+certOf[access.RoleAdmin], "platform", "register", "esign.example", "--public-key", pubFile); code != 0 {
 		t.Fatalf("register: %d %s", code, out)
 	}
 
@@ -305,7 +306,7 @@ func TestCourtOfThreeProcesses(t *testing.T) {
 	for _, n := range nodes {
 		endpoints = append(endpoints, n.grpc)
 	}
-	dialTLS, err := client.DialTLS(client.TLSFiles{CAFile: filepath.Join(pki, "ca.pem"), CertFile: certOf[court.RolePlatform]})
+	dialTLS, err := client.DialTLS(client.TLSFiles{CAFile: filepath.Join(pki, "ca.pem"), CertFile: certOf[access.RolePlatform]})
 	if err != nil {
 		t.Fatal(err)
 	}

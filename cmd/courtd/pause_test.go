@@ -13,7 +13,7 @@ import (
 
 	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
-	"github.com/courtledger/courtledger/court"
+	"github.com/courtledger/courtledger/court/access"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
 )
@@ -26,7 +26,7 @@ import (
 // waited on the paused leader until it woke: the stall was the whole pause.
 func TestPausedLeaderStallsWritesLessThanThePause(t *testing.T) {
 	ec := startCourtProcesses(t)
-	adminConn := ec.dialAs(t, court.RoleAdmin, ec.nodes[0].grpc)
+	adminConn := ec.dialAs(t, access.RoleAdmin, ec.nodes[0].grpc)
 	ctx := context.Background()
 	if _, err := pb.NewAdminServiceClient(adminConn).RegisterPlatform(ctx, &pb.RegisterPlatformRequest{
 		PlatformId: "esign.example", PublicKeyPem: string(ec.platform.Public().MarshalPEM())}); err != nil {
@@ -50,7 +50,7 @@ func TestPausedLeaderStallsWritesLessThanThePause(t *testing.T) {
 	// The platform files through the follower only, with no retry of its
 	// own beyond resending the same signed submission after an error: any
 	// failover is the follower's.
-	ev := pb.NewEvidenceServiceClient(ec.dialAs(t, court.RolePlatform, follower.grpc))
+	ev := pb.NewEvidenceServiceClient(ec.dialAs(t, access.RolePlatform, follower.grpc))
 	signer, err := client.New(client.Config{Endpoints: []string{follower.grpc}, Platform: "esign.example", Key: ec.platform})
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ func TestPausedLeaderStallsWritesLessThanThePause(t *testing.T) {
 	checked := time.Now()
 	var cwg sync.WaitGroup
 	for _, n := range ec.nodes {
-		judge := pb.NewEvidenceServiceClient(ec.dialAs(t, court.RoleJudge, n.grpc))
+		judge := pb.NewEvidenceServiceClient(ec.dialAs(t, access.RoleJudge, n.grpc))
 		for part := range 4 {
 			cwg.Add(1)
 			go func() {
@@ -199,10 +199,10 @@ func TestCLISkipsPausedServer(t *testing.T) {
 	env := []string{"EVIDENCECTL_SERVER=" + paused + "," + ec.nodes[0].grpc + "," + ec.nodes[1].grpc,
 		"EVIDENCECTL_TRUST=" + ec.trust, "EVIDENCECTL_CA=" + filepath.Join(ec.pki, "ca.pem")}
 	for _, args := range [][]string{
-		{"--cert=" + ec.certOf[court.RoleAdmin], "platform", "register", "esign.example", "--public-key", ec.pubFile},
-		{"--cert=" + ec.certOf[court.RolePlatform], "submit", "--platform", "esign.example", "--key", ec.platKeyFile,
+		{"--cert=" + ec.certOf[access.RoleAdmin], "platform", "register", "esign.example", "--public-key", ec.pubFile},
+		{"--cert=" + ec.certOf[access.RolePlatform], "submit", "--platform", "esign.example", "--key", ec.platKeyFile,
 			"--fingerprint", fmt.Sprintf("%x", sm3.Sum([]byte("cli"))), "--title", "cli"},
-		{"--cert=" + ec.certOf[court.RoleJudge], "cluster", "status"},
+		{"--cert=" + ec.certOf[access.RoleJudge], "cluster", "status"},
 	} {
 		start := time.Now()
 		out, code := run(t, env, ec.ctl, append(args, "--timeout", "12s")...)

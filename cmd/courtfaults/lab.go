@@ -19,7 +19,8 @@ import (
 
 	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
-	"github.com/courtledger/courtledger/court"
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/devca"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm2"
 )
@@ -47,13 +48,13 @@ type lab struct {
 	courtd string // the binary
 	pki    string
 	caFile string
-	certs  map[court.Role]string // users' certificate files (key inside)
+	certs  map[access.Role]string // users' certificate files (key inside)
 	net    *network
 	courts []*courtProcs
 	tmpfs  bool // node data directories are tmpfs mounts (for disk full)
 
 	platformKey *sm2.PrivateKey
-	dialUser    map[court.Role]grpc.DialOption
+	dialUser    map[access.Role]grpc.DialOption
 	httpJudge   *http.Client
 }
 
@@ -84,24 +85,24 @@ const tmpfsSize = "512m"
 // node; it returns when every court has a leader and the platform is
 // registered at each.
 func newLab(ctx context.Context, dir, courtd string, opt labOptions) (*lab, error) {
-	l := &lab{dir: dir, courtd: courtd, pki: filepath.Join(dir, "pki"), certs: map[court.Role]string{},
-		dialUser: map[court.Role]grpc.DialOption{}, tmpfs: opt.tmpfs}
+	l := &lab{dir: dir, courtd: courtd, pki: filepath.Join(dir, "pki"), certs: map[access.Role]string{},
+		dialUser: map[access.Role]grpc.DialOption{}, tmpfs: opt.tmpfs}
 	l.caFile = filepath.Join(l.pki, "ca.pem")
-	ca, err := court.LoadOrCreateDevCA(l.pki)
+	ca, err := devca.LoadOrCreate(l.pki)
 	if err != nil {
 		return nil, err
 	}
-	users := map[court.Role]string{court.RolePlatform: platformID, court.RoleJudge: "judge-faults",
-		court.RoleAdmin: "admin-faults", court.RolePeer: auditorCourt}
+	users := map[access.Role]string{access.RolePlatform: platformID, access.RoleJudge: "judge-faults",
+		access.RoleAdmin: "admin-faults", access.RolePeer: auditorCourt}
 	for role, id := range users {
-		if l.certs[role], err = ca.IssueFile(l.pki, string(role), court.Identity{Role: role, ID: id}); err != nil {
+		if l.certs[role], err = ca.IssueFile(l.pki, string(role), access.Identity{Role: role, ID: id}); err != nil {
 			return nil, err
 		}
 		if l.dialUser[role], err = client.DialTLS(client.TLSFiles{CAFile: l.caFile, CertFile: l.certs[role]}); err != nil {
 			return nil, err
 		}
 	}
-	tc, err := client.TLSFiles{CAFile: l.caFile, CertFile: l.certs[court.RoleJudge]}.Config()
+	tc, err := client.TLSFiles{CAFile: l.caFile, CertFile: l.certs[access.RoleJudge]}.Config()
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +189,7 @@ func freePort() (string, error) {
 // and its own dial_via, which sends each of its links through the
 // network's proxy for that link (a Raft address is in Raft's shared
 // configuration, so the redirection must be the dialer's, per node).
-func (l *lab) writeConfigs(ca *court.DevCA, c *courtProcs, opt labOptions) error {
+func (l *lab) writeConfigs(ca *devca.CA, c *courtProcs, opt labOptions) error {
 	dir := filepath.Join(l.dir, strings.SplitN(c.id, ".", 2)[0])
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -219,7 +220,7 @@ func (l *lab) writeConfigs(ca *court.DevCA, c *courtProcs, opt labOptions) error
 		peerCourts = append(peerCourts, o.id)
 	}
 	for _, n := range c.nodes {
-		cert, err := ca.IssueFile(l.pki, "node-"+n.id, court.NodeIdentity(c.id, n.id))
+		cert, err := ca.IssueFile(l.pki, "node-"+n.id, access.NodeIdentity(c.id, n.id))
 		if err != nil {
 			return err
 		}
@@ -282,7 +283,7 @@ func (l *lab) registerPlatform(ctx context.Context, c *courtProcs) error {
 	var last error
 	for {
 		for _, n := range c.nodes {
-			cc, err := n.conn(court.RoleAdmin)
+			cc, err := n.conn(access.RoleAdmin)
 			if err != nil {
 				return err
 			}

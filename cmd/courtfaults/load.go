@@ -17,7 +17,7 @@ import (
 
 	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
-	"github.com/courtledger/courtledger/court"
+	"github.com/courtledger/courtledger/court/access"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
@@ -151,12 +151,12 @@ func dialNode(n *nodeProc) (*nodeClients, error) {
 	l := n.lab
 	nc := &nodeClients{node: n}
 	pc, err := client.New(client.Config{Endpoints: []string{n.grpc}, Court: n.court.verifier, Platform: platformID,
-		Key: l.platformKey, Attempts: 1, DialOptions: []grpc.DialOption{l.dialUser[court.RolePlatform], quickReconnect}})
+		Key: l.platformKey, Attempts: 1, DialOptions: []grpc.DialOption{l.dialUser[access.RolePlatform], quickReconnect}})
 	if err != nil {
 		return nil, err
 	}
 	nc.platform = pc
-	for _, role := range []court.Role{court.RoleJudge, court.RolePeer} {
+	for _, role := range []access.Role{access.RoleJudge, access.RolePeer} {
 		cc, err := grpc.NewClient(n.grpc, l.dialUser[role], quickReconnect)
 		if err != nil {
 			nc.close()

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
-	"github.com/courtledger/courtledger/court"
+	"github.com/courtledger/courtledger/court/access"
 )
 
 // A node of the lab is a courtd process that the faults stop, pause,
@@ -164,13 +164,13 @@ func (n *nodeProc) ready() bool {
 }
 
 // conn dials the node as role; the caller closes it.
-func (n *nodeProc) conn(role court.Role) (*grpc.ClientConn, error) {
+func (n *nodeProc) conn(role access.Role) (*grpc.ClientConn, error) {
 	return grpc.NewClient(n.grpc, n.lab.dialUser[role])
 }
 
 // status is the node's GetClusterStatus, within a short deadline.
 func (n *nodeProc) status(ctx context.Context) (*pb.GetClusterStatusResponse, error) {
-	cc, err := n.conn(court.RoleAdmin)
+	cc, err := n.conn(access.RoleAdmin)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
-	"github.com/courtledger/courtledger/court"
+	"github.com/courtledger/courtledger/court/access"
 )
 
 // plan bounds one fault's run.
@@ -216,7 +216,7 @@ func checkMirrors(ctx context.Context, l *lab, r *result) {
 }
 
 func headOf(ctx context.Context, n *nodeProc, courtID string) (*pb.SignedTreeHead, error) {
-	cc, err := n.conn(court.RoleJudge)
+	cc, err := n.conn(access.RoleJudge)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"google.golang.org/grpc"
 	"io"
 	"log/slog"
 	"net"
@@ -13,9 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/court"
+	"github.com/courtledger/courtledger/court/access"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/crypto/sm3"
@@ -46,10 +48,10 @@ func oneNodeCourt(t *testing.T, file []byte) (addr, trustFile, evidenceID string
 		RaftAddr: peer.RaftAddr, GRPCAddr: peer.GRPCAddr, HTTPAddr: "127.0.0.1:0", CourtKey: key,
 		Peers: []court.Peer{peer}, Bootstrap: true, Fast: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		// Plain text with tokens: TLS is tested in cmd/courtd's e2e test.
-		Security: court.Security{Insecure: true, Tokens: []court.TokenRule{
-			{Hash: court.TokenHash("tok-judge"), Identity: court.Identity{Role: court.RoleJudge, ID: "judge-wang"}},
-			{Hash: court.TokenHash("tok-admin"), Identity: court.Identity{Role: court.RoleAdmin, ID: "admin"}},
-			{Hash: court.TokenHash("tok-platform"), Identity: court.Identity{Role: court.RolePlatform, ID: "esign.example"}},
+		Security: court.Security{Insecure: true, Tokens: []access.TokenRule{
+			{Hash: access.TokenHash("tok-judge"), Identity: access.Identity{Role: access.RoleJudge, ID: "judge-wang"}},
+			{Hash: access.TokenHash("tok-admin"), Identity: access.Identity{Role: access.RoleAdmin, ID: "admin"}},
+			{Hash: access.TokenHash("tok-platform"), Identity: access.Identity{Role: access.RolePlatform, ID: "esign.example"}},
 		}}})
 	if err != nil {
 		t.Fatal(err)

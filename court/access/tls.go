@@ -1,20 +1,13 @@
-package court
+package access
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"os"
-	"sync"
-	"time"
 
-	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/raft"
 	"google.golang.org/grpc/credentials"
 )
 
@@ -33,14 +26,16 @@ type TLSConfig struct {
 	CAFile   string // PEM CA certificates trusted for clients and peers
 }
 
-// tlsMaterial is a loaded TLSConfig.
-type tlsMaterial struct {
+// Material is a loaded TLSConfig: the node's certificate, the identity it
+// names and the CAs it trusts.
+type Material struct {
 	cert tls.Certificate
 	pool *x509.CertPool
 	self Identity
 }
 
-func loadTLS(c TLSConfig) (*tlsMaterial, error) {
+// LoadTLS reads and checks a node's TLS files.
+func LoadTLS(c TLSConfig) (*Material, error) {
 	if err := CheckKeyFileMode(c.KeyFile); err != nil {
 		return nil, err
 	}
@@ -53,7 +48,7 @@ func loadTLS(c TLSConfig) (*tlsMaterial, error) {
 			return nil, fmt.Errorf("court: TLS certificate: %w", err)
 		}
 	}
-	self, err := identityOfCert(cert.Leaf)
+	self, err := IdentityOfCert(cert.Leaf)
 	if err != nil {
 		return nil, fmt.Errorf("court: TLS certificate %s: %w", c.CertFile, err)
 	}
@@ -65,7 +60,7 @@ func loadTLS(c TLSConfig) (*tlsMaterial, error) {
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, fmt.Errorf("court: TLS CA %s: no certificates", c.CAFile)
 	}
-	return &tlsMaterial{cert: cert, pool: pool, self: self}, nil
+	return &Material{cert: cert, pool: pool, self: self}, nil
 }
 
 // CheckKeyFileMode refuses a private key file that group or others may
@@ -81,10 +76,16 @@ func CheckKeyFileMode(path string) error {
 	return nil
 }
 
-// serverTLS asks for a client certificate but does not verify it in the
+// Self is the identity the node's certificate names.
+func (m *Material) Self() Identity { return m.self }
+
+// Pool is the CAs trusted for clients and peers.
+func (m *Material) Pool() *x509.CertPool { return m.pool }
+
+// ServerTLS asks for a client certificate but does not verify it in the
 // handshake: the Authenticator verifies it per call, so a bad certificate
 // gets a clear Unauthenticated answer, and token callers need none.
-func (m *tlsMaterial) serverTLS() *tls.Config {
+func (m *Material) ServerTLS() *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{m.cert},
@@ -92,14 +93,14 @@ func (m *tlsMaterial) serverTLS() *tls.Config {
 	}
 }
 
-// expectPeer checks, after the chain was verified against the CA, that the
+// ExpectPeer checks, after the chain was verified against the CA, that the
 // other end is who the configuration says it should be.
-type expectPeer func(Identity) error
+type ExpectPeer func(Identity) error
 
-// nodeOfCourt accepts a node of court, and only node if node is not empty.
-func nodeOfCourt(court, node string) expectPeer {
+// NodeOfCourt accepts a node of court, and only node if node is not empty.
+func NodeOfCourt(court, node string) ExpectPeer {
 	return func(id Identity) error {
-		c, n := id.courtAndNode()
+		c, n := id.CourtAndNode()
 		if c != court || (node != "" && n != node) {
 			want := "a node of " + court
 			if node != "" {
@@ -113,7 +114,7 @@ func nodeOfCourt(court, node string) expectPeer {
 
 // verifyIdentity returns a VerifyConnection hook: the chain must verify
 // against the pool for usage, and its identity must pass expect.
-func (m *tlsMaterial) verifyIdentity(usage x509.ExtKeyUsage, expect expectPeer) func(tls.ConnectionState) error {
+func (m *Material) verifyIdentity(usage x509.ExtKeyUsage, expect ExpectPeer) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
 		if len(cs.PeerCertificates) == 0 {
 			return errors.New("peer sent no certificate")
@@ -127,7 +128,7 @@ func (m *tlsMaterial) verifyIdentity(usage x509.ExtKeyUsage, expect expectPeer) 
 			KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
 			return fmt.Errorf("peer certificate: %w", err)
 		}
-		id, err := identityOfCert(leaf)
+		id, err := IdentityOfCert(leaf)
 		if err != nil {
 			return err
 		}
@@ -135,11 +136,11 @@ func (m *tlsMaterial) verifyIdentity(usage x509.ExtKeyUsage, expect expectPeer) 
 	}
 }
 
-// clientTLS is for dialing another node or court: the node presents its
+// ClientTLS is for dialing another node or court: the node presents its
 // own certificate and checks the server's identity with expect. Host name
 // checks are replaced by the identity check, since nodes are configured by
 // address and ID, not DNS name.
-func (m *tlsMaterial) clientTLS(expect expectPeer) *tls.Config {
+func (m *Material) ClientTLS(expect ExpectPeer) *tls.Config {
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		Certificates:       []tls.Certificate{m.cert},
@@ -148,8 +149,8 @@ func (m *tlsMaterial) clientTLS(expect expectPeer) *tls.Config {
 	}
 }
 
-// mutualTLS is the Raft listener's: only nodes of this court get in.
-func (m *tlsMaterial) mutualTLS(expect expectPeer) *tls.Config {
+// MutualTLS is the Raft listener's: only nodes of this court get in.
+func (m *Material) MutualTLS(expect ExpectPeer) *tls.Config {
 	return &tls.Config{
 		MinVersion:       tls.VersionTLS12,
 		Certificates:     []tls.Certificate{m.cert},
@@ -165,14 +166,22 @@ type gatewayAuthInfo struct{ credentials.CommonAuthInfo }
 
 func (gatewayAuthInfo) AuthType() string { return "courtledger-gateway" }
 
-// serverCreds does TLS on network connections and nothing on the
-// gateway's in-memory ones (see gateway.go).
+// ServerCredentials does TLS (tc; nil when insecure) on network
+// connections and nothing on the REST gateway's in-memory ones, whose
+// local address is of network inMemory: their calls are marked as the
+// gateway's, and the guard takes the HTTP caller's credentials from their
+// metadata.
+func ServerCredentials(tc credentials.TransportCredentials, inMemory string) credentials.TransportCredentials {
+	return serverCreds{tc, inMemory}
+}
+
 type serverCreds struct {
-	credentials.TransportCredentials // TLS; nil when insecure
+	credentials.TransportCredentials        // TLS; nil when insecure
+	inMemory                         string // the gateway's network name
 }
 
 func (c serverCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	if conn.LocalAddr().Network() == gatewayNetwork {
+	if conn.LocalAddr().Network() == c.inMemory {
 		return conn, gatewayAuthInfo{credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}, nil
 	}
 	if c.TransportCredentials == nil {
@@ -190,123 +199,11 @@ func (c serverCreds) Info() credentials.ProtocolInfo {
 
 func (c serverCreds) Clone() credentials.TransportCredentials {
 	if c.TransportCredentials == nil {
-		return serverCreds{}
+		return serverCreds{inMemory: c.inMemory}
 	}
-	return serverCreds{c.TransportCredentials.Clone()}
+	return serverCreds{c.TransportCredentials.Clone(), c.inMemory}
 }
 
 type insecureAuthInfo struct{ credentials.CommonAuthInfo }
 
 func (insecureAuthInfo) AuthType() string { return "insecure" }
-
-// raftTLS is a raft.StreamLayer over mutual TLS: both ends present node
-// certificates of this court, and a dialer checks that the node it reached
-// is the one the address belongs to, when the configuration says.
-type raftTLS struct {
-	net.Listener
-	m      *tlsMaterial
-	court  string
-	nodeOf func(addr string) string // node ID at a Raft address, "" if unknown
-	nodes  func(id string) bool     // node IDs admitted to the court
-	via    func(addr string) string // where to dial for addr (dial_via); nil: addr
-}
-
-const raftHandshakeTimeout = 10 * time.Second
-
-func (r *raftTLS) Accept() (net.Conn, error) {
-	c, err := r.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	conf := r.m.mutualTLS(func(id Identity) error {
-		if err := nodeOfCourt(r.court, "")(id); err != nil {
-			return err
-		}
-		if _, n := id.courtAndNode(); r.nodes != nil && !r.nodes(n) {
-			return fmt.Errorf("node %q is not a member of this court", n)
-		}
-		return nil
-	})
-	// The handshake runs on first use, in the connection's own goroutine,
-	// so a slow or silent client cannot stall Raft's accept loop.
-	return &lazyHandshake{Conn: tls.Server(c, conf)}, nil
-}
-
-func (r *raftTLS) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	d := net.Dialer{Timeout: timeout}
-	target := string(addr)
-	if r.via != nil {
-		target = r.via(target) // the identity check below still goes by addr
-	}
-	c, err := d.Dial("tcp", target)
-	if err != nil {
-		return nil, err
-	}
-	tc := tls.Client(c, r.m.clientTLS(nodeOfCourt(r.court, r.nodeOf(string(addr)))))
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := tc.HandshakeContext(ctx); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("raft TLS to %s: %w", addr, err)
-	}
-	return tc, nil
-}
-
-type lazyHandshake struct {
-	*tls.Conn
-	once sync.Once
-	err  error
-}
-
-func (l *lazyHandshake) handshake() error {
-	l.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), raftHandshakeTimeout)
-		defer cancel()
-		l.err = l.Conn.HandshakeContext(ctx)
-	})
-	return l.err
-}
-
-func (l *lazyHandshake) Read(p []byte) (int, error) {
-	if err := l.handshake(); err != nil {
-		return 0, err
-	}
-	return l.Conn.Read(p)
-}
-
-func (l *lazyHandshake) Write(p []byte) (int, error) {
-	if err := l.handshake(); err != nil {
-		return 0, err
-	}
-	return l.Conn.Write(p)
-}
-
-// newRaftTLSTransport listens on bind for Raft over mutual TLS.
-func newRaftTLSTransport(bind string, m *tlsMaterial, court string, nodeOf func(string) string, nodes func(string) bool, via func(string) string, log *slog.Logger) (raft.Transport, error) {
-	ln, err := net.Listen("tcp", bind)
-	if err != nil {
-		return nil, fmt.Errorf("court: Raft listener: %w", err)
-	}
-	layer := &raftTLS{Listener: ln, m: m, court: court, nodeOf: nodeOf, nodes: nodes, via: via}
-	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: layer, MaxPool: 3, Timeout: 10 * time.Second,
-		Logger: hclog.New(&hclog.LoggerOptions{Name: "raft-tls", Level: hclog.Warn, Output: slogLines{log}}),
-	}), nil
-}
-
-// slogLines passes hclog's lines to slog.
-type slogLines struct{ log *slog.Logger }
-
-func (s slogLines) Write(p []byte) (int, error) {
-	s.log.Warn(string(trimNL(p)))
-	return len(p), nil
-}
-
-func trimNL(p []byte) []byte {
-	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
-		p = p[:len(p)-1]
-	}
-	return p
-}
-
-var _ io.Writer = slogLines{}

@@ -1,4 +1,4 @@
-package court
+package witness
 
 import (
 	"bytes"
@@ -8,91 +8,32 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/merkle"
-	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/evidence"
 )
 
-// OtherCourt is another court of the network: this court mirrors its log,
-// witnesses its heads, and trusts nothing of it but what its keys sign.
-type OtherCourt struct {
-	Court     string
-	Endpoints []string       // gRPC addresses of its nodes; any of them serves sync
-	Key       *sm2.PublicKey // its court key: the trust anchor
-	// Keys are more keys of the court, trusted as Key is: the ones it
-	// signed with before rotating its key (its old heads keep their
-	// signatures), or the next one, added before it rotates
-	// (docs/security.md, "Key rotation"). Key may be nil if Keys is not.
-	Keys []*sm2.PublicKey
+// Ledger is what the followers read from this court's ledger and propose
+// to it; *consensus.Ledger is one.
+type Ledger interface {
+	IsLeader() bool
+	LatestHead() (consensus.SignedHead, error)
+	Log(court string) *consensus.LogView
+	Mirror(court string) (consensus.MirrorState, error)
+	Alarmed(court string) bool
+	AppendMirror(ctx context.Context, court string, entries, heads [][]byte, cosig []byte, checked time.Time) error
+	RaiseAlarm(ctx context.Context, a consensus.Alarm) error
 }
 
-// otherCourt is an OtherCourt with its verifiers: one per key, as a head
-// signer and as a witness.
-type otherCourt struct {
-	OtherCourt
-	verifiers      []note.Verifier
-	cosigVerifiers []note.Verifier
-}
-
-func newOtherCourt(c OtherCourt) (*otherCourt, error) {
-	if !evidence.ValidCourtID(c.Court) {
-		return nil, fmt.Errorf("court %q: not a valid court ID", c.Court)
-	}
-	keys := c.Keys
-	if c.Key != nil {
-		keys = append([]*sm2.PublicKey{c.Key}, keys...)
-	}
-	if len(keys) == 0 || len(c.Endpoints) == 0 {
-		return nil, fmt.Errorf("court %q: a key and at least one endpoint are required", c.Court)
-	}
-	vs, cvs, err := courtVerifiers(c.Court, keys)
-	if err != nil {
-		return nil, fmt.Errorf("court %q: %w", c.Court, err)
-	}
-	return &otherCourt{OtherCourt: c, verifiers: vs, cosigVerifiers: cvs}, nil
-}
-
-// courtVerifiers returns the head and cosignature verifiers of a court's
-// keys. A key given twice is refused: a note verifier would find it
-// ambiguous and reject every head.
-func courtVerifiers(court string, keys []*sm2.PublicKey) (heads, cosigs []note.Verifier, err error) {
-	for i, k := range keys {
-		if k == nil {
-			return nil, nil, fmt.Errorf("key %d is missing", i)
-		}
-		if slices.ContainsFunc(keys[:i], k.Equal) {
-			return nil, nil, fmt.Errorf("key %d is listed twice", i)
-		}
-		v, err := checkpoint.NewVerifier(court, k)
-		if err != nil {
-			return nil, nil, err
-		}
-		cv, err := checkpoint.NewCosignatureVerifier(court, k)
-		if err != nil {
-			return nil, nil, err
-		}
-		heads, cosigs = append(heads, v), append(cosigs, cv)
-	}
-	return heads, cosigs, nil
-}
-
-// hasKey reports whether one of keys has the key ID id.
-func hasKey(keys []note.Verifier, id uint32) bool {
-	return slices.ContainsFunc(keys, func(k note.Verifier) bool { return k.KeyHash() == id })
-}
-
-// SyncConfig tunes cross-court sync; zero values take the defaults.
-type SyncConfig struct {
+// Config tunes cross-court sync; zero values take the defaults.
+type Config struct {
 	// Interval between rounds with each court when nothing failed
 	// (default 1 s).
 	Interval time.Duration
@@ -109,7 +50,7 @@ type SyncConfig struct {
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
-func (c SyncConfig) withDefaults() SyncConfig {
+func (c Config) withDefaults() Config {
 	if c.Interval <= 0 {
 		c.Interval = time.Second
 	}
@@ -125,13 +66,32 @@ func (c SyncConfig) withDefaults() SyncConfig {
 	return c
 }
 
-// syncer runs, while this node leads its court, one follower per other
+// Options are what a Syncer works with.
+type Options struct {
+	Config
+	Ledger   Ledger
+	Courts   *Courts
+	Cosigner *checkpoint.Cosigner // this court as a witness
+	// DialCourt is the transport to a node of another court: mutual TLS,
+	// the server's certificate naming a node of that court.
+	DialCourt    func(court string) grpc.DialOption
+	MaxRecvBytes int // bound of a message received from another court
+	Clock        func() time.Time
+	Logger       *slog.Logger
+	// OnAlarm and OnMirrored, if set, count alarms raised and entries
+	// mirrored (the node's metrics).
+	OnAlarm    func(court string, kind consensus.AlarmKind)
+	OnMirrored func(court string, entries int)
+}
+
+// Syncer runs, while this node leads its court, one follower per other
 // court: it mirrors that court's log, cosigns its heads, gossips heads and
 // raises alarms. See docs/sync-protocol.md.
-type syncer struct {
-	n   *Node
-	cfg SyncConfig
-	log *slog.Logger
+type Syncer struct {
+	cfg    Options
+	ledger Ledger
+	courts *Courts
+	log    *slog.Logger
 
 	mu        sync.Mutex
 	followers map[string]*follower
@@ -141,7 +101,7 @@ type syncer struct {
 // the ledger (the mirror and its head); this is only what a new leader can
 // rebuild.
 type follower struct {
-	s     *syncer
+	s     *Syncer
 	court *otherCourt
 	log   *slog.Logger
 
@@ -158,15 +118,30 @@ type follower struct {
 	delivered uint64
 }
 
-func newSyncer(n *Node, cfg SyncConfig) *syncer {
-	s := &syncer{n: n, cfg: cfg.withDefaults(), log: n.log.With("part", "sync"), followers: map[string]*follower{}}
-	for id, c := range n.courts {
+// New makes a Syncer; Run runs it.
+func New(o Options) *Syncer {
+	o.Config = o.Config.withDefaults()
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.OnAlarm == nil {
+		o.OnAlarm = func(string, consensus.AlarmKind) {}
+	}
+	if o.OnMirrored == nil {
+		o.OnMirrored = func(string, int) {}
+	}
+	s := &Syncer{cfg: o, ledger: o.Ledger, courts: o.Courts, log: o.Logger.With("part", "sync"), followers: map[string]*follower{}}
+	for id, c := range o.Courts.others {
 		s.followers[id] = &follower{s: s, court: c, log: s.log.With("peer_court", id)}
 	}
 	return s
 }
 
-func (s *syncer) run(done <-chan struct{}) {
+// Run follows every other court until done is closed.
+func (s *Syncer) Run(done <-chan struct{}) {
 	var wg sync.WaitGroup
 	for _, f := range s.followers {
 		wg.Add(1)
@@ -185,7 +160,7 @@ func (f *follower) run(done <-chan struct{}) {
 	backoff := time.Duration(0)
 	for {
 		wait := f.s.cfg.Interval
-		if f.s.n.ledger.IsLeader() {
+		if f.s.ledger.IsLeader() {
 			ctx, cancel := context.WithTimeout(base, 5*time.Minute)
 			err := f.round(ctx)
 			cancel()
@@ -227,8 +202,8 @@ func (f *follower) call(ctx context.Context, fn func(context.Context, pb.SyncSer
 	f.mu.Lock()
 	if f.clients == nil {
 		for _, ep := range f.court.Endpoints {
-			opts := []grpc.DialOption{f.s.n.DialCourt(f.court.Court), // mutual TLS: a node of that court
-				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(f.s.n.cfg.MaxRequestBytes))}
+			opts := []grpc.DialOption{f.s.cfg.DialCourt(f.court.Court), // mutual TLS: a node of that court
+				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(f.s.cfg.MaxRecvBytes))}
 			if d := f.s.cfg.Dial; d != nil {
 				opts = append(opts, grpc.WithContextDialer(d))
 			}
@@ -267,7 +242,7 @@ func (f *follower) call(ctx context.Context, fn func(context.Context, pb.SyncSer
 // round is one pass of the protocol with one court: fetch and check its
 // newest head, mirror what is new, cosign, exchange heads.
 func (f *follower) round(ctx context.Context) error {
-	l := f.s.n.ledger
+	l := f.s.ledger
 	id := f.court.Court
 	if l.Alarmed(id) {
 		return fmt.Errorf("%w: %s", consensus.ErrAlarmed, id)
@@ -278,7 +253,7 @@ func (f *follower) round(ctx context.Context) error {
 	}
 	var note []byte
 	err = f.call(ctx, func(ctx context.Context, c pb.SyncServiceClient) error {
-		r, err := c.GetCheckpoint(ctx, &pb.GetCheckpointRequest{FromCourt: f.s.n.cfg.Court})
+		r, err := c.GetCheckpoint(ctx, &pb.GetCheckpointRequest{FromCourt: f.s.courts.self})
 		if err != nil {
 			return err
 		}
@@ -313,7 +288,7 @@ func (f *follower) round(ctx context.Context) error {
 			f.sendCosignature(ctx)
 		}
 		if time.Since(st.Checked) >= f.s.cfg.FreshEvery {
-			if err := l.AppendMirror(ctx, id, nil, nil, nil, f.s.n.now()); err != nil {
+			if err := l.AppendMirror(ctx, id, nil, nil, nil, f.s.cfg.Clock()); err != nil {
 				return fmt.Errorf("record freshness of %s: %w", id, err)
 			}
 		}
@@ -345,7 +320,7 @@ func (f *follower) open(ctx context.Context, note []byte, st consensus.MirrorSta
 // checkAgainstMirror checks a verified head of size at most the mirror's
 // against the mirror's root at its size.
 func (f *follower) checkAgainstMirror(ctx context.Context, note []byte, h checkpoint.TreeHead, st consensus.MirrorState, source string) error {
-	root, err := f.s.n.ledger.Log(f.court.Court).RootAt(h.Size)
+	root, err := f.s.ledger.Log(f.court.Court).RootAt(h.Size)
 	if err != nil {
 		return err
 	}
@@ -364,8 +339,8 @@ func (f *follower) alarm(ctx context.Context, kind consensus.AlarmKind, held, co
 	a := consensus.Alarm{Court: f.court.Court, Kind: kind, Detail: detail, Held: held, Conflict: conflict, Source: source}
 	f.log.Error("EQUIVOCATION: court misbehaved; mirroring it stops until an operator clears the alarm",
 		"kind", kind, "detail", detail, "source", source)
-	f.s.n.metrics.alarmsRaised.WithLabelValues(f.court.Court, string(kind)).Inc()
-	if err := f.s.n.ledger.RaiseAlarm(ctx, a); err != nil {
+	f.s.cfg.OnAlarm(f.court.Court, kind)
+	if err := f.s.ledger.RaiseAlarm(ctx, a); err != nil {
 		return fmt.Errorf("raise alarm on %s: %w (detail: %s)", f.court.Court, err, detail)
 	}
 	return fmt.Errorf("%w: %s: %s: %s", consensus.ErrAlarmed, f.court.Court, kind, detail)
@@ -376,66 +351,18 @@ func (f *follower) alarm(ctx context.Context, kind consensus.AlarmKind, held, co
 // at each of the court's heads on the way, and proposes them in chunks cut
 // at heads, so that every chunk Raft applies ends at a signed root.
 func (f *follower) catchUp(ctx context.Context, st consensus.MirrorState, note []byte, h checkpoint.TreeHead) error {
-	l := f.s.n.ledger
-	id := f.court.Court
-	if st.Size > 0 {
-		var proof [][]byte
-		err := f.call(ctx, func(ctx context.Context, c pb.SyncServiceClient) error {
-			r, err := c.GetConsistency(ctx, &pb.GetConsistencyRequest{FromSize: st.Size, ToSize: h.Size})
-			if err != nil {
-				return err
-			}
-			proof = r.Proof
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if err := merkle.VerifyConsistency(st.Size, h.Size, proof, st.Head.Head.Root, h.Root); err != nil {
-			return f.alarm(ctx, consensus.AlarmInconsistent, st.Head.Note, note, id,
-				fmt.Sprintf("consistency proof from size %d to %d fails: %v", st.Size, h.Size, err))
-		}
+	if err := f.checkConsistency(ctx, st, note, h); err != nil {
+		return err
 	}
-	rng, err := l.Log(id).Range(st.Size)
+	rng, err := f.s.ledger.Log(f.court.Court).Range(st.Size)
 	if err != nil {
 		return err
 	}
-	var (
-		chunk      [][]byte // entries not yet proposed
-		chunkHeads [][]byte // heads at sizes within chunk
-		atHead     int      // len(chunk) at its last head: what can be proposed
-		chunkBytes int
-		at         = st.Size
-		end        = min(h.Size, st.Size+maxSyncRange)
-	)
-	// flush proposes the chunk up to its last head; entries after it wait
-	// for the next head.
-	flush := func(final bool) error {
-		if atHead == 0 {
-			return nil
-		}
-		var cosig []byte
-		last := chunkHeads[len(chunkHeads)-1]
-		if final {
-			line, err := checkpoint.Cosign(last, f.s.n.cosigner)
-			if err != nil {
-				return err
-			}
-			cosig = line
-		}
-		if err := l.AppendMirror(ctx, id, chunk[:atHead], chunkHeads, cosig, f.s.n.now()); err != nil {
-			return fmt.Errorf("mirror %d entries of %s: %w", atHead, id, err)
-		}
-		f.s.n.metrics.mirrored.WithLabelValues(id).Add(float64(atHead))
-		chunk = append([][]byte(nil), chunk[atHead:]...)
-		chunkHeads, atHead, chunkBytes = nil, 0, 0
-		for _, raw := range chunk {
-			chunkBytes += len(raw)
-		}
-		return nil
-	}
-	err = f.call(ctx, func(ctx context.Context, c pb.SyncServiceClient) error {
-		stream, err := c.StreamEntries(ctx, &pb.StreamEntriesRequest{Start: at, End: end, PageSize: maxSyncPage})
+	c := &chunker{f: f, final: h}
+	end := min(h.Size, st.Size+MaxRange)
+	at := st.Size
+	err = f.call(ctx, func(ctx context.Context, sc pb.SyncServiceClient) error {
+		stream, err := sc.StreamEntries(ctx, &pb.StreamEntriesRequest{Start: at, End: end, PageSize: MaxPage})
 		if err != nil {
 			return err
 		}
@@ -450,44 +377,8 @@ func (f *follower) catchUp(ctx context.Context, st consensus.MirrorState, note [
 			if page.Start != at {
 				return fmt.Errorf("page starts at %d, want %d", page.Start, at)
 			}
-			heads := make(map[uint64][]byte, len(page.Heads))
-			for _, hn := range page.Heads {
-				ph, err := f.open(ctx, []byte(hn), st)
-				if err != nil {
-					return stopRetrying(err)
-				}
-				heads[ph.Size] = []byte(hn)
-				if ph.Size == h.Size && !bytes.Equal(ph.Root, h.Root) {
-					return stopRetrying(f.alarm(ctx, consensus.AlarmSameSize, note, []byte(hn), id,
-						fmt.Sprintf("two heads of size %d with roots %x and %x", h.Size, h.Root, ph.Root)))
-				}
-			}
-			for _, raw := range page.Entries {
-				e, err := evidence.UnmarshalEntry(raw)
-				if err != nil || e.Court != id || e.Index != at {
-					return stopRetrying(f.alarm(ctx, consensus.AlarmBadEntries, note, nil, id,
-						fmt.Sprintf("entry at %d is not an entry of %s at that index (%v)", at, id, err)))
-				}
-				if err := rng.Append(merkle.LeafHash(raw), nil); err != nil {
-					return stopRetrying(err)
-				}
-				at++
-				chunk, chunkBytes = append(chunk, raw), chunkBytes+len(raw)
-				hn, ok := heads[at]
-				if !ok {
-					continue
-				}
-				ph, _ := checkpoint.ParseUnverified(hn)
-				if root := rng.Root(); !bytes.Equal(root, ph.Root) {
-					return stopRetrying(f.alarm(ctx, consensus.AlarmBadEntries, hn, nil, id,
-						fmt.Sprintf("entries %d..%d rebuild root %x; the court's head of size %d says %x", st.Size, at, root, at, ph.Root)))
-				}
-				chunkHeads, atHead = append(chunkHeads, hn), len(chunk)
-				if chunkBytes >= f.s.cfg.ChunkBytes || len(chunk) >= consensus.MaxBatchEntries {
-					if err := flush(at == h.Size); err != nil {
-						return stopRetrying(err)
-					}
-				}
+			if at, err = f.takePage(ctx, page, st, note, h, rng, c); err != nil {
+				return err
 			}
 		}
 	})
@@ -498,18 +389,149 @@ func (f *follower) catchUp(ctx context.Context, st consensus.MirrorState, note [
 		}
 		return err
 	}
+	id := f.court.Court
 	if at != end {
 		return fmt.Errorf("stream of %s ended at %d, want %d", id, at, end)
 	}
-	if end == h.Size && atHead != len(chunk) {
+	if end == h.Size && !c.endsAtHead() {
 		return f.alarm(ctx, consensus.AlarmBadEntries, note, nil, id, fmt.Sprintf("the court sent no head at size %d with its entries", end))
 	}
 	// Entries after the last head of the chunk wait for the next round.
-	if err := flush(end == h.Size); err != nil {
+	if err := c.flush(ctx, end == h.Size); err != nil {
 		return err
 	}
 	if end == h.Size {
 		f.sendCosignature(ctx)
+	}
+	return nil
+}
+
+// checkConsistency checks the court's consistency proof from the head the
+// mirror holds to h; a proof that fails is an alarm.
+func (f *follower) checkConsistency(ctx context.Context, st consensus.MirrorState, note []byte, h checkpoint.TreeHead) error {
+	if st.Size == 0 {
+		return nil
+	}
+	var proof [][]byte
+	err := f.call(ctx, func(ctx context.Context, c pb.SyncServiceClient) error {
+		r, err := c.GetConsistency(ctx, &pb.GetConsistencyRequest{FromSize: st.Size, ToSize: h.Size})
+		if err != nil {
+			return err
+		}
+		proof = r.Proof
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := merkle.VerifyConsistency(st.Size, h.Size, proof, st.Head.Head.Root, h.Root); err != nil {
+		return f.alarm(ctx, consensus.AlarmInconsistent, st.Head.Note, note, f.court.Court,
+			fmt.Sprintf("consistency proof from size %d to %d fails: %v", st.Size, h.Size, err))
+	}
+	return nil
+}
+
+// takePage checks one page of streamed entries and the heads sent with it:
+// every head verifies under the court's keys and agrees with h at h's size,
+// every entry is the court's at its index, and the entries rebuild each
+// head's root. Entries go to the chunker; the next index is returned.
+// Any failure here is the court's (an alarm) or the ledger's, so another
+// endpoint is not tried.
+func (f *follower) takePage(ctx context.Context, page *pb.EntriesPage, st consensus.MirrorState, note []byte, h checkpoint.TreeHead, rng *merkle.Range, c *chunker) (uint64, error) {
+	id, at := f.court.Court, page.Start
+	heads := make(map[uint64][]byte, len(page.Heads))
+	for _, hn := range page.Heads {
+		ph, err := f.open(ctx, []byte(hn), st)
+		if err != nil {
+			return at, stopRetrying(err)
+		}
+		heads[ph.Size] = []byte(hn)
+		if ph.Size == h.Size && !bytes.Equal(ph.Root, h.Root) {
+			return at, stopRetrying(f.alarm(ctx, consensus.AlarmSameSize, note, []byte(hn), id,
+				fmt.Sprintf("two heads of size %d with roots %x and %x", h.Size, h.Root, ph.Root)))
+		}
+	}
+	for _, raw := range page.Entries {
+		e, err := evidence.UnmarshalEntry(raw)
+		if err != nil || e.Court != id || e.Index != at {
+			return at, stopRetrying(f.alarm(ctx, consensus.AlarmBadEntries, note, nil, id,
+				fmt.Sprintf("entry at %d is not an entry of %s at that index (%v)", at, id, err)))
+		}
+		if err := rng.Append(merkle.LeafHash(raw), nil); err != nil {
+			return at, stopRetrying(err)
+		}
+		at++
+		c.add(raw)
+		hn, ok := heads[at]
+		if !ok {
+			continue
+		}
+		ph, _ := checkpoint.ParseUnverified(hn)
+		if root := rng.Root(); !bytes.Equal(root, ph.Root) {
+			return at, stopRetrying(f.alarm(ctx, consensus.AlarmBadEntries, hn, nil, id,
+				fmt.Sprintf("entries %d..%d rebuild root %x; the court's head of size %d says %x", st.Size, at, root, at, ph.Root)))
+		}
+		if err := c.head(ctx, hn, at); err != nil {
+			return at, stopRetrying(err)
+		}
+	}
+	return at, nil
+}
+
+// chunker gathers streamed entries and proposes them to the mirror in
+// chunks of about ChunkBytes, each ending at a head of the court, so that
+// every chunk Raft applies ends at a signed root.
+type chunker struct {
+	f      *follower
+	final  checkpoint.TreeHead // the head being caught up to
+	chunk  [][]byte            // entries not yet proposed
+	heads  [][]byte            // heads at sizes within chunk
+	atHead int                 // len(chunk) at its last head: what can be proposed
+	bytes  int
+}
+
+func (c *chunker) add(raw []byte) {
+	c.chunk, c.bytes = append(c.chunk, raw), c.bytes+len(raw)
+}
+
+// head records that the entries so far end at the checked head hn of size
+// at, and proposes them if the chunk is full.
+func (c *chunker) head(ctx context.Context, hn []byte, at uint64) error {
+	c.heads, c.atHead = append(c.heads, hn), len(c.chunk)
+	if c.bytes >= c.f.s.cfg.ChunkBytes || len(c.chunk) >= consensus.MaxBatchEntries {
+		return c.flush(ctx, at == c.final.Size)
+	}
+	return nil
+}
+
+// endsAtHead reports whether every entry gathered is covered by a head.
+func (c *chunker) endsAtHead() bool { return c.atHead == len(c.chunk) }
+
+// flush proposes the chunk up to its last head, with this court's
+// cosignature on that head if it is the final one; entries after it wait
+// for the next head.
+func (c *chunker) flush(ctx context.Context, final bool) error {
+	if c.atHead == 0 {
+		return nil
+	}
+	f, id := c.f, c.f.court.Court
+	var cosig []byte
+	last := c.heads[len(c.heads)-1]
+	if final {
+		line, err := checkpoint.Cosign(last, f.s.cfg.Cosigner)
+		if err != nil {
+			return err
+		}
+		cosig = line
+	}
+	if err := f.s.ledger.AppendMirror(ctx, id, c.chunk[:c.atHead], c.heads, cosig, f.s.cfg.Clock()); err != nil {
+		return fmt.Errorf("mirror %d entries of %s: %w", c.atHead, id, err)
+	}
+	f.s.cfg.OnMirrored(id, c.atHead)
+	c.chunk = append([][]byte(nil), c.chunk[c.atHead:]...)
+	c.heads, c.atHead, c.bytes = nil, 0, 0
+	for _, raw := range c.chunk {
+		c.bytes += len(raw)
 	}
 	return nil
 }
@@ -528,12 +550,12 @@ func stopRetrying(err error) error { return stopRetry{err} }
 // sendCosignature gives the court this court's cosignature on the newest
 // head mirrored. Best effort: the court collects it next round otherwise.
 func (f *follower) sendCosignature(ctx context.Context) {
-	st, err := f.s.n.ledger.Mirror(f.court.Court)
+	st, err := f.s.ledger.Mirror(f.court.Court)
 	if err != nil || st.Head.Note == nil {
 		return
 	}
 	err = f.call(ctx, func(ctx context.Context, c pb.SyncServiceClient) error {
-		_, err := c.AddCosignature(ctx, &pb.AddCosignatureRequest{Witness: f.s.n.cfg.Court, CosignedNote: string(st.Head.Note)})
+		_, err := c.AddCosignature(ctx, &pb.AddCosignatureRequest{Witness: f.s.courts.self, CosignedNote: string(st.Head.Note)})
 		return err
 	})
 	if err != nil {
@@ -555,7 +577,7 @@ func (f *follower) undelivered(st consensus.MirrorState) bool {
 func (f *follower) gossip(ctx context.Context) error {
 	var theirs []string
 	err := f.call(ctx, func(ctx context.Context, c pb.SyncServiceClient) error {
-		r, err := c.ExchangeHeads(ctx, &pb.ExchangeHeadsRequest{FromCourt: f.s.n.cfg.Court, Heads: f.s.heldHeads()})
+		r, err := c.ExchangeHeads(ctx, &pb.ExchangeHeadsRequest{FromCourt: f.s.courts.self, Heads: f.s.HeldHeads()})
 		if err != nil {
 			return err
 		}
@@ -565,44 +587,44 @@ func (f *follower) gossip(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("exchange heads: %w", err)
 	}
-	if len(theirs) > maxGossip {
-		theirs = theirs[:maxGossip]
+	if len(theirs) > MaxGossip {
+		theirs = theirs[:MaxGossip]
 	}
 	for _, h := range theirs {
-		f.s.checkGossip(ctx, []byte(h), f.court.Court)
+		f.s.CheckGossip(ctx, []byte(h), f.court.Court)
 	}
 	return nil
 }
 
-// heldHeads is the newest head held of every court: this court's own and
+// HeldHeads is the newest head held of every court: this court's own and
 // each mirror's.
-func (s *syncer) heldHeads() []string {
+func (s *Syncer) HeldHeads() []string {
 	var out []string
-	if h, err := s.n.ledger.LatestHead(); err == nil {
+	if h, err := s.ledger.LatestHead(); err == nil {
 		out = append(out, string(h.Note))
 	}
-	for id := range s.n.courts {
-		if st, err := s.n.ledger.Mirror(id); err == nil && st.Head.Note != nil {
+	for id := range s.courts.others {
+		if st, err := s.ledger.Mirror(id); err == nil && st.Head.Note != nil {
 			out = append(out, string(st.Head.Note))
 		}
 	}
 	return out
 }
 
-// checkGossip checks a head of some court that source says it holds. A
+// CheckGossip checks a head of some court that source says it holds. A
 // head not signed by its court proves nothing and is dropped; one that
 // conflicts with what this court holds raises an alarm on its court; one
 // beyond the mirror waits until the mirror reaches it.
-func (s *syncer) checkGossip(ctx context.Context, note []byte, source string) {
+func (s *Syncer) CheckGossip(ctx context.Context, note []byte, source string) {
 	h, err := checkpoint.ParseUnverified(note)
 	if err != nil {
 		return
 	}
-	if h.Origin == s.n.cfg.Court {
-		if _, _, err := checkpoint.OpenAny(note, s.n.verifiers); err != nil {
+	if h.Origin == s.courts.self {
+		if _, _, err := checkpoint.OpenAny(note, s.courts.verifiers); err != nil {
 			return
 		}
-		root, err := s.n.ledger.Log(h.Origin).RootAt(h.Size)
+		root, err := s.ledger.Log(h.Origin).RootAt(h.Size)
 		if err == nil && !bytes.Equal(root, h.Root) {
 			s.log.Error("a head signed with this court's key conflicts with its ledger: the key may be compromised",
 				"size", h.Size, "source", source)
@@ -620,7 +642,7 @@ func (s *syncer) checkGossip(ctx context.Context, note []byte, source string) {
 }
 
 func (f *follower) checkClaim(ctx context.Context, note []byte, h checkpoint.TreeHead, source string) {
-	l := f.s.n.ledger
+	l := f.s.ledger
 	if l.Alarmed(f.court.Court) {
 		return
 	}
@@ -630,7 +652,7 @@ func (f *follower) checkClaim(ctx context.Context, note []byte, h checkpoint.Tre
 	}
 	if h.Size > st.Size {
 		f.mu.Lock()
-		if len(f.pending) < maxGossip {
+		if len(f.pending) < MaxGossip {
 			f.pending = append(f.pending, claim{note, source})
 		}
 		f.mu.Unlock()
@@ -660,27 +682,27 @@ type claim struct {
 	source string
 }
 
-// status is what GetSyncStatus reports of each court.
-func (s *syncer) status() []*pb.MirrorStatus {
-	var out []*pb.MirrorStatus
+// Status is what the syncer knows of its mirror of one court.
+type Status struct {
+	Court     string
+	Size      uint64
+	Alarmed   bool
+	Head      consensus.SignedHead // Note is nil before the first head
+	Checked   time.Time            // when the mirror was last found current; zero: never
+	LastError error                // of the last round, known on the leader only
+}
+
+// Status reports each mirror, as GetSyncStatus does.
+func (s *Syncer) Status() []Status {
+	var out []Status
 	for id, f := range s.followers {
-		st, err := s.n.ledger.Mirror(id)
-		ms := &pb.MirrorStatus{Court: id}
+		st, err := s.ledger.Mirror(id)
+		ms := Status{Court: id}
 		if err == nil {
-			ms.Size = st.Size
-			ms.Alarmed = st.Alarm != nil
-			if st.Head.Note != nil {
-				ms.Head = headToPB(st.Head.Head, st.Head.Note)
-			}
-			if !st.Checked.IsZero() {
-				ms.CheckedAt = timestampOf(st.Checked)
-				ms.StalenessSeconds = s.n.now().Sub(st.Checked).Seconds()
-			}
+			ms.Size, ms.Alarmed, ms.Head, ms.Checked = st.Size, st.Alarm != nil, st.Head, st.Checked
 		}
 		f.mu.Lock()
-		if f.lastErr != nil {
-			ms.LastError = f.lastErr.Error()
-		}
+		ms.LastError = f.lastErr
 		f.mu.Unlock()
 		out = append(out, ms)
 	}

@@ -1,4 +1,7 @@
-package court
+// Package devca is a development certificate authority: it issues the TLS
+// certificates of a demo's or a test's nodes and callers, with courtledger
+// identities in their URI SANs. Production courts use their own PKI.
+package devca
 
 import (
 	"crypto/ecdsa"
@@ -15,24 +18,26 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/courtledger/courtledger/court/access"
 )
 
-// DevCA is a development certificate authority: it issues the node and
+// CA is a development certificate authority: it issues the node and
 // client certificates of a demo or a test, with courtledger identities in
 // their URI SANs. Production courts use their own PKI; nothing here is
 // needed at run time.
-type DevCA struct {
+type CA struct {
 	Cert *x509.Certificate
 	key  *ecdsa.PrivateKey
 }
 
 // CertPEM is the CA certificate, the file nodes and clients trust.
-func (ca *DevCA) CertPEM() []byte {
+func (ca *CA) CertPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
 }
 
-// NewDevCA makes a CA valid for ten years.
-func NewDevCA(name string) (*DevCA, error) {
+// New makes a CA valid for ten years.
+func New(name string) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -52,7 +57,7 @@ func NewDevCA(name string) (*DevCA, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DevCA{Cert: cert, key: key}, nil
+	return &CA{Cert: cert, key: key}, nil
 }
 
 func serial() *big.Int {
@@ -69,8 +74,8 @@ type IssueOptions struct {
 
 // Issue makes a certificate for id, good for TLS servers and clients, and
 // returns it and its key as one PEM (certificate first).
-func (ca *DevCA) Issue(id Identity, o IssueOptions) ([]byte, error) {
-	if err := id.validate(); err != nil {
+func (ca *CA) Issue(id access.Identity, o IssueOptions) ([]byte, error) {
+	if err := id.Validate(); err != nil {
 		return nil, err
 	}
 	now := time.Now()
@@ -112,13 +117,13 @@ func (ca *DevCA) Issue(id Identity, o IssueOptions) ([]byte, error) {
 	return append(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})...), nil
 }
 
-// LoadOrCreateDevCA keeps a CA in dir (ca.pem, ca.key 0600), making it on
+// LoadOrCreate keeps a CA in dir (ca.pem, ca.key 0600), making it on
 // first use, so a demo restarted keeps trusting the certificates it made.
-func LoadOrCreateDevCA(dir string) (*DevCA, error) {
+func LoadOrCreate(dir string) (*CA, error) {
 	certFile, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key")
 	certPEM, err := os.ReadFile(certFile)
 	if errors.Is(err, os.ErrNotExist) {
-		ca, err := NewDevCA("courtledger development CA")
+		ca, err := New("courtledger development CA")
 		if err != nil {
 			return nil, err
 		}
@@ -137,7 +142,7 @@ func LoadOrCreateDevCA(dir string) (*DevCA, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckKeyFileMode(keyFile); err != nil {
+	if err := access.CheckKeyFileMode(keyFile); err != nil {
 		return nil, err
 	}
 	keyPEM, err := os.ReadFile(keyFile)
@@ -161,13 +166,13 @@ func LoadOrCreateDevCA(dir string) (*DevCA, error) {
 	if !ok {
 		return nil, fmt.Errorf("dev CA key is %T", k)
 	}
-	return &DevCA{Cert: cert, key: ek}, nil
+	return &CA{Cert: cert, key: ek}, nil
 }
 
 // IssueFile writes id's certificate and key to dir/name.pem (0600) unless
 // it exists, and returns the path. The one file serves as TLSConfig's
 // CertFile and KeyFile, and as evidencectl's --cert.
-func (ca *DevCA) IssueFile(dir, name string, id Identity) (string, error) {
+func (ca *CA) IssueFile(dir, name string, id access.Identity) (string, error) {
 	path := filepath.Join(dir, name+".pem")
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
@@ -182,21 +187,22 @@ func (ca *DevCA) IssueFile(dir, name string, id Identity) (string, error) {
 	return path, os.WriteFile(path, b, 0o600)
 }
 
-// DevNodeSecurity is the Security of a node whose certificate dev issues,
-// kept in dir: what tests and the demo run with.
-func DevNodeSecurity(ca *DevCA, dir, court, node string, tokens []TokenRule, peerCourts []string) (Security, error) {
+// NodeTLS issues node's certificate of court into dir (with the CA's
+// certificate beside it, as ca.pem) unless they are there, and returns the
+// node's TLS configuration: what tests and the demo run with.
+func (ca *CA) NodeTLS(dir, court, node string) (access.TLSConfig, error) {
 	caFile := filepath.Join(dir, "ca.pem")
 	if _, err := os.Stat(caFile); err != nil {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return Security{}, err
+			return access.TLSConfig{}, err
 		}
 		if err := os.WriteFile(caFile, ca.CertPEM(), 0o644); err != nil {
-			return Security{}, err
+			return access.TLSConfig{}, err
 		}
 	}
-	f, err := ca.IssueFile(dir, "node-"+node, NodeIdentity(court, node))
+	f, err := ca.IssueFile(dir, "node-"+node, access.NodeIdentity(court, node))
 	if err != nil {
-		return Security{}, err
+		return access.TLSConfig{}, err
 	}
-	return Security{TLS: &TLSConfig{CertFile: f, KeyFile: f, CAFile: caFile}, Tokens: tokens, PeerCourts: peerCourts}, nil
+	return access.TLSConfig{CertFile: f, KeyFile: f, CAFile: caFile}, nil
 }

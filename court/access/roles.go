@@ -1,4 +1,4 @@
-package court
+package access
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/court/apierr"
 	"github.com/courtledger/courtledger/evidence"
 )
 
@@ -75,8 +76,8 @@ var methodAccess = map[string]Access{
 	"/grpc.health.v1.Health/Watch": {Roles: []Role{RoleAnyone}},
 }
 
-// allowed reports whether role may call method; unknown methods are denied.
-func allowed(method string, role Role) bool {
+// Allowed reports whether role may call method; unknown methods are denied.
+func Allowed(method string, role Role) bool {
 	a, ok := methodAccess[method]
 	if !ok {
 		return false
@@ -84,21 +85,21 @@ func allowed(method string, role Role) bool {
 	return slices.Contains(a.Roles, role) || slices.Contains(a.Roles, RoleAnyone)
 }
 
-// forwarded reports whether a follower forwards method to the leader.
-func forwarded(method string) bool { return methodAccess[method].Forwarded }
+// Forwarded reports whether a follower forwards method to the leader.
+func Forwarded(method string) bool { return methodAccess[method].Forwarded }
 
-// public reports whether a method needs no credentials.
-func public(method string) bool {
+// Public reports whether a method needs no credentials.
+func Public(method string) bool {
 	return slices.Contains(methodAccess[method].Roles, RoleAnyone)
 }
 
-// scopeRequest limits a caller to its own data on the way in: a platform
+// ScopeRequest limits a caller to its own data on the way in: a platform
 // files only under its own ID.
-func scopeRequest(c Caller, req any) error {
+func ScopeRequest(c Caller, req any) error {
 	if r, ok := req.(*pb.GetCertificateRequest); ok && c.Role == RoleLawyer && r.GetFingerprint() == "" {
 		// Allowed the method, the lawyer must fill the field: a request
 		// error, not a refusal of the role.
-		return invalid("fingerprint", "PROOF_OF_POSSESSION_REQUIRED", "a lawyer must present the evidence file's SM3 fingerprint")
+		return apierr.Invalid("fingerprint", "PROOF_OF_POSSESSION_REQUIRED", "a lawyer must present the evidence file's SM3 fingerprint")
 	}
 	if c.Role != RolePlatform {
 		return nil
@@ -123,21 +124,21 @@ func scopeRequest(c Caller, req any) error {
 	return nil
 }
 
-// scopeResponse limits a caller to its own data on the way out. A
+// ScopeResponse limits a caller to its own data on the way out. A
 // platform asking for another's evidence gets NotFound, as if it did not
 // exist, so evidence IDs of other platforms cannot be probed.
-func scopeResponse(c Caller, resp any) (any, error) {
+func ScopeResponse(c Caller, resp any) (any, error) {
 	if c.Role != RolePlatform {
 		return resp, nil
 	}
 	switch r := resp.(type) {
 	case *pb.GetEvidenceResponse:
 		if r.GetReceipt().GetEntry().GetSubmission().GetPlatform() != c.ID {
-			return nil, &Problem{Code: codes.NotFound, Reason: "NOT_FOUND", Message: "evidence not found"}
+			return nil, &apierr.Problem{Code: codes.NotFound, Reason: "NOT_FOUND", Message: "evidence not found"}
 		}
 	case *pb.GetCertificateResponse:
 		if e, err := evidence.UnmarshalEntry(r.GetCertificate().GetEntry()); err != nil || e.Submission.Platform != c.ID {
-			return nil, &Problem{Code: codes.NotFound, Reason: "NOT_FOUND", Message: "evidence not found"}
+			return nil, &apierr.Problem{Code: codes.NotFound, Reason: "NOT_FOUND", Message: "evidence not found"}
 		}
 	case *pb.LookupFingerprintResponse:
 		out := proto.Clone(r).(*pb.LookupFingerprintResponse)
@@ -149,14 +150,26 @@ func scopeResponse(c Caller, resp any) (any, error) {
 	return resp, nil
 }
 
-// AccessTable renders methodAccess as the Markdown table of
-// docs/security.md, one row per method, sorted.
-func AccessTable() string {
+// Lookup returns method's row of the table.
+func Lookup(method string) (Access, bool) {
+	a, ok := methodAccess[method]
+	return a, ok
+}
+
+// Methods lists the methods the table has a row for, sorted.
+func Methods() []string {
 	var methods []string
 	for m := range methodAccess {
 		methods = append(methods, m)
 	}
 	slices.Sort(methods)
+	return methods
+}
+
+// AccessTable renders methodAccess as the Markdown table of
+// docs/security.md, one row per method, sorted.
+func AccessTable() string {
+	methods := Methods()
 	var b strings.Builder
 	b.WriteString("| method |")
 	for _, r := range Roles {
@@ -172,13 +185,13 @@ func AccessTable() string {
 		fmt.Fprintf(&b, "| `%s` |", m)
 		for _, r := range Roles {
 			mark := ""
-			if allowed(m, r) {
+			if Allowed(m, r) {
 				mark = "✓"
 			}
 			fmt.Fprintf(&b, " %s |", mark)
 		}
 		note := a.Note
-		if public(m) {
+		if Public(m) {
 			note = "no credentials needed"
 		}
 		if a.Forwarded {

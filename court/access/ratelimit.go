@@ -1,4 +1,4 @@
-package court
+package access
 
 import (
 	"fmt"
@@ -7,6 +7,10 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/courtledger/courtledger/court/apierr"
 )
 
 // RateConfig bounds how fast one caller may call. A caller is an
@@ -39,6 +43,11 @@ func (c RateConfig) withDefaults() RateConfig {
 type RateLimitedError struct {
 	Caller     string
 	RetryAfter time.Duration
+}
+
+// GRPCStatus makes the refusal ResourceExhausted with a RetryInfo.
+func (e *RateLimitedError) GRPCStatus() *status.Status {
+	return (&apierr.Problem{Code: codes.ResourceExhausted, Reason: "RATE_LIMITED", Message: e.Error(), RetryAfter: e.RetryAfter}).GRPCStatus()
 }
 
 func (e *RateLimitedError) Error() string {
