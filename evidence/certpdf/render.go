@@ -135,6 +135,14 @@ func (r *Renderer) Render(w io.Writer, c *certificate.Certificate) error {
 	e := c.Entry
 	origin := r.courtName(e.Court)
 	issuer := r.courtName(c.IssuedBy)
+	// named prints a court as "name（ID）", or its ID alone when it has no
+	// other name.
+	named := func(id string) string {
+		if n := r.courtName(id); n != id {
+			return n + "（" + id + "）"
+		}
+		return id
+	}
 	pdf.SetHeaderFunc(func() {
 		if pdf.PageNo() == 1 {
 			return
@@ -176,7 +184,7 @@ func (r *Renderer) Render(w io.Writer, c *certificate.Certificate) error {
 	if len(names) > 0 {
 		cosigned = "账本签名树头经" + strings.Join(names, "、") + "联署见证"
 	}
-	d.para(fmt.Sprintf("兹证明：下列电子数据的 SM3 指纹于 %s 由 %s 提交%s，记入该院电子证据账本第 %d 条，%s。"+
+	d.para(fmt.Sprintf("兹证明：下列电子数据的 SM3 指纹于 %s 由 %s 向%s提交，记入该院电子证据账本第 %d 条，%s。"+
 		"SM3 指纹与之一致的电子数据即为存证时所提交的数据；本证明不对电子数据内容的真实性、合法性作出认定。",
 		cst(e.AcceptedAt), e.Submission.Platform, origin, e.Index+1, cosigned), 10, 5.2)
 	d.para(fmt.Sprintf("This certifies that the SM3 fingerprint of the data below was filed with %s at %s "+
@@ -191,7 +199,7 @@ func (r *Renderer) Render(w io.Writer, c *certificate.Certificate) error {
 		category = string(e.Submission.Category)
 	}
 	for _, row := range [][2]string{
-		{"存证法院", origin + "（" + e.Court + "）"},
+		{"存证法院", named(e.Court)},
 		{"证据编号", e.EvidenceID},
 		{"证据类别", category},
 		{"证据名称", e.Submission.Title},
@@ -205,20 +213,20 @@ func (r *Renderer) Render(w io.Writer, c *certificate.Certificate) error {
 	d.row("电子数据指纹\nSM3", fmt.Sprintf("%x", e.Submission.Fingerprint[:]), bodyW-labelW, 10.5, 6.5)
 
 	// The signatures on the tree head.
-	d.heading("签名 Signatures")
+	d.heading("签名与出具 Signatures and issue")
 	sigs, _ := checkpoint.Signatures(c.SignedHead) // Issue and Unmarshal checked them
 	for _, s := range sigs {
 		if s.Name == c.Head.Origin {
-			d.row("存证法院签名", fmt.Sprintf("%s（%s）签署树头，密钥 %08x", r.courtName(s.Name), s.Name, s.KeyID), bodyW-labelW, 9, 4.6)
+			d.row("存证法院签名", fmt.Sprintf("%s 签署树头，密钥 %08x", named(s.Name), s.KeyID), bodyW-labelW, 9, 4.6)
 		}
 	}
 	for _, wt := range witnesses {
-		d.row("见证法院联署", fmt.Sprintf("%s（%s）于 %s 联署确认，密钥 %s", r.courtName(wt.Court), wt.Court, cst(wt.CosignedAt), wt.KeyID), bodyW-labelW, 9, 4.6)
+		d.row("见证法院联署", fmt.Sprintf("%s 于 %s 联署确认，密钥 %s", named(wt.Court), cst(wt.CosignedAt), wt.KeyID), bodyW-labelW, 9, 4.6)
 	}
 	if len(witnesses) == 0 {
 		d.row("见证法院联署", "无（本证明所附树头尚无其他法院联署）", bodyW-labelW, 9, 4.6)
 	}
-	d.row("出具法院", issuer+"（"+c.IssuedBy+"）于 "+cst(c.IssuedAt)+" 出具本证明", bodyW-labelW, 9, 4.6)
+	d.row("出具法院", named(c.IssuedBy)+" 于 "+cst(c.IssuedAt)+" 出具本证明", bodyW-labelW, 9, 4.6)
 
 	if d.flagged {
 		pdf.Ln(1)
@@ -289,7 +297,10 @@ func proofRows(c *certificate.Certificate, courtName func(string) string) [][2]s
 			chunks, sig = append(chunks, sig[:64]), sig[64:]
 		}
 		chunks = append(chunks, sig)
-		rows = append(rows, [2]string{label + "\n" + courtName(name), "— " + name + "\n" + strings.Join(chunks, "\n")})
+		if known := courtName(name); known != name {
+			label += "\n" + known
+		}
+		rows = append(rows, [2]string{label, "— " + name + "\n" + strings.Join(chunks, "\n")})
 	}
 	return rows
 }
