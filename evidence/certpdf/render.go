@@ -54,7 +54,7 @@ func (d *doc) room(h float64) {
 	}
 }
 
-// para prints text across width w from the left margin, wrapped.
+// para prints text across the body width from the left margin, wrapped.
 func (d *doc) para(text string, size, lineH float64) {
 	d.font(size)
 	for _, l := range d.lines(text, bodyW) {
