@@ -339,16 +339,26 @@ func TestBadSubmissionsChangeNothing(t *testing.T) {
 	stale.Signature, _ = stale.Submission.Sign(c.platform)
 	noTitle := c.submission("esign.example", "nt-1", []byte("v"))
 	noTitle.Submission.Title = ""
+	// Signed by a platform that does not validate: the court refuses the
+	// zero-width space that would hide inside 不同意 on the certificate.
+	hidden := c.submission("esign.example", "zw-1", []byte("u"))
+	hidden.Submission.Title = "甲方不\u200B同意解除合同"
+	hidden.Signature, _ = c.platform.Sign(hidden.Submission.Marshal())
 
-	res, err := leader.Submit(ctx, []SignedSubmission{good, unknown, badSig, stale, noTitle})
+	res, err := leader.Submit(ctx, []SignedSubmission{good, unknown, badSig, stale, noTitle, hidden})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []error{nil, ErrUnknownPlatform, evidence.ErrSignature, evidence.ErrTimestampStale, evidence.ErrTitleEmpty}
+	want := []error{nil, ErrUnknownPlatform, evidence.ErrSignature, evidence.ErrTimestampStale, evidence.ErrTitleEmpty, evidence.ErrInvisibleChar}
 	for i, w := range want {
 		if (w == nil && res[i].Err != nil) || (w != nil && !errors.Is(res[i].Err, w)) {
 			t.Fatalf("submission %d: %v, want %v", i, res[i].Err, w)
 		}
+	}
+	// The field reaches the API: court's problemOf maps a FieldError to
+	// InvalidArgument with the field in the ErrorInfo.
+	if fe := (*evidence.FieldError)(nil); !errors.As(res[5].Err, &fe) || fe.Field != "title" {
+		t.Fatalf("hidden character: %v, want a FieldError on title", res[5].Err)
 	}
 	c.waitConverged(1)
 

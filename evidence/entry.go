@@ -120,12 +120,13 @@ func UnmarshalEntry(b []byte) (*Entry, error) {
 	return e, nil
 }
 
-// Validate checks the entry's own fields and its submission's format.
+// Validate checks the entry's own fields and its submission's format (not
+// the rules only filing applies: an entry recorded before them is valid).
 func (e *Entry) Validate() error {
 	if !ValidCourtID(e.Court) {
 		return fieldErr("court", ErrCourtID, "%q", clip(e.Court))
 	}
-	if err := e.Submission.Validate(); err != nil {
+	if err := e.Submission.validateFormat(); err != nil {
 		return err
 	}
 	if want := EvidenceID(e.Court, e.Submission.Platform, e.Submission.RequestID); e.EvidenceID != want {

@@ -110,14 +110,16 @@ func (s *Submission) encode(e *encoder) {
 	e.u64(uint64(s.SignedAt.UnixMilli()))
 }
 
-// UnmarshalSubmission decodes canonical submission bytes and validates them.
+// UnmarshalSubmission decodes canonical submission bytes and validates their
+// format. It does not apply the rules only filing applies (see Validate), so
+// that a submission recorded before such a rule still decodes.
 func UnmarshalSubmission(b []byte) (*Submission, error) {
 	d := decoder{b: b}
 	s := decodeSubmission(&d)
 	if err := d.finish(); err != nil {
 		return nil, err
 	}
-	if err := s.Validate(); err != nil {
+	if err := s.validateFormat(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -160,9 +162,72 @@ func decodeSubmission(d *decoder) *Submission {
 // int64 become negative and fail the timestamp check.
 func msTime(ms uint64) time.Time { return time.UnixMilli(int64(ms)).UTC() }
 
-// Validate checks every field's format and bound. It does not check the
-// signature or the time against a clock: see Check.
+// Validate checks every field's format and bound, and the rules for filing:
+// a title with a visible character, and no invisible or direction-changing
+// characters in the title or metadata (ErrInvisibleChar). It does not check
+// the signature or the time against a clock: see Check.
 func (s *Submission) Validate() error {
+	if err := s.validateFormat(); err != nil {
+		return err
+	}
+	return s.checkFiling()
+}
+
+// checkFiling applies the rules a court applies to what it accepts from
+// now on but not to what it recorded before them, so entries already in a
+// ledger keep decoding, verifying and printing (with their invisible
+// characters shown as code points, see evidence/certpdf).
+func (s *Submission) checkFiling() error {
+	if strings.TrimSpace(s.Title) == "" {
+		return fieldErr("title", ErrTitleEmpty, "only white space; give a title a reader can see, such as the file's name")
+	}
+	if err := checkVisible("title", s.Title); err != nil {
+		return err
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Metadata)) {
+		if err := checkVisible("metadata["+k+"]", s.Metadata[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// invisibleNames names the format characters most often pasted into text by
+// accident or on purpose; others are named by their code point alone.
+var invisibleNames = map[rune]string{
+	0x00AD: "SOFT HYPHEN",
+	0x061C: "ARABIC LETTER MARK",
+	0x200B: "ZERO WIDTH SPACE", 0x200C: "ZERO WIDTH NON-JOINER", 0x200D: "ZERO WIDTH JOINER",
+	0x200E: "LEFT-TO-RIGHT MARK", 0x200F: "RIGHT-TO-LEFT MARK",
+	0x202A: "LEFT-TO-RIGHT EMBEDDING", 0x202B: "RIGHT-TO-LEFT EMBEDDING", 0x202C: "POP DIRECTIONAL FORMATTING",
+	0x202D: "LEFT-TO-RIGHT OVERRIDE", 0x202E: "RIGHT-TO-LEFT OVERRIDE",
+	0x2060: "WORD JOINER",
+	0x2066: "LEFT-TO-RIGHT ISOLATE", 0x2067: "RIGHT-TO-LEFT ISOLATE", 0x2068: "FIRST STRONG ISOLATE", 0x2069: "POP DIRECTIONAL ISOLATE",
+	0xFEFF: "ZERO WIDTH NO-BREAK SPACE (byte-order mark)",
+}
+
+// checkVisible refuses Unicode format characters (category Cf): zero-width
+// spaces and joiners, direction marks, embeddings, overrides and isolates,
+// the byte-order mark, the soft hyphen. They print as nothing or reorder the
+// characters around them, so a certificate would show a title other than
+// the one filed (U+202E turns "txt.exe" into "exe.txt"; a zero-width space
+// hides inside 不同意).
+func checkVisible(field, s string) error {
+	for i, r := range s {
+		if unicode.Is(unicode.Cf, r) {
+			name := invisibleNames[r]
+			if name == "" {
+				name = "format character"
+			}
+			return fieldErr(field, ErrInvisibleChar, "U+%04X %s at byte %d", r, name, i)
+		}
+	}
+	return nil
+}
+
+// validateFormat checks every field's format and bound: what any stored
+// submission satisfies.
+func (s *Submission) validateFormat() error {
 	if !platformIDRe.MatchString(s.Platform) {
 		return fieldErr("platform", ErrPlatformID, "%q", clip(s.Platform))
 	}

@@ -168,6 +168,12 @@ func TestSubmissionAccepted(t *testing.T) {
 		{"request ID with every punctuation allowed", func(s *Submission) { s.RequestID = "Req_1.2:3-" }},
 		{"title of exactly MaxTitleBytes in CJK", func(s *Submission) { s.Title = strings.Repeat("证", MaxTitleBytes/3) }},
 		{"title with spaces and emoji", func(s *Submission) { s.Title = "合同 第1页 📄" }},
+		// Visible look-alikes of the refused format characters.
+		{"title with an ideographic space", func(s *Submission) { s.Title = "甲方\u3000同意解除合同" }},
+		{"title with a no-break space", func(s *Submission) { s.Title = "No.\u00a05" }},
+		{"title with a combining accent", func(s *Submission) { s.Title = "Cafe\u0301 contract" }},
+		{"title with a CJK Extension B character", func(s *Submission) { s.Title = "\U00020BB7野家合同" }},
+		{"title in Arabic, right to left without controls", func(s *Submission) { s.Title = "عقد إيجار" }},
 		{"32 metadata pairs", func(s *Submission) { s.Metadata = metadataOf(MaxMetadataPairs, 1) }},
 		{"metadata key of 64 characters", func(s *Submission) { s.Metadata = map[string]string{"k" + strings.Repeat("0", MaxMetadataKey-1): "v"} }},
 		{"metadata key with every punctuation allowed", func(s *Submission) { s.Metadata = map[string]string{"a_b.c-d9": "v"} }},
@@ -284,6 +290,81 @@ func TestSubmissionRejected(t *testing.T) {
 				wantFieldError(t, err, ErrMalformed, "encoding")
 			} else {
 				wantFieldError(t, err, tt.reason, tt.field)
+			}
+		})
+	}
+}
+
+// filingOnly each break a rule that filing applies (Sign, Check, Validate)
+// but decoding does not, so that an entry recorded before the rule still
+// decodes, verifies and prints: one row per class of invisible or
+// direction-changing character (Unicode format characters, category Cf), in
+// the title and in metadata, and a title of white space only.
+var filingOnly = []struct {
+	name   string
+	change func(*Submission)
+	reason *Reason
+	field  string
+	detail string // what the error must say
+}{
+	{"title with U+200B ZERO WIDTH SPACE", func(s *Submission) { s.Title = "甲方不\u200B同意解除合同" }, ErrInvisibleChar, "title", "U+200B ZERO WIDTH SPACE at byte 9"},
+	{"title ending in U+200B", func(s *Submission) { s.Title = "房屋租赁合同\u200B" }, ErrInvisibleChar, "title", "U+200B"},
+	{"title with U+200C ZERO WIDTH NON-JOINER", func(s *Submission) { s.Title = "a\u200Cb" }, ErrInvisibleChar, "title", "U+200C"},
+	{"title with U+200D ZERO WIDTH JOINER", func(s *Submission) { s.Title = "a\u200Db" }, ErrInvisibleChar, "title", "U+200D"},
+	{"title with U+200E LEFT-TO-RIGHT MARK", func(s *Submission) { s.Title = "合同\u200E" }, ErrInvisibleChar, "title", "U+200E LEFT-TO-RIGHT MARK"},
+	{"title with U+200F RIGHT-TO-LEFT MARK", func(s *Submission) { s.Title = "合同\u200F" }, ErrInvisibleChar, "title", "U+200F"},
+	{"title with U+202A LEFT-TO-RIGHT EMBEDDING", func(s *Submission) { s.Title = "\u202A合同" }, ErrInvisibleChar, "title", "U+202A"},
+	{"title with U+202B RIGHT-TO-LEFT EMBEDDING", func(s *Submission) { s.Title = "\u202B合同" }, ErrInvisibleChar, "title", "U+202B"},
+	{"title with U+202C POP DIRECTIONAL FORMATTING", func(s *Submission) { s.Title = "合同\u202C" }, ErrInvisibleChar, "title", "U+202C"},
+	{"title with U+202D LEFT-TO-RIGHT OVERRIDE", func(s *Submission) { s.Title = "\u202D合同" }, ErrInvisibleChar, "title", "U+202D"},
+	{"title with U+202E RIGHT-TO-LEFT OVERRIDE", func(s *Submission) { s.Title = "invoice\u202Efdp.exe" }, ErrInvisibleChar, "title", "U+202E RIGHT-TO-LEFT OVERRIDE at byte 7"},
+	{"title with U+2066 LEFT-TO-RIGHT ISOLATE", func(s *Submission) { s.Title = "\u2066合同\u2069" }, ErrInvisibleChar, "title", "U+2066"},
+	{"title with U+2067 RIGHT-TO-LEFT ISOLATE", func(s *Submission) { s.Title = "\u2067合同" }, ErrInvisibleChar, "title", "U+2067"},
+	{"title with U+2068 FIRST STRONG ISOLATE", func(s *Submission) { s.Title = "\u2068合同" }, ErrInvisibleChar, "title", "U+2068"},
+	{"title with U+2069 POP DIRECTIONAL ISOLATE", func(s *Submission) { s.Title = "合同\u2069" }, ErrInvisibleChar, "title", "U+2069"},
+	{"title with U+FEFF byte-order mark", func(s *Submission) { s.Title = "\uFEFF合同" }, ErrInvisibleChar, "title", "U+FEFF ZERO WIDTH NO-BREAK SPACE (byte-order mark) at byte 0"},
+	{"title with U+2060 WORD JOINER", func(s *Submission) { s.Title = "a\u2060b" }, ErrInvisibleChar, "title", "U+2060"},
+	{"title with U+00AD SOFT HYPHEN", func(s *Submission) { s.Title = "con\u00ADtract" }, ErrInvisibleChar, "title", "U+00AD"},
+	{"title with a tag character", func(s *Submission) { s.Title = "a\U000E0041" }, ErrInvisibleChar, "title", "U+E0041 format character"},
+	{"metadata value with U+202E", func(s *Submission) { s.Metadata["note"] = "abc\u202Edef" }, ErrInvisibleChar, "metadata[note]", "U+202E"},
+	{"metadata value with U+200B", func(s *Submission) { s.Metadata["note"] = "\u200B" }, ErrInvisibleChar, "metadata[note]", "U+200B"},
+	{"metadata value with U+2066", func(s *Submission) { s.Metadata["note"] = "\u2066x" }, ErrInvisibleChar, "metadata[note]", "U+2066"},
+	{"metadata value with U+FEFF", func(s *Submission) { s.Metadata["note"] = "\uFEFF" }, ErrInvisibleChar, "metadata[note]", "U+FEFF"},
+	{"title of spaces only", func(s *Submission) { s.Title = "   " }, ErrTitleEmpty, "title", "white space"},
+	{"title of an ideographic space only", func(s *Submission) { s.Title = "\u3000" }, ErrTitleEmpty, "title", "white space"},
+}
+
+func TestSubmissionRefusedAtFiling(t *testing.T) {
+	key := newKey(t)
+	for _, tt := range filingOnly {
+		t.Run(tt.name, func(t *testing.T) {
+			s := cloneSubmission(validSubmission(t))
+			tt.change(&s)
+
+			err := s.Validate()
+			wantFieldError(t, err, tt.reason, tt.field)
+			if err != nil && !strings.Contains(err.Error(), tt.detail) {
+				t.Errorf("error %q does not say %q", err, tt.detail)
+			}
+			if sig, err := s.Sign(key); sig != nil {
+				t.Errorf("Sign returned a signature for a submission filing refuses")
+			} else {
+				wantFieldError(t, err, tt.reason, tt.field)
+			}
+			wantFieldError(t, Check(&s, []byte{1}, key.Public(), testNow, TimePolicy{}), tt.reason, tt.field)
+
+			// Recorded before the rule: it still decodes, as a submission
+			// and inside an entry.
+			if _, err := UnmarshalSubmission(s.Marshal()); err != nil {
+				t.Errorf("UnmarshalSubmission: %v", err)
+			}
+			sig, err := key.Sign(s.Marshal())
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := NewEntry(testCourt, 7, testAcceptedAt, s, sig)
+			if _, err := UnmarshalEntry(e.Marshal()); err != nil {
+				t.Errorf("UnmarshalEntry: %v", err)
 			}
 		})
 	}
@@ -567,7 +648,7 @@ func TestSignatureCoversEveryField(t *testing.T) {
 
 func TestReasonCodes(t *testing.T) {
 	reasons := []*Reason{ErrMalformed, ErrPlatformID, ErrRequestID, ErrFingerprintLength, ErrFingerprintHex,
-		ErrCategory, ErrTitleEmpty, ErrTooLong, ErrInvalidUTF8, ErrControlChar, ErrMetadataCount,
+		ErrCategory, ErrTitleEmpty, ErrTooLong, ErrInvalidUTF8, ErrControlChar, ErrInvisibleChar, ErrMetadataCount,
 		ErrMetadataKey, ErrMetadataSize, ErrTimestamp, ErrTimestampFuture, ErrTimestampStale,
 		ErrSignatureMissing, ErrSignature, ErrCourtID, ErrEvidenceID, ErrReceiptHead, ErrReceiptProof,
 		ErrReceiptMismatch}

@@ -177,6 +177,10 @@ again shows the original receipt instead of making a second entry; give
 			if (fingerprint == "") == (len(args) == 0) {
 				return fmt.Errorf("%w: give files or --fingerprint, not both", errUsage)
 			}
+			if fingerprint != "" && strings.TrimSpace(title) == "" {
+				// Without a file there is no name to default to (it was ".").
+				return fmt.Errorf("%w: --fingerprint needs --title: there is no file name to use as the title", errUsage)
+			}
 			kp, err := os.ReadFile(keyFile)
 			if err != nil {
 				return err
@@ -261,7 +265,7 @@ again shows the original receipt instead of making a second entry; give
 	f.StringVar(&platform, "platform", "", "the platform's registered ID")
 	f.StringVar(&keyFile, "key", "", "the platform's SM2 private key (PKCS#8 PEM)")
 	f.StringVar(&category, "category", string(evidence.CategoryDocument), fmt.Sprintf("one of %v", evidence.Categories()))
-	f.StringVar(&title, "title", "", "title (default: the file's name)")
+	f.StringVar(&title, "title", "", "title (default: the file's name; required with --fingerprint)")
 	f.StringVar(&requestID, "request-id", "", "idempotency key (default: derived from the fingerprint)")
 	f.StringVar(&fingerprint, "fingerprint", "", "file a fingerprint (64 hex digits) instead of files")
 	cmd.MarkFlagRequired("platform")
