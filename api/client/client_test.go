@@ -38,7 +38,7 @@ func receipt(t *testing.T, s *checkpoint.Signer) *pb.Receipt {
 	var last []byte
 	at := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 	for i := range 2 {
-		sub := evidence.Submission{Platform: "esign.example", RequestID: "r" + string(rune('0'+i)),
+		sub := evidence.Submission{Court: court, Platform: "esign.example", RequestID: "r" + string(rune('0'+i)),
 			Fingerprint: sm3.Sum([]byte{byte(i)}), Category: evidence.CategoryContract, Title: "合同", SignedAt: at}
 		sig, err := sub.Sign(platform)
 		if err != nil {

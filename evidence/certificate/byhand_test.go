@@ -68,7 +68,7 @@ func makeByHandCertificate(t *testing.T) []byte {
 	store := merkle.NewMemStore()
 	var entries [][]byte
 	for i, f := range [][]byte{[]byte("chat log\n"), file, []byte("web page capture\n")} {
-		s := evidence.Submission{Platform: "esign.example", RequestID: fmt.Sprintf("req-%04d", i+1),
+		s := evidence.Submission{Court: hangzhou, Platform: "esign.example", RequestID: fmt.Sprintf("req-%04d", i+1),
 			Fingerprint: sm3.Sum(f), Category: evidence.CategoryContract, Title: "房屋租赁合同", SignedAt: at}
 		sig, err := s.Sign(platform)
 		if err != nil {

@@ -55,7 +55,7 @@ func newTestLog(t testing.TB, n int, witnesses ...string) *testLog {
 	}
 	for i := 0; i < n; i++ {
 		file := []byte(fmt.Sprintf("contract number %d, signed by both parties", i))
-		s := evidence.Submission{Platform: "esign.example", RequestID: fmt.Sprintf("req-%d", i),
+		s := evidence.Submission{Court: hangzhou, Platform: "esign.example", RequestID: fmt.Sprintf("req-%d", i),
 			Fingerprint: sm3.Sum(file), Category: evidence.CategoryContract, Title: "房屋租赁合同",
 			SignedAt: l.headTime.Add(-time.Minute)}
 		sig, err := s.Sign(platform)

@@ -35,7 +35,7 @@ func testCertificate(t testing.TB) (*certificate.Certificate, *checkpoint.Verifi
 	store := merkle.NewMemStore()
 	var entries [][]byte
 	for i := 0; i < 3; i++ {
-		s := evidence.Submission{Platform: "esign.example", RequestID: fmt.Sprintf("req-%d", i),
+		s := evidence.Submission{Court: hangzhou, Platform: "esign.example", RequestID: fmt.Sprintf("req-%d", i),
 			Fingerprint: sm3.Sum([]byte(fmt.Sprint("file ", i))), Category: evidence.CategoryContract,
 			Title: "房屋租赁合同（杭州市西湖区）", SignedAt: at.Add(-time.Minute)}
 		sig, err := s.Sign(platform)
