@@ -31,12 +31,12 @@ func refBytes(dst []byte, b string) []byte {
 // refSubmission holds a submission's fields as written, metadata pairs in
 // the order given, so tests can also write what the encoder never would.
 type refSubmission struct {
-	tag, court               string // court is written only under the version 2 tag
-	platform, requestID      string
-	fingerprint              string // raw bytes, normally 32
-	category, title          string
-	pairs                    [][2]string
-	signedAtMs               uint64
+	tag, court          string // court is written only under the version 2 tag
+	platform, requestID string
+	fingerprint         string // raw bytes, normally 32
+	category, title     string
+	pairs               [][2]string
+	signedAtMs          uint64
 }
 
 func refSubmissionOf(s Submission) refSubmission {
