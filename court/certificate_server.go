@@ -17,6 +17,7 @@ import (
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
 	"github.com/courtledger/courtledger/evidence/certificate"
@@ -121,6 +122,10 @@ type certificateServer struct {
 	sources func() []EvidenceSource
 	pdf     *certpdf.Renderer
 	now     func() time.Time
+	key     *sm2.PrivateKey // signs certificates (issue 13, item 8)
+	ledger  interface {     // the court's platform registry
+		Platform(id string) (consensus.Platform, error)
+	}
 }
 
 func newCertificateServer(n *Node) (*certificateServer, error) {
@@ -128,7 +133,7 @@ func newCertificateServer(n *Node) (*certificateServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &certificateServer{court: n.cfg.Court, sources: n.evidenceSources, pdf: r, now: time.Now}, nil
+	return &certificateServer{court: n.cfg.Court, sources: n.evidenceSources, pdf: r, now: time.Now, key: n.cfg.CourtKey, ledger: n.ledger}, nil
 }
 
 // maxRecordings bounds the recordings of one fingerprint in a verdict.
@@ -154,7 +159,17 @@ func (s *certificateServer) find(ctx context.Context, id string) (Proven, error)
 
 func (s *certificateServer) issue(p Proven) (*certificate.Certificate, error) {
 	return certificate.Issue(certificate.Input{Entry: p.Entry, Index: p.Index, Proof: p.Proof,
-		SignedHead: p.SignedHead, IssuedBy: s.court, IssuedAt: s.now()})
+		SignedHead: p.SignedHead, IssuedBy: s.court, IssuedAt: s.now(), Signer: s.key,
+		PlatformKeyOf: func(court, id string) (*certificate.PlatformKey, error) {
+			if court != s.court || s.ledger == nil {
+				return nil, nil // another court's registry
+			}
+			pl, err := s.ledger.Platform(id)
+			if err != nil {
+				return nil, nil
+			}
+			return &certificate.PlatformKey{Court: court, RegisteredAt: pl.RegisteredAt, Key: pl.Key}, nil
+		}})
 }
 
 func (s *certificateServer) GetCertificate(ctx context.Context, req *pb.GetCertificateRequest) (*pb.GetCertificateResponse, error) {
@@ -252,7 +267,7 @@ func (s *certificateServer) VerifyEvidence(ctx context.Context, req *pb.VerifyEv
 }
 
 func certificateToPB(c *certificate.Certificate) *pb.Certificate {
-	return &pb.Certificate{
+	out := &pb.Certificate{
 		Format:        certificate.Format,
 		CertificateId: c.ID,
 		IssuedBy:      c.IssuedBy,
@@ -262,6 +277,15 @@ func certificateToPB(c *certificate.Certificate) *pb.Certificate {
 		Entry:         c.EntryBytes,
 		TlogProof:     string(c.TlogProof()),
 	}
+	if c.Version == 1 {
+		out.Format = certificate.FormatV1
+		return out
+	}
+	if p := c.Platform; p != nil {
+		out.PlatformCourt, out.PlatformRegisteredAt, out.PlatformKey = p.Court, timestamppb.New(p.RegisteredAt), p.Key.MarshalPKIX()
+	}
+	out.IssuerKeyId, out.IssuerSignature = fmt.Sprintf("%08x", c.IssuerKeyID), c.IssuerSignature
+	return out
 }
 
 func recordingToPB(c *certificate.Certificate) *pb.Recording {

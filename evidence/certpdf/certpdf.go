@@ -145,6 +145,10 @@ func (r *Renderer) Render(w io.Writer, c *certificate.Certificate) error {
 
 	var witnessRows [][2]string
 	for _, wt := range c.Cosignatures() {
+		if wt.CosignedAt.IsZero() { // not a cosignature line: no time to show
+			witnessRows = append(witnessRows, [2]string{"见证法院", r.courtName(wt.Court) + "（" + wt.Court + "）签名"})
+			continue
+		}
 		witnessRows = append(witnessRows, [2]string{"见证法院", r.courtName(wt.Court) + "（" + wt.Court + "）\n于 " + cst(wt.CosignedAt) + " 联署确认"})
 	}
 	if len(witnessRows) == 0 {

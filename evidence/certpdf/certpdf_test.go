@@ -59,12 +59,13 @@ func testCertificate(t testing.TB) (*certificate.Certificate, *checkpoint.Verifi
 	if signed, err = checkpoint.WithSignatures(signed, line); err != nil {
 		t.Fatal(err)
 	}
+	issuerKey, _ := sm2.GenerateKey()
 	proof, err := merkle.Inclusion(context.Background(), store, 2, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, err := certificate.Issue(certificate.Input{Entry: entries[2], Index: 2, Proof: proof, SignedHead: signed,
-		IssuedBy: "guangzhou.court.example/evidence", IssuedAt: at.Add(time.Hour)})
+		IssuedBy: "guangzhou.court.example/evidence", IssuedAt: at.Add(time.Hour), Signer: issuerKey})
 	if err != nil {
 		t.Fatal(err)
 	}
