@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -41,8 +42,10 @@ type EvidenceSource interface {
 	// Court is the ID of the court whose log the source holds.
 	Court() string
 	// ByEvidenceID returns the proof of an evidence ID, or an error
-	// wrapping consensus.ErrNotFound.
-	ByEvidenceID(ctx context.Context, id string) (Proven, error)
+	// wrapping consensus.ErrNotFound; also if fp is given and the
+	// evidence has another fingerprint (checked before anything is
+	// proven, so that answer costs what an unknown ID costs).
+	ByEvidenceID(ctx context.Context, id string, fp *evidence.Fingerprint) (Proven, error)
 	// ByFingerprint returns the proofs of up to limit recordings of fp,
 	// oldest first.
 	ByFingerprint(ctx context.Context, fp evidence.Fingerprint, limit int) ([]Proven, error)
@@ -75,10 +78,13 @@ func (s logSource) LatestHead(context.Context) ([]byte, error) {
 	return h.Note, nil
 }
 
-func (s logSource) ByEvidenceID(_ context.Context, id string) (Proven, error) {
+func (s logSource) ByEvidenceID(_ context.Context, id string, fp *evidence.Fingerprint) (Proven, error) {
 	e, err := s.v.EntryByEvidenceID(id)
 	if err != nil {
 		return Proven{}, err
+	}
+	if fp != nil && e.Submission.Fingerprint != *fp {
+		return Proven{}, fmt.Errorf("%w: evidence %s with another fingerprint", consensus.ErrNotFound, id)
 	}
 	return s.prove(e)
 }
@@ -136,6 +142,12 @@ func newCertificateServer(n *Node) (*certificateServer, error) {
 	return &certificateServer{court: n.cfg.Court, sources: n.evidenceSources, pdf: r, now: time.Now, key: n.cfg.CourtKey, ledger: n.ledger}, nil
 }
 
+// errNoEvidence answers both an unknown evidence ID and a recorded one asked
+// with another fingerprint: the same code, reason and message, naming
+// neither, so a caller cannot tell which evidence IDs exist.
+var errNoEvidence = &Problem{Code: codes.NotFound, Reason: "NOT_FOUND",
+	Message: "no evidence with this ID (and this fingerprint, if given) is recorded at this court or its mirrors", Field: "evidence_id"}
+
 // maxRecordings bounds the recordings of one fingerprint in a verdict.
 const maxRecordings = 100
 
@@ -146,10 +158,10 @@ func checkEvidenceID(id string) error {
 	return nil
 }
 
-// find looks an evidence ID up in every source.
-func (s *certificateServer) find(ctx context.Context, id string) (Proven, error) {
+// find looks an evidence ID up in every source, of fingerprint fp if given.
+func (s *certificateServer) find(ctx context.Context, id string, fp *evidence.Fingerprint) (Proven, error) {
 	for _, src := range s.sources() {
-		p, err := src.ByEvidenceID(ctx, id)
+		p, err := src.ByEvidenceID(ctx, id, fp)
 		if err == nil || !errors.Is(err, consensus.ErrNotFound) {
 			return p, err
 		}
@@ -176,19 +188,22 @@ func (s *certificateServer) GetCertificate(ctx context.Context, req *pb.GetCerti
 	if err := checkEvidenceID(req.EvidenceId); err != nil {
 		return nil, toStatus(err)
 	}
-	p, err := s.find(ctx, req.EvidenceId)
-	if err != nil {
-		return nil, toStatus(err)
-	}
+	var fp *evidence.Fingerprint
 	if req.Fingerprint != "" {
-		fp, err := evidence.ParseFingerprint(req.Fingerprint)
+		f, err := evidence.ParseFingerprint(req.Fingerprint)
 		if err != nil {
 			return nil, toStatus(err)
 		}
-		// The same answer as an unknown ID: a wrong guess learns nothing.
-		if e, err := evidence.UnmarshalEntry(p.Entry); err != nil || e.Submission.Fingerprint != fp {
-			return nil, toStatus(fmt.Errorf("%w: no evidence %s with that fingerprint", consensus.ErrNotFound, req.EvidenceId))
-		}
+		fp = &f
+	}
+	p, err := s.find(ctx, req.EvidenceId, fp)
+	// An unknown ID and a wrong fingerprint answer alike (issue 13, item
+	// 9): a wrong guess learns nothing.
+	if errors.Is(err, consensus.ErrNotFound) {
+		return nil, toStatus(errNoEvidence)
+	}
+	if err != nil {
+		return nil, toStatus(err)
 	}
 	c, err := s.issue(p)
 	if err != nil {
@@ -216,7 +231,7 @@ func (s *certificateServer) VerifyEvidence(ctx context.Context, req *pb.VerifyEv
 		if err := checkEvidenceID(req.EvidenceId); err != nil {
 			return nil, toStatus(err)
 		}
-		p, err := s.find(ctx, req.EvidenceId)
+		p, err := s.find(ctx, req.EvidenceId, nil)
 		switch {
 		case errors.Is(err, consensus.ErrNotFound):
 			out.Verdict, out.Reason = pb.Verdict_VERDICT_NOT_RECORDED, fmt.Sprintf("no evidence %s is recorded at %s or in its mirrors", req.EvidenceId, s.court)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -85,12 +86,36 @@ func problemOf(err error) Problem {
 		return Problem{codes.Canceled, "CANCELED", err.Error(), ""}
 	}
 	if s, ok := status.FromError(err); ok {
-		return Problem{s.Code(), s.Code().String(), s.Message(), ""}
+		// A status made by toStatus (an HTTP route calling a gRPC method)
+		// keeps its reason and field; any other gets its code's name in
+		// the reasons' spelling, NOT_FOUND and not NotFound (issue 13,
+		// item 9).
+		p := Problem{s.Code(), codeReason(s.Code()), s.Message(), ""}
+		for _, d := range s.Details() {
+			if info, ok := d.(*errdetails.ErrorInfo); ok && info.Reason != "" {
+				p.Reason, p.Field = info.Reason, info.Metadata["field"]
+			}
+		}
+		return p
 	}
 	return Problem{codes.Internal, "INTERNAL", err.Error(), ""}
 }
 
 func (p *Problem) Error() string { return p.Message }
+
+// codeReason spells a gRPC code as the reasons are spelled: NotFound
+// becomes NOT_FOUND.
+func codeReason(c codes.Code) string {
+	var b []rune
+	prev := ' '
+	for _, r := range c.String() {
+		if unicode.IsUpper(r) && unicode.IsLower(prev) {
+			b = append(b, '_')
+		}
+		b, prev = append(b, unicode.ToUpper(r)), r
+	}
+	return string(b)
+}
 
 // invalid makes an InvalidArgument problem for a request field.
 func invalid(field, reason, format string, args ...any) error {
