@@ -317,7 +317,7 @@ func (s *Submission) CheckCourt(court string) error {
 	}
 	if s.Court != court {
 		return fieldErr("court", ErrWrongCourt,
-			"submission is signed for court %q and was sent to court %q; sign it with court=%s to file it here",
+			"signed for court %q, sent to court %q; sign it with court=%s to file it here",
 			clip(s.Court), court, court)
 	}
 	return nil
