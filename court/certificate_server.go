@@ -312,7 +312,11 @@ func recordingToPB(c *certificate.Certificate) *pb.Recording {
 		TreeSize: c.Head.Size, Certificate: certificateToPB(c),
 	}
 	for _, w := range c.Cosignatures() {
-		r.Witnesses = append(r.Witnesses, &pb.Witness{Court: w.Court, KeyId: w.KeyID, CosignedAt: timestamppb.New(w.CosignedAt)})
+		pw := &pb.Witness{Court: w.Court, KeyId: w.KeyID}
+		if !w.CosignedAt.IsZero() { // a line that is no cosignature has no time, not 0001-01-01
+			pw.CosignedAt = timestamppb.New(w.CosignedAt)
+		}
+		r.Witnesses = append(r.Witnesses, pw)
 	}
 	return r
 }

@@ -1,7 +1,9 @@
 package certificate
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm2"
 )
 
@@ -202,5 +205,48 @@ func TestIssuerSignatureOpenSSL(t *testing.T) {
 	}
 	if err := openssl("changed"); err == nil {
 		t.Fatal("openssl accepts the issuer's signature over changed bytes")
+	}
+}
+
+// A signature line on the head that is no cosignature (here a plain note
+// signature by a court the trust file does not know) is reported without a
+// time: before, it read as cosigned at 0001-01-01T00:00:00Z.
+func TestWitnessLineWithoutTime(t *testing.T) {
+	l := newTestLog(t, 3)
+	in := l.input(t, 1, false)
+	stranger, _ := sm2.GenerateKey()
+	signer, err := checkpoint.NewSigner("shanghai.court.example/evidence", stranger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A note signature of the head's text by that court's key:
+	// key ID || DER, no time.
+	text, _, _ := bytes.Cut(in.SignedHead, []byte("\n\n"))
+	sig, err := signer.Sign(append(text, '\n'))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := append(binaryKeyID(signer.Verifier().KeyHash()), sig...)
+	line := []byte("— shanghai.court.example/evidence " + base64.StdEncoding.EncodeToString(raw) + "\n")
+	if in.SignedHead, err = checkpoint.WithSignatures(in.SignedHead, line); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Issue(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := l.verifier(t).Verify(c.Marshal(), Policy{})
+	if r.Verdict != Valid || len(r.Details.Witnesses) != 1 {
+		t.Fatalf("%s (%s), witnesses %+v", r.Verdict, r.Reason, r.Details.Witnesses)
+	}
+	if w := r.Details.Witnesses[0]; w.Trusted || !w.CosignedAt.IsZero() {
+		t.Fatalf("witness %+v: want untrusted, no time", w)
+	}
+	out, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(out, []byte("0001-01-01")) {
+		t.Fatalf("the result's JSON shows a zero time: %s", out)
 	}
 }

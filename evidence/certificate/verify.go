@@ -77,8 +77,8 @@ func ParseVerdict(s string) (Verdict, error) {
 // Witness is one cosignature line on the certificate's tree head.
 type Witness struct {
 	Court      string    `json:"court"`
-	KeyID      string    `json:"key_id"`      // 8 hex digits
-	CosignedAt time.Time `json:"cosigned_at"` // when the witness checked the head
+	KeyID      string    `json:"key_id"`               // 8 hex digits
+	CosignedAt time.Time `json:"cosigned_at,omitzero"` // when the witness checked the head; zero for a line that is no cosignature
 	// Trusted: the witness's key is in the trust file and its cosignature
 	// verifies. An untrusted witness is reported, never counted.
 	Trusted bool `json:"trusted"`
@@ -356,7 +356,9 @@ func (c *Certificate) Cosignatures() []Witness {
 			continue
 		}
 		w := Witness{Court: s.Name, KeyID: fmt.Sprintf("%08x", s.KeyID)}
-		if at, err := checkpoint.CosignedAt(s); err == nil {
+		// A line that is no cosignature has no time; read as one, its
+		// first bytes would give a date past year 9999.
+		if at, err := checkpoint.CosignedAt(s); err == nil && at.Year() <= 9999 {
 			w.CosignedAt = at
 		}
 		out = append(out, w)
@@ -364,7 +366,9 @@ func (c *Certificate) Cosignatures() []Witness {
 	return out
 }
 
-// witnesses marks the cosignatures that verified under a trusted key.
+// witnesses marks the cosignatures that verified under a trusted key. Only
+// theirs has a time: the time of any other line is unsigned as far as the
+// verifier knows, and is not shown as if it were proven.
 func witnesses(c *Certificate, n *note.Note) []Witness {
 	verified := map[string]bool{}
 	for _, s := range n.Sigs {
@@ -373,6 +377,9 @@ func witnesses(c *Certificate, n *note.Note) []Witness {
 	out := c.Cosignatures()
 	for i, w := range out {
 		out[i].Trusted = verified[w.Court+"+"+w.KeyID]
+		if !out[i].Trusted {
+			out[i].CosignedAt = time.Time{}
+		}
 	}
 	return out
 }
