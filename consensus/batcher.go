@@ -167,7 +167,7 @@ func (l *Ledger) prepare(s *SignedSubmission) (*item, Result) {
 	if err != nil {
 		return nil, Result{Err: err}
 	}
-	if err := evidence.Check(sub, s.Signature, key, l.cfg.Clock(), l.cfg.TimePolicy); err != nil {
+	if err := evidence.Check(sub, s.Signature, key, l.cfg.Court, l.cfg.Clock(), l.cfg.TimePolicy); err != nil {
 		return nil, Result{Err: err}
 	}
 	return &item{sub: sub, raw: raw, sig: s.Signature, id: id, done: make(chan outcome, 1)}, Result{}

@@ -171,6 +171,7 @@ func (c *testCluster) registerPlatform(id string) {
 func (c *testCluster) submission(platform, requestID string, file []byte) SignedSubmission {
 	c.t.Helper()
 	s := evidence.Submission{
+		Court:       testCourt,
 		Platform:    platform,
 		RequestID:   requestID,
 		Fingerprint: sm3.Sum(file),
@@ -344,12 +345,22 @@ func TestBadSubmissionsChangeNothing(t *testing.T) {
 	hidden := c.submission("esign.example", "zw-1", []byte("u"))
 	hidden.Submission.Title = "甲方不\u200B同意解除合同"
 	hidden.Signature, _ = c.platform.Sign(hidden.Submission.Marshal())
+	// Validly signed by the platform, but for another court where it is
+	// registered too: a replay there of what it filed elsewhere.
+	elsewhere := c.submission("esign.example", "elsewhere-1", []byte("e"))
+	elsewhere.Submission.Court = "beijing.court.example/evidence"
+	elsewhere.Signature, _ = elsewhere.Submission.Sign(c.platform)
+	// Version 1 names no court, so it could be replayed anywhere.
+	v1 := c.submission("esign.example", "v1-1", []byte("1"))
+	v1.Submission.Court = ""
+	v1.Signature, _ = c.platform.Sign(v1.Submission.Marshal())
 
-	res, err := leader.Submit(ctx, []SignedSubmission{good, unknown, badSig, stale, noTitle, hidden})
+	res, err := leader.Submit(ctx, []SignedSubmission{good, unknown, badSig, stale, noTitle, hidden, elsewhere, v1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []error{nil, ErrUnknownPlatform, evidence.ErrSignature, evidence.ErrTimestampStale, evidence.ErrTitleEmpty, evidence.ErrInvisibleChar}
+	want := []error{nil, ErrUnknownPlatform, evidence.ErrSignature, evidence.ErrTimestampStale, evidence.ErrTitleEmpty,
+		evidence.ErrInvisibleChar, evidence.ErrWrongCourt, evidence.ErrCourtMissing}
 	for i, w := range want {
 		if (w == nil && res[i].Err != nil) || (w != nil && !errors.Is(res[i].Err, w)) {
 			t.Fatalf("submission %d: %v, want %v", i, res[i].Err, w)

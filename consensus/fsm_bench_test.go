@@ -32,7 +32,7 @@ func BenchmarkApplyBatch(b *testing.B) {
 			defer f.close()
 			// The state machine does not verify the platforms' signatures
 			// (the leader did), so one real signature serves every entry.
-			sub := evidence.Submission{Platform: "esign.example", RequestID: "r", Category: evidence.CategoryChat,
+			sub := evidence.Submission{Court: testCourt, Platform: "esign.example", RequestID: "r", Category: evidence.CategoryChat,
 				Title: "买卖合同", SignedAt: time.Now()}
 			sig, err := sub.Sign(h.platform)
 			if err != nil {

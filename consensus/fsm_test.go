@@ -53,7 +53,7 @@ func (h *fsmHarness) batch(n int, tag string) *raft.Log {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	var raws [][]byte
 	for i := 0; i < n; i++ {
-		s := evidence.Submission{Platform: "esign.example", RequestID: tag + "-" + string(rune('a'+i)),
+		s := evidence.Submission{Court: testCourt, Platform: "esign.example", RequestID: tag + "-" + string(rune('a'+i)),
 			Fingerprint: sm3.Sum([]byte(tag + string(rune(i)))), Category: evidence.CategoryChat, Title: "t", SignedAt: now}
 		sig, err := s.Sign(h.platform)
 		if err != nil {

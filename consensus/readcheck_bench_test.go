@@ -45,7 +45,7 @@ func buildLedgerFor(tb testing.TB, path, court string, n, batch int) *fsm {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { f.close() })
-	sub := evidence.Submission{Platform: "esign.example", RequestID: "r", Category: evidence.CategoryChat,
+	sub := evidence.Submission{Court: court, Platform: "esign.example", RequestID: "r", Category: evidence.CategoryChat,
 		Title: "买卖合同", SignedAt: time.Now()}
 	sig, err := sub.Sign(h.platform)
 	if err != nil {

@@ -140,6 +140,32 @@ type Platform struct {
 	RevokedAt    time.Time // zero unless Revoked
 }
 
+// Platform returns the registration of one platform (revoked or not), or
+// an error wrapping ErrUnknownPlatform if it was never registered.
+func (l *Ledger) Platform(id string) (Platform, error) {
+	var p Platform
+	err := l.fsm.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketPlatforms).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("%w: %q", ErrUnknownPlatform, id)
+		}
+		rec, err := decodePlatformRecord(v)
+		var key *sm2.PublicKey
+		if err == nil {
+			key, err = sm2.ParsePublicKeyDER(rec.der)
+		}
+		if err != nil {
+			return &CorruptError{What: fmt.Sprintf("record of platform %q", id), Err: err}
+		}
+		p = Platform{ID: id, Key: key, Revoked: rec.revoked, RegisteredAt: time.UnixMilli(rec.registeredAt).UTC()}
+		if rec.revoked {
+			p.RevokedAt = time.UnixMilli(rec.revokedAt).UTC()
+		}
+		return nil
+	})
+	return p, err
+}
+
 // Platforms lists every platform ever registered, by ID.
 func (l *Ledger) Platforms() ([]Platform, error) {
 	var out []Platform

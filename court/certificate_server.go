@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -18,6 +19,7 @@ import (
 	"github.com/courtledger/courtledger/consensus"
 	"github.com/courtledger/courtledger/court/access"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
 	"github.com/courtledger/courtledger/evidence/certificate"
@@ -41,8 +43,10 @@ type EvidenceSource interface {
 	// Court is the ID of the court whose log the source holds.
 	Court() string
 	// ByEvidenceID returns the proof of an evidence ID, or an error
-	// wrapping consensus.ErrNotFound.
-	ByEvidenceID(ctx context.Context, id string) (Proven, error)
+	// wrapping consensus.ErrNotFound; also if fp is given and the
+	// evidence has another fingerprint (checked before anything is
+	// proven, so that answer costs what an unknown ID costs).
+	ByEvidenceID(ctx context.Context, id string, fp *evidence.Fingerprint) (Proven, error)
 	// ByFingerprint returns the proofs of up to limit recordings of fp,
 	// oldest first.
 	ByFingerprint(ctx context.Context, fp evidence.Fingerprint, limit int) ([]Proven, error)
@@ -75,10 +79,13 @@ func (s logSource) LatestHead(context.Context) ([]byte, error) {
 	return h.Note, nil
 }
 
-func (s logSource) ByEvidenceID(_ context.Context, id string) (Proven, error) {
+func (s logSource) ByEvidenceID(_ context.Context, id string, fp *evidence.Fingerprint) (Proven, error) {
 	e, err := s.v.EntryByEvidenceID(id)
 	if err != nil {
 		return Proven{}, err
+	}
+	if fp != nil && e.Submission.Fingerprint != *fp {
+		return Proven{}, fmt.Errorf("%w: evidence %s with another fingerprint", consensus.ErrNotFound, id)
 	}
 	return s.prove(e)
 }
@@ -122,15 +129,25 @@ type certificateServer struct {
 	sources func() []EvidenceSource
 	pdf     *certpdf.Renderer
 	now     func() time.Time
+	key     *sm2.PrivateKey // signs certificates (issue 13, item 8)
+	ledger  interface {     // the court's platform registry
+		Platform(id string) (consensus.Platform, error)
+	}
 }
 
-func newCertificateServer(court string, logs courtLogs) (*certificateServer, error) {
+func newCertificateServer(court string, key *sm2.PrivateKey, logs courtLogs) (*certificateServer, error) {
 	r, err := certpdf.New(certpdf.Config{})
 	if err != nil {
 		return nil, err
 	}
-	return &certificateServer{court: court, sources: logs.evidenceSources, pdf: r, now: time.Now}, nil
+	return &certificateServer{court: court, sources: logs.evidenceSources, pdf: r, now: time.Now, key: key, ledger: logs.ledger}, nil
 }
+
+// errNoEvidence answers both an unknown evidence ID and a recorded one asked
+// with another fingerprint: the same code, reason and message, naming
+// neither, so a caller cannot tell which evidence IDs exist.
+var errNoEvidence = &Problem{Code: codes.NotFound, Reason: "NOT_FOUND",
+	Message: "no evidence with this ID (and this fingerprint, if given) is recorded at this court or its mirrors", Field: "evidence_id"}
 
 // maxRecordings bounds the recordings of one fingerprint in a verdict.
 const maxRecordings = 100
@@ -142,10 +159,10 @@ func checkEvidenceID(id string) error {
 	return nil
 }
 
-// find looks an evidence ID up in every source.
-func (s *certificateServer) find(ctx context.Context, id string) (Proven, error) {
+// find looks an evidence ID up in every source, of fingerprint fp if given.
+func (s *certificateServer) find(ctx context.Context, id string, fp *evidence.Fingerprint) (Proven, error) {
 	for _, src := range s.sources() {
-		p, err := src.ByEvidenceID(ctx, id)
+		p, err := src.ByEvidenceID(ctx, id, fp)
 		if err == nil || !errors.Is(err, consensus.ErrNotFound) {
 			return p, err
 		}
@@ -155,26 +172,39 @@ func (s *certificateServer) find(ctx context.Context, id string) (Proven, error)
 
 func (s *certificateServer) issue(p Proven) (*certificate.Certificate, error) {
 	return certificate.Issue(certificate.Input{Entry: p.Entry, Index: p.Index, Proof: p.Proof,
-		SignedHead: p.SignedHead, IssuedBy: s.court, IssuedAt: s.now()})
+		SignedHead: p.SignedHead, IssuedBy: s.court, IssuedAt: s.now(), Signer: s.key,
+		PlatformKeyOf: func(court, id string) (*certificate.PlatformKey, error) {
+			if court != s.court || s.ledger == nil {
+				return nil, nil // another court's registry
+			}
+			pl, err := s.ledger.Platform(id)
+			if err != nil {
+				return nil, nil
+			}
+			return &certificate.PlatformKey{Court: court, RegisteredAt: pl.RegisteredAt, Key: pl.Key}, nil
+		}})
 }
 
 func (s *certificateServer) GetCertificate(ctx context.Context, req *pb.GetCertificateRequest) (*pb.GetCertificateResponse, error) {
 	if err := checkEvidenceID(req.EvidenceId); err != nil {
 		return nil, toStatus(err)
 	}
-	p, err := s.find(ctx, req.EvidenceId)
-	if err != nil {
-		return nil, toStatus(err)
-	}
+	var fp *evidence.Fingerprint
 	if req.Fingerprint != "" {
-		fp, err := evidence.ParseFingerprint(req.Fingerprint)
+		f, err := evidence.ParseFingerprint(req.Fingerprint)
 		if err != nil {
 			return nil, toStatus(err)
 		}
-		// The same answer as an unknown ID: a wrong guess learns nothing.
-		if e, err := evidence.UnmarshalEntry(p.Entry); err != nil || e.Submission.Fingerprint != fp {
-			return nil, toStatus(fmt.Errorf("%w: no evidence %s with that fingerprint", consensus.ErrNotFound, req.EvidenceId))
-		}
+		fp = &f
+	}
+	p, err := s.find(ctx, req.EvidenceId, fp)
+	// An unknown ID and a wrong fingerprint answer alike (issue 13, item
+	// 9): a wrong guess learns nothing.
+	if errors.Is(err, consensus.ErrNotFound) {
+		return nil, toStatus(errNoEvidence)
+	}
+	if err != nil {
+		return nil, toStatus(err)
 	}
 	c, err := s.issue(p)
 	if err != nil {
@@ -202,7 +232,7 @@ func (s *certificateServer) VerifyEvidence(ctx context.Context, req *pb.VerifyEv
 		if err := checkEvidenceID(req.EvidenceId); err != nil {
 			return nil, toStatus(err)
 		}
-		p, err := s.find(ctx, req.EvidenceId)
+		p, err := s.find(ctx, req.EvidenceId, nil)
 		switch {
 		case errors.Is(err, consensus.ErrNotFound):
 			out.Verdict, out.Reason = pb.Verdict_VERDICT_NOT_RECORDED, fmt.Sprintf("no evidence %s is recorded at %s or in its mirrors", req.EvidenceId, s.court)
@@ -253,7 +283,7 @@ func (s *certificateServer) VerifyEvidence(ctx context.Context, req *pb.VerifyEv
 }
 
 func certificateToPB(c *certificate.Certificate) *pb.Certificate {
-	return &pb.Certificate{
+	out := &pb.Certificate{
 		Format:        certificate.Format,
 		CertificateId: c.ID,
 		IssuedBy:      c.IssuedBy,
@@ -263,6 +293,15 @@ func certificateToPB(c *certificate.Certificate) *pb.Certificate {
 		Entry:         c.EntryBytes,
 		TlogProof:     string(c.TlogProof()),
 	}
+	if c.Version == 1 {
+		out.Format = certificate.FormatV1
+		return out
+	}
+	if p := c.Platform; p != nil {
+		out.PlatformCourt, out.PlatformRegisteredAt, out.PlatformKey = p.Court, timestamppb.New(p.RegisteredAt), p.Key.MarshalPKIX()
+	}
+	out.IssuerKeyId, out.IssuerSignature = fmt.Sprintf("%08x", c.IssuerKeyID), c.IssuerSignature
+	return out
 }
 
 func recordingToPB(c *certificate.Certificate) *pb.Recording {
@@ -274,7 +313,11 @@ func recordingToPB(c *certificate.Certificate) *pb.Recording {
 		TreeSize: c.Head.Size, Certificate: certificateToPB(c),
 	}
 	for _, w := range c.Cosignatures() {
-		r.Witnesses = append(r.Witnesses, &pb.Witness{Court: w.Court, KeyId: w.KeyID, CosignedAt: timestamppb.New(w.CosignedAt)})
+		pw := &pb.Witness{Court: w.Court, KeyId: w.KeyID}
+		if !w.CosignedAt.IsZero() { // a line that is no cosignature has no time, not 0001-01-01
+			pw.CosignedAt = timestamppb.New(w.CosignedAt)
+		}
+		r.Witnesses = append(r.Witnesses, pw)
 	}
 	return r
 }

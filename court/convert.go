@@ -32,6 +32,7 @@ func submissionFromPB(field string, s *pb.SignedSubmission) (consensus.SignedSub
 	}
 	return consensus.SignedSubmission{
 		Submission: evidence.Submission{
+			Court:       in.Court,
 			Platform:    in.Platform,
 			RequestID:   in.RequestId,
 			Fingerprint: fp,

@@ -43,7 +43,7 @@ func newHistory(t *testing.T, signer *checkpoint.Signer, platform *sm2.PrivateKe
 	at := time.Now().UTC().Truncate(time.Millisecond)
 	for i := 0; i < n; i++ {
 		rid := fmt.Sprintf("%s-%d", variant, i)
-		s := evidence.Submission{Platform: "esign.example", RequestID: rid, Fingerprint: sm3.Sum([]byte(rid)),
+		s := evidence.Submission{Court: liar, Platform: "esign.example", RequestID: rid, Fingerprint: sm3.Sum([]byte(rid)),
 			Category: evidence.CategoryContract, Title: "合同", SignedAt: at}
 		sig, err := s.Sign(platform)
 		if err != nil {

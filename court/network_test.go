@@ -209,7 +209,7 @@ func (c *netCourt) file(prefix string, n int) []string {
 		req := &pb.SubmitBatchRequest{}
 		for i := 0; i < batch; i++ {
 			rid := fmt.Sprintf("%s-%d", prefix, done+i)
-			s := evidence.Submission{Platform: "esign.example", RequestID: rid, Fingerprint: sm3.Sum([]byte(rid)),
+			s := evidence.Submission{Court: c.id, Platform: "esign.example", RequestID: rid, Fingerprint: sm3.Sum([]byte(rid)),
 				Category: evidence.CategoryContract, Title: "合同 " + rid, SignedAt: time.Now().UTC().Truncate(time.Millisecond)}
 			sig, err := s.Sign(c.platform)
 			if err != nil {

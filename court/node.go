@@ -212,7 +212,7 @@ func Start(cfg Config) (*Node, error) {
 	pb.RegisterAdminServiceServer(n.grpc, &adminServer{n: n})
 	pb.RegisterAuditServiceServer(n.grpc, &auditServer{ledger: n.ledger})
 	pb.RegisterSyncServiceServer(n.grpc, n.syncServer())
-	cs, err := newCertificateServer(cfg.Court, logs)
+	cs, err := newCertificateServer(cfg.Court, cfg.CourtKey, logs)
 	if err != nil {
 		n.Shutdown(context.Background())
 		return nil, err

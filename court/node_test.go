@@ -169,7 +169,7 @@ func (c *testCourtNodes) dial(t testing.TB, addr string) (pb.EvidenceServiceClie
 func (c *testCourtNodes) signed(t testing.TB, requestID string, file []byte) *pb.SignedSubmission {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	s := evidence.Submission{Platform: "esign.example", RequestID: requestID, Fingerprint: sm3.Sum(file),
+	s := evidence.Submission{Court: testCourt, Platform: "esign.example", RequestID: requestID, Fingerprint: sm3.Sum(file),
 		Category: evidence.CategoryContract, Title: "合同", SignedAt: now}
 	sig, err := s.Sign(c.platform)
 	if err != nil {

@@ -15,9 +15,10 @@
 //	u64    8 bytes, big-endian
 //	bytes  u32 length, then that many bytes (strings: their UTF-8 bytes)
 //
-// A submission, the bytes a platform signs:
+// A submission, the bytes a platform signs (version 2):
 //
-//	bytes  "evidence-submission/v1"   domain separation tag
+//	bytes  "evidence-submission/v2"   domain separation tag
+//	bytes  court ID                   the court it is filed with; not empty
 //	bytes  platform ID
 //	bytes  request ID
 //	bytes  fingerprint                32 bytes, SM3 of the evidence file
@@ -28,6 +29,13 @@
 //	bytes  key
 //	bytes  value
 //	u64    signed-at, Unix time in milliseconds
+//
+// Version 1 is the same without the court ID, under the tag
+// "evidence-submission/v1". It is decoded, since entries recorded before
+// version 2 hold it, but a court accepts only version 2 naming itself
+// (Check): a version 1 signature could be replayed to any court where the
+// platform is registered. In an entry, a version 2 submission's court ID
+// equals the entry's.
 //
 // An entry, the bytes of a Merkle leaf (the leaf hash is SM3(0x00 || entry)):
 //

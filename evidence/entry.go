@@ -22,7 +22,7 @@ const (
 	// MaxEntrySize bounds the encoding of any valid entry.
 	MaxEntrySize = 4 + len(entryTag) + 4 + MaxCourtIDLen + 8 + 4 + EvidenceIDLen + 8 +
 		4 + maxSubmissionSize + 4 + sm2.MaxSignatureSize
-	maxSubmissionSize = 4 + len(submissionTag) + 4 + MaxPlatformIDLen + 4 + MaxRequestIDLen +
+	maxSubmissionSize = 4 + len(submissionTag) + 4 + MaxCourtIDLen + 4 + MaxPlatformIDLen + 4 + MaxRequestIDLen +
 		4 + sm3.Size + 4 + maxCategoryLen + 4 + MaxTitleBytes + 4 +
 		MaxMetadataPairs*8 + MaxMetadataBytes + 8
 )
@@ -128,6 +128,10 @@ func (e *Entry) Validate() error {
 	}
 	if err := e.Submission.validateFormat(); err != nil {
 		return err
+	}
+	// A version 2 submission is recorded only by the court it names.
+	if c := e.Submission.Court; c != "" && c != e.Court {
+		return fieldErr("court", ErrWrongCourt, "entry of court %q holds a submission for court %q", clip(e.Court), clip(c))
 	}
 	if want := EvidenceID(e.Court, e.Submission.Platform, e.Submission.RequestID); e.EvidenceID != want {
 		return fieldErr("evidence_id", ErrEvidenceID, "%q, want %q", clip(e.EvidenceID), want)

@@ -31,11 +31,12 @@ func refBytes(dst []byte, b string) []byte {
 // refSubmission holds a submission's fields as written, metadata pairs in
 // the order given, so tests can also write what the encoder never would.
 type refSubmission struct {
-	tag, platform, requestID string
-	fingerprint              string // raw bytes, normally 32
-	category, title          string
-	pairs                    [][2]string
-	signedAtMs               uint64
+	tag, court          string // court is written only under the version 2 tag
+	platform, requestID string
+	fingerprint         string // raw bytes, normally 32
+	category, title     string
+	pairs               [][2]string
+	signedAtMs          uint64
 }
 
 func refSubmissionOf(s Submission) refSubmission {
@@ -48,8 +49,13 @@ func refSubmissionOf(s Submission) refSubmission {
 	for i, k := range keys {
 		pairs[i] = [2]string{k, s.Metadata[k]}
 	}
+	tag := "evidence-submission/v2"
+	if s.Court == "" {
+		tag = "evidence-submission/v1"
+	}
 	return refSubmission{
-		tag:         "evidence-submission/v1",
+		tag:         tag,
+		court:       s.Court,
 		platform:    s.Platform,
 		requestID:   s.RequestID,
 		fingerprint: string(s.Fingerprint[:]),
@@ -63,6 +69,9 @@ func refSubmissionOf(s Submission) refSubmission {
 func (r refSubmission) encode() []byte {
 	var b []byte
 	b = refBytes(b, r.tag)
+	if r.tag == "evidence-submission/v2" {
+		b = refBytes(b, r.court)
+	}
 	b = refBytes(b, r.platform)
 	b = refBytes(b, r.requestID)
 	b = refBytes(b, r.fingerprint)
@@ -141,10 +150,14 @@ func validEntry(tb testing.TB) Entry {
 	return e
 }
 
+// maximalCourt is the longest court ID.
+var maximalCourt = "c" + strings.Repeat("o", MaxCourtIDLen-1)
+
 // maximalSubmission is valid with every field at its bound.
 func maximalSubmission(tb testing.TB) Submission {
 	tb.Helper()
 	s := validSubmission(tb)
+	s.Court = maximalCourt
 	s.Platform = strings.Repeat("p", MaxPlatformIDLen)
 	s.RequestID = strings.Repeat("R", MaxRequestIDLen)
 	for _, c := range Categories() {
@@ -169,8 +182,7 @@ func maximalSubmission(tb testing.TB) Submission {
 // verified on decoding.
 func maximalEntry(tb testing.TB) Entry {
 	tb.Helper()
-	court := "c" + strings.Repeat("o", MaxCourtIDLen-1)
-	e := NewEntry(court, math.MaxUint64, testAcceptedAt, maximalSubmission(tb), bytes.Repeat([]byte{0x30}, 72))
+	e := NewEntry(maximalCourt, math.MaxUint64, testAcceptedAt, maximalSubmission(tb), bytes.Repeat([]byte{0x30}, 72))
 	if err := e.Validate(); err != nil {
 		tb.Fatalf("maximalEntry does not validate: %v", err)
 	}
@@ -257,6 +269,7 @@ func TestEntryMarshalMatchesSpec(t *testing.T) {
 			e.Submission.Title = "《借款合同》及补充协议（第二版）"
 			e.Submission.Metadata = map[string]string{"parties": "甲方：张三；乙方：李四"}
 		}},
+		{"version 1 submission", func(e *Entry) { e.Submission.Court = "" }},
 		{"sub-millisecond signed-at", func(e *Entry) { e.Submission.SignedAt = e.Submission.SignedAt.Add(999 * time.Microsecond) }},
 		{"maximal", func(e *Entry) { *e = maximalEntry(t) }},
 	}
@@ -422,6 +435,9 @@ func TestUnmarshalEntryRejected(t *testing.T) {
 		{"accepted at the epoch", with(func(r *refEntry) { r.acceptedAtMs = 0 }), ErrTimestamp, "accepted_at"},
 		{"accepted at year 10000", with(func(r *refEntry) { r.acceptedAtMs = uint64(maxTime.UnixMilli()) }), ErrTimestamp, "accepted_at"},
 		{"accepted at beyond int64", with(func(r *refEntry) { r.acceptedAtMs = math.MaxUint64 }), ErrTimestamp, "accepted_at"},
+		{"submission for another court", withSub(func(s *refSubmission) { s.court = "court-b.example/evidence" }), ErrWrongCourt, "court"},
+		{"submission court invalid", withSub(func(s *refSubmission) { s.court = "Court-A" }), ErrCourtID, "court"},
+		{"submission of version 2 with an empty court", withSub(func(s *refSubmission) { s.court = "" }), ErrMalformed, "encoding"},
 		{"submission invalid", withSub(func(s *refSubmission) { s.category = "Contract" }), ErrCategory, "category"},
 		{"submission signed at beyond int64", withSub(func(s *refSubmission) { s.signedAtMs = 1 << 63 }), ErrTimestamp, "signed_at"},
 		{"submission with a trailing byte", with(func(r *refEntry) { r.submission = append(bytes.Clone(r.submission), 0) }), ErrMalformed, "encoding"},
@@ -466,7 +482,8 @@ func hugeLengths(tb testing.TB) map[string][]byte {
 	value := []byte(e.Submission.Metadata["contract_no"])
 	return map[string][]byte{
 		"tag":               setU32(b, 0, huge),
-		"court":             setU32(b, lengthAt(tb, b, []byte(testCourt)), huge),
+		"court":             setU32(b, 4+len("evidence-entry/v1"), huge),
+		"submission court":  withSub(setU32(sub, 4+len("evidence-submission/v2"), huge)),
 		"evidence ID":       setU32(b, lengthAt(tb, b, []byte(e.EvidenceID)), huge),
 		"submission":        setU32(b, lengthAt(tb, b, sub), huge),
 		"signature":         setU32(b, len(b)-len(e.Signature)-4, huge),

@@ -38,6 +38,8 @@ var (
 	ErrTimestampStale    = reason("TIMESTAMP_TOO_OLD", "timestamp is older than the court accepts")
 	ErrSignatureMissing  = reason("SIGNATURE_MISSING", "signature is missing or longer than an SM2 signature")
 	ErrSignature         = reason("SIGNATURE_INVALID", "signature does not verify under the platform's registered SM2 key")
+	ErrCourtMissing      = reason("SUBMISSION_VERSION", "submission names no court")
+	ErrWrongCourt        = reason("WRONG_COURT", "submission is signed for another court")
 	ErrCourtID           = reason("INVALID_COURT_ID", "court ID must be a log name: 1-128 characters of a-z, 0-9, '.', '-', '/', starting with a letter or digit")
 	ErrEvidenceID        = reason("INVALID_EVIDENCE_ID", "evidence ID does not match court, platform and request ID")
 	ErrReceiptHead       = reason("RECEIPT_HEAD_INVALID", "receipt's tree head is not validly signed by the court")

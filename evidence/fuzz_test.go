@@ -26,6 +26,8 @@ func FuzzUnmarshalEntry(f *testing.F) {
 	f.Add(maximal.Marshal())
 	e.Submission.Metadata = nil
 	f.Add(e.Marshal())
+	e.Submission.Court = "" // an entry recorded before version 2
+	f.Add(e.Marshal())
 	f.Add(b[:len(b)-1])
 	f.Add(append(bytes.Clone(b), 0))
 	for _, huge := range hugeLengths(f) {
@@ -69,6 +71,12 @@ func FuzzUnmarshalSubmission(f *testing.F) {
 	f.Add(out.encode())
 	s.Title = "甲方不\u200B同意"
 	f.Add(s.Marshal())
+	v1 := validSubmission(f)
+	v1.Court = "" // version 1, as entries recorded before version 2 hold it
+	f.Add(v1.Marshal())
+	noCourt := refSubmissionOf(validSubmission(f))
+	noCourt.court = "" // version 2 with an empty court: not canonical
+	f.Add(noCourt.encode())
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := UnmarshalSubmission(b)

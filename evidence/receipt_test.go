@@ -31,6 +31,7 @@ func newTestLog(tb testing.TB, court string, n int) *testLog {
 	platform := newKey(tb)
 	for i := range n {
 		s := validSubmission(tb)
+		s.Court = court
 		s.RequestID = fmt.Sprintf("req-%04d", i)
 		e := NewEntry(court, uint64(i), testAcceptedAt.Add(time.Duration(i)*time.Millisecond), s, sign(tb, s, platform))
 		if got := l.store.AppendLeaf(e.Marshal()); got != uint64(i) {

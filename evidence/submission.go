@@ -34,7 +34,14 @@ var (
 	maxTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
-const submissionTag = "evidence-submission/v1"
+// Submission encodings. Version 1 names no court, so a signed version 1
+// submission could be replayed by anyone to another court where the platform
+// is registered; courts refuse it now (CheckCourt) and read it only in
+// entries recorded before version 2.
+const (
+	submissionTagV1 = "evidence-submission/v1"
+	submissionTag   = "evidence-submission/v2"
+)
 
 var (
 	platformIDRe  = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,62}[a-z0-9])?$`)
@@ -73,6 +80,7 @@ func FingerprintFromBytes(b []byte) (Fingerprint, error) {
 // Submission is what a platform asks a court to record, and what it signs.
 // The evidence file itself never leaves the platform: only its fingerprint.
 type Submission struct {
+	Court       string            // the court it is filed with; empty only in version 1
 	Platform    string            // the platform's registered ID
 	RequestID   string            // the platform's idempotency key
 	Fingerprint Fingerprint       // SM3 of the evidence file
@@ -90,8 +98,22 @@ func (s *Submission) Marshal() []byte {
 	return e.b
 }
 
+// Version is 2 for a submission that names its court, 1 for one that does
+// not (recorded before courts were named).
+func (s *Submission) Version() int {
+	if s.Court == "" {
+		return 1
+	}
+	return 2
+}
+
 func (s *Submission) encode(e *encoder) {
-	e.str(submissionTag)
+	if s.Court == "" {
+		e.str(submissionTagV1)
+	} else {
+		e.str(submissionTag)
+		e.str(s.Court)
+	}
 	e.str(s.Platform)
 	e.str(s.RequestID)
 	e.bytes(s.Fingerprint[:])
@@ -127,7 +149,18 @@ func UnmarshalSubmission(b []byte) (*Submission, error) {
 
 func decodeSubmission(d *decoder) *Submission {
 	s := &Submission{}
-	d.tag(submissionTag)
+	switch tag := d.str("tag", len(submissionTag)); {
+	case d.err != nil:
+	case tag == submissionTag:
+		// Version 2 always names a court: an empty one would re-encode as
+		// version 1, so it is not canonical.
+		if s.Court = d.str("court", MaxCourtIDLen); d.err == nil && s.Court == "" {
+			d.fail("version 2 submission with an empty court")
+		}
+	case tag == submissionTagV1:
+	default:
+		d.fail("tag %q, want %q or %q", tag, submissionTag, submissionTagV1)
+	}
 	s.Platform = d.str("platform", MaxPlatformIDLen)
 	s.RequestID = d.str("request ID", MaxRequestIDLen)
 	if fp := d.bytes("fingerprint", len(s.Fingerprint)); d.err == nil {
@@ -228,6 +261,9 @@ func checkVisible(field, s string) error {
 // validateFormat checks every field's format and bound: what any stored
 // submission satisfies.
 func (s *Submission) validateFormat() error {
+	if s.Court != "" && !ValidCourtID(s.Court) {
+		return fieldErr("court", ErrCourtID, "%q", clip(s.Court))
+	}
 	if !platformIDRe.MatchString(s.Platform) {
 		return fieldErr("platform", ErrPlatformID, "%q", clip(s.Platform))
 	}
@@ -305,7 +341,11 @@ func clip(s string) string {
 }
 
 // Sign validates s and returns the platform's SM2 signature over its bytes.
+// It signs only version 2, which names the court: a court refuses version 1.
 func (s *Submission) Sign(key *sm2.PrivateKey) ([]byte, error) {
+	if s.Court == "" {
+		return nil, fieldErr("court", ErrCourtMissing, "set Submission.Court to the ID of the court it is filed with")
+	}
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
@@ -332,11 +372,31 @@ func (p TimePolicy) orDefault() TimePolicy {
 	return p
 }
 
+// CheckCourt refuses a submission that is not for the court named court: one
+// signed for another court (a replay there of what the platform filed
+// elsewhere) or of version 1, which names none.
+func (s *Submission) CheckCourt(court string) error {
+	if s.Court == "" {
+		return fieldErr("court", ErrCourtMissing,
+			"submission version 1 does not name a court; sign version 2 with court=%s", court)
+	}
+	if s.Court != court {
+		return fieldErr("court", ErrWrongCourt,
+			"signed for court %q, sent to court %q; sign it with court=%s to file it here",
+			clip(s.Court), court, court)
+	}
+	return nil
+}
+
 // Check is everything a court checks before it accepts a submission: format
-// and bounds, signed-at against its clock now, and the platform's signature
-// sig under pub, the key registered for s.Platform.
-func Check(s *Submission, sig []byte, pub *sm2.PublicKey, now time.Time, p TimePolicy) error {
+// and bounds, that it is for this court (court), signed-at against its clock
+// now, and the platform's signature sig under pub, the key registered for
+// s.Platform.
+func Check(s *Submission, sig []byte, pub *sm2.PublicKey, court string, now time.Time, p TimePolicy) error {
 	if err := s.Validate(); err != nil {
+		return err
+	}
+	if err := s.CheckCourt(court); err != nil {
 		return err
 	}
 	p = p.orDefault()

@@ -23,6 +23,7 @@ var testNow = time.Date(2026, 3, 14, 9, 26, 53, 589_000_000, time.UTC)
 func validSubmission(tb testing.TB) Submission {
 	tb.Helper()
 	s := Submission{
+		Court:       testCourt,
 		Platform:    "esign.example",
 		RequestID:   "req-2026-0001",
 		Fingerprint: sm3.Sum([]byte("the evidence file")),
@@ -102,6 +103,7 @@ func TestSubmissionRoundTrip(t *testing.T) {
 		{"empty metadata map", func(s *Submission) { s.Metadata = map[string]string{} }},
 		{"empty metadata value", func(s *Submission) { s.Metadata["note"] = "" }},
 		{"every category", func(s *Submission) { s.Category = CategoryIP }},
+		{"version 1, naming no court", func(s *Submission) { s.Court = "" }},
 		{"signed at in another zone", func(s *Submission) { s.SignedAt = s.SignedAt.In(cst) }},
 		{"signed at with sub-millisecond part", func(s *Submission) { s.SignedAt = s.SignedAt.Add(999_999 * time.Nanosecond) }},
 		{"first valid instant", func(s *Submission) { s.SignedAt = minTime }},
@@ -117,7 +119,7 @@ func TestSubmissionRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("UnmarshalSubmission: %v", err)
 			}
-			if got.Platform != s.Platform || got.RequestID != s.RequestID || got.Fingerprint != s.Fingerprint ||
+			if got.Court != s.Court || got.Platform != s.Platform || got.RequestID != s.RequestID || got.Fingerprint != s.Fingerprint ||
 				got.Category != s.Category || got.Title != s.Title {
 				t.Errorf("decoded %+v, want %+v", got, s)
 			}
@@ -206,6 +208,8 @@ var badSubmissions = []struct {
 	field        string
 	decoderBound bool
 }{
+	{"court invalid", func(s *Submission) { s.Court = "Court A" }, ErrCourtID, "court", false},
+	{"court too long", func(s *Submission) { s.Court = "c" + strings.Repeat("o", MaxCourtIDLen) }, ErrCourtID, "court", true},
 	{"platform empty", func(s *Submission) { s.Platform = "" }, ErrPlatformID, "platform", false},
 	{"platform uppercase", func(s *Submission) { s.Platform = "ESign.example" }, ErrPlatformID, "platform", false},
 	{"platform starting with '-'", func(s *Submission) { s.Platform = "-esign" }, ErrPlatformID, "platform", false},
@@ -282,7 +286,7 @@ func TestSubmissionRejected(t *testing.T) {
 			wantFieldError(t, err, tt.reason, tt.field)
 
 			// Check validates before it looks at time or signature.
-			wantFieldError(t, Check(&s, []byte{1}, key.Public(), testNow, TimePolicy{}), tt.reason, tt.field)
+			wantFieldError(t, Check(&s, []byte{1}, key.Public(), testCourt, testNow, TimePolicy{}), tt.reason, tt.field)
 
 			// Decoding accepts only what Validate accepts.
 			_, err = UnmarshalSubmission(s.Marshal())
@@ -351,7 +355,7 @@ func TestSubmissionRefusedAtFiling(t *testing.T) {
 			} else {
 				wantFieldError(t, err, tt.reason, tt.field)
 			}
-			wantFieldError(t, Check(&s, []byte{1}, key.Public(), testNow, TimePolicy{}), tt.reason, tt.field)
+			wantFieldError(t, Check(&s, []byte{1}, key.Public(), testCourt, testNow, TimePolicy{}), tt.reason, tt.field)
 
 			// Recorded before the rule: it still decodes, as a submission
 			// and inside an entry.
@@ -539,7 +543,7 @@ func TestCheckTime(t *testing.T) {
 			s := validSubmission(t)
 			s.SignedAt = tt.signedAt
 			sig := sign(t, s, key)
-			err := Check(&s, sig, key.Public(), testNow, tt.policy)
+			err := Check(&s, sig, key.Public(), testCourt, testNow, tt.policy)
 			if tt.reason == nil {
 				if err != nil {
 					t.Fatalf("Check: %v", err)
@@ -579,7 +583,7 @@ func TestCheckSignature(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for fn, err := range map[string]error{
-				"Check":           Check(&s, tt.sig, tt.pub, testNow, TimePolicy{}),
+				"Check":           Check(&s, tt.sig, tt.pub, testCourt, testNow, TimePolicy{}),
 				"VerifySignature": VerifySignature(&s, tt.sig, tt.pub),
 			} {
 				if tt.reason == nil {
@@ -610,6 +614,8 @@ func TestSignatureCoversEveryField(t *testing.T) {
 		name   string
 		change func(*Submission)
 	}{
+		{"court", func(s *Submission) { s.Court = "court-b.example/evidence" }},
+		{"court removed (version 1)", func(s *Submission) { s.Court = "" }},
 		{"platform", func(s *Submission) { s.Platform = "esign.example2" }},
 		{"request ID", func(s *Submission) { s.RequestID = "req-2026-0002" }},
 		{"first fingerprint byte", func(s *Submission) { s.Fingerprint[0] ^= 1 }},
@@ -634,14 +640,14 @@ func TestSignatureCoversEveryField(t *testing.T) {
 			if err := s.Validate(); err != nil {
 				t.Fatalf("the changed submission must stay valid: %v", err)
 			}
-			wantFieldError(t, Check(&s, sig, key.Public(), testNow, TimePolicy{}), ErrSignature, "signature")
+			wantFieldError(t, VerifySignature(&s, sig, key.Public()), ErrSignature, "signature")
 		})
 	}
 
 	// What is not encoded is not signed: below a millisecond, and the zone.
 	s := cloneSubmission(signed)
 	s.SignedAt = s.SignedAt.Add(999 * time.Microsecond).In(time.FixedZone("CST", 8*60*60))
-	if err := Check(&s, sig, key.Public(), testNow, TimePolicy{}); err != nil {
+	if err := Check(&s, sig, key.Public(), testCourt, testNow, TimePolicy{}); err != nil {
 		t.Errorf("sub-millisecond change of signed-at: %v", err)
 	}
 }
@@ -651,7 +657,7 @@ func TestReasonCodes(t *testing.T) {
 		ErrCategory, ErrTitleEmpty, ErrTooLong, ErrInvalidUTF8, ErrControlChar, ErrInvisibleChar, ErrMetadataCount,
 		ErrMetadataKey, ErrMetadataSize, ErrTimestamp, ErrTimestampFuture, ErrTimestampStale,
 		ErrSignatureMissing, ErrSignature, ErrCourtID, ErrEvidenceID, ErrReceiptHead, ErrReceiptProof,
-		ErrReceiptMismatch}
+		ErrReceiptMismatch, ErrCourtMissing, ErrWrongCourt}
 	seen := make(map[string]bool)
 	for _, r := range reasons {
 		if r.Code() == "" || strings.ToUpper(r.Code()) != r.Code() || r.Error() == "" {
@@ -703,7 +709,10 @@ func TestUnmarshalSubmissionRejected(t *testing.T) {
 		field  string
 	}{
 		{"a trailing byte", append(bytes.Clone(b), 0), ErrMalformed, "encoding"},
-		{"tag of another version", with(func(r *refSubmission) { r.tag = "evidence-submission/v2" }), ErrMalformed, "encoding"},
+		{"tag of a version to come", with(func(r *refSubmission) { r.tag = "evidence-submission/v3" }), ErrMalformed, "encoding"},
+		{"version 2 with an empty court", with(func(r *refSubmission) { r.court = "" }), ErrMalformed, "encoding"},
+		{"version 2 with a court of 129 characters", with(func(r *refSubmission) { r.court = strings.Repeat("c", MaxCourtIDLen+1) }), ErrMalformed, "encoding"},
+		{"version 2 with an invalid court", with(func(r *refSubmission) { r.court = "Court A" }), ErrCourtID, "court"},
 		{"tag of an entry", with(func(r *refSubmission) { r.tag = "evidence-entry/v1" }), ErrMalformed, "encoding"},
 		{"fingerprint of 31 bytes", with(func(r *refSubmission) { r.fingerprint = r.fingerprint[:31] }), ErrMalformed, "encoding"},
 		{"fingerprint of 33 bytes", with(func(r *refSubmission) { r.fingerprint += "\x00" }), ErrMalformed, "encoding"},
@@ -735,4 +744,51 @@ func TestUnmarshalSubmissionRejected(t *testing.T) {
 			wantFieldError(t, err, tt.reason, tt.field)
 		})
 	}
+}
+
+// A submission is bound to the court it names (issue 13, item 10): signed for
+// court A, it is refused at court B even with a valid signature, and a
+// version 1 submission, which names no court, is refused everywhere. Before
+// version 2, Check had no court to compare and accepted both.
+func TestCheckCourt(t *testing.T) {
+	key := newKey(t)
+	const courtB = "court-b.example/evidence"
+	s := validSubmission(t)
+	sig := sign(t, s, key)
+	if err := Check(&s, sig, key.Public(), testCourt, testNow, TimePolicy{}); err != nil {
+		t.Fatalf("at the court it names: %v", err)
+	}
+
+	err := Check(&s, sig, key.Public(), courtB, testNow, TimePolicy{})
+	wantFieldError(t, err, ErrWrongCourt, "court")
+	for _, want := range []string{testCourt, courtB, "court=" + courtB} {
+		if err != nil && !strings.Contains(err.Error(), want) {
+			t.Errorf("replay refused with %q, which does not say %q", err, want)
+		}
+	}
+
+	v1 := s
+	v1.Court = ""
+	if v1.Version() != 1 || s.Version() != 2 {
+		t.Errorf("versions %d and %d, want 1 and 2", v1.Version(), s.Version())
+	}
+	v1sig, err := key.Sign(v1.Marshal()) // as a client of version 1 signed
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifySignature(&v1, v1sig, key.Public()); err != nil {
+		t.Fatalf("a version 1 signature still verifies (entries recorded before): %v", err)
+	}
+	err = Check(&v1, v1sig, key.Public(), testCourt, testNow, TimePolicy{})
+	wantFieldError(t, err, ErrCourtMissing, "court")
+	if want := "submission version 1 does not name a court; sign version 2 with court=" + testCourt; err != nil && !strings.Contains(err.Error(), want) {
+		t.Errorf("version 1 refused with %q, want it to say %q", err, want)
+	}
+
+	// Sign makes only version 2.
+	got, err := v1.Sign(key)
+	if got != nil {
+		t.Errorf("Sign signed a submission that names no court")
+	}
+	wantFieldError(t, err, ErrCourtMissing, "court")
 }

@@ -34,9 +34,17 @@ const (
 	wexCourt = "hangzhou.court.example/evidence"
 )
 
-func wexSubmissions() []Submission {
+// wexSubmissions are the example's two submissions in the given version of
+// the encoding: version 2 names the court, version 1 (kept documented for
+// entries recorded before it) does not.
+func wexSubmissions(version int) []Submission {
+	court := wexCourt
+	if version == 1 {
+		court = ""
+	}
 	signedAt := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 	return []Submission{{
+		Court:       court,
 		Platform:    "esign.example",
 		RequestID:   "req-0001",
 		Fingerprint: sm3.Sum([]byte("abc")),
@@ -47,6 +55,7 @@ func wexSubmissions() []Submission {
 	}, {
 		Platform:    "esign.example",
 		RequestID:   "req-0002",
+		Court:       court,
 		Fingerprint: sm3.Sum([]byte("abcd")),
 		Category:    CategoryChat,
 		Title:       "chat log",
@@ -76,7 +85,23 @@ func writeFile(t *testing.T, name string, b []byte) {
 	}
 }
 
+// wexName is the name of one of the example's files: version 1's keep their
+// first names, version 2's carry a "_v2" before the extension.
+func wexName(version int, name string) string {
+	if version == 1 {
+		return name
+	}
+	ext := filepath.Ext(name)
+	return strings.TrimSuffix(name, ext) + "_v2" + ext
+}
+
 func TestWorkedExample(t *testing.T) {
+	for _, version := range []int{1, 2} {
+		t.Run(fmt.Sprintf("version %d", version), func(t *testing.T) { testWorkedExample(t, version) })
+	}
+}
+
+func testWorkedExample(t *testing.T, version int) {
 	platformKey, err := sm2.ParsePrivateKeyPEM(readFile(t, "platform_key.pem"))
 	if err != nil {
 		t.Fatal(err)
@@ -94,13 +119,15 @@ func TestWorkedExample(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	subs := wexSubmissions()
+	subs := wexSubmissions(version)
 	store := merkle.NewMemStore()
 	var entries []Entry
 	for i := range subs {
-		name := fmt.Sprintf("submission_%d.sig", i)
+		name := wexName(version, fmt.Sprintf("submission_%d.sig", i))
 		if *update {
-			sig, err := subs[i].Sign(platformKey)
+			// Sign refuses version 1, which courts no longer accept; the
+			// example of it is signed as its clients did.
+			sig, err := platformKey.Sign(subs[i].Marshal())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,9 +148,9 @@ func TestWorkedExample(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, "head.note", signed)
+		writeFile(t, wexName(version, "head.note"), signed)
 	}
-	signedHead := readFile(t, "head.note")
+	signedHead := readFile(t, wexName(version, "head.note"))
 	if _, _, err := checkpoint.Open(signedHead, courtSigner.Verifier()); err != nil {
 		t.Fatalf("stored head: %v", err)
 	}
@@ -139,9 +166,9 @@ func TestWorkedExample(t *testing.T) {
 
 	dump := wexDump(t, subs[0], entries, signedHead, courtSigner.Verifier())
 	if *update {
-		writeFile(t, "example.md", []byte(dump))
+		writeFile(t, wexName(version, "example.md"), []byte(dump))
 	}
-	if want := string(readFile(t, "example.md")); dump != want {
+	if want := string(readFile(t, wexName(version, "example.md"))); dump != want {
 		t.Fatalf("worked example changed; regenerate with -update and update docs/formats.md.\ngot:\n%s", dump)
 	}
 	doc, err := os.ReadFile("../docs/formats.md")
@@ -149,9 +176,9 @@ func TestWorkedExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(doc, []byte(dump)) {
-		t.Fatalf("docs/formats.md does not contain %s/example.md verbatim; paste it in", wexDir)
+		t.Fatalf("docs/formats.md does not contain %s/%s verbatim; paste it in", wexDir, wexName(version, "example.md"))
 	}
-	wexOpenSSL(t, subs[0].Marshal(), readFile(t, "submission_0.sig"), signedHead)
+	wexOpenSSL(t, subs[0].Marshal(), readFile(t, wexName(version, "submission_0.sig")), signedHead)
 }
 
 // field is one annotated row of the dump, encoded here by hand from the
@@ -183,8 +210,11 @@ func table(fields []field) string {
 }
 
 func submissionFields(s Submission) []field {
-	return []field{
-		lp("tag", []byte("evidence-submission/v1")),
+	head := []field{lp("tag", []byte("evidence-submission/v1"))}
+	if s.Court != "" {
+		head = []field{lp("tag", []byte("evidence-submission/v2")), lp("court", []byte(s.Court))}
+	}
+	return append(head, []field{
 		lp("platform", []byte(s.Platform)),
 		lp("request ID", []byte(s.RequestID)),
 		lp("fingerprint", s.Fingerprint[:]),
@@ -196,7 +226,7 @@ func submissionFields(s Submission) []field {
 		lp("key", []byte("parties")),
 		lp("value", []byte(s.Metadata["parties"])),
 		u64f("signed-at (ms)", uint64(s.SignedAt.UnixMilli())),
-	}
+	}...)
 }
 
 func wexDump(t *testing.T, s Submission, entries []Entry, signedHead []byte, v *checkpoint.Verifier) string {

@@ -117,11 +117,20 @@ func (c *Client) Evidence() pb.EvidenceServiceClient { return c.ev }
 func (c *Client) Admin() pb.AdminServiceClient       { return c.admin }
 
 // Sign validates and signs a submission with the platform's key, filling in
-// Platform and, if zero, SignedAt. Keep the result to retry it later:
-// resubmitting the same signed submission is always safe.
+// Platform, Court (the ID of Config.Court, so the signature binds the
+// submission to this court) and, if zero, SignedAt. Keep the result to retry
+// it later: resubmitting the same signed submission is always safe.
 func (c *Client) Sign(s evidence.Submission) (*pb.SignedSubmission, error) {
 	if c.cfg.Key == nil || c.cfg.Platform == "" {
 		return nil, errors.New("client: Platform and Key are required to sign")
+	}
+	switch {
+	case c.cfg.Court == nil && s.Court == "":
+		return nil, errors.New("client: the court's ID is signed with the submission: set Config.Court (the court's key) or Submission.Court")
+	case c.cfg.Court != nil && s.Court == "":
+		s.Court = c.cfg.Court.Name()
+	case c.cfg.Court != nil && s.Court != c.cfg.Court.Name():
+		return nil, fmt.Errorf("client: submission names court %q but this client files with court %q", s.Court, c.cfg.Court.Name())
 	}
 	s.Platform = c.cfg.Platform
 	if s.SignedAt.IsZero() {
@@ -226,6 +235,7 @@ func (c *Client) Verify(ctx context.Context, fp evidence.Fingerprint) ([]*eviden
 // ToPB converts a submission to its API form.
 func ToPB(s *evidence.Submission) *pb.Submission {
 	return &pb.Submission{
+		Court:       s.Court,
 		Platform:    s.Platform,
 		RequestId:   s.RequestID,
 		Fingerprint: fmt.Sprintf("%x", s.Fingerprint[:]),

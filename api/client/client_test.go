@@ -38,7 +38,7 @@ func receipt(t *testing.T, s *checkpoint.Signer) *pb.Receipt {
 	var last []byte
 	at := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 	for i := range 2 {
-		sub := evidence.Submission{Platform: "esign.example", RequestID: "r" + string(rune('0'+i)),
+		sub := evidence.Submission{Court: court, Platform: "esign.example", RequestID: "r" + string(rune('0'+i)),
 			Fingerprint: sm3.Sum([]byte{byte(i)}), Category: evidence.CategoryContract, Title: "合同", SignedAt: at}
 		sig, err := sub.Sign(platform)
 		if err != nil {
@@ -91,5 +91,43 @@ func TestNewRefusesKeysOfAnotherCourt(t *testing.T) {
 		CourtKeys: []*checkpoint.Verifier{newSigner(t, "beijing.court.example/evidence").Verifier()}})
 	if err == nil || !strings.Contains(err.Error(), "not a key of Court") {
 		t.Fatalf("New = %v, want another court's key refused", err)
+	}
+}
+
+// Sign names the court the client files with (issue 13, item 10): the
+// signed bytes carry the court of Config.Court, so the submission cannot
+// be filed at another court.
+func TestSignNamesTheCourt(t *testing.T) {
+	key, _ := sm2.GenerateKey()
+	sub := evidence.Submission{RequestID: "r-1", Fingerprint: sm3.Sum([]byte("f")), Category: evidence.CategoryChat, Title: "t"}
+	c, err := New(Config{Endpoints: []string{"127.0.0.1:1"}, Court: newSigner(t, court).Verifier(), Platform: "esign.example", Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := c.Sign(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Submission.Court != court {
+		t.Fatalf("signed for court %q, want %q", s.Submission.Court, court)
+	}
+	signed := sub
+	signed.Court, signed.Platform, signed.SignedAt = court, "esign.example", s.Submission.SignedAt.AsTime()
+	if err := evidence.VerifySignature(&signed, s.Signature, key.Public()); err != nil {
+		t.Fatalf("the signature is not over the submission naming %s: %v", court, err)
+	}
+	other := sub
+	other.Court = "beijing.court.example/evidence"
+	if _, err := c.Sign(other); err == nil || !strings.Contains(err.Error(), "beijing.court.example/evidence") {
+		t.Fatalf("signed a submission for another court than the client's: %v", err)
+	}
+	noCourt, err := New(Config{Endpoints: []string{"127.0.0.1:1"}, Platform: "esign.example", Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer noCourt.Close()
+	if _, err := noCourt.Sign(sub); err == nil || !strings.Contains(err.Error(), "Config.Court") {
+		t.Fatalf("signed without knowing the court: %v", err)
 	}
 }

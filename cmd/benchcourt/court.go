@@ -219,6 +219,7 @@ func (s *submissionSigner) one(rng *rand.Rand) (consensus.SignedSubmission, erro
 		}
 	}
 	sub := evidence.Submission{
+		Court:       benchCourt,
 		Platform:    benchPlatform,
 		RequestID:   s.prefix + "-" + strconv.FormatUint(n, 10),
 		Fingerprint: fp,

@@ -77,7 +77,7 @@ func TestPausedLeaderStallsWritesLessThanThePause(t *testing.T) {
 				default:
 				}
 				id := fmt.Sprintf("pause-%d-%d", w, i)
-				s, err := signer.Sign(evidence.Submission{RequestID: id, Fingerprint: sm3.Sum([]byte(id)), Category: evidence.CategoryChat, Title: id})
+				s, err := signer.Sign(evidence.Submission{Court: ec.courtID, RequestID: id, Fingerprint: sm3.Sum([]byte(id)), Category: evidence.CategoryChat, Title: id})
 				if err != nil {
 					t.Error(err)
 					return

@@ -140,6 +140,7 @@ func runDemo(files []demoFile) ([]demoStep, error) {
 	for i, f := range files {
 		fp := sm3.Sum(f.data)
 		sub := evidence.Submission{
+			Court:       demoCourt,
 			Platform:    "esign.example",
 			RequestID:   fmt.Sprintf("demo-%d-%d", now.UnixMilli(), i),
 			Fingerprint: fp,
@@ -153,7 +154,7 @@ func runDemo(files []demoFile) ([]demoStep, error) {
 			return steps, failed
 		}
 		// The court checks format, clock and signature before accepting.
-		if !step("court checks submission", evidence.Check(&sub, sig, platformKey.Public(), time.Now(), evidence.TimePolicy{}),
+		if !step("court checks submission", evidence.Check(&sub, sig, platformKey.Public(), demoCourt, time.Now(), evidence.TimePolicy{}),
 			"%s", f.name) {
 			return steps, failed
 		}

@@ -76,15 +76,34 @@ func printResult(w io.Writer, r certificate.Result) {
 		if !wt.Trusted {
 			trust = "NOT in the trust file or not verified"
 		}
+		// A line that is not a cosignature has no time to show; the zero
+		// time would read as a date (0001-01-01).
+		if wt.CosignedAt.IsZero() {
+			ws = append(ws, fmt.Sprintf("%s, key %s (%s)", wt.Court, wt.KeyID, trust))
+			continue
+		}
 		ws = append(ws, fmt.Sprintf("%s at %s (%s)", wt.Court, wt.CosignedAt.Format(time.RFC3339), trust))
 	}
 	if len(ws) == 0 {
 		ws = []string{"none"}
 	}
 	fmt.Fprintf(w, "  witnesses   %s\n", strings.Join(ws, "; "))
-	if d.CertificateID != "" {
-		fmt.Fprintf(w, "  certificate %s, issued by %s at %s\n", d.CertificateID, d.IssuedBy, d.IssuedAt.Format(time.RFC3339Nano))
+	if k := d.PlatformKey; k != nil {
+		how := "stated by the issuer, unverified"
+		if d.PlatformSigned {
+			how = "stated by the issuer, whose signature verifies; the platform's signature verifies under it"
+		}
+		fmt.Fprintf(w, "  platform key registered at court %s on %s (%s)\n", k.Court, k.RegisteredAt.Format(time.RFC3339Nano), how)
 	}
+	if d.CertificateID == "" {
+		return
+	}
+	// Only what the issuer's signature proves is shown as a fact.
+	if d.IssuerVerified {
+		fmt.Fprintf(w, "  certificate %s, issued by %s at %s (signed by the issuer)\n", d.CertificateID, d.IssuedBy, d.IssuedAt.Format(time.RFC3339Nano))
+		return
+	}
+	fmt.Fprintf(w, "  certificate %s, issued by %s at %s: unverified (%s)\n", d.CertificateID, d.IssuedBy, d.IssuedAt.Format(time.RFC3339Nano), d.IssuerNote)
 }
 
 type resultJSON struct {

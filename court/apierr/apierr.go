@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -64,14 +65,32 @@ func FromStatus(err error) (Problem, bool) {
 		return Problem{}, false
 	}
 	st := gs.GRPCStatus()
-	p := Problem{Code: st.Code(), Reason: st.Code().String(), Message: st.Message()}
+	// A status without an ErrorInfo of ours gets its code's name in the
+	// reasons' spelling: NOT_FOUND, not NotFound.
+	p := Problem{Code: st.Code(), Reason: CodeReason(st.Code()), Message: st.Message()}
 	for _, d := range st.Details() {
 		switch d := d.(type) {
 		case *errdetails.ErrorInfo:
-			p.Reason, p.Field = d.GetReason(), d.GetMetadata()["field"]
+			if d.GetReason() != "" {
+				p.Reason, p.Field = d.GetReason(), d.GetMetadata()["field"]
+			}
 		case *errdetails.RetryInfo:
 			p.RetryAfter = d.GetRetryDelay().AsDuration()
 		}
 	}
 	return p, true
+}
+
+// CodeReason spells a gRPC code as the reasons are spelled: NotFound
+// becomes NOT_FOUND.
+func CodeReason(c codes.Code) string {
+	var b []rune
+	prev := ' '
+	for _, r := range c.String() {
+		if unicode.IsUpper(r) && unicode.IsLower(prev) {
+			b = append(b, '_')
+		}
+		b, prev = append(b, unicode.ToUpper(r)), r
+	}
+	return string(b)
 }

@@ -51,11 +51,15 @@ func readKey(t *testing.T, path string) *sm2.PrivateKey {
 	return k
 }
 
+// byHandRegisteredAt is when esign.example registered at Hangzhou.
+var byHandRegisteredAt = time.Date(2026, 11, 1, 9, 30, 0, 0, time.UTC)
+
 // makeByHandCertificate files three documents at Hangzhou, the second being
-// evidence.txt, has Beijing cosign the head and Beijing issue the
-// certificate of entry 1.
+// evidence.txt, has Beijing cosign the head and Hangzhou issue (and sign)
+// the certificate of entry 1, stating the platform's registration.
 func makeByHandCertificate(t *testing.T) []byte {
-	court, err := checkpoint.NewSigner(hangzhou, readKey(t, filepath.Join(wexKeysDir, "court_key.pem")))
+	courtKey := readKey(t, filepath.Join(wexKeysDir, "court_key.pem"))
+	court, err := checkpoint.NewSigner(hangzhou, courtKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +72,7 @@ func makeByHandCertificate(t *testing.T) []byte {
 	store := merkle.NewMemStore()
 	var entries [][]byte
 	for i, f := range [][]byte{[]byte("chat log\n"), file, []byte("web page capture\n")} {
-		s := evidence.Submission{Platform: "esign.example", RequestID: fmt.Sprintf("req-%04d", i+1),
+		s := evidence.Submission{Court: hangzhou, Platform: "esign.example", RequestID: fmt.Sprintf("req-%04d", i+1),
 			Fingerprint: sm3.Sum(f), Category: evidence.CategoryContract, Title: "房屋租赁合同", SignedAt: at}
 		sig, err := s.Sign(platform)
 		if err != nil {
@@ -99,7 +103,10 @@ func makeByHandCertificate(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	c, err := Issue(Input{Entry: entries[1], Index: 1, Proof: proof, SignedHead: signed,
-		IssuedBy: beijing, IssuedAt: at.Add(2*time.Hour + 125*time.Millisecond)})
+		IssuedBy: hangzhou, IssuedAt: at.Add(2*time.Hour + 125*time.Millisecond), Signer: courtKey,
+		PlatformKeyOf: func(court, _ string) (*PlatformKey, error) {
+			return &PlatformKey{Court: court, RegisteredAt: byHandRegisteredAt, Key: platform.Public()}, nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,8 +164,9 @@ func TestVerifyByHand(t *testing.T) {
 	v, _ := NewVerifier(VerifierConfig{Trust: tr})
 	file, _ := os.ReadFile(filepath.Join(byHandDir, "evidence.txt"))
 	r := v.Verify(certJSON, Policy{Fingerprint: fp(file), MinWitnesses: 1})
-	if r.Verdict != Valid {
-		t.Fatalf("the worked example is %s: %s", r.Verdict, r.Reason)
+	if r.Verdict != Valid || !r.Details.IssuerVerified || !r.Details.PlatformSigned {
+		t.Fatalf("the worked example is %s: %s (issuer verified %v: %s; platform signed %v)", r.Verdict, r.Reason,
+			r.Details.IssuerVerified, r.Details.IssuerNote, r.Details.PlatformSigned)
 	}
 
 	dump := byHandDump(t, certJSON, trust, file)
@@ -176,6 +184,26 @@ func TestVerifyByHand(t *testing.T) {
 	}
 	if !bytes.Contains(doc, []byte(dump)) {
 		t.Fatalf("%s does not contain %s/example.md verbatim; paste it in", byHandDoc, byHandDir)
+	}
+	// The step-by-step commands quote values of the example: they must be
+	// this example's.
+	c, _ := Unmarshal(certJSON)
+	text, _, _ := bytes.Cut(c.SignedHead, []byte("\n\n"))
+	var courtSig []byte
+	sigs, _ := checkpoint.Signatures(c.SignedHead)
+	for _, s := range sigs {
+		if s.Name == hangzhou {
+			courtSig = s.Sig
+		}
+	}
+	for _, want := range []string{
+		fmt.Sprintf("node %x %x\n", c.Proof[0], merkle.LeafHash(c.EntryBytes)),
+		"printf '" + strings.ReplaceAll(string(text), "\n", `\n`) + `\n' > note.txt`,
+		"echo " + hex.EncodeToString(courtSig) + " | xxd",
+	} {
+		if !bytes.Contains(doc, []byte(want)) {
+			t.Errorf("%s's step-by-step commands do not quote this example: missing %q", byHandDoc, want)
+		}
 	}
 	runDocScript(t, doc, certPath, file)
 }
@@ -195,6 +223,16 @@ func byHandDump(t *testing.T, certJSON []byte, trust string, file []byte) string
 	var b strings.Builder
 	fmt.Fprintf(&b, "The certificate, `cert.json`:\n\n```json\n%s```\n\n", certJSON)
 	fmt.Fprintf(&b, "The trust file, `trust.txt` (Hangzhou's court key and Beijing's):\n\n```\n%s```\n\n", trust)
+	signedBytes := c.SignedBytes()
+	sub := c.Entry.Submission.Marshal()
+	fmt.Fprintf(&b, "The bytes Hangzhou signed as issuer (`signed.bin`, %d bytes; the certificate ID is the first 16 bytes of their SM3):\n\n```\n", len(signedBytes))
+	fmt.Fprintf(&b, "bytes \"%s\" || bytes issued_by || u64 %d || bytes entry (%d) || bytes tlog_proof (%d)\n", Format, c.IssuedAt.UnixMilli(), len(c.EntryBytes), len(c.TlogProof()))
+	fmt.Fprintf(&b, "|| bytes \"%s\" || u64 %d || bytes platform_key (%d)\n", c.Platform.Court, c.Platform.RegisteredAt.UnixMilli(), len(c.Platform.Key.MarshalPKIX()))
+	sum := sm3.Sum(signedBytes)
+	fmt.Fprintf(&b, "SM3(signed.bin)                   = %x\n```\n\n", sum[:])
+	fmt.Fprintf(&b, "The issuer's signature (`issuer_sig.der`, hex), key ID `%08x`:\n\n```\n%s\n```\n\n", c.IssuerKeyID, hex.EncodeToString(c.IssuerSignature))
+	fmt.Fprintf(&b, "The submission the platform signed (`submission.bin`, %d bytes, version %d) and its signature (`platform_sig.der`, hex), checked with `platform_key`:\n\n```\n%s\n```\n\n",
+		len(sub), c.Entry.Submission.Version(), hex.EncodeToString(c.Entry.Signature))
 	fmt.Fprintf(&b, "The file at hand, `evidence.txt` (%d bytes): `%s`\n\n", len(file), strings.TrimSuffix(string(file), "\n")+`\n`)
 	fmt.Fprintf(&b, "```\n")
 	fmt.Fprintf(&b, "SM3(evidence.txt)                 = %x\n", fileSum[:])
@@ -258,7 +296,12 @@ func runDocScript(t *testing.T, doc []byte, certPath string, file []byte) {
 	badProof := filepath.Join(dir, "bad-proof.json")
 	i := bytes.Index(certJSON, []byte(`\nindex 1\n`)) + len(`\nindex 1\n`)
 	bad := bytes.Clone(certJSON)
-	bad[i+3] ^= 0x01 // a base64 digit of proof[0]: still base64, another hash
+	// A base64 digit of proof[0] changed to another: another hash.
+	if bad[i+3] == 'A' {
+		bad[i+3] = 'B'
+	} else {
+		bad[i+3] = 'A'
+	}
 	os.WriteFile(badProof, bad, 0o644)
 	truncated := filepath.Join(dir, "truncated.json")
 	os.WriteFile(truncated, certJSON[:len(certJSON)/2], 0o644)
@@ -271,12 +314,28 @@ func runDocScript(t *testing.T, doc []byte, certPath string, file []byte) {
 	}
 	rotated := filepath.Join(dir, "rotated-trust.txt")
 	os.WriteFile(rotated, append([]byte(mustVerifier(t, hangzhou).String()+"\n"), trustBytes...), 0o644)
+	// issued_at moved back, the certificate ID recomputed: the issuer's
+	// signature no longer holds.
+	backdated := filepath.Join(dir, "backdated.json")
+	{
+		c, err := Unmarshal(certJSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.IssuedAt = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+		c.ID = c.computeID()
+		os.WriteFile(backdated, c.Marshal(), 0o644)
+	}
 	for _, tc := range []struct {
 		args []string
 		code int
 		out  string
 	}{
 		{[]string{certPath, trust, evidenceTxt}, 0, "VALID: evidence "},
+		{[]string{certPath, trust, evidenceTxt}, 0, "issued by " + hangzhou + " at 2026-11-25T10:00:00.125Z (signed by the issuer)"},
+		{[]string{certPath, trust, evidenceTxt}, 0, "platform esign.example's key registered at " + hangzhou},
+		{[]string{backdated, trust, evidenceTxt}, 6, "INVALID PROOF: the issuer's signature"},
+		{[]string{filepath.Join(byHandDir, "cert_v1.json"), trust, evidenceTxt}, 0, "(unverified: version 1 certificates are not signed)"},
 		{[]string{certPath, rotated, evidenceTxt}, 0, "VALID: evidence "},
 		{[]string{certPath, trust, changed}, 4, "TAMPERED: "},
 		{[]string{badProof, trust}, 6, "INVALID PROOF: "},

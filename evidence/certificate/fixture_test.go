@@ -30,6 +30,12 @@ type testLog struct {
 	entries   [][]byte
 	files     [][]byte
 	headTime  time.Time
+	// issuer is Beijing's key, which signs the certificates (a witness's
+	// key if Beijing is one); platform filed every entry, registered at
+	// Hangzhou at registeredAt.
+	issuer       *sm2.PrivateKey
+	platform     *sm2.PrivateKey
+	registeredAt time.Time
 }
 
 func newTestLog(t testing.TB, n int, witnesses ...string) *testLog {
@@ -43,7 +49,8 @@ func newTestLog(t testing.TB, n int, witnesses ...string) *testLog {
 		t.Fatal(err)
 	}
 	platform, _ := sm2.GenerateKey()
-	l := &testLog{court: signer, store: merkle.NewMemStore(), headTime: time.Date(2026, 11, 25, 8, 0, 5, 0, time.UTC)}
+	l := &testLog{court: signer, store: merkle.NewMemStore(), headTime: time.Date(2026, 11, 25, 8, 0, 5, 0, time.UTC), platform: platform}
+	l.registeredAt = l.headTime.Add(-30 * 24 * time.Hour)
 	for _, w := range witnesses {
 		wk, _ := sm2.GenerateKey()
 		c, err := checkpoint.NewCosigner(w, wk, func() time.Time { return l.headTime.Add(time.Minute) })
@@ -52,10 +59,16 @@ func newTestLog(t testing.TB, n int, witnesses ...string) *testLog {
 		}
 		l.witnesses = append(l.witnesses, c)
 		l.wkeys = append(l.wkeys, wk)
+		if w == beijing {
+			l.issuer = wk
+		}
+	}
+	if l.issuer == nil {
+		l.issuer, _ = sm2.GenerateKey()
 	}
 	for i := 0; i < n; i++ {
 		file := []byte(fmt.Sprintf("contract number %d, signed by both parties", i))
-		s := evidence.Submission{Platform: "esign.example", RequestID: fmt.Sprintf("req-%d", i),
+		s := evidence.Submission{Court: hangzhou, Platform: "esign.example", RequestID: fmt.Sprintf("req-%d", i),
 			Fingerprint: sm3.Sum(file), Category: evidence.CategoryContract, Title: "房屋租赁合同",
 			SignedAt: l.headTime.Add(-time.Minute)}
 		sig, err := s.Sign(platform)
@@ -109,7 +122,46 @@ func (l *testLog) input(t testing.TB, index int, cosign bool) Input {
 		t.Fatal(err)
 	}
 	return Input{Entry: l.entries[index], Index: uint64(index), Proof: proof, SignedHead: l.head(t, size, cosign),
-		IssuedBy: beijing, IssuedAt: l.headTime.Add(2 * time.Hour)}
+		IssuedBy: beijing, IssuedAt: l.headTime.Add(2 * time.Hour), Signer: l.issuer,
+		PlatformKeyOf: func(court, platform string) (*PlatformKey, error) {
+			if court != hangzhou || platform != "esign.example" {
+				return nil, nil
+			}
+			return &PlatformKey{Court: hangzhou, RegisteredAt: l.registeredAt, Key: l.platform.Public()}, nil
+		}}
+}
+
+// issuerVerifier is the trust file line of the certificates' issuer.
+func (l *testLog) issuerVerifier(t testing.TB) *checkpoint.Verifier {
+	t.Helper()
+	v, err := checkpoint.NewVerifier(beijing, l.issuer.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// trustWithIssuer is trust(witnesses...) with the issuer's key as well.
+func (l *testLog) trustWithIssuer(t testing.TB, witnesses ...int) *Trust {
+	t.Helper()
+	keys := []*checkpoint.Verifier{l.court.Verifier()}
+	issuerListed := false
+	for _, i := range witnesses {
+		v, err := checkpoint.NewVerifier(l.witnesses[i].Name(), l.wkeys[i].Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, v)
+		issuerListed = issuerListed || l.wkeys[i] == l.issuer
+	}
+	if !issuerListed {
+		keys = append(keys, l.issuerVerifier(t))
+	}
+	tr, err := NewTrust(keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
 }
 
 func (l *testLog) cert(t testing.TB, index int, cosign bool) *Certificate {

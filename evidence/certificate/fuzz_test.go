@@ -2,6 +2,8 @@ package certificate
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -16,6 +18,16 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add(good[:len(good)/3])
 	f.Add(l.cert(f, 0, false).Marshal())
 	f.Add([]byte(`{"format":"courtledger.certificate/v1"}`))
+	f.Add([]byte(`{"format":"courtledger.certificate/v2"}`))
+	// Version 1 (unsigned) and a version 2 without the platform members.
+	if v1, err := os.ReadFile(filepath.Join(byHandDir, "cert_v1.json")); err == nil {
+		f.Add(v1)
+	}
+	in := l.input(f, 1, true)
+	in.PlatformKeyOf = nil
+	if c, err := Issue(in); err == nil {
+		f.Add(c.Marshal())
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := v.Verify(b, Policy{})
 		c, err := Unmarshal(b)
@@ -32,6 +44,10 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 		if r.Verdict == Valid && r.Details.EvidenceID != c.Entry.EvidenceID {
 			t.Fatalf("valid verdict for evidence %s, certificate holds %s", r.Details.EvidenceID, c.Entry.EvidenceID)
+		}
+		// The issuer is verified only by its signature over what it says.
+		if r.Details.IssuerVerified && (c.Version != 2 || l.issuerVerifier(t).PublicKey().Verify(c.SignedBytes(), c.IssuerSignature) != nil) {
+			t.Fatalf("issuer reported verified without a valid signature")
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package certificate
 
 import (
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -76,31 +77,49 @@ func ParseVerdict(s string) (Verdict, error) {
 // Witness is one cosignature line on the certificate's tree head.
 type Witness struct {
 	Court      string    `json:"court"`
-	KeyID      string    `json:"key_id"`      // 8 hex digits
-	CosignedAt time.Time `json:"cosigned_at"` // when the witness checked the head
+	KeyID      string    `json:"key_id"`               // 8 hex digits
+	CosignedAt time.Time `json:"cosigned_at,omitzero"` // when the witness checked the head; zero for a line that is no cosignature
 	// Trusted: the witness's key is in the trust file and its cosignature
 	// verifies. An untrusted witness is reported, never counted.
 	Trusted bool `json:"trusted"`
 }
 
 // Details are what a certificate says, filled in as far as it could be
-// decoded; they are proven only if the verdict is Valid or Tampered.
+// decoded; they are proven only if the verdict is Valid or Tampered, and
+// IssuedBy, IssuedAt and PlatformKey only if IssuerVerified as well.
 type Details struct {
 	CertificateID string    `json:"certificate_id,omitempty"`
 	IssuedBy      string    `json:"issued_by,omitempty"`
 	IssuedAt      time.Time `json:"issued_at,omitzero"`
-	Court         string    `json:"court,omitempty"` // origin court of the entry
-	EvidenceID    string    `json:"evidence_id,omitempty"`
-	Index         uint64    `json:"index"`
-	TreeSize      uint64    `json:"tree_size,omitempty"`
-	HeadTime      time.Time `json:"head_time,omitzero"`
-	RecordedAt    time.Time `json:"recorded_at,omitzero"` // the entry's accepted-at
-	Platform      string    `json:"platform,omitempty"`
-	RequestID     string    `json:"request_id,omitempty"`
-	Category      string    `json:"category,omitempty"`
-	Title         string    `json:"title,omitempty"`
-	Fingerprint   string    `json:"fingerprint,omitempty"`
-	Witnesses     []Witness `json:"witnesses,omitempty"`
+	// IssuerVerified: the issuing court's signature over the certificate
+	// verifies under its key in the trust file. Otherwise IssuerNote says
+	// why not, and issued_by and issued_at are what the file claims.
+	IssuerVerified bool   `json:"issuer_verified"`
+	IssuerNote     string `json:"issuer_note,omitempty"`
+	// PlatformKey is where the filer's key comes from, as the issuer
+	// states it; PlatformSigned: the platform's signature over the
+	// submission verifies under it.
+	PlatformKey    *PlatformKeyDetails `json:"platform_key,omitempty"`
+	PlatformSigned bool                `json:"platform_signed"`
+	Court          string              `json:"court,omitempty"` // origin court of the entry
+	EvidenceID     string              `json:"evidence_id,omitempty"`
+	Index          uint64              `json:"index"`
+	TreeSize       uint64              `json:"tree_size,omitempty"`
+	HeadTime       time.Time           `json:"head_time,omitzero"`
+	RecordedAt     time.Time           `json:"recorded_at,omitzero"` // the entry's accepted-at
+	Platform       string              `json:"platform,omitempty"`
+	RequestID      string              `json:"request_id,omitempty"`
+	Category       string              `json:"category,omitempty"`
+	Title          string              `json:"title,omitempty"`
+	Fingerprint    string              `json:"fingerprint,omitempty"`
+	Witnesses      []Witness           `json:"witnesses,omitempty"`
+}
+
+// PlatformKeyDetails is a platform's registration as a certificate states it.
+type PlatformKeyDetails struct {
+	Court        string    `json:"court"`
+	RegisteredAt time.Time `json:"registered_at"`
+	SPKI         string    `json:"spki"` // standard base64 of the SubjectPublicKeyInfo DER
 }
 
 // Result is the outcome of Verify: a verdict a program acts on, a reason a
@@ -217,6 +236,16 @@ func (v *Verifier) VerifyCertificate(c *Certificate, p Policy) Result {
 	if err := c.checkRepeated(); err != nil {
 		return fail(Malformed, err, "the certificate was edited after it was issued: %v", err)
 	}
+	if err := v.checkIssuer(c, &r.Details); err != nil {
+		return fail(InvalidProof, err, "%v", err)
+	}
+	if r.Details.IssuerVerified && c.Platform != nil {
+		if err := evidence.VerifySignature(&c.Entry.Submission, c.Entry.Signature, c.Platform.Key); err != nil {
+			return fail(InvalidProof, err, "the platform %s's signature over the submission does not verify under the key court %s states was registered at %s",
+				c.Entry.Submission.Platform, c.IssuedBy, c.Platform.Court)
+		}
+		r.Details.PlatformSigned = true
+	}
 	// A court counts once, even if it cosigned the head with two of its keys
 	// (before and after rotating).
 	trustedBy := map[string]bool{}
@@ -243,6 +272,48 @@ func (v *Verifier) VerifyCertificate(c *Certificate, p Policy) Result {
 	return r
 }
 
+// checkIssuer checks the issuing court's signature. A certificate whose
+// issuer or issuer key is unknown to the trust file, or of version 1
+// (unsigned), still proves its entry; only its issued_by, issued_at and
+// platform key stay unverified. A signature that fails under a trusted key
+// of the named issuer is an error: the certificate was changed after it
+// was issued, or the issuer named is not the one who signed.
+func (v *Verifier) checkIssuer(c *Certificate, d *Details) error {
+	if c.Version == 1 {
+		d.IssuerNote = "a " + FormatV1 + " certificate is not signed by its issuer"
+		return nil
+	}
+	keys, ok := v.trust.Court(c.IssuedBy)
+	if !ok {
+		d.IssuerNote = fmt.Sprintf("court %s, named as issuer, is not in the trust file", c.IssuedBy)
+		return nil
+	}
+	for _, k := range keys {
+		if k.KeyHash() != c.IssuerKeyID {
+			continue
+		}
+		if err := k.PublicKey().Verify(c.SignedBytes(), c.IssuerSignature); err != nil {
+			return fmt.Errorf("the signature of the issuing court %s (key %08x) on the certificate does not verify: issued_by, issued_at or the platform's key were changed after issue", c.IssuedBy, c.IssuerKeyID)
+		}
+		d.IssuerVerified = true
+		return nil
+	}
+	// As with a tree head, an unknown key (one retired before this trust
+	// file was written, or none of the court's) cannot vouch; it is not
+	// proof of a change either.
+	d.IssuerNote = fmt.Sprintf("the certificate is signed with key %08x, which is not one of court %s's keys in the trust file (%s)",
+		c.IssuerKeyID, c.IssuedBy, verifierIDs(keys))
+	return nil
+}
+
+func verifierIDs(keys []*checkpoint.Verifier) string {
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = fmt.Sprintf("%08x", k.KeyHash())
+	}
+	return strings.Join(ids, " or ")
+}
+
 func keyIDs(keys []note.Verifier) string {
 	ids := make([]string, len(keys))
 	for i, k := range keys {
@@ -260,7 +331,15 @@ func detailsOf(c *Certificate) Details {
 		Platform: e.Submission.Platform, RequestID: e.Submission.RequestID,
 		Category: string(e.Submission.Category), Title: e.Submission.Title,
 		Fingerprint: hex.EncodeToString(e.Submission.Fingerprint[:]),
+		PlatformKey: platformDetails(c.Platform),
 	}
+}
+
+func platformDetails(p *PlatformKey) *PlatformKeyDetails {
+	if p == nil {
+		return nil
+	}
+	return &PlatformKeyDetails{Court: p.Court, RegisteredAt: p.RegisteredAt, SPKI: base64.StdEncoding.EncodeToString(p.Key.MarshalPKIX())}
 }
 
 // Cosignatures lists the witness cosignature lines on the certificate's
@@ -277,7 +356,9 @@ func (c *Certificate) Cosignatures() []Witness {
 			continue
 		}
 		w := Witness{Court: s.Name, KeyID: fmt.Sprintf("%08x", s.KeyID)}
-		if at, err := checkpoint.CosignedAt(s); err == nil {
+		// A line that is no cosignature has no time; read as one, its
+		// first bytes would give a date past year 9999.
+		if at, err := checkpoint.CosignedAt(s); err == nil && at.Year() <= 9999 {
 			w.CosignedAt = at
 		}
 		out = append(out, w)
@@ -285,7 +366,9 @@ func (c *Certificate) Cosignatures() []Witness {
 	return out
 }
 
-// witnesses marks the cosignatures that verified under a trusted key.
+// witnesses marks the cosignatures that verified under a trusted key. Only
+// theirs has a time: the time of any other line is unsigned as far as the
+// verifier knows, and is not shown as if it were proven.
 func witnesses(c *Certificate, n *note.Note) []Witness {
 	verified := map[string]bool{}
 	for _, s := range n.Sigs {
@@ -294,6 +377,9 @@ func witnesses(c *Certificate, n *note.Note) []Witness {
 	out := c.Cosignatures()
 	for i, w := range out {
 		out[i].Trusted = verified[w.Court+"+"+w.KeyID]
+		if !out[i].Trusted {
+			out[i].CosignedAt = time.Time{}
+		}
 	}
 	return out
 }

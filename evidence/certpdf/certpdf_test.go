@@ -44,7 +44,7 @@ func testCertificateTitled(t testing.TB, title string, witnesses ...string) (*ce
 	store := merkle.NewMemStore()
 	var entries [][]byte
 	for i := 0; i < 3; i++ {
-		s := evidence.Submission{Platform: "esign.example", RequestID: fmt.Sprintf("req-%d", i),
+		s := evidence.Submission{Court: hangzhou, Platform: "esign.example", RequestID: fmt.Sprintf("req-%d", i),
 			Fingerprint: sm3.Sum([]byte(fmt.Sprint("file ", i))), Category: evidence.CategoryContract,
 			Title: "房屋租赁合同（杭州市西湖区）", SignedAt: at.Add(-time.Minute)}
 		if i == 2 {
@@ -75,12 +75,13 @@ func testCertificateTitled(t testing.TB, title string, witnesses ...string) (*ce
 	if signed, err = checkpoint.WithSignatures(signed, lines...); err != nil {
 		t.Fatal(err)
 	}
+	issuerKey, _ := sm2.GenerateKey()
 	proof, err := merkle.Inclusion(context.Background(), store, 2, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, err := certificate.Issue(certificate.Input{Entry: entries[2], Index: 2, Proof: proof, SignedHead: signed,
-		IssuedBy: "guangzhou.court.example/evidence", IssuedAt: at.Add(time.Hour)})
+		IssuedBy: "guangzhou.court.example/evidence", IssuedAt: at.Add(time.Hour), Signer: issuerKey})
 	if err != nil {
 		t.Fatal(err)
 	}

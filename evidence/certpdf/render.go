@@ -221,6 +221,10 @@ func (r *Renderer) Render(w io.Writer, c *certificate.Certificate) error {
 		}
 	}
 	for _, wt := range witnesses {
+		if wt.CosignedAt.IsZero() { // not a cosignature line: no time to show
+			d.row("见证法院联署", fmt.Sprintf("%s 签名，密钥 %s", named(wt.Court), wt.KeyID), bodyW-labelW, 9, 4.6)
+			continue
+		}
 		d.row("见证法院联署", fmt.Sprintf("%s 于 %s 联署确认，密钥 %s", named(wt.Court), cst(wt.CosignedAt), wt.KeyID), bodyW-labelW, 9, 4.6)
 	}
 	if len(witnesses) == 0 {

@@ -101,13 +101,14 @@ func (Verdict) EnumDescriptor() ([]byte, []int) {
 // ("Proof certificate") and in package evidence/certificate.
 type Certificate struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// "courtledger.certificate/v1".
+	// "courtledger.certificate/v2" ("courtledger.certificate/v1" for one
+	// issued before certificates were signed).
 	Format string `protobuf:"bytes,1,opt,name=format,proto3" json:"format,omitempty"`
 	// 32 lowercase hex digits, derived from the other fields.
 	CertificateId string `protobuf:"bytes,2,opt,name=certificate_id,json=certificateId,proto3" json:"certificate_id,omitempty"`
-	// The court that issued the certificate (not signed).
+	// The court that issued the certificate; signed by it (issuer_signature).
 	IssuedBy string `protobuf:"bytes,3,opt,name=issued_by,json=issuedBy,proto3" json:"issued_by,omitempty"`
-	// When it was issued, to the millisecond (not signed).
+	// When it was issued, to the millisecond; signed by the issuer.
 	IssuedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=issued_at,json=issuedAt,proto3" json:"issued_at,omitempty"`
 	// The entry's evidence ID and SM3 fingerprint (64 hex digits), repeated
 	// from the entry for search; a verifier checks they match it.
@@ -117,9 +118,21 @@ type Certificate struct {
 	Entry []byte `protobuf:"bytes,7,opt,name=entry,proto3" json:"entry,omitempty"`
 	// C2SP tlog-proof text: index, inclusion proof, and the origin court's
 	// signed tree head with witness cosignature lines.
-	TlogProof     string `protobuf:"bytes,8,opt,name=tlog_proof,json=tlogProof,proto3" json:"tlog_proof,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TlogProof string `protobuf:"bytes,8,opt,name=tlog_proof,json=tlogProof,proto3" json:"tlog_proof,omitempty"`
+	// Where the filer's key comes from: the platform's registration at the
+	// entry's court (when, and its SM2 SubjectPublicKeyInfo DER), as the
+	// issuer states it; all three absent if the issuer does not hold the
+	// registration (another court's evidence it mirrors).
+	PlatformCourt        string                 `protobuf:"bytes,9,opt,name=platform_court,json=platformCourt,proto3" json:"platform_court,omitempty"`
+	PlatformRegisteredAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=platform_registered_at,json=platformRegisteredAt,proto3" json:"platform_registered_at,omitempty"`
+	PlatformKey          []byte                 `protobuf:"bytes,11,opt,name=platform_key,json=platformKey,proto3" json:"platform_key,omitempty"`
+	// The issuing court's SM2 signature (DER) over the certificate's signed
+	// bytes (docs/formats.md, "Proof certificate"), and the key ID (8 hex
+	// digits) of its trust file line.
+	IssuerKeyId     string `protobuf:"bytes,12,opt,name=issuer_key_id,json=issuerKeyId,proto3" json:"issuer_key_id,omitempty"`
+	IssuerSignature []byte `protobuf:"bytes,13,opt,name=issuer_signature,json=issuerSignature,proto3" json:"issuer_signature,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Certificate) Reset() {
@@ -206,6 +219,41 @@ func (x *Certificate) GetTlogProof() string {
 		return x.TlogProof
 	}
 	return ""
+}
+
+func (x *Certificate) GetPlatformCourt() string {
+	if x != nil {
+		return x.PlatformCourt
+	}
+	return ""
+}
+
+func (x *Certificate) GetPlatformRegisteredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PlatformRegisteredAt
+	}
+	return nil
+}
+
+func (x *Certificate) GetPlatformKey() []byte {
+	if x != nil {
+		return x.PlatformKey
+	}
+	return nil
+}
+
+func (x *Certificate) GetIssuerKeyId() string {
+	if x != nil {
+		return x.IssuerKeyId
+	}
+	return ""
+}
+
+func (x *Certificate) GetIssuerSignature() []byte {
+	if x != nil {
+		return x.IssuerSignature
+	}
+	return nil
 }
 
 type GetCertificateRequest struct {
@@ -675,7 +723,7 @@ var File_courtledger_v1_certificate_proto protoreflect.FileDescriptor
 
 const file_courtledger_v1_certificate_proto_rawDesc = "" +
 	"\n" +
-	" courtledger/v1/certificate.proto\x12\x0ecourtledger.v1\x1a\x1dcourtledger/v1/evidence.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x02\n" +
+	" courtledger/v1/certificate.proto\x12\x0ecourtledger.v1\x1a\x1dcourtledger/v1/evidence.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x04\n" +
 	"\vCertificate\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\tR\x06format\x12%\n" +
 	"\x0ecertificate_id\x18\x02 \x01(\tR\rcertificateId\x12\x1b\n" +
@@ -686,7 +734,13 @@ const file_courtledger_v1_certificate_proto_rawDesc = "" +
 	"\vfingerprint\x18\x06 \x01(\tR\vfingerprint\x12\x14\n" +
 	"\x05entry\x18\a \x01(\fR\x05entry\x12\x1d\n" +
 	"\n" +
-	"tlog_proof\x18\b \x01(\tR\ttlogProof\"{\n" +
+	"tlog_proof\x18\b \x01(\tR\ttlogProof\x12%\n" +
+	"\x0eplatform_court\x18\t \x01(\tR\rplatformCourt\x12P\n" +
+	"\x16platform_registered_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x14platformRegisteredAt\x12!\n" +
+	"\fplatform_key\x18\v \x01(\fR\vplatformKey\x12\"\n" +
+	"\rissuer_key_id\x18\f \x01(\tR\vissuerKeyId\x12)\n" +
+	"\x10issuer_signature\x18\r \x01(\fR\x0fissuerSignature\"{\n" +
 	"\x15GetCertificateRequest\x12\x1f\n" +
 	"\vevidence_id\x18\x01 \x01(\tR\n" +
 	"evidenceId\x12\x1f\n" +
@@ -772,23 +826,24 @@ var file_courtledger_v1_certificate_proto_goTypes = []any{
 }
 var file_courtledger_v1_certificate_proto_depIdxs = []int32{
 	8,  // 0: courtledger.v1.Certificate.issued_at:type_name -> google.protobuf.Timestamp
-	1,  // 1: courtledger.v1.GetCertificateResponse.certificate:type_name -> courtledger.v1.Certificate
-	8,  // 2: courtledger.v1.Witness.cosigned_at:type_name -> google.protobuf.Timestamp
-	8,  // 3: courtledger.v1.Recording.recorded_at:type_name -> google.protobuf.Timestamp
-	5,  // 4: courtledger.v1.Recording.witnesses:type_name -> courtledger.v1.Witness
-	1,  // 5: courtledger.v1.Recording.certificate:type_name -> courtledger.v1.Certificate
-	0,  // 6: courtledger.v1.VerifyEvidenceResponse.verdict:type_name -> courtledger.v1.Verdict
-	6,  // 7: courtledger.v1.VerifyEvidenceResponse.recordings:type_name -> courtledger.v1.Recording
-	9,  // 8: courtledger.v1.VerifyEvidenceResponse.latest_head:type_name -> courtledger.v1.SignedTreeHead
-	2,  // 9: courtledger.v1.CertificateService.GetCertificate:input_type -> courtledger.v1.GetCertificateRequest
-	4,  // 10: courtledger.v1.CertificateService.VerifyEvidence:input_type -> courtledger.v1.VerifyEvidenceRequest
-	3,  // 11: courtledger.v1.CertificateService.GetCertificate:output_type -> courtledger.v1.GetCertificateResponse
-	7,  // 12: courtledger.v1.CertificateService.VerifyEvidence:output_type -> courtledger.v1.VerifyEvidenceResponse
-	11, // [11:13] is the sub-list for method output_type
-	9,  // [9:11] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	8,  // 1: courtledger.v1.Certificate.platform_registered_at:type_name -> google.protobuf.Timestamp
+	1,  // 2: courtledger.v1.GetCertificateResponse.certificate:type_name -> courtledger.v1.Certificate
+	8,  // 3: courtledger.v1.Witness.cosigned_at:type_name -> google.protobuf.Timestamp
+	8,  // 4: courtledger.v1.Recording.recorded_at:type_name -> google.protobuf.Timestamp
+	5,  // 5: courtledger.v1.Recording.witnesses:type_name -> courtledger.v1.Witness
+	1,  // 6: courtledger.v1.Recording.certificate:type_name -> courtledger.v1.Certificate
+	0,  // 7: courtledger.v1.VerifyEvidenceResponse.verdict:type_name -> courtledger.v1.Verdict
+	6,  // 8: courtledger.v1.VerifyEvidenceResponse.recordings:type_name -> courtledger.v1.Recording
+	9,  // 9: courtledger.v1.VerifyEvidenceResponse.latest_head:type_name -> courtledger.v1.SignedTreeHead
+	2,  // 10: courtledger.v1.CertificateService.GetCertificate:input_type -> courtledger.v1.GetCertificateRequest
+	4,  // 11: courtledger.v1.CertificateService.VerifyEvidence:input_type -> courtledger.v1.VerifyEvidenceRequest
+	3,  // 12: courtledger.v1.CertificateService.GetCertificate:output_type -> courtledger.v1.GetCertificateResponse
+	7,  // 13: courtledger.v1.CertificateService.VerifyEvidence:output_type -> courtledger.v1.VerifyEvidenceResponse
+	12, // [12:14] is the sub-list for method output_type
+	10, // [10:12] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_courtledger_v1_certificate_proto_init() }

@@ -29,9 +29,13 @@ const (
 // Submission is what a platform signs; see docs/formats.md for its
 // canonical bytes.
 type Submission struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Platform  string                 `protobuf:"bytes,1,opt,name=platform,proto3" json:"platform,omitempty"`
-	RequestId string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ID of the court the submission is filed with, signed with the rest
+	// (canonical encoding version 2): a court refuses a submission for another
+	// court, and one that names none (version 1).
+	Court     string `protobuf:"bytes,8,opt,name=court,proto3" json:"court,omitempty"`
+	Platform  string `protobuf:"bytes,1,opt,name=platform,proto3" json:"platform,omitempty"`
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// SM3 of the evidence file, 64 hexadecimal digits.
 	Fingerprint string `protobuf:"bytes,3,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
 	// One of: contract chat email webpage image audio video document transaction ip other.
@@ -72,6 +76,13 @@ func (x *Submission) ProtoReflect() protoreflect.Message {
 // Deprecated: Use Submission.ProtoReflect.Descriptor instead.
 func (*Submission) Descriptor() ([]byte, []int) {
 	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Submission) GetCourt() string {
+	if x != nil {
+		return x.Court
+	}
+	return ""
 }
 
 func (x *Submission) GetPlatform() string {
@@ -1492,9 +1503,10 @@ var File_courtledger_v1_evidence_proto protoreflect.FileDescriptor
 
 const file_courtledger_v1_evidence_proto_rawDesc = "" +
 	"\n" +
-	"\x1dcourtledger/v1/evidence.proto\x12\x0ecourtledger.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd7\x02\n" +
+	"\x1dcourtledger/v1/evidence.proto\x12\x0ecourtledger.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x02\n" +
 	"\n" +
-	"Submission\x12\x1a\n" +
+	"Submission\x12\x14\n" +
+	"\x05court\x18\b \x01(\tR\x05court\x12\x1a\n" +
 	"\bplatform\x18\x01 \x01(\tR\bplatform\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tR\trequestId\x12 \n" +

@@ -1,0 +1,143 @@
+package court
+
+import (
+	"context"
+	"encoding/hex"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/apierr"
+	"github.com/courtledger/courtledger/crypto/sm3"
+)
+
+// Issue 13, item 9: a lawyer cannot enumerate evidence IDs. Asking for the
+// certificate of an unknown evidence ID, and of a recorded one with a wrong
+// fingerprint, answers the same code, reason and message, over gRPC, the
+// REST JSON route and the PDF route alike, and in comparable time. Before,
+// the messages differed ("evidence X at this court or its mirrors" against
+// "no evidence X with that fingerprint"), and the PDF route gave the reason
+// "NotFound" where the gateway gave "NOT_FOUND".
+func TestLawyerCannotEnumerateEvidence(t *testing.T) {
+	// Unlimited rate: the timing below takes many calls.
+	c := registered(t, func(cfg *Config) { cfg.Security.Rate = access.RateConfig{PerSecond: 1e6, Burst: 1e6} })
+	ctx := context.Background()
+	ev, _ := c.dial(t, c.nodes[0].GRPCAddr())
+	file := []byte("loan agreement")
+	resp, err := ev.Submit(ctx, &pb.SubmitRequest{Submission: c.signed(t, "enum-1", file)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := resp.Receipt.Entry.EvidenceId
+	fp := sm3.Sum(file)
+	good, wrong := hex.EncodeToString(fp[:]), strings.Repeat("ab", 32)
+	unknown := strings.Repeat("0", 32)
+	if known == unknown {
+		t.Fatal("the unknown ID is known")
+	}
+	probes := []struct{ name, id, fp string }{
+		{"known ID, wrong fingerprint", known, wrong},
+		{"unknown ID, the file's fingerprint", unknown, good},
+		{"unknown ID, wrong fingerprint", unknown, wrong},
+	}
+	lawyer := pb.NewCertificateServiceClient(dialToken(t, c.ca, c.nodes[0].GRPCAddr(), tokenFor(access.RoleLawyer)))
+	rest := newREST(c.ca, tokenFor(access.RoleLawyer))
+	base := "https://" + c.nodes[0].HTTPAddr() + "/v1/evidence/"
+
+	type answer struct{ grpc, json, pdf string }
+	ask := func(id, fp string) answer {
+		var a answer
+		_, err := lawyer.GetCertificate(ctx, &pb.GetCertificateRequest{EvidenceId: id, Fingerprint: fp})
+		st := status.Convert(err)
+		a.grpc = st.Code().String() + " " + reasonOf(err) + " " + st.Message()
+		get := func(url string) string {
+			hr, err := rest.Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer hr.Body.Close()
+			b, _ := io.ReadAll(hr.Body)
+			return hr.Status + " " + hr.Header.Get("Content-Type") + " " + string(b)
+		}
+		a.json = get(base + id + "/certificate?fingerprint=" + fp)
+		a.pdf = get(base + id + "/certificate.pdf?fingerprint=" + fp)
+		return a
+	}
+
+	first := ask(probes[0].id, probes[0].fp)
+	if !strings.HasPrefix(first.grpc, "NotFound NOT_FOUND ") {
+		t.Errorf("gRPC answer %q, want NotFound with reason NOT_FOUND", first.grpc)
+	}
+	for _, route := range []string{first.json, first.pdf} {
+		if !strings.HasPrefix(route, "404 ") || !strings.Contains(route, `"reason":"NOT_FOUND"`) {
+			t.Errorf("REST answer %q, want 404 with reason NOT_FOUND", route)
+		}
+		if strings.Contains(route, known) {
+			t.Errorf("REST answer %q echoes the evidence ID", route)
+		}
+	}
+	for _, p := range probes[1:] {
+		got := ask(p.id, p.fp)
+		// The ID asked for is the only thing that may differ, and no
+		// answer names it.
+		if got != first {
+			t.Errorf("%s answers\n  %+v\n%s answers\n  %+v", p.name, got, probes[0].name, first)
+		}
+	}
+	// The file's own fingerprint still gets the certificate.
+	if _, err := lawyer.GetCertificate(ctx, &pb.GetCertificateRequest{EvidenceId: known, Fingerprint: good}); err != nil {
+		t.Fatalf("with the file's fingerprint: %v", err)
+	}
+
+	// Comparable time: the median of many calls of each kind differ by
+	// less than a millisecond or a factor of 2, whichever is larger. A
+	// known ID used to cost an inclusion proof before its fingerprint was
+	// compared.
+	median := func(id, fp string) time.Duration {
+		const n = 41
+		ds := make([]time.Duration, n)
+		for i := range ds {
+			start := time.Now()
+			_, err := lawyer.GetCertificate(ctx, &pb.GetCertificateRequest{EvidenceId: id, Fingerprint: fp})
+			ds[i] = time.Since(start)
+			if status.Code(err) != codes.NotFound {
+				t.Fatalf("%v", err)
+			}
+		}
+		slices.Sort(ds)
+		return ds[n/2]
+	}
+	for range 2 { // warm up both paths
+		median(known, wrong)
+		median(unknown, wrong)
+	}
+	k, u := median(known, wrong), median(unknown, wrong)
+	t.Logf("median answer: known ID with a wrong fingerprint %v, unknown ID %v", k, u)
+	lo, hi := min(k, u), max(k, u)
+	if hi-lo > time.Millisecond && hi > 2*lo {
+		t.Errorf("known ID with a wrong fingerprint answers in %v, an unknown ID in %v", k, u)
+	}
+}
+
+// A gRPC status without a reason of ours gets its code's name spelled as
+// every reason is: NOT_FOUND, never NotFound.
+func TestCodeReason(t *testing.T) {
+	for c, want := range map[codes.Code]string{
+		codes.OK: "OK", codes.NotFound: "NOT_FOUND", codes.InvalidArgument: "INVALID_ARGUMENT",
+		codes.DeadlineExceeded: "DEADLINE_EXCEEDED", codes.Unauthenticated: "UNAUTHENTICATED",
+	} {
+		if got := apierr.CodeReason(c); got != want {
+			t.Errorf("codeReason(%v) = %q, want %q", c, got, want)
+		}
+		if got := problemOf(status.Error(c, "x")).Reason; c != codes.OK && got != want {
+			t.Errorf("problemOf(status %v).Reason = %q, want %q", c, got, want)
+		}
+	}
+}
