@@ -7,6 +7,7 @@ import (
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/evidence"
 )
 
@@ -199,7 +200,18 @@ func (s *evidenceServer) GetLatestTreeHead(ctx context.Context, req *pb.GetLates
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.GetLatestTreeHeadResponse{TreeHead: headToPB(h.Head, h.Note)}, nil
+	signed := h.Note
+	if log.Own() {
+		// The witnesses' cosignatures on this head, as receipts carry them.
+		lines, err := s.n.ledger.Cosignatures(h.Head.Size)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		if signed, err = checkpoint.WithSignatures(h.Note, lines...); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	return &pb.GetLatestTreeHeadResponse{TreeHead: headToPB(h.Head, signed)}, nil
 }
 
 func (s *evidenceServer) VerifyFingerprint(ctx context.Context, req *pb.VerifyFingerprintRequest) (*pb.VerifyFingerprintResponse, error) {

@@ -121,7 +121,7 @@ func TestCertCommands(t *testing.T) {
 	}
 	addr, trust, id := oneNodeCourt(t, content)
 	certJSON, certPDF := filepath.Join(dir, "c.json"), filepath.Join(dir, "c.pdf")
-	if out, err := run(t, "cert", "get", id, "--server", addr, "--trust", trust, "--json", certJSON, "--pdf", certPDF); err != nil {
+	if out, err := run(t, "cert", "get", id, "--server", addr, "--trust", trust, "--out-json", certJSON, "--out-pdf", certPDF); err != nil {
 		t.Fatalf("cert get: %v\n%s", err, out)
 	}
 	if b, _ := os.ReadFile(certPDF); !strings.HasPrefix(string(b), "%PDF-") {
