@@ -66,15 +66,15 @@ func (c *testCourt) stop(i int) {
 }
 
 type testNetwork struct {
-	courts           map[string]*testCourt
-	trust            string // trust file of the three courts' keys
-	platformKey      string // the platform's private key file
-	platform         *sm2.PrivateKey
-	verifiers        map[string][]*checkpoint.Verifier
-	dir              string
-	rules            []court.TokenRule
-	ca               string // the CA file
-	tls              *tls.Config
+	courts      map[string]*testCourt
+	trust       string // trust file of the three courts' keys
+	platformKey string // the platform's private key file
+	platform    *sm2.PrivateKey
+	verifiers   map[string][]*checkpoint.Verifier
+	dir         string
+	rules       []court.TokenRule
+	ca          string // the CA file
+	tls         *tls.Config
 }
 
 func startNetwork(t *testing.T) *testNetwork {
