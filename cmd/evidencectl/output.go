@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -175,48 +175,55 @@ func describe(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("no answer within --timeout (raise it, or check --server): %s", plain(err.Error()))
-	}
-	st, ok := status.FromError(err)
-	if !ok {
-		return errors.New(plain(err.Error()))
-	}
-	raw, msg := st.Message(), plain(st.Message())
+	raw := err.Error()
+	msg := plain(raw)
 	switch {
-	case strings.Contains(msg, "missing selected ALPN property"), strings.Contains(msg, "http2: frame too large"),
-		strings.Contains(msg, "HTTP/1.1"), strings.Contains(msg, "malformed HTTP"):
-		return fmt.Errorf("this looks like the court's REST/HTTPS port (http_addr); evidencectl speaks gRPC: use the node's gRPC port (grpc_addr in its config; `courtd demo` lists both) in --server (%s)", msg)
-	case strings.Contains(msg, "first record does not look like a TLS handshake"):
-		return fmt.Errorf("the node speaks plain text: it runs with --insecure; add --insecure (or EVIDENCECTL_INSECURE=1) (%s)", msg)
-	case strings.Contains(msg, "certificate signed by unknown authority"), strings.Contains(msg, "x509:"):
-		return fmt.Errorf("the node's TLS certificate is not trusted: give the CA that issued it with --ca (env EVIDENCECTL_CA) (%s)", msg)
-	case clientSide(st.Code(), raw):
-		return fmt.Errorf("could not reach the court (check --server and that the nodes run): %s", msg)
+	case strings.Contains(raw, "missing selected ALPN property"), strings.Contains(raw, "http2: frame too large"),
+		strings.Contains(raw, "malformed HTTP"):
+		return fmt.Errorf("this looks like the court's REST/HTTPS port (http_addr): evidencectl speaks gRPC, use the node's gRPC port (grpc_addr in its config; `courtd demo` lists both) in --server (%s)", shorten(msg))
+	case strings.Contains(raw, "first record does not look like a TLS handshake"):
+		return fmt.Errorf("the node speaks plain text (it runs with --insecure): add --insecure or EVIDENCECTL_INSECURE=1 (%s)", shorten(msg))
+	case strings.Contains(raw, "certificate signed by unknown authority"), strings.Contains(raw, "x509:"):
+		return fmt.Errorf("the node's TLS certificate is not trusted: give the CA that issued it with --ca or EVIDENCECTL_CA (%s)", shorten(msg))
+	case clientSide(raw):
+		return fmt.Errorf("could not reach the court: no node of --server answered (check --server and that the nodes run): %s", shorten(msg))
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("no answer within --timeout (raise it, or check --server): %s", msg)
 	}
-	return fmt.Errorf("court says %s: %s", st.Code(), msg)
+	if st, ok := status.FromError(err); ok {
+		return fmt.Errorf("court says %s: %s", st.Code(), plain(st.Message()))
+	}
+	return errors.New(msg)
 }
 
 // clientSide reports an error made on this side: no connection, or this
 // program's client giving up, not an answer of a court.
-func clientSide(code codes.Code, msg string) bool {
-	switch code {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Unknown, codes.Internal:
-	default:
-		return false
-	}
-	for _, s := range []string{"client:", "connection error", "transport", "connection refused", "no such host",
-		"produced zero addresses", "authentication handshake failed", "error reading server preface", "context deadline exceeded"} {
-		if strings.Contains(msg, s) {
+func clientSide(raw string) bool {
+	for _, s := range []string{"client: no node is ready", "connection error", "transport:", "connection refused", "no such host",
+		"produced zero addresses", "authentication handshake failed", "error reading server preface"} {
+		if strings.Contains(raw, s) {
 			return true
 		}
 	}
 	return false
 }
 
+// shorten keeps the heart of a transport error: gRPC's own advice about
+// versions and links is no help to the person at the command line.
+func shorten(msg string) string {
+	if i := strings.Index(msg, ". If you upgraded"); i >= 0 {
+		msg = msg[:i]
+	}
+	return msg
+}
+
+// grpcWrapping is how gRPC prints a status inside a message.
+var grpcWrapping = regexp.MustCompile(`rpc error: code = \w+ desc = `)
+
 // plain drops the names of internal packages (consensus:, court:) that a
 // server's message or a wrapped error may carry: users act on the rest.
 func plain(msg string) string {
+	msg = grpcWrapping.ReplaceAllString(msg, "")
 	for _, p := range []string{"consensus: ", "court: ", "client: "} {
 		for strings.HasPrefix(msg, p) {
 			msg = strings.TrimPrefix(msg, p)
