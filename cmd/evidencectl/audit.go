@@ -26,8 +26,8 @@ func auditCmd(r *remote) *cobra.Command {
 		Long: `audit pages through the court's audit log, oldest first: every API call a
 node served, with the caller, its role, how it authenticated, the method,
 what it asked for (an evidence ID, fingerprint, platform...) and the answer's
-code. --caller, --method and --evidence are matched exactly by the court;
---method takes a full gRPC name (/courtledger.v1.EvidenceService/GetEvidence)
+code. The court matches --caller and --method exactly, and --evidence as
+part of the target (evidence_id=..., fingerprint=...); --method takes a full gRPC name (/courtledger.v1.EvidenceService/GetEvidence)
 or just its last part (GetEvidence). --since and --until (RFC 3339, or a
 duration back from now such as 1h) are applied here. Prints at most --limit
 records; --after continues from a sequence number.`,
@@ -106,7 +106,7 @@ records; --after continues from a sequence number.`,
 	f := cmd.Flags()
 	f.StringVar(&caller, "caller", "", "only calls by this caller ID (e.g. judge-wang, esign.example)")
 	f.StringVar(&method, "method", "", "only calls of this method (GetEvidence, or its full gRPC name)")
-	f.StringVar(&evidenceID, "evidence", "", "only calls about this target: an evidence ID (or a fingerprint, platform ID)")
+	f.StringVar(&evidenceID, "evidence", "", "only calls whose target contains this: an evidence ID (or a fingerprint, platform ID)")
 	f.StringVar(&since, "since", "", "only calls at or after this time (RFC 3339, or a duration ago: 24h)")
 	f.StringVar(&until, "until", "", "only calls at or before this time (RFC 3339, or a duration ago)")
 	f.Uint64Var(&after, "after", 0, "start after this sequence number")

@@ -109,6 +109,9 @@ func syncCmd(r *remote) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), resp)
 			}
 			w := cmd.OutOrStdout()
+			if len(resp.Mirrors) == 0 {
+				fmt.Fprintln(w, "this court mirrors no other court (none configured)")
+			}
 			for _, m := range resp.Mirrors {
 				fresh := "never checked"
 				if m.CheckedAt != nil {
