@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +92,35 @@ func TestNewRefusesKeysOfAnotherCourt(t *testing.T) {
 		CourtKeys: []*checkpoint.Verifier{newSigner(t, "beijing.court.example/evidence").Verifier()}})
 	if err == nil || !strings.Contains(err.Error(), "not a key of Court") {
 		t.Fatalf("New = %v, want another court's key refused", err)
+	}
+}
+
+// Courts mirror each other: a receipt read at Beijing of evidence filed at
+// Hangzhou is signed by Hangzhou and verifies with Hangzhou's key from
+// Trust, whichever court the client talks to; a receipt of a court the
+// client holds no key of is refused with ErrUntrustedCourt.
+func TestVerifyReceiptByOriginCourt(t *testing.T) {
+	hz, bj := newSigner(t, court), newSigner(t, "beijing.court.example/evidence")
+	c, err := New(Config{Endpoints: []string{"127.0.0.1:1"}, Court: bj.Verifier(),
+		Trust: map[string][]*checkpoint.Verifier{court: {hz.Verifier()}, bj.Name(): {bj.Verifier()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.VerifyReceipt(receipt(t, hz)); err != nil {
+		t.Fatalf("a receipt of Hangzhou, read through Beijing: %v", err)
+	}
+	// A submission's receipt must be of the court filed with.
+	var unverified *UnverifiedError
+	if _, err := c.verifySubmitted(receipt(t, hz)); !errors.As(err, &unverified) {
+		t.Fatalf("a submission to Beijing answered with Hangzhou's receipt: %v", err)
+	}
+	only, _ := New(Config{Endpoints: []string{"127.0.0.1:1"}, Court: bj.Verifier()})
+	defer only.Close()
+	if _, err := only.VerifyReceipt(receipt(t, hz)); !errors.Is(err, ErrUntrustedCourt) {
+		t.Fatalf("a receipt of a court without a key: %v, want ErrUntrustedCourt", err)
+	}
+	if _, err := New(Config{Endpoints: []string{"127.0.0.1:1"}, Trust: map[string][]*checkpoint.Verifier{court: {bj.Verifier()}}}); err == nil {
+		t.Fatal("New took Beijing's key listed under Hangzhou")
 	}
 }

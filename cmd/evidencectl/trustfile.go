@@ -67,8 +67,8 @@ func trustMap(t *certificate.Trust) map[string][]*checkpoint.Verifier {
 func endpoint(s string) (string, error) {
 	addr := strings.TrimSpace(s)
 	for _, scheme := range []string{"https://", "http://", "grpcs://", "grpc://", "dns:///"} {
-		if rest, ok := strings.CutPrefix(strings.ToLower(addr), scheme); ok {
-			addr = addr[len(addr)-len(rest):]
+		if len(addr) >= len(scheme) && strings.EqualFold(addr[:len(scheme)], scheme) {
+			addr = addr[len(scheme):]
 			break
 		}
 	}
