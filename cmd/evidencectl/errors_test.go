@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Every mistake a person is likely to make gets a message that names it
@@ -82,5 +86,33 @@ func TestErrorsNameTheFix(t *testing.T) {
 			}
 			fmt.Fprintln(os.Stderr, tc.name+": "+msg)
 		})
+	}
+}
+
+// describe's wording, case by case: a court's answer is "court says", with
+// internal package names dropped; an error of this side never is.
+func TestDescribe(t *testing.T) {
+	for _, tc := range []struct {
+		err       error
+		want, not string
+	}{
+		{status.Error(codes.PermissionDenied, "consensus: platform not registered or revoked"),
+			"court says PermissionDenied: platform not registered or revoked", "consensus"},
+		{status.Error(codes.NotFound, "court: unknown court: nowhere"), "court says NotFound: unknown court: nowhere", "court: unknown"},
+		{status.Error(codes.Unavailable, "client: no node is ready: 127.0.0.1:1: no answer in 2s: connection error: desc = \"transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused\""),
+			"could not reach the court", "court says"},
+		{fmt.Errorf("client: 8 attempts failed: %w", status.Error(codes.Unavailable, "connection error: desc = \"transport: authentication handshake failed: credentials: cannot check peer: missing selected ALPN property. If you upgraded from a grpc-go version earlier than 1.67, ...\"")),
+			"REST/HTTPS port", "If you upgraded"},
+		{status.Error(codes.Unavailable, "connection error: desc = \"transport: authentication handshake failed: tls: first record does not look like a TLS handshake\""),
+			"--insecure", "court says"},
+		{status.Error(codes.Unavailable, "connection error: desc = \"transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority\""),
+			"--ca", "court says"},
+		{status.Error(codes.Unavailable, "not ready: ledger behind"), "court says Unavailable: not ready: ledger behind", "consensus"},
+		{fmt.Errorf("%w (last error: %v)", context.DeadlineExceeded, "rpc error: code = Unavailable desc = not leader"), "no answer within --timeout", "rpc error"},
+	} {
+		got := describe(tc.err).Error()
+		if !strings.Contains(got, tc.want) || strings.Contains(got, tc.not) {
+			t.Errorf("describe(%v)\n = %q\nwant it to say %q and not %q", tc.err, got, tc.want, tc.not)
+		}
 	}
 }

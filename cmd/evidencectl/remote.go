@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -667,9 +668,36 @@ func clusterCmd(r *remote) *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use: "status", Short: "This node's view of the court", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (*pb.GetClusterStatusResponse, error) {
+			st, err := call(r, func(ctx context.Context, c *client.Client) (*pb.GetClusterStatusResponse, error) {
 				return c.Admin().GetClusterStatus(ctx, &pb.GetClusterStatusRequest{})
 			})
+			if err != nil {
+				return err
+			}
+			if jsonOutput(cmd) {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			w := cmd.OutOrStdout()
+			ready := "ready"
+			if !st.Ready {
+				ready = "NOT ready: " + st.Reason
+			}
+			fmt.Fprintf(w, "court %s: %d entries, leader %s, term %d\nasked node %s (%s): %s, ledger %s, applied %d of %d committed",
+				st.Court, st.Size, st.LeaderId, st.Term, st.NodeId, st.State, ready, st.Health, st.AppliedIndex, st.CommitIndex)
+			if st.Corruptions > 0 {
+				fmt.Fprintf(w, ", %d corrupt records found", st.Corruptions)
+			}
+			fmt.Fprintln(w)
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NODE\tGRPC\tRAFT\tREADY\tHEALTH\tREASON")
+			for _, n := range st.Nodes {
+				reason := n.Reason
+				if reason == "" {
+					reason = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\n", n.NodeId, n.ApiAddress, n.RaftAddress, n.Ready, n.Health, reason)
+			}
+			return tw.Flush()
 		},
 	})
 	return cmd
