@@ -73,6 +73,11 @@ func TestEveryReadPathVerifiesAtEveryCourt(t *testing.T) {
 			if err != nil || json.Unmarshal([]byte(out), &h) != nil || !h.Verified || h.Court != hzCourt || h.Size <= filed.Index {
 				t.Fatalf("head --court at %s: %v\n%s%s", c.id, err, out, errs)
 			}
+			out, errs, err = as(t, tokJudge, "proof", "inclusion", "--evidence-id", id, "--server", srv, "--json")
+			var p inclusionView
+			if err != nil || json.Unmarshal([]byte(out), &p) != nil || !p.Verified || p.Court != hzCourt || p.Index != filed.Index {
+				t.Fatalf("proof inclusion --evidence-id at %s: %v\n%s%s", c.id, err, out, errs)
+			}
 			for _, args := range [][]string{
 				{"proof", "inclusion", "--court", hzCourt, "--index", fmt.Sprint(filed.Index)},
 				{"proof", "consistency", "--court", hzCourt, "--first", "1"},
@@ -108,6 +113,29 @@ func TestEveryReadPathVerifiesAtEveryCourt(t *testing.T) {
 				_, err := client.VerifyReceipt(&rest, nw.verifiers[hzCourt]...)
 				return err
 			})
+		})
+	}
+
+	// And the reverse: evidence filed at Beijing, read at Hangzhou and
+	// Guangzhou, verifies with Beijing's key.
+	atBJ := filepath.Join(dir, "beijing.txt")
+	os.WriteFile(atBJ, []byte("北京互联网法院 存证"), 0o644)
+	bjFiled := submit(bj.grpc(), atBJ).Filed[0]
+	for _, c := range []*testCourt{hz, gz} {
+		eventually(t, 30*time.Second, "Beijing's evidence at "+c.id, func() error {
+			out, errs, err := as(t, tokJudge, "get", bjFiled.EvidenceID, "--server", c.grpc(), "--json")
+			var got receiptView
+			if err != nil || json.Unmarshal([]byte(out), &got) != nil {
+				return fmt.Errorf("%v\n%s", err, errs)
+			}
+			if !got.Verified || got.Court != bjCourt || !got.Mirrored {
+				return fmt.Errorf("%+v", got)
+			}
+			if _, _, err := as(t, tokJudge, "verify", atBJ, "--server", c.grpc()); err != nil {
+				return err
+			}
+			_, _, err = as(t, tokJudge, "head", "--court", bjCourt, "--server", c.grpc())
+			return err
 		})
 	}
 

@@ -21,6 +21,7 @@ import (
 	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/crypto/merkle"
 	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
@@ -605,23 +606,106 @@ func (v headView) print(w io.Writer) {
 	fmt.Fprintf(w, "court      %s\nsize       %d\nroot       %s\ntime       %s\nchecked    %s\nwitnesses  %s\n", v.Court, v.Size, v.Root, v.Time.Format(time.RFC3339Nano), check, ws)
 }
 
+// inclusionView is an inclusion proof as proof inclusion prints it.
+type inclusionView struct {
+	Court      string   `json:"court"`
+	Index      uint64   `json:"index"`
+	TreeSize   uint64   `json:"tree_size"`
+	Proof      []string `json:"proof"` // hex hashes
+	EvidenceID string   `json:"evidence_id,omitempty"`
+	// Verified: the proof leads from the entry (given by --evidence-id) to
+	// the root of a head signed by the recording court (with --trust).
+	Verified bool `json:"verified"`
+}
+
 func proofCmd(r *remote) *cobra.Command {
 	var index, size, first, second uint64
-	var court string
+	var court, evidenceID string
 	cmd := &cobra.Command{Use: "proof", Short: "Inclusion and consistency proofs, of the court asked's log or, with --court, its mirror of another"}
 	incl := &cobra.Command{
-		Use: "inclusion", Short: "Inclusion proof of --index in the tree of --size (0: the latest head, verified with --trust)", Args: exactArgs(0),
+		Use:   "inclusion",
+		Short: "Inclusion proof of --index (or --evidence-id) in the tree of --size (0: the latest head, verified with --trust)",
+		Long: `inclusion asks for the proof that entry --index is in the court's tree of
+--size entries (0: the latest head). With --evidence-id instead of --index,
+the entry is fetched too and, with --trust, the proof is checked from the
+entry to the root of the latest head, whose signature is checked against the
+key of the court that recorded it: "verified" says so.`,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (*pb.GetInclusionProofResponse, error) {
-				size, err := pinSize(ctx, c, r, court, size)
-				if err != nil {
-					return nil, err
+			if evidenceID != "" && cmd.Flags().Changed("index") {
+				return fmt.Errorf("%w: give --index or --evidence-id, not both", errUsage)
+			}
+			v, err := call(r, func(ctx context.Context, c *client.Client) (inclusionView, error) {
+				v := inclusionView{Court: court, Index: index, EvidenceID: evidenceID}
+				var entry *evidence.Entry
+				if evidenceID != "" {
+					got, err := c.Evidence().GetEvidence(ctx, &pb.GetEvidenceRequest{EvidenceId: evidenceID})
+					if err != nil {
+						return v, err
+					}
+					if entry, err = evidence.UnmarshalEntry(got.GetReceipt().GetEntry().GetCanonical()); err != nil {
+						return v, fmt.Errorf("the court sent an entry that does not decode: %w", err)
+					}
+					if court != "" && court != entry.Court {
+						return v, fmt.Errorf("%w: evidence %s was recorded by %s, not --court %s", errUsage, evidenceID, entry.Court, court)
+					}
+					v.Court, v.Index = entry.Court, entry.Index
 				}
-				return c.Evidence().GetInclusionProof(ctx, &pb.GetInclusionProofRequest{Court: court, Index: index, TreeSize: size})
+				var head headView
+				if size == 0 && r.trust != "" {
+					resp, err := c.Evidence().GetLatestTreeHead(ctx, &pb.GetLatestTreeHeadRequest{Court: v.Court})
+					if err != nil {
+						return v, err
+					}
+					if head, err = checkHead(c, r, resp.TreeHead, v.Court); err != nil {
+						return v, err
+					}
+					v.TreeSize = head.Size
+				} else {
+					v.TreeSize = size
+				}
+				resp, err := c.Evidence().GetInclusionProof(ctx, &pb.GetInclusionProofRequest{Court: v.Court, Index: v.Index, TreeSize: v.TreeSize})
+				if err != nil {
+					return v, err
+				}
+				v.TreeSize = resp.TreeSize
+				for _, h := range resp.Proof {
+					v.Proof = append(v.Proof, hex.EncodeToString(h))
+				}
+				if entry != nil && head.Verified {
+					root, _ := hex.DecodeString(head.Root)
+					if err := merkle.VerifyInclusion(v.Index, v.TreeSize, entry.LeafHash(), resp.Proof, root); err != nil {
+						return v, fmt.Errorf("the inclusion proof of %s does not lead to the root of %s's signed head of size %d: %w", evidenceID, v.Court, v.TreeSize, err)
+					}
+					v.Verified = true
+				}
+				return v, nil
 			})
+			if err != nil {
+				return err
+			}
+			if jsonOutput(cmd) {
+				return printJSON(cmd.OutOrStdout(), v)
+			}
+			w := cmd.OutOrStdout()
+			of := v.Court
+			if of == "" {
+				of = "the court asked"
+			}
+			fmt.Fprintf(w, "entry %d of %s in its tree of %d entries:\n", v.Index, of, v.TreeSize)
+			for _, h := range v.Proof {
+				fmt.Fprintf(w, "  %s\n", h)
+			}
+			if v.Verified {
+				fmt.Fprintf(w, "verified: the entry of %s leads to the root of the head %s signed\n", v.EvidenceID, v.Court)
+			} else {
+				fmt.Fprintln(w, "not verified here (give --evidence-id and --trust to check it)")
+			}
+			return nil
 		},
 	}
 	incl.Flags().Uint64Var(&index, "index", 0, "entry index")
+	incl.Flags().StringVar(&evidenceID, "evidence-id", "", "the entry of this evidence ID (instead of --index): the proof is then checked with --trust")
 	incl.Flags().Uint64Var(&size, "size", 0, "tree size (0: latest)")
 	cons := &cobra.Command{
 		Use: "consistency", Short: "Consistency proof from --first to --second (0: the latest head, verified with --trust)", Args: exactArgs(0),
