@@ -43,6 +43,16 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "evidencectl",
 		Short:         "File and verify evidence fingerprints in the internet courts' ledger",
+		Long: `evidencectl files evidence fingerprints with a court and verifies them:
+receipts, heads, proofs and certificates are checked against the keys of a
+trust file, each against the key of the court that recorded it, at any court.
+
+Every command prints text by default and one JSON document with --json.
+Exit codes: 0 success; 1 an operation failed; 2 a wrong command line; 3
+NOT RECORDED; 4 TAMPERED, 5 UNTRUSTED, 6 INVALID PROOF, 7 MALFORMED (verify,
+cert verify); 8 an active alarm; 9 filed, but a receipt did not verify
+against the trust file. 'go run' reports every non-zero exit as 1: use the
+built binary (go build -o bin/ ./cmd/...) where the code matters.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -144,3 +144,29 @@ func TestSubmitReportsWhatWasFiled(t *testing.T) {
 		t.Fatalf("partly filed directory: exit %d (%v), %+v", code, err, res)
 	}
 }
+
+// The decision documented in docs/api.md: a revoked platform that files
+// again what it filed while valid (same request ID) gets the original
+// receipt and records nothing; anything new is refused.
+func TestRevokedPlatformRetryGetsOriginalReceipt(t *testing.T) {
+	c := startOneNodeCourt(t, []byte("seed"))
+	dir := t.TempDir()
+	before, after := filepath.Join(dir, "before.txt"), filepath.Join(dir, "after.txt")
+	mkFile(t, before, "filed while valid")
+	mkFile(t, after, "filed after revocation")
+	first, _, err := submitJSON(t, c, before)
+	if err != nil || len(first.Filed) != 1 {
+		t.Fatalf("submit: %v %+v", err, first)
+	}
+	if _, _, err := as(t, "tok-admin", "platform", "revoke", "esign.example", "--server", c.addr); err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := submitJSON(t, c, before)
+	if err != nil || len(again.Filed) != 1 || !again.Filed[0].Duplicate || again.Filed[0].EvidenceID != first.Filed[0].EvidenceID {
+		t.Fatalf("retry by the revoked platform: %v %+v", err, again)
+	}
+	refused, _, err := submitJSON(t, c, after)
+	if code, _ := exitCode(err); code != exitError || len(refused.Failed) != 1 || !strings.Contains(refused.Failed[0].Error, "PermissionDenied") {
+		t.Fatalf("a new submission by the revoked platform: exit %d (%v) %+v", code, err, refused)
+	}
+}
