@@ -41,8 +41,8 @@ func main() {
 
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "evidencectl",
-		Short:         "File and verify evidence fingerprints in the internet courts' ledger",
+		Use:   "evidencectl",
+		Short: "File and verify evidence fingerprints in the internet courts' ledger",
 		Long: `evidencectl files evidence fingerprints with a court and verifies them:
 receipts, heads, proofs and certificates are checked against the keys of a
 trust file, each against the key of the court that recorded it, at any court.
