@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -121,6 +122,7 @@ func New(cfg Config) (*Client, error) {
 	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, cfg.DialOptions...)
 	c := &Client{cfg: cfg}
 	for _, ep := range cfg.Endpoints {
+		ep = trimURL(ep)
 		cc, err := grpc.NewClient(ep, opts...)
 		if err != nil {
 			c.Close()
@@ -130,6 +132,18 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.ev, c.admin = pb.NewEvidenceServiceClient(c.Conn()), pb.NewAdminServiceClient(c.Conn())
 	return c, nil
+}
+
+// trimURL takes a node's address given as a URL (https://host:port/, as
+// copied from a browser or curl) as the gRPC address host:port; gRPC
+// would otherwise read the scheme as part of the host.
+func trimURL(ep string) string {
+	for _, scheme := range []string{"https://", "http://"} {
+		if len(ep) > len(scheme) && strings.EqualFold(ep[:len(scheme)], scheme) {
+			return strings.TrimSuffix(ep[len(scheme):], "/")
+		}
+	}
+	return ep
 }
 
 // Close closes the connections.

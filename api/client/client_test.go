@@ -124,3 +124,17 @@ func TestVerifyReceiptByOriginCourt(t *testing.T) {
 		t.Fatal("New took Beijing's key listed under Hangzhou")
 	}
 }
+
+// A node's address copied as a URL is taken as its gRPC address.
+func TestEndpointsGivenAsURLs(t *testing.T) {
+	c, err := New(Config{Endpoints: []string{"https://127.0.0.1:1/", "HTTP://127.0.0.1:2", "127.0.0.1:3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i, want := range []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"} {
+		if c.eps[i].addr != want {
+			t.Errorf("endpoint %d is %q, want %q", i, c.eps[i].addr, want)
+		}
+	}
+}
