@@ -7,6 +7,7 @@ import (
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/evidence"
 )
 
@@ -15,16 +16,18 @@ import (
 // it has applied.
 type evidenceServer struct {
 	pb.UnimplementedEvidenceServiceServer
-	ledger submitter
+	ledger evidenceLedger
 	logs   courtLogs
 	fwd    forwarder
 }
 
-// submitter is what the evidence server writes to and reads the court's
-// newest head from; *consensus.Ledger is one.
-type submitter interface {
+// evidenceLedger is what the evidence server writes to, and where it finds
+// the court's newest head and the witnesses' cosignatures on a head;
+// *consensus.Ledger is one.
+type evidenceLedger interface {
 	Submit(ctx context.Context, subs []consensus.SignedSubmission) ([]consensus.Result, error)
 	LatestHead() (consensus.SignedHead, error)
+	Cosignatures(size uint64) ([][]byte, error)
 }
 
 func (s *evidenceServer) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.SubmitResponse, error) {
@@ -208,7 +211,18 @@ func (s *evidenceServer) GetLatestTreeHead(ctx context.Context, req *pb.GetLates
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.GetLatestTreeHeadResponse{TreeHead: headToPB(h.Head, h.Note)}, nil
+	signed := h.Note
+	if log.Own() {
+		// The witnesses' cosignatures on this head, as receipts carry them.
+		lines, err := s.ledger.Cosignatures(h.Head.Size)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		if signed, err = checkpoint.WithSignatures(h.Note, lines...); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	return &pb.GetLatestTreeHeadResponse{TreeHead: headToPB(h.Head, signed)}, nil
 }
 
 func (s *evidenceServer) VerifyFingerprint(ctx context.Context, req *pb.VerifyFingerprintRequest) (*pb.VerifyFingerprintResponse, error) {

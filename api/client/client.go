@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +43,14 @@ type Config struct {
 	// before it rotates (docs/security.md, "Key rotation"). A receipt
 	// signed by any of them, or by Court, verifies.
 	CourtKeys []*checkpoint.Verifier
+	// Trust holds the keys of every court whose receipts the client may
+	// read, by court ID (a trust file: certificate.ParseTrust). Courts
+	// mirror each other's logs, so a read at one court may return an
+	// entry another court recorded, under that court's signed head: such a
+	// receipt verifies against the keys of the court its entry names (its
+	// origin), never those of the court that served it. Court and
+	// CourtKeys are added to it.
+	Trust map[string][]*checkpoint.Verifier
 	// Platform and Key sign submissions. Required for Submit.
 	Platform string
 	Key      *sm2.PrivateKey
@@ -79,6 +89,27 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("client: court key %s is not a key of Court", k)
 		}
 	}
+	trust := make(map[string][]*checkpoint.Verifier, len(cfg.Trust)+1)
+	for id, keys := range cfg.Trust {
+		for _, k := range keys {
+			if k.Name() != id {
+				return nil, fmt.Errorf("client: trust: key %s is listed under court %q", k, id)
+			}
+		}
+		trust[id] = append(trust[id], keys...)
+	}
+	if cfg.Court != nil {
+		// Court first; a key also in Trust is held once (note verification
+		// refuses two verifiers of one key as ambiguous).
+		keys := append([]*checkpoint.Verifier{cfg.Court}, cfg.CourtKeys...)
+		for _, k := range trust[cfg.Court.Name()] {
+			if !slices.ContainsFunc(keys, func(h *checkpoint.Verifier) bool { return h.String() == k.String() }) {
+				keys = append(keys, k)
+			}
+		}
+		trust[cfg.Court.Name()] = keys
+	}
+	cfg.Trust = trust
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = 8
 	}
@@ -91,6 +122,7 @@ func New(cfg Config) (*Client, error) {
 	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, cfg.DialOptions...)
 	c := &Client{cfg: cfg}
 	for _, ep := range cfg.Endpoints {
+		ep = trimURL(ep)
 		cc, err := grpc.NewClient(ep, opts...)
 		if err != nil {
 			c.Close()
@@ -100,6 +132,18 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.ev, c.admin = pb.NewEvidenceServiceClient(c.Conn()), pb.NewAdminServiceClient(c.Conn())
 	return c, nil
+}
+
+// trimURL takes a node's address given as a URL (https://host:port/, as
+// copied from a browser or curl) as the gRPC address host:port; gRPC
+// would otherwise read the scheme as part of the host.
+func trimURL(ep string) string {
+	for _, scheme := range []string{"https://", "http://"} {
+		if len(ep) > len(scheme) && strings.EqualFold(ep[:len(scheme)], scheme) {
+			return strings.TrimSuffix(ep[len(scheme):], "/")
+		}
+	}
+	return ep
 }
 
 // Close closes the connections.
@@ -150,8 +194,38 @@ func (c *Client) Submit(ctx context.Context, s *pb.SignedSubmission) (*evidence.
 	if err != nil {
 		return nil, false, err
 	}
-	r, err := c.VerifyReceipt(resp.Receipt)
+	r, err := c.verifySubmitted(resp.Receipt)
 	return r, resp.Receipt.GetDuplicate(), err
+}
+
+// UnverifiedError is a submission the court says it recorded, whose
+// receipt did not verify here (often a trust file without the court's
+// current key). The evidence may well be filed: EvidenceID says under
+// which ID, as the court claims, to look it up once the trust is fixed.
+type UnverifiedError struct {
+	EvidenceID string
+	Receipt    *pb.Receipt // as the court sent it
+	Err        error
+}
+
+func (e *UnverifiedError) Error() string {
+	return fmt.Sprintf("client: evidence %s filed, but its receipt did not verify: %v", e.EvidenceID, e.Err)
+}
+
+func (e *UnverifiedError) Unwrap() error { return e.Err }
+
+// verifySubmitted verifies the receipt of a submission: it must also be
+// of the court filed with, when the client was told which (Court). A
+// receipt that does not verify is an *UnverifiedError.
+func (c *Client) verifySubmitted(r *pb.Receipt) (*evidence.Receipt, error) {
+	rc, err := c.VerifyReceipt(r)
+	if err == nil && c.cfg.Court != nil && rc.Entry.Court != c.cfg.Court.Name() {
+		err = fmt.Errorf("client: receipt of a submission is of court %q, not of %q, the court filed with", rc.Entry.Court, c.cfg.Court.Name())
+	}
+	if err != nil {
+		return nil, &UnverifiedError{EvidenceID: r.GetEntry().GetEvidenceId(), Receipt: r, Err: err}
+	}
+	return rc, nil
 }
 
 // BatchResult is the outcome of one submission of a batch.
@@ -178,18 +252,80 @@ func (c *Client) SubmitBatch(ctx context.Context, subs []*pb.SignedSubmission) (
 			continue
 		}
 		out[i].Duplicate = r.GetReceipt().GetDuplicate()
-		out[i].Receipt, out[i].Err = c.VerifyReceipt(r.GetReceipt())
+		out[i].Receipt, out[i].Err = c.verifySubmitted(r.GetReceipt())
 	}
 	return out, nil
 }
 
-// VerifyReceipt checks a receipt from the API against the court's key: the
-// head's signature, the entry's canonical bytes and the inclusion proof.
+// ErrUntrustedCourt is returned for a receipt of a court the client holds
+// no key of.
+var ErrUntrustedCourt = errors.New("client: no key of the receipt's court")
+
+// VerifyReceipt checks a receipt from the API against the keys of the
+// court that recorded it (the court its entry names, which a mirror serves
+// too): the head's signature, the entry's canonical bytes and the
+// inclusion proof.
 func (c *Client) VerifyReceipt(r *pb.Receipt) (*evidence.Receipt, error) {
-	if c.cfg.Court == nil {
+	if len(c.cfg.Trust) == 0 {
 		return nil, errors.New("client: no court key configured to verify receipts")
 	}
-	return VerifyReceipt(r, append([]*checkpoint.Verifier{c.cfg.Court}, c.cfg.CourtKeys...)...)
+	if r.GetEntry() == nil {
+		return nil, errors.New("client: receipt is incomplete")
+	}
+	e, err := evidence.UnmarshalEntry(r.Entry.Canonical)
+	if err != nil {
+		return nil, fmt.Errorf("client: receipt entry: %w", err)
+	}
+	keys := c.Keys(e.Court)
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%w: the entry was recorded by %q; add that court's key to the trust", ErrUntrustedCourt, e.Court)
+	}
+	return VerifyReceipt(r, keys...)
+}
+
+// Keys returns the keys the client trusts for a court (nil if none).
+func (c *Client) Keys(court string) []*checkpoint.Verifier { return c.cfg.Trust[court] }
+
+// VerifyHead checks a signed tree head against the keys of the court it
+// names, and returns it with the names of the other trusted courts whose
+// cosignatures (witness signatures) on it verify.
+func (c *Client) VerifyHead(signed []byte) (checkpoint.TreeHead, []string, error) {
+	h, err := checkpoint.ParseUnverified(signed)
+	if err != nil {
+		return checkpoint.TreeHead{}, nil, fmt.Errorf("client: tree head: %w", err)
+	}
+	keys := c.Keys(h.Origin)
+	if len(keys) == 0 {
+		return checkpoint.TreeHead{}, nil, fmt.Errorf("%w: the head is of %q; add that court's key to the trust", ErrUntrustedCourt, h.Origin)
+	}
+	vs := make([]note.Verifier, len(keys))
+	for i, k := range keys {
+		vs[i] = k
+	}
+	var others []note.Verifier
+	for id, ks := range c.cfg.Trust {
+		if id == h.Origin {
+			continue
+		}
+		for _, k := range ks {
+			if cv, err := checkpoint.NewCosignatureVerifier(id, k.PublicKey()); err == nil {
+				others = append(others, cv)
+			}
+		}
+	}
+	origin := h.Origin
+	h, nt, err := checkpoint.OpenAny(signed, vs, others...)
+	if err != nil {
+		return checkpoint.TreeHead{}, nil, fmt.Errorf("client: tree head of %q does not verify: %w", origin, err)
+	}
+	var witnesses []string
+	for _, s := range nt.Sigs {
+		if s.Name != h.Origin && !slices.Contains(witnesses, s.Name) {
+			witnesses = append(witnesses, s.Name)
+		}
+	}
+	slices.Sort(witnesses)
+	return h, witnesses, nil
 }
 
 // VerifyReceipt checks a receipt from the API against a court's keys: it
@@ -252,14 +388,14 @@ func ToPB(s *evidence.Submission) *pb.Submission {
 // whether the earlier filing was of the same file.
 func (c *Client) Original(ctx context.Context, requestID string, fp evidence.Fingerprint) (*evidence.Receipt, error) {
 	if c.cfg.Court == nil {
-		return nil, errors.New("client: no court key configured to verify receipts")
+		return nil, errors.New("client: Court is required to find the original of a submission")
 	}
 	id := evidence.EvidenceID(c.cfg.Court.Name(), c.cfg.Platform, requestID)
 	resp, err := c.ev.GetEvidence(ctx, &pb.GetEvidenceRequest{EvidenceId: id})
 	if err != nil {
 		return nil, err
 	}
-	rc, err := c.VerifyReceipt(resp.Receipt)
+	rc, err := c.verifySubmitted(resp.Receipt)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +130,49 @@ func TestSignNamesTheCourt(t *testing.T) {
 	defer noCourt.Close()
 	if _, err := noCourt.Sign(sub); err == nil || !strings.Contains(err.Error(), "Config.Court") {
 		t.Fatalf("signed without knowing the court: %v", err)
+	}
+}
+
+// Courts mirror each other: a receipt read at Beijing of evidence filed at
+// Hangzhou is signed by Hangzhou and verifies with Hangzhou's key from
+// Trust, whichever court the client talks to; a receipt of a court the
+// client holds no key of is refused with ErrUntrustedCourt.
+func TestVerifyReceiptByOriginCourt(t *testing.T) {
+	hz, bj := newSigner(t, court), newSigner(t, "beijing.court.example/evidence")
+	c, err := New(Config{Endpoints: []string{"127.0.0.1:1"}, Court: bj.Verifier(),
+		Trust: map[string][]*checkpoint.Verifier{court: {hz.Verifier()}, bj.Name(): {bj.Verifier()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.VerifyReceipt(receipt(t, hz)); err != nil {
+		t.Fatalf("a receipt of Hangzhou, read through Beijing: %v", err)
+	}
+	// A submission's receipt must be of the court filed with.
+	var unverified *UnverifiedError
+	if _, err := c.verifySubmitted(receipt(t, hz)); !errors.As(err, &unverified) {
+		t.Fatalf("a submission to Beijing answered with Hangzhou's receipt: %v", err)
+	}
+	only, _ := New(Config{Endpoints: []string{"127.0.0.1:1"}, Court: bj.Verifier()})
+	defer only.Close()
+	if _, err := only.VerifyReceipt(receipt(t, hz)); !errors.Is(err, ErrUntrustedCourt) {
+		t.Fatalf("a receipt of a court without a key: %v, want ErrUntrustedCourt", err)
+	}
+	if _, err := New(Config{Endpoints: []string{"127.0.0.1:1"}, Trust: map[string][]*checkpoint.Verifier{court: {bj.Verifier()}}}); err == nil {
+		t.Fatal("New took Beijing's key listed under Hangzhou")
+	}
+}
+
+// A node's address copied as a URL is taken as its gRPC address.
+func TestEndpointsGivenAsURLs(t *testing.T) {
+	c, err := New(Config{Endpoints: []string{"https://127.0.0.1:1/", "HTTP://127.0.0.1:2", "127.0.0.1:3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i, want := range []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"} {
+		if c.eps[i].addr != want {
+			t.Errorf("endpoint %d is %q, want %q", i, c.eps[i].addr, want)
+		}
 	}
 }

@@ -176,6 +176,22 @@ func retryable(err error) bool {
 	return false
 }
 
+// misdialed reports that no node could be asked because the connection
+// itself is wrong (a TLS handshake that fails: not a gRPC port, or TLS to
+// a plain-text node): trying again cannot help, the caller must fix it.
+func misdialed(err error) bool {
+	msg, ok := strings.CutPrefix(status.Convert(err).Message(), "client: no node is ready: ")
+	if !ok {
+		return false
+	}
+	for _, why := range strings.Split(msg, "; ") { // every node's
+		if !strings.Contains(why, "authentication handshake failed") {
+			return false
+		}
+	}
+	return true
+}
+
 // idempotent reports whether a method may be sent twice: reads, and
 // submissions, which carry the platform's request ID (a second copy
 // returns the first one's receipt). Changes of membership, platforms and
@@ -221,7 +237,7 @@ func (c *Client) invoke(ctx context.Context, method string, args, reply any, opt
 				e.markBad(time.Now(), status.Convert(err).Message())
 			}
 			c.next.Add(1) // the next try goes elsewhere
-		} else if ctx.Err() != nil {
+		} else if ctx.Err() != nil || misdialed(err) {
 			return err
 		}
 		select {

@@ -279,8 +279,8 @@ func TestCourtOfThreeProcesses(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("submit: %d %s", code, out)
 	}
-	var views []map[string]any
-	if err := json.Unmarshal([]byte(out), &views); err != nil || len(views) != 1 || views[0]["verified"] != true {
+	var res struct{ Filed []map[string]any }
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Filed) != 1 || res.Filed[0]["verified"] != true {
 		t.Fatalf("submit output: %v %s", err, out)
 	}
 	verifyEventually(t, env, ctl, "--server", nodes[2].grpc, asJudge, "verify", file)

@@ -28,14 +28,14 @@ func certVerifyCmd(r *remote) *cobra.Command {
 	var file, fingerprint string
 	var minWitnesses int
 	cmd := &cobra.Command{
-		Use:   "verify CERT.json",
+		Use:   "verify CERT.json|CERT.pdf",
 		Short: "Check a certificate offline against --trust, and optionally the original --file",
 		Long: `verify checks a certificate with no network: the entry, the inclusion proof,
 the origin court's SM2 signature on the tree head against the trust file, the
 witnesses' cosignatures, and with --file the file's SM3 against the recorded
 fingerprint. It prints one verdict with a reason, then what the certificate
-says. For a PDF certificate, take out its JSON first with
-'pdfdetach -save 1 CERT.pdf'.
+says. CERT may be the certificate's JSON or its PDF, whose attached
+certificate.json is what is checked (the printed page is for people).
 
 ` + exitCodesHelp,
 		Args: exactArgs(1),
@@ -47,6 +47,11 @@ says. For a PDF certificate, take out its JSON first with
 			raw, err := os.ReadFile(args[0])
 			if err != nil {
 				return err
+			}
+			if isPDF(raw) {
+				if raw, err = pdfAttachment(raw); err != nil {
+					return fmt.Errorf("%s: %w", args[0], err)
+				}
 			}
 			var p certificate.Policy
 			p.MinWitnesses = minWitnesses
@@ -86,8 +91,18 @@ func certGetCmd(r *remote) *cobra.Command {
 	var pdfOut, jsonOut, possess string
 	cmd := &cobra.Command{
 		Use:   "get EVIDENCE_ID",
-		Short: "Download the certificate of an evidence ID as --json and/or --pdf (checked with --trust if given)",
-		Args:  exactArgs(1),
+		Short: "Download the certificate of an evidence ID, from any court, to --out-json and/or --out-pdf (checked with --trust if given)",
+		Long: `get downloads the certificate (存证证明) of an evidence ID from the court asked,
+the recording court or any court that mirrors it, checks it against --trust
+if given, and writes its JSON to --out-json and its PDF rendering to
+--out-pdf. Without either it prints what the certificate says; with --json,
+the certificate's JSON itself.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 2 && jsonOutput(cmd) {
+				return fmt.Errorf("%w: --json prints the certificate; to write it to %s, use --out-json %s", errUsage, args[1], args[1])
+			}
+			return exactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := withTimeout(r)
 			defer cancel()
@@ -104,19 +119,28 @@ func certGetCmd(r *remote) *cobra.Command {
 				return err
 			}
 			certJSON := certificateJSON(resp.Certificate)
+			var res certificate.Result
 			if r.trust != "" {
 				v, err := loadTrust(r.trust)
 				if err != nil {
 					return err
 				}
-				if res := v.Verify(certJSON, certificate.Policy{}); res.Verdict != certificate.Valid {
+				if res = v.Verify(certJSON, certificate.Policy{}); res.Verdict != certificate.Valid {
 					printResult(cmd.ErrOrStderr(), res)
 					return verdictErr(res.Verdict, "the court sent a certificate that does not verify: "+res.Reason)
 				}
 			}
-			if jsonOut == "" && pdfOut == "" {
-				_, err := cmd.OutOrStdout().Write(certJSON)
-				return err
+			if jsonOutput(cmd) {
+				if _, err := cmd.OutOrStdout().Write(certJSON); err != nil {
+					return err
+				}
+			} else if jsonOut == "" && pdfOut == "" {
+				if r.trust == "" {
+					fmt.Fprintln(cmd.OutOrStdout(), "certificate downloaded, NOT checked (give --trust); save it with --out-json FILE or --out-pdf FILE")
+				} else {
+					printResult(cmd.OutOrStdout(), res)
+					fmt.Fprintln(cmd.OutOrStdout(), "save it with --out-json FILE or --out-pdf FILE")
+				}
 			}
 			for _, out := range []struct {
 				name string
@@ -128,15 +152,18 @@ func certGetCmd(r *remote) *cobra.Command {
 				if err := os.WriteFile(out.name, out.data, 0o644); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d bytes)\n", out.name, len(out.data))
+				if !jsonOutput(cmd) {
+					fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d bytes)\n", out.name, len(out.data))
+				}
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&pdfOut, "pdf", "", "write the PDF rendering here")
+	cmd.Flags().StringVar(&pdfOut, "out-pdf", "", "write the PDF rendering here")
+	cmd.Flags().StringVar(&pdfOut, "pdf", "", "same as --out-pdf")
+	cmd.Flags().MarkHidden("pdf")
 	cmd.Flags().StringVar(&possess, "file", "", "the evidence file, hashed here and its fingerprint sent as proof of possession (required of lawyers)")
-	// Shadows the global --json switch: here it names the output file.
-	cmd.Flags().StringVar(&jsonOut, "json", "", "write the certificate's JSON here (default: print it)")
+	cmd.Flags().StringVar(&jsonOut, "out-json", "", "write the certificate's JSON here")
 	return cmd
 }
 
@@ -157,11 +184,15 @@ func certificateJSON(c *pb.Certificate) []byte {
 // certificates connects to the certificate service of --server's nodes,
 // each call to a ready one, as every command does.
 func certificates(r *remote) (pb.CertificateServiceClient, func(), error) {
+	eps, err := r.endpoints()
+	if err != nil {
+		return nil, nil, err
+	}
 	dial, err := r.creds.dialOptions() // TLS, certificate or token, as every call
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := client.New(client.Config{Endpoints: r.servers, AttemptTimeout: r.attempt,
+	c, err := client.New(client.Config{Endpoints: eps, AttemptTimeout: r.attempt,
 		DialOptions: append(dial, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))})
 	if err != nil {
 		return nil, nil, err

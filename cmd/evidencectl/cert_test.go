@@ -42,6 +42,18 @@ func loopback(t *testing.T) string {
 // the court's key and the evidence ID.
 func oneNodeCourt(t *testing.T, file []byte) (addr, trustFile, evidenceID string) {
 	t.Helper()
+	c := startOneNodeCourt(t, file)
+	return c.addr, c.trust, c.evidenceID
+}
+
+// oneCourt is a court of one node, as oneNodeCourt starts it, with its
+// platform's key in a file.
+type oneCourt struct {
+	addr, http, trust, evidenceID, keyFile string
+}
+
+func startOneNodeCourt(t *testing.T, file []byte) oneCourt {
+	t.Helper()
 	key, _ := sm2.GenerateKey()
 	peer := court.Peer{NodeID: "hz-0", RaftAddr: loopback(t), GRPCAddr: loopback(t)}
 	n, err := court.Start(court.Config{Court: certTestCourt, NodeID: peer.NodeID, DataDir: t.TempDir(),
@@ -62,7 +74,7 @@ func oneNodeCourt(t *testing.T, file []byte) (addr, trustFile, evidenceID string
 		n.Shutdown(ctx)
 	})
 	v, _ := checkpoint.NewVerifier(certTestCourt, key.Public())
-	trustFile = filepath.Join(t.TempDir(), "trust.txt")
+	trustFile := filepath.Join(t.TempDir(), "trust.txt")
 	if err := os.WriteFile(trustFile, []byte("# the courts\n"+v.String()+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +111,12 @@ func oneNodeCourt(t *testing.T, file []byte) (addr, trustFile, evidenceID string
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n.GRPCAddr(), trustFile, r.Entry.EvidenceID
+	pemBytes, _ := platform.MarshalPEM()
+	keyFile := filepath.Join(t.TempDir(), "platform.key.pem")
+	if err := os.WriteFile(keyFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return oneCourt{n.GRPCAddr(), n.HTTPAddr(), trustFile, r.Entry.EvidenceID, keyFile}
 }
 
 func wantVerdict(t *testing.T, err error, want certificate.Verdict, exit int) {
@@ -123,7 +140,7 @@ func TestCertCommands(t *testing.T) {
 	}
 	addr, trust, id := oneNodeCourt(t, content)
 	certJSON, certPDF := filepath.Join(dir, "c.json"), filepath.Join(dir, "c.pdf")
-	if out, err := run(t, "cert", "get", id, "--server", addr, "--trust", trust, "--json", certJSON, "--pdf", certPDF); err != nil {
+	if out, err := run(t, "cert", "get", id, "--server", addr, "--trust", trust, "--out-json", certJSON, "--out-pdf", certPDF); err != nil {
 		t.Fatalf("cert get: %v\n%s", err, out)
 	}
 	if b, _ := os.ReadFile(certPDF); !strings.HasPrefix(string(b), "%PDF-") {

@@ -3,28 +3,28 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/crypto/merkle"
 	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
-	"github.com/courtledger/courtledger/evidence/certificate"
 )
 
 // errNotRecorded makes `verify` exit with 3: the court has no such evidence.
@@ -56,73 +56,70 @@ func envList(name, def string) []string {
 	return []string{def}
 }
 
-// connect returns a client of the court behind --server; with a trust file,
-// it looks up that court's key so receipts are verified. Every call goes
-// to a node of --server that says it is ready, the next one if a node does
-// not answer within --attempt-timeout.
-func (r *remote) connect(ctx context.Context, platform string, key *sm2.PrivateKey) (*client.Client, error) {
+// endpoints are --server's addresses as gRPC targets.
+func (r *remote) endpoints() ([]string, error) {
+	var out []string
+	for _, s := range r.servers {
+		if s == "" {
+			continue
+		}
+		a, err := endpoint(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: --server is empty: give the gRPC address of at least one node", errUsage)
+	}
+	return out, nil
+}
+
+// connect returns a client of the court behind --server. With a trust
+// file, it holds every court's keys: a receipt is verified against the
+// keys of the court that recorded it, which is not the court that serves
+// it when it comes from a mirror. filing (submit) also asks which court
+// --server is, through any of its nodes, since a submission's receipt must
+// be that court's. Every call goes to a node of --server that says it is
+// ready, the next one if a node does not answer within --attempt-timeout.
+func (r *remote) connect(ctx context.Context, platform string, key *sm2.PrivateKey, filing bool) (*client.Client, error) {
+	eps, err := r.endpoints()
+	if err != nil {
+		return nil, err
+	}
 	dial, err := r.creds.dialOptions()
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.New(client.Config{Endpoints: r.servers, Platform: platform, Key: key, DialOptions: dial, AttemptTimeout: r.attempt})
-	if err != nil {
-		return nil, err
+	cfg := client.Config{Endpoints: eps, Platform: platform, Key: key, DialOptions: dial, AttemptTimeout: r.attempt}
+	if r.trust != "" {
+		t, err := readTrust(r.trust)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Trust = trustMap(t)
 	}
-	if r.trust == "" {
-		return c, nil
+	c, err := client.New(cfg)
+	if err != nil || !filing {
+		return c, err
 	}
 	st, err := c.Admin().GetClusterStatus(ctx, &pb.GetClusterStatusRequest{})
+	c.Close()
 	if err != nil {
-		c.Close()
 		return nil, describe(err)
 	}
-	keys, err := trusted(r.trust, st.Court)
-	if err != nil {
-		c.Close()
-		return nil, err
+	keys := cfg.Trust[st.Court]
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("court %q (the court at --server) is not in trust file %s: add its key line, as `courtd keygen` prints after \"trust line:\"", st.Court, r.trust)
 	}
-	c.Close()
-	return client.New(client.Config{Endpoints: r.servers, Platform: platform, Key: key,
-		Court: keys[0], CourtKeys: keys[1:], DialOptions: dial, AttemptTimeout: r.attempt})
-}
-
-// trusted returns a court's keys in a trust file, in the file's order; a
-// court that rotated its key has several, and any of them verifies.
-func trusted(path, court string) ([]*checkpoint.Verifier, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	trust, err := certificate.ParseTrust(f)
-	if err != nil {
-		return nil, fmt.Errorf("trust file %s: %w", path, err)
-	}
-	keys, ok := trust.Court(court)
-	if !ok {
-		return nil, fmt.Errorf("court %q is not in trust file %s", court, path)
-	}
-	return keys, nil
-}
-
-// describe turns a gRPC error into the court's own words.
-func describe(err error) error {
-	if st, ok := status.FromError(err); ok {
-		return fmt.Errorf("court says %s: %s", st.Code(), st.Message())
-	}
-	return err
-}
-
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	cfg.Court, cfg.CourtKeys = keys[0], keys[1:]
+	return client.New(cfg)
 }
 
 func remoteCmds() []*cobra.Command {
 	r := &remote{}
-	cmds := []*cobra.Command{submitCmd(r), verifyCmd(r), certCmd(r), getCmd(r), lookupCmd(r), headCmd(r), proofCmd(r), clusterCmd(r), nodeCmd(r), platformCmd(r), alarmsCmd(r), syncCmd(r)}
+	cmds := []*cobra.Command{submitCmd(r), verifyCmd(r), certCmd(r), getCmd(r), lookupCmd(r), headCmd(r), proofCmd(r),
+		clusterCmd(r), nodeCmd(r), platformCmd(r), auditCmd(r), alarmsCmd(r), syncCmd(r)}
 	for _, c := range cmds {
 		r.flags(c)
 	}
@@ -146,18 +143,77 @@ type receiptView struct {
 	TreeSize    uint64    `json:"tree_size"`
 	Verified    bool      `json:"verified"`
 	Duplicate   bool      `json:"duplicate,omitempty"`
+	// Where a read was answered: the court asked, and whether from its
+	// mirror of the recording court's log.
+	ServedBy  string   `json:"served_by,omitempty"`
+	Mirrored  bool     `json:"mirrored,omitempty"`
+	Witnesses []string `json:"witnesses,omitempty"`
 }
 
 func viewOf(r *evidence.Receipt, dup bool) receiptView {
 	h, _ := checkpoint.ParseUnverified(r.SignedHead)
 	e := r.Entry
-	return receiptView{e.EvidenceID, e.Court, e.Index, hex.EncodeToString(e.Submission.Fingerprint[:]), e.Submission.Platform,
-		e.Submission.RequestID, e.Submission.Title, e.AcceptedAt, h.Size, true, dup}
+	return receiptView{EvidenceID: e.EvidenceID, Court: e.Court, Index: e.Index, Fingerprint: hex.EncodeToString(e.Submission.Fingerprint[:]),
+		Platform: e.Submission.Platform, RequestID: e.Submission.RequestID, Title: e.Submission.Title, AcceptedAt: e.AcceptedAt,
+		TreeSize: h.Size, Verified: true, Duplicate: dup}
+}
+
+// unverifiedView is a receipt as the court sent it, not checked here.
+func unverifiedView(r *pb.Receipt) receiptView {
+	v := receiptView{}
+	if e, err := evidence.UnmarshalEntry(r.GetEntry().GetCanonical()); err == nil {
+		rc := &evidence.Receipt{Entry: *e, SignedHead: []byte(r.GetTreeHead().GetNote())}
+		v = viewOf(rc, r.GetDuplicate())
+	} else {
+		v.EvidenceID, v.Court = r.GetEntry().GetEvidenceId(), r.GetEntry().GetCourt()
+	}
+	v.Verified = false
+	return v
+}
+
+func (v receiptView) withProvenance(p *pb.Provenance) receiptView {
+	v.ServedBy, v.Mirrored, v.Witnesses = p.GetServedBy(), p.GetMirrored(), p.GetWitnesses()
+	return v
 }
 
 func (v receiptView) print(w io.Writer) {
-	fmt.Fprintf(w, "evidence %s at %s, index %d\n  fingerprint %s\n  filed by %s (request %s): %q\n  accepted %s; proof verified against the court's signed head of size %d\n",
-		v.EvidenceID, v.Court, v.Index, v.Fingerprint, v.Platform, v.RequestID, v.Title, v.AcceptedAt.Format(time.RFC3339Nano), v.TreeSize)
+	check := "proof verified against the court's signed head"
+	if !v.Verified {
+		check = "NOT verified here (give --trust) against the head"
+	}
+	fmt.Fprintf(w, "evidence %s recorded by %s, index %d\n  fingerprint %s\n  filed by %s (request %s): %q\n  accepted %s; %s of size %d\n",
+		v.EvidenceID, v.Court, v.Index, v.Fingerprint, v.Platform, v.RequestID, v.Title, v.AcceptedAt.Format(time.RFC3339Nano), check, v.TreeSize)
+	if v.ServedBy != "" {
+		from := "its own ledger"
+		if v.Mirrored {
+			from = "its mirror of " + v.Court
+		}
+		fmt.Fprintf(w, "  served by %s from %s\n", v.ServedBy, from)
+	}
+	if len(v.Witnesses) > 0 {
+		fmt.Fprintf(w, "  witnessed by %s\n", strings.Join(v.Witnesses, ", "))
+	}
+}
+
+// submitResult is what submit prints with --json.
+type submitResult struct {
+	Filed []receiptView `json:"filed"`
+	// Unverified: the court says it recorded these, but their receipts did
+	// not verify against the trust file (exit code 9).
+	Unverified []unverifiedFiling `json:"unverified"`
+	Failed     []failedFiling     `json:"failed"`
+	Skipped    []skipped          `json:"skipped"`
+}
+
+type unverifiedFiling struct {
+	Path       string `json:"path"`
+	EvidenceID string `json:"evidence_id"`
+	Error      string `json:"error"`
+}
+
+type failedFiling struct {
+	Path  string `json:"path"`
+	Error string `json:"error"`
 }
 
 func submitCmd(r *remote) *cobra.Command {
@@ -165,11 +221,20 @@ func submitCmd(r *remote) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "submit [FILE|DIR...]",
 		Short: "File the SM3 fingerprints of files (or --fingerprint) with a court; prints verified receipts",
-		Long: `submit fingerprints each file (directories are walked), signs a submission per
-file with the platform's key and files it. The request ID defaults to
-"fp-" and the first 32 hex digits of the fingerprint, so filing the same file
-again shows the original receipt instead of making a second entry; give
---request-id to file it again on purpose. Needs --trust to verify receipts.`,
+		Long: `submit fingerprints each file (directories are walked; symlinks are followed
+to files, loops refused), signs a submission per file with the platform's key
+and files it. A file's title defaults to its name, or to its path inside the
+directory named (sub/a.txt). The request ID defaults to "fp-" and the first
+32 hex digits of the fingerprint, so filing the same file again shows the
+original receipt instead of making a second entry; give --request-id to file
+it again on purpose. Needs --trust to verify receipts.
+
+What is not filed is said, with why: skipped (not a regular file, a symlink
+to nothing, a loop), failed (refused by the court) or filed but unverified
+(the receipt did not verify against --trust: the evidence ID is printed).
+Exit codes: 0 all filed and verified; 9 filed, but a receipt did not verify
+against the trust file; 1 anything not filed, or nothing to file; 2 a wrong
+command line.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if r.trust == "" {
 				return fmt.Errorf("%w: --trust is required: submit returns only verified receipts", errUsage)
@@ -183,80 +248,117 @@ again shows the original receipt instead of making a second entry; give
 			}
 			kp, err := os.ReadFile(keyFile)
 			if err != nil {
-				return err
+				return fmt.Errorf("--key: %w", err)
 			}
 			key, err := sm2.ParsePrivateKeyPEM(kp)
 			if err != nil {
+				return fmt.Errorf("--key %s: %w", keyFile, err)
+			}
+			if _, err := readTrust(r.trust); err != nil {
 				return err
 			}
 			type job struct {
-				name string
-				fp   evidence.Fingerprint
+				fileJob
+				fp evidence.Fingerprint
 			}
-			var jobs []job
+			var (
+				jobs []job
+				res  = submitResult{Filed: []receiptView{}, Unverified: []unverifiedFiling{}, Failed: []failedFiling{}, Skipped: []skipped{}}
+			)
 			if fingerprint != "" {
 				fp, err := evidence.ParseFingerprint(fingerprint)
 				if err != nil {
-					return err
+					return fmt.Errorf("%w: --fingerprint: %w", errUsage, err)
 				}
-				jobs = append(jobs, job{title, fp})
+				jobs = append(jobs, job{fileJob{"--fingerprint", title}, fp})
 			} else {
-				files, err := expand(args)
+				files, skips, err := expand(args)
 				if err != nil {
 					return err
 				}
+				res.Skipped = append(res.Skipped, skips...)
+				for _, s := range skips {
+					fmt.Fprintf(cmd.ErrOrStderr(), "evidencectl: skipped %s: %s\n", s.Path, s.Reason)
+				}
 				for _, f := range files {
-					fp, _, err := fingerprintFileProgress(cmd, f)
+					fp, _, err := fingerprintFileProgress(cmd, f.Path)
 					if err != nil {
-						return err
+						res.Failed = append(res.Failed, failedFiling{f.Path, err.Error()})
+						continue
 					}
 					jobs = append(jobs, job{f, fp})
 				}
 			}
 			ctx, cancel := withTimeout(r)
 			defer cancel()
-			c, err := r.connect(ctx, platform, key)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			bar := newBar(cmd, int64(len(jobs)), "filing")
-			var views []receiptView
-			for _, j := range jobs {
-				t := title
-				if t == "" {
-					t = filepath.Base(j.name)
-				}
-				rid := requestID
-				if rid == "" {
-					rid = "fp-" + hex.EncodeToString(j.fp[:16])
-				}
-				s, err := c.Sign(evidence.Submission{RequestID: rid, Fingerprint: j.fp, Category: evidence.Category(category), Title: t})
+			if len(jobs) > 0 {
+				c, err := r.connect(ctx, platform, key, true)
 				if err != nil {
-					return fmt.Errorf("%s: %w", j.name, err)
+					return err
 				}
-				rc, dup, err := c.Submit(ctx, s)
-				if status.Code(err) == codes.AlreadyExists && requestID == "" {
-					// Filed before under the derived request ID, at another
-					// time: show that filing if it is of the same file.
-					rc, err = c.Original(ctx, rid, j.fp)
-					dup = err == nil
+				defer c.Close()
+				bar := newBar(cmd, int64(len(jobs)), "filing")
+				for _, j := range jobs {
+					t := title
+					if t == "" {
+						t = j.Title
+					}
+					rid := requestID
+					if rid == "" {
+						rid = "fp-" + hex.EncodeToString(j.fp[:16])
+					}
+					s, err := c.Sign(evidence.Submission{RequestID: rid, Fingerprint: j.fp, Category: evidence.Category(category), Title: t})
+					if err != nil {
+						res.Failed = append(res.Failed, failedFiling{j.Path, err.Error()})
+						continue
+					}
+					rc, dup, err := c.Submit(ctx, s)
+					if status.Code(err) == codes.AlreadyExists && requestID == "" {
+						// Filed before under the derived request ID, at another
+						// time: show that filing if it is of the same file.
+						rc, err = c.Original(ctx, rid, j.fp)
+						dup = err == nil
+					}
+					var unverified *client.UnverifiedError
+					switch {
+					case errors.As(err, &unverified):
+						res.Unverified = append(res.Unverified, unverifiedFiling{j.Path, unverified.EvidenceID, plain(receiptError(unverified.Err).Error())})
+					case err != nil:
+						res.Failed = append(res.Failed, failedFiling{j.Path, describe(err).Error()})
+					default:
+						res.Filed = append(res.Filed, viewOf(rc, dup))
+					}
+					bar.Add(1)
 				}
-				if err != nil {
-					return fmt.Errorf("%s: %w", j.name, describe(err))
-				}
-				views = append(views, viewOf(rc, dup))
-				bar.Add(1)
+				bar.Finish()
 			}
-			bar.Finish()
 			if jsonOutput(cmd) {
-				return printJSON(cmd.OutOrStdout(), views)
-			}
-			for _, v := range views {
-				if v.Duplicate {
-					fmt.Fprintln(cmd.OutOrStdout(), "(filed before: this is the original receipt)")
+				if err := printJSON(cmd.OutOrStdout(), res); err != nil {
+					return err
 				}
-				v.print(cmd.OutOrStdout())
+			} else {
+				w := cmd.OutOrStdout()
+				for _, v := range res.Filed {
+					if v.Duplicate {
+						fmt.Fprintln(w, "(filed before: this is the original receipt)")
+					}
+					v.print(w)
+				}
+				for _, u := range res.Unverified {
+					fmt.Fprintf(w, "%s: evidence %s filed, but the receipt did not verify against your trust file: %s\n", u.Path, u.EvidenceID, u.Error)
+				}
+				for _, f := range res.Failed {
+					fmt.Fprintf(w, "%s: NOT filed: %s\n", f.Path, f.Error)
+				}
+			}
+			total := len(res.Filed) + len(res.Unverified)
+			switch {
+			case len(res.Failed) > 0:
+				return fmt.Errorf("%d of %d not filed (listed above); %d filed", len(res.Failed), len(res.Failed)+total, total)
+			case total == 0:
+				return fmt.Errorf("nothing filed: no file to file in %s (%d skipped, listed above)", strings.Join(args, " "), len(res.Skipped))
+			case len(res.Unverified) > 0:
+				return fmt.Errorf("%w: %d of %d (evidence IDs above); check the court's key in %s", errUnverified, len(res.Unverified), total, r.trust)
 			}
 			return nil
 		},
@@ -265,32 +367,12 @@ again shows the original receipt instead of making a second entry; give
 	f.StringVar(&platform, "platform", "", "the platform's registered ID")
 	f.StringVar(&keyFile, "key", "", "the platform's SM2 private key (PKCS#8 PEM)")
 	f.StringVar(&category, "category", string(evidence.CategoryDocument), fmt.Sprintf("one of %v", evidence.Categories()))
-	f.StringVar(&title, "title", "", "title (default: the file's name; required with --fingerprint)")
+	f.StringVar(&title, "title", "", "title (default: the file's name, or its path inside the directory named; required with --fingerprint)")
 	f.StringVar(&requestID, "request-id", "", "idempotency key (default: derived from the fingerprint)")
 	f.StringVar(&fingerprint, "fingerprint", "", "file a fingerprint (64 hex digits) instead of files")
 	cmd.MarkFlagRequired("platform")
 	cmd.MarkFlagRequired("key")
 	return cmd
-}
-
-// expand lists the regular files named, walking directories.
-func expand(args []string) ([]string, error) {
-	var out []string
-	for _, a := range args {
-		err := filepath.WalkDir(a, func(p string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.Type().IsRegular() {
-				out = append(out, p)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 func newBar(cmd *cobra.Command, n int64, what string) *progressbar.ProgressBar {
@@ -327,23 +409,23 @@ func fingerprintFileProgress(cmd *cobra.Command, name string) (sm3.Digest, int64
 	return d, n, nil
 }
 
-// rawCall runs one API call and prints the response as JSON (protojson
-// field names), for the read commands.
-func rawCall[T any](cmd *cobra.Command, r *remote, fn func(ctx context.Context, c *client.Client) (T, error)) error {
+// rawCall runs one API call and prints its answer: text, or protojson
+// with --json.
+func rawCall[T proto.Message](cmd *cobra.Command, r *remote, fn func(ctx context.Context, c *client.Client) (T, error)) error {
 	v, err := call(r, fn)
 	if err != nil {
 		return err
 	}
-	return printJSON(cmd.OutOrStdout(), v)
+	return show(cmd, v)
 }
 
-// call runs one API call against --server within --timeout; errors from the
-// court come back described for people.
+// call runs one API call against --server within --timeout; errors come
+// back described for people.
 func call[T any](r *remote, fn func(ctx context.Context, c *client.Client) (T, error)) (T, error) {
 	var zero T
 	ctx, cancel := withTimeout(r)
 	defer cancel()
-	c, err := r.connect(ctx, "", nil)
+	c, err := r.connect(ctx, "", nil, false)
 	if err != nil {
 		return zero, err
 	}
@@ -357,88 +439,313 @@ func call[T any](r *remote, fn func(ctx context.Context, c *client.Client) (T, e
 
 func getCmd(r *remote) *cobra.Command {
 	return &cobra.Command{
-		Use: "get EVIDENCE_ID", Short: "Get the receipt of an evidence ID (verified with --trust)", Args: exactArgs(1),
+		Use: "get EVIDENCE_ID", Short: "Get the receipt of an evidence ID, from any court (verified with --trust against the recording court's key)", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (any, error) {
+			v, err := call(r, func(ctx context.Context, c *client.Client) (receiptView, error) {
 				resp, err := c.Evidence().GetEvidence(ctx, &pb.GetEvidenceRequest{EvidenceId: args[0]})
 				if err != nil {
-					return nil, err
+					return receiptView{}, err
 				}
 				if r.trust == "" {
-					return resp.Receipt, nil
+					return unverifiedView(resp.Receipt).withProvenance(resp.Receipt.Provenance), nil
 				}
 				rc, err := c.VerifyReceipt(resp.Receipt)
 				if err != nil {
-					return nil, err
+					return receiptView{}, receiptError(err)
 				}
-				return viewOf(rc, false), nil
+				return viewOf(rc, false).withProvenance(resp.Receipt.Provenance), nil
 			})
+			if err != nil {
+				return err
+			}
+			if jsonOutput(cmd) {
+				return printJSON(cmd.OutOrStdout(), v)
+			}
+			v.print(cmd.OutOrStdout())
+			return nil
 		},
 	}
+}
+
+// lookupEntry is one recording of a fingerprint, as lookup prints it.
+type lookupEntry struct {
+	receiptView
+	Error string `json:"error,omitempty"` // why its receipt did not verify
 }
 
 func lookupCmd(r *remote) *cobra.Command {
-	return &cobra.Command{
-		Use: "lookup FINGERPRINT", Short: "List the entries recording a fingerprint", Args: exactArgs(1),
+	var limit uint32
+	cmd := &cobra.Command{
+		Use: "lookup FINGERPRINT", Short: "List the entries recording a fingerprint, at any court (each receipt verified with --trust)", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (any, error) {
-				return c.Evidence().LookupFingerprint(ctx, &pb.LookupFingerprintRequest{Fingerprint: args[0]})
-			})
-		},
-	}
-}
-
-func headCmd(r *remote) *cobra.Command {
-	return &cobra.Command{
-		Use: "head", Short: "Print the court's latest signed tree head (checked with --trust)", Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (any, error) {
-				resp, err := c.Evidence().GetLatestTreeHead(ctx, &pb.GetLatestTreeHeadRequest{})
-				if err != nil || r.trust == "" {
-					return resp, err
-				}
-				keys, err := trusted(r.trust, resp.TreeHead.Origin)
+			if _, err := evidence.ParseFingerprint(args[0]); err != nil {
+				return fmt.Errorf("%w: %w (a fingerprint is 64 hex digits: `evidencectl fingerprint FILE` prints it)", errUsage, err)
+			}
+			out, err := call(r, func(ctx context.Context, c *client.Client) ([]lookupEntry, error) {
+				resp, err := c.Evidence().LookupFingerprint(ctx, &pb.LookupFingerprintRequest{Fingerprint: args[0], Limit: limit})
 				if err != nil {
 					return nil, err
 				}
-				vs := make([]note.Verifier, len(keys))
-				for i, k := range keys {
-					vs[i] = k
+				out := []lookupEntry{}
+				for _, e := range resp.Entries {
+					if r.trust == "" {
+						out = append(out, lookupEntry{receiptView: unverifiedView(&pb.Receipt{Entry: e})})
+						continue
+					}
+					// An entry alone proves nothing: its receipt does.
+					got, err := c.Evidence().GetEvidence(ctx, &pb.GetEvidenceRequest{EvidenceId: e.EvidenceId})
+					if err != nil {
+						return nil, err
+					}
+					rc, err := c.VerifyReceipt(got.Receipt)
+					if err != nil {
+						out = append(out, lookupEntry{unverifiedView(got.Receipt), receiptError(err).Error()})
+						continue
+					}
+					out = append(out, lookupEntry{receiptView: viewOf(rc, false).withProvenance(got.Receipt.Provenance)})
 				}
-				if _, _, err := checkpoint.OpenAny([]byte(resp.TreeHead.Note), vs); err != nil {
-					return nil, err
-				}
-				return map[string]any{"verified": true, "note": resp.TreeHead.Note}, nil
+				return out, nil
 			})
+			if err != nil {
+				return err
+			}
+			bad := 0
+			for _, e := range out {
+				if e.Error != "" {
+					bad++
+				}
+			}
+			if jsonOutput(cmd) {
+				if err := printJSON(cmd.OutOrStdout(), out); err != nil {
+					return err
+				}
+			} else {
+				if len(out) == 0 {
+					fmt.Fprintln(cmd.OutOrStdout(), "no entry records this fingerprint at the court asked (nor in its mirrors of the others)")
+				}
+				for _, e := range out {
+					e.print(cmd.OutOrStdout())
+					if e.Error != "" {
+						fmt.Fprintf(cmd.OutOrStdout(), "  RECEIPT DOES NOT VERIFY: %s\n", e.Error)
+					}
+				}
+			}
+			if bad > 0 {
+				return fmt.Errorf("%d of %d receipts did not verify against %s", bad, len(out), r.trust)
+			}
+			return nil
 		},
 	}
+	cmd.Flags().Uint32Var(&limit, "limit", 0, "at most this many entries (0: the court's default, 100)")
+	return cmd
+}
+
+// headView is a signed tree head as head prints it.
+type headView struct {
+	Court     string    `json:"court"`
+	Size      uint64    `json:"size"`
+	Root      string    `json:"root"`
+	Time      time.Time `json:"time"`
+	Verified  bool      `json:"verified"`
+	Witnesses []string  `json:"witnesses"` // trusted courts whose cosignatures verify (with --trust)
+	Note      string    `json:"note"`
+}
+
+func headCmd(r *remote) *cobra.Command {
+	var court string
+	cmd := &cobra.Command{
+		Use: "head", Short: "Print a court's latest signed tree head, the court asked's own or, with --court, its mirror of another (checked with --trust)", Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := call(r, func(ctx context.Context, c *client.Client) (headView, error) {
+				resp, err := c.Evidence().GetLatestTreeHead(ctx, &pb.GetLatestTreeHeadRequest{Court: court})
+				if err != nil {
+					return headView{}, err
+				}
+				return checkHead(c, r, resp.TreeHead, court)
+			})
+			if err != nil {
+				return err
+			}
+			if jsonOutput(cmd) {
+				return printJSON(cmd.OutOrStdout(), v)
+			}
+			v.print(cmd.OutOrStdout())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&court, "court", "", "the court whose log (default: the court asked); another court's is read from the mirror")
+	return cmd
+}
+
+// checkHead verifies a head from the court against the trust file (if
+// given): signed by the court it names, which is the court asked for.
+func checkHead(c *client.Client, r *remote, h *pb.SignedTreeHead, court string) (headView, error) {
+	if court != "" && h.GetOrigin() != court {
+		return headView{}, fmt.Errorf("asked for the head of %q, the node sent one of %q", court, h.GetOrigin())
+	}
+	v := headView{Court: h.GetOrigin(), Size: h.GetSize(), Root: hex.EncodeToString(h.GetRoot()), Time: h.GetTime().AsTime(), Note: h.GetNote(), Witnesses: []string{}}
+	if r.trust == "" {
+		return v, nil
+	}
+	th, ws, err := c.VerifyHead([]byte(h.GetNote()))
+	if err != nil {
+		return headView{}, receiptError(err)
+	}
+	v.Court, v.Size, v.Root, v.Time, v.Verified, v.Witnesses = th.Origin, th.Size, hex.EncodeToString(th.Root), th.Time, true, ws
+	return v, nil
+}
+
+func (v headView) print(w io.Writer) {
+	check := "signature verified against " + v.Court + "'s key in the trust file"
+	if !v.Verified {
+		check = "NOT verified here (give --trust)"
+	}
+	ws := "none"
+	if len(v.Witnesses) > 0 {
+		ws = strings.Join(v.Witnesses, ", ")
+	}
+	fmt.Fprintf(w, "court      %s\nsize       %d\nroot       %s\ntime       %s\nchecked    %s\nwitnesses  %s\n", v.Court, v.Size, v.Root, v.Time.Format(time.RFC3339Nano), check, ws)
+}
+
+// inclusionView is an inclusion proof as proof inclusion prints it.
+type inclusionView struct {
+	Court      string   `json:"court"`
+	Index      uint64   `json:"index"`
+	TreeSize   uint64   `json:"tree_size"`
+	Proof      []string `json:"proof"` // hex hashes
+	EvidenceID string   `json:"evidence_id,omitempty"`
+	// Verified: the proof leads from the entry (given by --evidence-id) to
+	// the root of a head signed by the recording court (with --trust).
+	Verified bool `json:"verified"`
 }
 
 func proofCmd(r *remote) *cobra.Command {
 	var index, size, first, second uint64
-	cmd := &cobra.Command{Use: "proof", Short: "Inclusion and consistency proofs"}
+	var court, evidenceID string
+	cmd := &cobra.Command{Use: "proof", Short: "Inclusion and consistency proofs, of the court asked's log or, with --court, its mirror of another"}
 	incl := &cobra.Command{
-		Use: "inclusion", Short: "Inclusion proof of --index in the tree of --size (0: latest)", Args: exactArgs(0),
+		Use:   "inclusion",
+		Short: "Inclusion proof of --index (or --evidence-id) in the tree of --size (0: the latest head, verified with --trust)",
+		Long: `inclusion asks for the proof that entry --index is in the court's tree of
+--size entries (0: the latest head). With --evidence-id instead of --index,
+the entry is fetched too and, with --trust, the proof is checked from the
+entry to the root of the latest head, whose signature is checked against the
+key of the court that recorded it: "verified" says so.`,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (any, error) {
-				return c.Evidence().GetInclusionProof(ctx, &pb.GetInclusionProofRequest{Index: index, TreeSize: size})
+			if evidenceID != "" && cmd.Flags().Changed("index") {
+				return fmt.Errorf("%w: give --index or --evidence-id, not both", errUsage)
+			}
+			v, err := call(r, func(ctx context.Context, c *client.Client) (inclusionView, error) {
+				v := inclusionView{Court: court, Index: index, EvidenceID: evidenceID}
+				var entry *evidence.Entry
+				if evidenceID != "" {
+					got, err := c.Evidence().GetEvidence(ctx, &pb.GetEvidenceRequest{EvidenceId: evidenceID})
+					if err != nil {
+						return v, err
+					}
+					if entry, err = evidence.UnmarshalEntry(got.GetReceipt().GetEntry().GetCanonical()); err != nil {
+						return v, fmt.Errorf("the court sent an entry that does not decode: %w", err)
+					}
+					if court != "" && court != entry.Court {
+						return v, fmt.Errorf("%w: evidence %s was recorded by %s, not --court %s", errUsage, evidenceID, entry.Court, court)
+					}
+					v.Court, v.Index = entry.Court, entry.Index
+				}
+				var head headView
+				if size == 0 && r.trust != "" {
+					resp, err := c.Evidence().GetLatestTreeHead(ctx, &pb.GetLatestTreeHeadRequest{Court: v.Court})
+					if err != nil {
+						return v, err
+					}
+					if head, err = checkHead(c, r, resp.TreeHead, v.Court); err != nil {
+						return v, err
+					}
+					v.TreeSize = head.Size
+				} else {
+					v.TreeSize = size
+				}
+				resp, err := c.Evidence().GetInclusionProof(ctx, &pb.GetInclusionProofRequest{Court: v.Court, Index: v.Index, TreeSize: v.TreeSize})
+				if err != nil {
+					return v, err
+				}
+				v.TreeSize = resp.TreeSize
+				for _, h := range resp.Proof {
+					v.Proof = append(v.Proof, hex.EncodeToString(h))
+				}
+				if entry != nil && head.Verified {
+					root, _ := hex.DecodeString(head.Root)
+					if err := merkle.VerifyInclusion(v.Index, v.TreeSize, entry.LeafHash(), resp.Proof, root); err != nil {
+						return v, fmt.Errorf("the inclusion proof of %s does not lead to the root of %s's signed head of size %d: %w", evidenceID, v.Court, v.TreeSize, err)
+					}
+					v.Verified = true
+				}
+				return v, nil
 			})
+			if err != nil {
+				return err
+			}
+			if jsonOutput(cmd) {
+				return printJSON(cmd.OutOrStdout(), v)
+			}
+			w := cmd.OutOrStdout()
+			of := v.Court
+			if of == "" {
+				of = "the court asked"
+			}
+			fmt.Fprintf(w, "entry %d of %s in its tree of %d entries:\n", v.Index, of, v.TreeSize)
+			for _, h := range v.Proof {
+				fmt.Fprintf(w, "  %s\n", h)
+			}
+			if v.Verified {
+				fmt.Fprintf(w, "verified: the entry of %s leads to the root of the head %s signed\n", v.EvidenceID, v.Court)
+			} else {
+				fmt.Fprintln(w, "not verified here (give --evidence-id and --trust to check it)")
+			}
+			return nil
 		},
 	}
 	incl.Flags().Uint64Var(&index, "index", 0, "entry index")
+	incl.Flags().StringVar(&evidenceID, "evidence-id", "", "the entry of this evidence ID (instead of --index): the proof is then checked with --trust")
 	incl.Flags().Uint64Var(&size, "size", 0, "tree size (0: latest)")
 	cons := &cobra.Command{
-		Use: "consistency", Short: "Consistency proof from --first to --second (0: latest)", Args: exactArgs(0),
+		Use: "consistency", Short: "Consistency proof from --first to --second (0: the latest head, verified with --trust)", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (any, error) {
-				return c.Evidence().GetConsistencyProof(ctx, &pb.GetConsistencyProofRequest{First: first, Second: second})
+			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (*pb.GetConsistencyProofResponse, error) {
+				second, err := pinSize(ctx, c, r, court, second)
+				if err != nil {
+					return nil, err
+				}
+				return c.Evidence().GetConsistencyProof(ctx, &pb.GetConsistencyProofRequest{Court: court, First: first, Second: second})
 			})
 		},
 	}
 	cons.Flags().Uint64Var(&first, "first", 0, "older tree size")
 	cons.Flags().Uint64Var(&second, "second", 0, "newer tree size (0: latest)")
+	for _, c := range []*cobra.Command{incl, cons} {
+		c.Flags().StringVar(&court, "court", "", "the court whose log (default: the court asked)")
+	}
 	cmd.AddCommand(incl, cons)
 	return cmd
+}
+
+// pinSize is the tree size a proof is asked at: size if given; with a
+// trust file and no size, that of the court's latest head, whose
+// signature is verified first (by the recording court's key), so the
+// proof is of a tree the court signed.
+func pinSize(ctx context.Context, c *client.Client, r *remote, court string, size uint64) (uint64, error) {
+	if size != 0 || r.trust == "" {
+		return size, nil
+	}
+	resp, err := c.Evidence().GetLatestTreeHead(ctx, &pb.GetLatestTreeHeadRequest{Court: court})
+	if err != nil {
+		return 0, err
+	}
+	h, err := checkHead(c, r, resp.TreeHead, court)
+	if err != nil {
+		return 0, err
+	}
+	return h.Size, nil
 }
 
 func clusterCmd(r *remote) *cobra.Command {
@@ -446,9 +753,36 @@ func clusterCmd(r *remote) *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use: "status", Short: "This node's view of the court", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (any, error) {
+			st, err := call(r, func(ctx context.Context, c *client.Client) (*pb.GetClusterStatusResponse, error) {
 				return c.Admin().GetClusterStatus(ctx, &pb.GetClusterStatusRequest{})
 			})
+			if err != nil {
+				return err
+			}
+			if jsonOutput(cmd) {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			w := cmd.OutOrStdout()
+			ready := "ready"
+			if !st.Ready {
+				ready = "NOT ready: " + st.Reason
+			}
+			fmt.Fprintf(w, "court %s: %d entries, leader %s, term %d\nasked node %s (%s): %s, ledger %s, applied %d of %d committed",
+				st.Court, st.Size, st.LeaderId, st.Term, st.NodeId, st.State, ready, st.Health, st.AppliedIndex, st.CommitIndex)
+			if st.Corruptions > 0 {
+				fmt.Fprintf(w, ", %d corrupt records found", st.Corruptions)
+			}
+			fmt.Fprintln(w)
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NODE\tGRPC\tRAFT\tREADY\tHEALTH\tREASON")
+			for _, n := range st.Nodes {
+				reason := n.Reason
+				if reason == "" {
+					reason = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\n", n.NodeId, n.ApiAddress, n.RaftAddress, n.Ready, n.Health, reason)
+			}
+			return tw.Flush()
 		},
 	})
 	return cmd
@@ -460,7 +794,7 @@ func nodeCmd(r *remote) *cobra.Command {
 	add := &cobra.Command{
 		Use: "add NODE_ID", Short: "Add a voter (it catches up by snapshot)", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (any, error) {
+			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (*pb.AddNodeResponse, error) {
 				return c.Admin().AddNode(ctx, &pb.AddNodeRequest{Node: &pb.Node{NodeId: args[0], RaftAddress: raftAddr, ApiAddress: apiAddr}})
 			})
 		},
@@ -470,48 +804,11 @@ func nodeCmd(r *remote) *cobra.Command {
 	remove := &cobra.Command{
 		Use: "remove NODE_ID", Short: "Remove a node from the court", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (any, error) {
+			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (*pb.RemoveNodeResponse, error) {
 				return c.Admin().RemoveNode(ctx, &pb.RemoveNodeRequest{NodeId: args[0]})
 			})
 		},
 	}
 	cmd.AddCommand(add, remove)
-	return cmd
-}
-
-func platformCmd(r *remote) *cobra.Command {
-	var pubFile string
-	cmd := &cobra.Command{Use: "platform", Short: "Register, revoke and list platforms' SM2 keys"}
-	reg := &cobra.Command{
-		Use: "register PLATFORM_ID", Short: "Register a platform's public key", Args: exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			pemBytes, err := os.ReadFile(pubFile)
-			if err != nil {
-				return err
-			}
-			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (any, error) {
-				return c.Admin().RegisterPlatform(ctx, &pb.RegisterPlatformRequest{PlatformId: args[0], PublicKeyPem: string(pemBytes)})
-			})
-		},
-	}
-	reg.Flags().StringVar(&pubFile, "public-key", "", "the platform's SM2 public key (PEM)")
-	reg.MarkFlagRequired("public-key")
-	revoke := &cobra.Command{
-		Use: "revoke PLATFORM_ID", Short: "Stop accepting a platform's submissions", Args: exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (any, error) {
-				return c.Admin().RevokePlatform(ctx, &pb.RevokePlatformRequest{PlatformId: args[0]})
-			})
-		},
-	}
-	list := &cobra.Command{
-		Use: "list", Short: "List registered platforms", Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (any, error) {
-				return c.Admin().ListPlatforms(ctx, &pb.ListPlatformsRequest{})
-			})
-		},
-	}
-	cmd.AddCommand(reg, revoke, list)
 	return cmd
 }

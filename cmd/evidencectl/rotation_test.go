@@ -36,7 +36,7 @@ func TestTrustFileWithSeveralKeysPerCourt(t *testing.T) {
 	for _, args := range [][]string{
 		{"get", id, "--server", addr, "--trust", rotating},
 		{"head", "--server", addr, "--trust", rotating},
-		{"cert", "get", id, "--server", addr, "--trust", rotating, "--json", filepath.Join(dir, "c.json")},
+		{"cert", "get", id, "--server", addr, "--trust", rotating, "--out-json", filepath.Join(dir, "c.json")},
 	} {
 		if out, err := run(t, args...); err != nil {
 			t.Fatalf("%s: %v\n%s", strings.Join(args[:2], " "), err, out)

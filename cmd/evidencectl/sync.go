@@ -80,7 +80,7 @@ hashes that commit to it. Exit code 8 when an alarm is active.`,
 		Short: "Lift the alarm on a court after review; mirroring it resumes",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (any, error) {
+			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (*pb.ClearAlarmResponse, error) {
 				return c.Admin().ClearAlarm(ctx, &pb.ClearAlarmRequest{Court: args[0], Operator: operator})
 			})
 		},
@@ -109,6 +109,9 @@ func syncCmd(r *remote) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), resp)
 			}
 			w := cmd.OutOrStdout()
+			if len(resp.Mirrors) == 0 {
+				fmt.Fprintln(w, "this court mirrors no other court (none configured)")
+			}
 			for _, m := range resp.Mirrors {
 				fresh := "never checked"
 				if m.CheckedAt != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -44,15 +43,7 @@ func verdictErr(v certificate.Verdict, reason string) error {
 }
 
 func loadTrust(path string) (*certificate.Verifier, error) {
-	if path == "" {
-		return nil, fmt.Errorf("%w: --trust is required: a certificate is checked against the courts' keys", errUsage)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	trust, err := certificate.ParseTrust(f)
+	trust, err := readTrust(path)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"compress/zlib"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+)
+
+// maxAttachment bounds an attachment read out of a PDF: a certificate's
+// JSON is a few KiB.
+const maxAttachment = 16 << 20
+
+var (
+	embeddedFile = []byte("/Type /EmbeddedFile")
+	lengthKey    = regexp.MustCompile(`/Length (\d+)`)
+)
+
+// isPDF reports whether a file is a PDF.
+func isPDF(b []byte) bool { return bytes.HasPrefix(b, []byte("%PDF-")) }
+
+// pdfAttachment returns the first file attached to a PDF as
+// evidence/certpdf attaches a certificate's JSON (go-pdf/fpdf's
+// SetAttachments): an /EmbeddedFile stream object with its /Length,
+// deflated (/FlateDecode) or stored. It reads only that object, not the
+// whole PDF syntax, so it takes the PDFs certpdf makes; for others,
+// extract the attachment with a PDF tool (pdfdetach -saveall).
+func pdfAttachment(pdf []byte) ([]byte, error) {
+	rest := pdf
+	i := bytes.Index(rest, embeddedFile)
+	if i < 0 {
+		return nil, errors.New("the PDF has no attached file (a certificate PDF from `evidencectl cert get --out-pdf` carries certificate.json)")
+	}
+	rest = rest[i:]
+	s := bytes.Index(rest, []byte("stream"))
+	if s < 0 {
+		return nil, errors.New("the PDF's attached file has no stream")
+	}
+	dict := rest[:s]
+	m := lengthKey.FindSubmatch(dict)
+	if m == nil {
+		return nil, errors.New("the PDF's attached file has no /Length")
+	}
+	n, err := strconv.Atoi(string(m[1]))
+	if err != nil || n < 0 || n > maxAttachment {
+		return nil, fmt.Errorf("the PDF's attached file has a bad /Length %s", m[1])
+	}
+	data := rest[s+len("stream"):]
+	switch {
+	case bytes.HasPrefix(data, []byte("\r\n")):
+		data = data[2:]
+	case bytes.HasPrefix(data, []byte("\n")):
+		data = data[1:]
+	}
+	if len(data) < n {
+		return nil, errors.New("the PDF is cut short inside its attached file")
+	}
+	data = data[:n]
+	if !bytes.Contains(dict, []byte("/FlateDecode")) {
+		return bytes.Clone(data), nil
+	}
+	zr, err := zlib.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("the PDF's attached file does not inflate: %w", err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, maxAttachment+1))
+	if err != nil {
+		return nil, fmt.Errorf("the PDF's attached file does not inflate: %w", err)
+	}
+	if len(out) > maxAttachment {
+		return nil, errors.New("the PDF's attached file is too large for a certificate")
+	}
+	return out, nil
+}
