@@ -135,8 +135,8 @@ type certificateServer struct {
 	}
 }
 
-func newCertificateServer(court string, key *sm2.PrivateKey, logs courtLogs) (*certificateServer, error) {
-	r, err := certpdf.New(certpdf.Config{})
+func newCertificateServer(court string, key *sm2.PrivateKey, publicURL string, logs courtLogs) (*certificateServer, error) {
+	r, err := certpdf.New(certpdf.Config{VerifyURL: publicURL})
 	if err != nil {
 		return nil, err
 	}

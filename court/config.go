@@ -12,6 +12,7 @@ import (
 	"github.com/courtledger/courtledger/court/access"
 	"github.com/courtledger/courtledger/court/witness"
 	"github.com/courtledger/courtledger/crypto/sm2"
+	"github.com/courtledger/courtledger/evidence/certpdf"
 
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/env"
@@ -48,6 +49,7 @@ import (
 //	    endpoints: [10.1.0.1:9101, 10.1.0.2:9101, 10.1.0.3:9101]
 //	sync_interval: 1s                        # between sync rounds with each court
 //	forward_timeout: 2s                      # each try of a write forwarded to the leader; shorter than an election
+//	public_url: https://evidence.hangzhou.court.example   # printed on certificates: where to verify
 type FileConfig struct {
 	Court           string      `koanf:"court"`
 	NodeID          string      `koanf:"node_id"`
@@ -62,6 +64,9 @@ type FileConfig struct {
 	Courts          []FileCourt `koanf:"courts"`
 	SyncInterval    string      `koanf:"sync_interval"`
 	ForwardTimeout  string      `koanf:"forward_timeout"`
+	// PublicURL is the court's public HTTPS address, printed on its
+	// certificates as where to verify them (https://...).
+	PublicURL string `koanf:"public_url"`
 	// PreviousKeyFiles are the public keys (SubjectPublicKeyInfo PEM) the
 	// court signed with before court_key_file's; see docs/security.md,
 	// "Key rotation".
@@ -188,6 +193,9 @@ func (fc FileConfig) validate() error {
 			errs = append(errs, fmt.Errorf("sync_interval %q is not a positive duration", fc.SyncInterval))
 		}
 	}
+	if err := certpdf.CheckVerifyURL(fc.PublicURL); err != nil {
+		errs = append(errs, fmt.Errorf("public_url %w", err))
+	}
 	if fc.Bootstrap && len(fc.Peers) == 0 {
 		errs = append(errs, errors.New("bootstrap needs peers"))
 	}
@@ -229,7 +237,7 @@ func (fc FileConfig) NodeConfig(log *slog.Logger) (Config, error) {
 	cfg := Config{Security: sec,
 		Court: fc.Court, NodeID: fc.NodeID, DataDir: fc.DataDir, RaftAddr: fc.RaftAddr,
 		GRPCAddr: fc.GRPCAddr, HTTPAddr: fc.HTTPAddr, CourtKey: key, Bootstrap: fc.Bootstrap,
-		MaxRequestBytes: fc.MaxRequestBytes, Logger: log,
+		MaxRequestBytes: fc.MaxRequestBytes, Logger: log, PublicURL: fc.PublicURL,
 	}
 	for _, p := range fc.Peers {
 		cfg.Peers = append(cfg.Peers, Peer{NodeID: p.NodeID, RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr})

@@ -78,6 +78,11 @@ type Config struct {
 	// after which it is tried again at the new leader (forward.go).
 	ForwardTimeout time.Duration
 
+	// PublicURL is the court's public HTTPS address, printed on the
+	// certificates this node issues as where to verify them; empty, the
+	// certificate tells readers to ask the court by certificate ID.
+	PublicURL string
+
 	// DialVia maps an address this node dials (another node's Raft or
 	// gRPC address, another court's endpoint) to a relay to dial instead;
 	// see dialvia.go. Empty in production.
@@ -212,7 +217,7 @@ func Start(cfg Config) (*Node, error) {
 	pb.RegisterAdminServiceServer(n.grpc, &adminServer{n: n})
 	pb.RegisterAuditServiceServer(n.grpc, &auditServer{ledger: n.ledger})
 	pb.RegisterSyncServiceServer(n.grpc, n.syncServer())
-	cs, err := newCertificateServer(cfg.Court, cfg.CourtKey, logs)
+	cs, err := newCertificateServer(cfg.Court, cfg.CourtKey, cfg.PublicURL, logs)
 	if err != nil {
 		n.Shutdown(context.Background())
 		return nil, err

@@ -60,6 +60,9 @@ func Invalid(field, reason, format string, args ...any) error {
 // (a Problem, another package's refusal, a remote node's answer), and
 // reports whether err carried one.
 func FromStatus(err error) (Problem, bool) {
+	if err == nil { // as status.FromError: nil is OK
+		return Problem{Code: codes.OK, Reason: CodeReason(codes.OK)}, true
+	}
 	var gs interface{ GRPCStatus() *status.Status }
 	if !errors.As(err, &gs) {
 		return Problem{}, false

@@ -68,17 +68,27 @@ func New(cfg Config) (*Renderer, error) {
 	if cfg.CourtName == nil {
 		cfg.CourtName = KnownCourtName
 	}
-	if cfg.VerifyURL != "" {
-		u, err := url.Parse(cfg.VerifyURL)
-		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || strings.ContainsAny(cfg.VerifyURL, " \t\r\n") {
-			return nil, fmt.Errorf("certpdf: VerifyURL %q: want the court's absolute https URL, e.g. https://hangzhou.court.example/verify", cfg.VerifyURL)
-		}
+	if err := CheckVerifyURL(cfg.VerifyURL); err != nil {
+		return nil, fmt.Errorf("certpdf: VerifyURL: %w", err)
 	}
 	glyphs, err := fontGlyphs()
 	if err != nil {
 		return nil, err
 	}
 	return &Renderer{courtName: cfg.CourtName, verifyURL: cfg.VerifyURL, glyphs: glyphs}, nil
+}
+
+// CheckVerifyURL accepts "" or an absolute https URL, the only kinds of
+// verification address a certificate may print.
+func CheckVerifyURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || strings.ContainsAny(s, " \t\r\n") {
+		return fmt.Errorf("%q: want the court's absolute https URL, e.g. https://hangzhou.court.example/verify", s)
+	}
+	return nil
 }
 
 // fontGlyphs parses the embedded font's cmap once per process.
