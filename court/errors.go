@@ -3,6 +3,7 @@ package court
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 
@@ -21,17 +22,32 @@ type Problem = apierr.Problem
 // refusals, a remote node's answer) keeps it. grpc-gateway then maps the
 // codes to HTTP statuses (400, 401, 403, 404, 409, 429, 503).
 func problemOf(err error) Problem {
-	var (
-		fe *evidence.FieldError
-		nl *consensus.NotLeaderError
-		p  *Problem
-	)
+	var p *Problem
 	if errors.As(err, &p) {
 		return *p
 	}
 	if p, ok := apierr.FromStatus(err); ok {
 		return p
 	}
+	m := mapped(err)
+	m.Message = forPeople(m.Message)
+	return m
+}
+
+// internalPrefixes name the packages an error passed through; callers are
+// told what happened, not where (issue 13, item 7).
+var internalPrefixes = strings.NewReplacer("consensus: ", "", "evidence: ", "", "court: ", "", "certificate: ", "")
+
+// forPeople is an error message as the API returns it: without the
+// package prefixes Go errors carry for their programmers.
+func forPeople(msg string) string { return internalPrefixes.Replace(msg) }
+
+// mapped maps the errors of the layers below to the API's terms.
+func mapped(err error) Problem {
+	var (
+		fe *evidence.FieldError
+		nl *consensus.NotLeaderError
+	)
 	switch {
 	case errors.As(err, &fe):
 		return Problem{Code: codes.InvalidArgument, Reason: fe.Reason.Code(), Message: fe.Error(), Field: fe.Field}
