@@ -6,120 +6,19 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
-	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/apierr"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm2"
-	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
 	"github.com/courtledger/courtledger/evidence/certificate"
 	"github.com/courtledger/courtledger/evidence/certpdf"
 )
-
-// Proven is the material of a certificate for one entry: its canonical
-// bytes, its index, an inclusion proof and the signed head (with whatever
-// cosignature lines the source holds) that proof leads to.
-type Proven struct {
-	Entry      []byte
-	Index      uint64
-	Proof      [][]byte
-	SignedHead []byte
-}
-
-// EvidenceSource is one court's log as this node can read it: the court's
-// own ledger, or (issue 5) this court's mirror of another court's log.
-// Certificates and verdicts search every source of evidenceSources.
-type EvidenceSource interface {
-	// Court is the ID of the court whose log the source holds.
-	Court() string
-	// ByEvidenceID returns the proof of an evidence ID, or an error
-	// wrapping consensus.ErrNotFound; also if fp is given and the
-	// evidence has another fingerprint (checked before anything is
-	// proven, so that answer costs what an unknown ID costs).
-	ByEvidenceID(ctx context.Context, id string, fp *evidence.Fingerprint) (Proven, error)
-	// ByFingerprint returns the proofs of up to limit recordings of fp,
-	// oldest first.
-	ByFingerprint(ctx context.Context, fp evidence.Fingerprint, limit int) ([]Proven, error)
-	// LatestHead returns the newest signed head of the log.
-	LatestHead(ctx context.Context) ([]byte, error)
-}
-
-// evidenceSources lists where this node looks for evidence: its own
-// court's ledger first, then its mirrors of the other courts
-// (docs/sync-protocol.md), so a certificate of evidence filed elsewhere is
-// issued here too, also while the origin court is down.
-func (c courtLogs) evidenceSources() []EvidenceSource {
-	var out []EvidenceSource
-	for _, v := range c.all() {
-		out = append(out, logSource{v})
-	}
-	return out
-}
-
-// logSource reads one court's log: the court's own or a mirror.
-type logSource struct{ v *consensus.LogView }
-
-func (s logSource) Court() string { return s.v.Court() }
-
-func (s logSource) LatestHead(context.Context) ([]byte, error) {
-	h, err := s.v.LatestHead()
-	if err != nil {
-		return nil, err
-	}
-	return h.Note, nil
-}
-
-func (s logSource) ByEvidenceID(_ context.Context, id string, fp *evidence.Fingerprint) (Proven, error) {
-	e, err := s.v.EntryByEvidenceID(id)
-	if err != nil {
-		return Proven{}, err
-	}
-	if fp != nil && e.Submission.Fingerprint != *fp {
-		return Proven{}, fmt.Errorf("%w: evidence %s with another fingerprint", consensus.ErrNotFound, id)
-	}
-	return s.prove(e)
-}
-
-func (s logSource) ByFingerprint(_ context.Context, fp evidence.Fingerprint, limit int) ([]Proven, error) {
-	entries, err := s.v.Lookup(fp, limit)
-	if errors.Is(err, consensus.ErrNotFound) && !s.v.Own() {
-		return nil, nil // nothing of that court mirrored yet
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Proven, 0, len(entries))
-	for _, e := range entries {
-		p, err := s.prove(e)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-// prove proves e under the head with the most witnesses: for the court's
-// own log the newest cosigned head that covers it, with the cosignature
-// lines attached (else the head of its batch, as its receipt); for a
-// mirror, the origin's newest head held, which this court cosigned.
-func (s logSource) prove(e *evidence.Entry) (Proven, error) {
-	r, err := s.v.WitnessedReceipt(e.Index)
-	if err != nil {
-		return Proven{}, fmt.Errorf("prove evidence %s: %w", e.EvidenceID, err)
-	}
-	return Proven{Entry: r.Entry.Marshal(), Index: e.Index, Proof: r.Proof, SignedHead: r.SignedHead}, nil
-}
 
 // certificateServer issues certificates and answers judges at trial. It
 // reads only what this node has applied, so any node serves it.
@@ -143,11 +42,9 @@ func newCertificateServer(court string, key *sm2.PrivateKey, publicURL string, l
 	return &certificateServer{court: court, sources: logs.evidenceSources, pdf: r, now: time.Now, key: key, ledger: logs.ledger}, nil
 }
 
-// errNoEvidence answers both an unknown evidence ID and a recorded one asked
-// with another fingerprint: the same code, reason and message, naming
-// neither, so a caller cannot tell which evidence IDs exist.
-var errNoEvidence = &Problem{Code: codes.NotFound, Reason: "NOT_FOUND",
-	Message: "no evidence with this ID (and this fingerprint, if given) is recorded at this court or its mirrors", Field: "evidence_id"}
+// errNoEvidence answers an unknown evidence ID and a recorded one asked
+// with another fingerprint alike (apierr.ErrNoEvidence).
+var errNoEvidence = apierr.ErrNoEvidence
 
 // maxRecordings bounds the recordings of one fingerprint in a verdict.
 const maxRecordings = 100
@@ -320,64 +217,4 @@ func recordingToPB(c *certificate.Certificate) *pb.Recording {
 		r.Witnesses = append(r.Witnesses, pw)
 	}
 	return r
-}
-
-// routes adds the two REST routes grpc-gateway cannot serve: the PDF as
-// application/pdf, and a file of any size streamed through SM3 (outside
-// the request size limit of /v1/, since the body is hashed, never held).
-// Both run behind the node's guard as the gRPC methods they stand for.
-func (s *certificateServer) routes(mux *http.ServeMux, g *access.Guard) {
-	mux.HandleFunc("GET /v1/evidence/{evidence_id}/certificate.pdf",
-		g.HTTP("/courtledger.v1.CertificateService/GetCertificate", s.servePDF))
-	mux.HandleFunc("POST /v1/verdicts:file",
-		g.HTTP("/courtledger.v1.CertificateService/VerifyEvidence", s.serveFileVerdict))
-}
-
-// writeError answers an HTTP route in the gateway's terms: the status
-// mapped from the gRPC code, and the status as JSON.
-func writeError(w http.ResponseWriter, err error) {
-	st, _ := status.FromError(toStatus(err))
-	body, _ := protojson.Marshal(st.Proto())
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(runtime.HTTPStatusFromCode(st.Code()))
-	w.Write(body)
-}
-
-func (s *certificateServer) servePDF(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("evidence_id")
-	req := &pb.GetCertificateRequest{EvidenceId: id, IncludePdf: true, Fingerprint: r.URL.Query().Get("fingerprint")}
-	caller, _ := access.CallerOf(r.Context())
-	if err := access.ScopeRequest(caller, req); err != nil {
-		return err
-	}
-	resp, err := s.GetCertificate(r.Context(), req)
-	if err != nil {
-		return err
-	}
-	if _, err := access.ScopeResponse(caller, resp); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/pdf")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="certificate-%s.pdf"`, id))
-	w.Write(resp.Pdf)
-	return nil
-}
-
-func (s *certificateServer) serveFileVerdict(w http.ResponseWriter, r *http.Request) error {
-	fp, _, err := sm3.SumReader(r.Body, 0, nil)
-	if err != nil {
-		return invalid("body", "READ_FAILED", "reading the file: %v", err)
-	}
-	resp, err := s.VerifyEvidence(r.Context(), &pb.VerifyEvidenceRequest{
-		Fingerprint: hex.EncodeToString(fp[:]), EvidenceId: r.URL.Query().Get("evidence_id")})
-	if err != nil {
-		return err
-	}
-	body, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(resp)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(body)
-	return nil
 }

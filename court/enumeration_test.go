@@ -141,3 +141,36 @@ func TestCodeReason(t *testing.T) {
 		}
 	}
 }
+
+// A platform asking for another platform's evidence gets exactly the
+// answer of an unknown evidence ID, on GetEvidence and GetCertificate, so
+// platforms cannot probe which IDs exist (issue 13, item 9).
+func TestPlatformCannotProbeOthersEvidence(t *testing.T) {
+	c := registered(t, nil)
+	addr := c.nodes[0].GRPCAddr()
+	ev, _ := c.dial(t, addr)
+	ctx := context.Background()
+	resp, err := ev.Submit(ctx, &pb.SubmitRequest{Submission: c.signed(t, "probe-1", []byte("someone's file"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	known, unknown := resp.Receipt.Entry.EvidenceId, strings.Repeat("0", len(resp.Receipt.Entry.EvidenceId))
+	conn := dialToken(t, c.ca, addr, "tok-other-platform")
+	other, certs := pb.NewEvidenceServiceClient(conn), pb.NewCertificateServiceClient(conn)
+	for name, call := range map[string]func(id string) error{
+		"GetEvidence": func(id string) error {
+			_, err := other.GetEvidence(ctx, &pb.GetEvidenceRequest{EvidenceId: id})
+			return err
+		},
+		"GetCertificate": func(id string) error {
+			_, err := certs.GetCertificate(ctx, &pb.GetCertificateRequest{EvidenceId: id})
+			return err
+		},
+	} {
+		a, b := status.Convert(call(known)), status.Convert(call(unknown))
+		if a.Code() != codes.NotFound || a.Code() != b.Code() || a.Message() != b.Message() || reasonOf(a.Err()) != reasonOf(b.Err()) {
+			t.Errorf("%s: another platform's evidence answers %v %q (%s), an unknown ID %v %q (%s)", name,
+				a.Code(), a.Message(), reasonOf(a.Err()), b.Code(), b.Message(), reasonOf(b.Err()))
+		}
+	}
+}

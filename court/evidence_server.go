@@ -3,10 +3,10 @@ package court
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/court/apierr"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/evidence"
 )
@@ -124,7 +124,9 @@ func (s *evidenceServer) GetEvidence(ctx context.Context, req *pb.GetEvidenceReq
 		}
 		return &pb.GetEvidenceResponse{Receipt: rc}, nil
 	}
-	return nil, toStatus(fmt.Errorf("%w: evidence %s is in neither this court's ledger nor its mirrors", consensus.ErrNotFound, req.EvidenceId))
+	// As for another platform's evidence (access.ScopeResponse): nothing
+	// tells a caller which IDs exist.
+	return nil, toStatus(apierr.ErrNoEvidence)
 }
 
 func (s *evidenceServer) LookupFingerprint(ctx context.Context, req *pb.LookupFingerprintRequest) (*pb.LookupFingerprintResponse, error) {

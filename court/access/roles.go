@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
@@ -134,11 +133,11 @@ func ScopeResponse(c Caller, resp any) (any, error) {
 	switch r := resp.(type) {
 	case *pb.GetEvidenceResponse:
 		if r.GetReceipt().GetEntry().GetSubmission().GetPlatform() != c.ID {
-			return nil, &apierr.Problem{Code: codes.NotFound, Reason: "NOT_FOUND", Message: "evidence not found"}
+			return nil, apierr.ErrNoEvidence
 		}
 	case *pb.GetCertificateResponse:
 		if e, err := evidence.UnmarshalEntry(r.GetCertificate().GetEntry()); err != nil || e.Submission.Platform != c.ID {
-			return nil, &apierr.Problem{Code: codes.NotFound, Reason: "NOT_FOUND", Message: "evidence not found"}
+			return nil, apierr.ErrNoEvidence
 		}
 	case *pb.LookupFingerprintResponse:
 		out := proto.Clone(r).(*pb.LookupFingerprintResponse)

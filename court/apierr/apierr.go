@@ -51,6 +51,14 @@ func (p *Problem) GRPCStatus() *status.Status {
 	return st
 }
 
+// ErrNoEvidence answers every request for evidence the caller may not
+// see: an unknown evidence ID, a recorded one asked with another
+// fingerprint (a lawyer's proof of possession), another platform's. The
+// same code, reason and message, naming nothing, so no caller can tell
+// which evidence IDs exist.
+var ErrNoEvidence = &Problem{Code: codes.NotFound, Reason: "NOT_FOUND", Field: "evidence_id",
+	Message: "no evidence with this ID (and this fingerprint, if given) is recorded at this court or its mirrors"}
+
 // Invalid makes an InvalidArgument problem for a request field.
 func Invalid(field, reason, format string, args ...any) error {
 	return &Problem{Code: codes.InvalidArgument, Reason: reason, Message: fmt.Sprintf(format, args...), Field: field}

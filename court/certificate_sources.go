@@ -1,0 +1,105 @@
+package court
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/evidence"
+)
+
+// Proven is the material of a certificate for one entry: its canonical
+// bytes, its index, an inclusion proof and the signed head (with whatever
+// cosignature lines the source holds) that proof leads to.
+type Proven struct {
+	Entry      []byte
+	Index      uint64
+	Proof      [][]byte
+	SignedHead []byte
+}
+
+// EvidenceSource is one court's log as this node can read it: the court's
+// own ledger, or (issue 5) this court's mirror of another court's log.
+// Certificates and verdicts search every source of evidenceSources.
+type EvidenceSource interface {
+	// Court is the ID of the court whose log the source holds.
+	Court() string
+	// ByEvidenceID returns the proof of an evidence ID, or an error
+	// wrapping consensus.ErrNotFound; also if fp is given and the
+	// evidence has another fingerprint (checked before anything is
+	// proven, so that answer costs what an unknown ID costs).
+	ByEvidenceID(ctx context.Context, id string, fp *evidence.Fingerprint) (Proven, error)
+	// ByFingerprint returns the proofs of up to limit recordings of fp,
+	// oldest first.
+	ByFingerprint(ctx context.Context, fp evidence.Fingerprint, limit int) ([]Proven, error)
+	// LatestHead returns the newest signed head of the log.
+	LatestHead(ctx context.Context) ([]byte, error)
+}
+
+// evidenceSources lists where this node looks for evidence: its own
+// court's ledger first, then its mirrors of the other courts
+// (docs/sync-protocol.md), so a certificate of evidence filed elsewhere is
+// issued here too, also while the origin court is down.
+func (c courtLogs) evidenceSources() []EvidenceSource {
+	var out []EvidenceSource
+	for _, v := range c.all() {
+		out = append(out, logSource{v})
+	}
+	return out
+}
+
+// logSource reads one court's log: the court's own or a mirror.
+type logSource struct{ v *consensus.LogView }
+
+func (s logSource) Court() string { return s.v.Court() }
+
+func (s logSource) LatestHead(context.Context) ([]byte, error) {
+	h, err := s.v.LatestHead()
+	if err != nil {
+		return nil, err
+	}
+	return h.Note, nil
+}
+
+func (s logSource) ByEvidenceID(_ context.Context, id string, fp *evidence.Fingerprint) (Proven, error) {
+	e, err := s.v.EntryByEvidenceID(id)
+	if err != nil {
+		return Proven{}, err
+	}
+	if fp != nil && e.Submission.Fingerprint != *fp {
+		return Proven{}, fmt.Errorf("%w: evidence %s with another fingerprint", consensus.ErrNotFound, id)
+	}
+	return s.prove(e)
+}
+
+func (s logSource) ByFingerprint(_ context.Context, fp evidence.Fingerprint, limit int) ([]Proven, error) {
+	entries, err := s.v.Lookup(fp, limit)
+	if errors.Is(err, consensus.ErrNotFound) && !s.v.Own() {
+		return nil, nil // nothing of that court mirrored yet
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Proven, 0, len(entries))
+	for _, e := range entries {
+		p, err := s.prove(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// prove proves e under the head with the most witnesses: for the court's
+// own log the newest cosigned head that covers it, with the cosignature
+// lines attached (else the head of its batch, as its receipt); for a
+// mirror, the origin's newest head held, which this court cosigned.
+func (s logSource) prove(e *evidence.Entry) (Proven, error) {
+	r, err := s.v.WitnessedReceipt(e.Index)
+	if err != nil {
+		return Proven{}, fmt.Errorf("prove evidence %s: %w", e.EvidenceID, err)
+	}
+	return Proven{Entry: r.Entry.Marshal(), Index: e.Index, Proof: r.Proof, SignedHead: r.SignedHead}, nil
+}
