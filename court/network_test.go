@@ -21,6 +21,8 @@ import (
 	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // network is several courts in this process, joined by a sync dialer that
@@ -190,11 +192,21 @@ func (c *netCourt) waitLeader() *Node {
 	return l
 }
 
+// register registers a platform as an admin would: at the leader, asking
+// again while the court has no leader (nine nodes starting on two loaded
+// cores may hold an election or two more after all said ready).
 func (c *netCourt) register(platform string, key *sm2.PrivateKey) {
 	c.net.t.Helper()
-	_, ad := c.net.dial(c.waitLeader().GRPCAddr())
-	if _, err := ad.RegisterPlatform(context.Background(), &pb.RegisterPlatformRequest{
-		PlatformId: platform, PublicKeyPem: string(key.Public().MarshalPEM())}); err != nil {
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		_, ad := c.net.dial(c.waitLeader().GRPCAddr())
+		_, err = ad.RegisterPlatform(context.Background(), &pb.RegisterPlatformRequest{
+			PlatformId: platform, PublicKeyPem: string(key.Public().MarshalPEM())})
+		if status.Code(err) != codes.Unavailable {
+			break
+		}
+	}
+	if err != nil {
 		c.net.t.Fatalf("register platform at %s: %v", c.id, err)
 	}
 }
