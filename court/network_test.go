@@ -198,10 +198,13 @@ func (c *netCourt) waitLeader() *Node {
 func (c *netCourt) register(platform string, key *sm2.PrivateKey) {
 	c.net.t.Helper()
 	var err error
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for try, deadline := 0, time.Now().Add(30*time.Second); time.Now().Before(deadline); try, _ = try+1, <-time.After(100*time.Millisecond) {
 		_, ad := c.net.dial(c.waitLeader().GRPCAddr())
 		_, err = ad.RegisterPlatform(context.Background(), &pb.RegisterPlatformRequest{
 			PlatformId: platform, PublicKeyPem: string(key.Public().MarshalPEM())})
+		if try > 0 && status.Code(err) == codes.AlreadyExists {
+			err = nil // an earlier try was committed, its answer lost
+		}
 		if status.Code(err) != codes.Unavailable {
 			break
 		}
