@@ -109,7 +109,10 @@ func TestStartRefusesRepeatedKeys(t *testing.T) {
 
 // forward_timeout sets the deadline of each forwarded try; it must be a
 // positive duration.
-func TestConfigForwardTimeout(t *testing.T) {
+// loadWith writes a one-node courtd.yaml with the line extra and its court
+// key, and loads it as courtd run does.
+func loadWith(t *testing.T, extra string) (Config, error) {
+	t.Helper()
 	dir := t.TempDir()
 	key, _ := sm2.GenerateKey()
 	pem, err := key.MarshalPEM()
@@ -120,20 +123,21 @@ func TestConfigForwardTimeout(t *testing.T) {
 	if err := os.WriteFile(keyFile, pem, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	load := func(value string) (Config, error) {
-		t.Helper()
-		p := filepath.Join(dir, "courtd.yaml")
-		yaml := "court: hangzhou.court.example/evidence\nnode_id: hz-1\ndata_dir: " + dir + "\nraft_addr: 127.0.0.1:7101\n" +
-			"grpc_addr: 127.0.0.1:9101\nhttp_addr: 127.0.0.1:8101\ninsecure: true\ncourt_key_file: " + keyFile + "\nforward_timeout: " + value + "\n"
-		if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		fc, err := LoadConfig(p, nil)
-		if err != nil {
-			return Config{}, err
-		}
-		return fc.NodeConfig(testLogger())
+	p := filepath.Join(dir, "courtd.yaml")
+	yaml := "court: hangzhou.court.example/evidence\nnode_id: hz-1\ndata_dir: " + dir + "\nraft_addr: 127.0.0.1:7101\n" +
+		"grpc_addr: 127.0.0.1:9101\nhttp_addr: 127.0.0.1:8101\ninsecure: true\ncourt_key_file: " + keyFile + "\n" + extra + "\n"
+	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	fc, err := LoadConfig(p, nil)
+	if err != nil {
+		return Config{}, err
+	}
+	return fc.NodeConfig(testLogger())
+}
+
+func TestConfigForwardTimeout(t *testing.T) {
+	load := func(value string) (Config, error) { return loadWith(t, "forward_timeout: "+value) }
 	cfg, err := load("1500ms")
 	if err != nil || cfg.ForwardTimeout != 1500*time.Millisecond {
 		t.Errorf("forward_timeout 1500ms: %v, %v", cfg.ForwardTimeout, err)

@@ -2,43 +2,17 @@ package court
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
-	"github.com/courtledger/courtledger/crypto/sm2"
 )
 
 // public_url is the court's verification address: a config with anything
 // but an absolute https URL is refused, naming the key; a court with one
 // prints it on its certificates (issue 13, item 14).
 func TestPublicURL(t *testing.T) {
-	dir := t.TempDir()
-	key, _ := sm2.GenerateKey()
-	pem, err := key.MarshalPEM()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(dir, "court.key.pem")
-	if err := os.WriteFile(keyFile, pem, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	load := func(value string) (Config, error) {
-		t.Helper()
-		p := filepath.Join(dir, "courtd.yaml")
-		yaml := "court: hangzhou.court.example/evidence\nnode_id: hz-1\ndata_dir: " + dir + "\nraft_addr: 127.0.0.1:7101\n" +
-			"grpc_addr: 127.0.0.1:9101\nhttp_addr: 127.0.0.1:8101\ninsecure: true\ncourt_key_file: " + keyFile + "\npublic_url: " + value + "\n"
-		if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		fc, err := LoadConfig(p, nil)
-		if err != nil {
-			return Config{}, err
-		}
-		return fc.NodeConfig(testLogger())
-	}
+	load := func(value string) (Config, error) { return loadWith(t, "public_url: "+value) }
 	const url = "https://evidence.hangzhou.court.example/verify"
 	if cfg, err := load(url); err != nil || cfg.PublicURL != url {
 		t.Fatalf("public_url %s: %q, %v", url, cfg.PublicURL, err)
