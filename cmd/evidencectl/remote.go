@@ -773,19 +773,55 @@ func clusterCmd(r *remote) *cobra.Command {
 				fmt.Fprintf(w, ", %d corrupt records found", st.Corruptions)
 			}
 			fmt.Fprintln(w)
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NODE\tGRPC\tRAFT\tREADY\tHEALTH\tREASON")
-			for _, n := range st.Nodes {
-				reason := n.Reason
-				if reason == "" {
-					reason = "-"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\n", n.NodeId, n.ApiAddress, n.RaftAddress, n.Ready, n.Health, reason)
-			}
-			return tw.Flush()
+			return printNodes(w, st.Nodes)
 		},
 	})
 	return cmd
+}
+
+// printNodes prints a table of a court's nodes.
+func printNodes(w io.Writer, nodes []*pb.Node) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tGRPC\tRAFT\tREADY\tHEALTH\tREASON")
+	for _, n := range nodes {
+		reason := n.Reason
+		if reason == "" {
+			reason = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\n", n.NodeId, n.ApiAddress, n.RaftAddress, n.Ready, n.Health, reason)
+	}
+	return tw.Flush()
+}
+
+// membershipView is what node add and node remove did, and the court's
+// nodes afterwards as the court answers them.
+type membershipView struct {
+	Action string     `json:"action"` // "added" or "removed"
+	NodeID string     `json:"node_id"`
+	Nodes  []*pb.Node `json:"nodes"`
+}
+
+// changeMembership runs a membership change, then reads the court's nodes
+// back, so that the command says what the court now holds.
+func changeMembership(cmd *cobra.Command, r *remote, action, id string, change func(ctx context.Context, c *client.Client) error) error {
+	v, err := call(r, func(ctx context.Context, c *client.Client) (membershipView, error) {
+		if err := change(ctx, c); err != nil {
+			return membershipView{}, err
+		}
+		st, err := c.Admin().GetClusterStatus(ctx, &pb.GetClusterStatusRequest{})
+		if err != nil {
+			return membershipView{}, fmt.Errorf("node %s %s, but the court's nodes could not be read back: %w", id, action, err)
+		}
+		return membershipView{Action: action, NodeID: id, Nodes: st.Nodes}, nil
+	})
+	if err != nil {
+		return err
+	}
+	if jsonOutput(cmd) {
+		return printJSON(cmd.OutOrStdout(), v)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "node %s %s; the court's nodes now:\n", id, action)
+	return printNodes(cmd.OutOrStdout(), v.Nodes)
 }
 
 func nodeCmd(r *remote) *cobra.Command {
@@ -794,8 +830,9 @@ func nodeCmd(r *remote) *cobra.Command {
 	add := &cobra.Command{
 		Use: "add NODE_ID", Short: "Add a voter (it catches up by snapshot)", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (*pb.AddNodeResponse, error) {
-				return c.Admin().AddNode(ctx, &pb.AddNodeRequest{Node: &pb.Node{NodeId: args[0], RaftAddress: raftAddr, ApiAddress: apiAddr}})
+			return changeMembership(cmd, r, "added", args[0], func(ctx context.Context, c *client.Client) error {
+				_, err := c.Admin().AddNode(ctx, &pb.AddNodeRequest{Node: &pb.Node{NodeId: args[0], RaftAddress: raftAddr, ApiAddress: apiAddr}})
+				return err
 			})
 		},
 	}
@@ -804,8 +841,9 @@ func nodeCmd(r *remote) *cobra.Command {
 	remove := &cobra.Command{
 		Use: "remove NODE_ID", Short: "Remove a node from the court", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return rawCall(cmd, r, func(ctx context.Context, c *client.Client) (*pb.RemoveNodeResponse, error) {
-				return c.Admin().RemoveNode(ctx, &pb.RemoveNodeRequest{NodeId: args[0]})
+			return changeMembership(cmd, r, "removed", args[0], func(ctx context.Context, c *client.Client) error {
+				_, err := c.Admin().RemoveNode(ctx, &pb.RemoveNodeRequest{NodeId: args[0]})
+				return err
 			})
 		},
 	}
