@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,10 +20,14 @@ import (
 // slot is free, with whatever has arrived by then up to the bounds, so
 // under load batches grow and at rest latency stays low.
 type BatchConfig struct {
-	MaxEntries  int           // entries per batch; default 1024, at most MaxBatchEntries
-	MaxBytes    int           // encoded entries per batch; default 4 MiB
-	MaxInFlight int           // batches proposed but not yet applied; default 2
-	Timeout     time.Duration // how long a batch may take to commit; default 10 s
+	MaxEntries  int // entries per batch; default 1024, at most MaxBatchEntries
+	MaxBytes    int // encoded entries per batch; default 4 MiB
+	MaxInFlight int // batches proposed but not yet applied; default 2
+	// MaxPending bounds the submissions the leader holds at once, from
+	// the signature check to the answer; a call beyond it is refused with
+	// BusyError (default 4 × MaxEntries).
+	MaxPending int
+	Timeout    time.Duration // how long a batch may take to commit; default 10 s
 
 	// Linger is how long a free slot waits for the callers of the last
 	// acknowledged batches to come back with their next submissions
@@ -45,6 +48,9 @@ func (c BatchConfig) withDefaults() BatchConfig {
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 2
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 4 * c.MaxEntries
 	}
 	if c.Linger == 0 {
 		c.Linger = time.Millisecond
@@ -94,9 +100,13 @@ func (l *Ledger) Submit(ctx context.Context, subs []SignedSubmission) ([]Result,
 	if !l.batcher.ready() {
 		return nil, l.notLeader()
 	}
+	if err := l.admit.take(len(subs)); err != nil {
+		return nil, err
+	}
+	defer l.admit.release(len(subs))
 	results := make([]Result, len(subs))
 	items := make([]*item, len(subs))
-	parallel(len(subs), func(i int) { items[i], results[i] = l.prepare(&subs[i]) })
+	l.work.run(len(subs), func(i int) { items[i], results[i] = l.prepare(&subs[i]) })
 
 	for attempt := 0; ; attempt++ {
 		var waiting []int
@@ -133,7 +143,7 @@ func (l *Ledger) Submit(ctx context.Context, subs []SignedSubmission) ([]Result,
 		}
 	}
 	// Proofs are read here, in the callers' goroutines, not in the batcher.
-	parallel(len(subs), func(i int) {
+	l.work.run(len(subs), func(i int) {
 		if r := &results[i]; r.Err == nil && r.Receipt != nil && r.Receipt.Proof == nil {
 			r.Receipt.Proof, r.Err = l.fsm.proof(r.Receipt.Entry.Index, r.headSize)
 		}
@@ -199,29 +209,6 @@ func (l *Ledger) existing(id string, raw []byte) (Result, bool) {
 		return Result{Err: err}, true
 	}
 	return r, found
-}
-
-// parallel runs fn(0..n-1) on all cores.
-func parallel(n int, fn func(i int)) {
-	workers := min(n, runtime.GOMAXPROCS(0))
-	if workers <= 1 {
-		for i := 0; i < n; i++ {
-			fn(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				fn(i)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // item is a checked submission waiting for its batch.

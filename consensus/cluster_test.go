@@ -33,10 +33,15 @@ type testCluster struct {
 	nodes    map[string]*Ledger
 	addrs    map[string]string
 	mkTrans  func(id string) (raft.Transport, string)
+	edit     func(*Config) // if set, changes each node's configuration
 	mu       sync.Mutex
 }
 
 func newTestCluster(t *testing.T, n int, mkTrans func(id string) (raft.Transport, string)) *testCluster {
+	return newTestClusterWith(t, n, mkTrans, nil)
+}
+
+func newTestClusterWith(t *testing.T, n int, mkTrans func(id string) (raft.Transport, string), edit func(*Config)) *testCluster {
 	t.Helper()
 	k, err := sm2.GenerateKey()
 	if err != nil {
@@ -51,7 +56,7 @@ func newTestCluster(t *testing.T, n int, mkTrans func(id string) (raft.Transport
 		t.Fatal(err)
 	}
 	c := &testCluster{t: t, signer: s, platform: p, dirs: map[string]string{}, nodes: map[string]*Ledger{},
-		addrs: map[string]string{}, mkTrans: mkTrans}
+		addrs: map[string]string{}, mkTrans: mkTrans, edit: edit}
 	var boot []Server
 	trans := map[string]raft.Transport{}
 	for i := 0; i < n; i++ {
@@ -74,7 +79,7 @@ func newTestCluster(t *testing.T, n int, mkTrans func(id string) (raft.Transport
 }
 
 func (c *testCluster) config(id string, tr raft.Transport, boot []Server) Config {
-	return Config{
+	cfg := Config{
 		NodeID:    id,
 		Court:     testCourt,
 		Dir:       c.dirs[id],
@@ -86,6 +91,10 @@ func (c *testCluster) config(id string, tr raft.Transport, boot []Server) Config
 		TrailingLogs: 16,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
+	if c.edit != nil {
+		c.edit(&cfg)
+	}
+	return cfg
 }
 
 func (c *testCluster) start(id string, tr raft.Transport, boot []Server) *Ledger {
@@ -210,9 +219,13 @@ func (c *testCluster) waitConverged(size uint64) []byte {
 }
 
 // inmemCluster is a court on Raft's in-memory transport, for fast tests.
-func inmemCluster(t *testing.T, n int) *testCluster {
+func inmemCluster(t *testing.T, n int) *testCluster { return inmemClusterWith(t, n, nil) }
+
+// inmemClusterWith is inmemCluster with each node's configuration changed
+// by edit.
+func inmemClusterWith(t *testing.T, n int, edit func(*Config)) *testCluster {
 	transports := map[string]*raft.InmemTransport{}
-	return newTestCluster(t, n, func(id string) (raft.Transport, string) {
+	return newTestClusterWith(t, n, func(id string) (raft.Transport, string) {
 		addr, tr := raft.NewInmemTransport(raft.ServerAddress(id))
 		for _, other := range transports {
 			tr.Connect(other.LocalAddr(), other)
@@ -220,7 +233,7 @@ func inmemCluster(t *testing.T, n int) *testCluster {
 		}
 		transports[id] = tr
 		return tr, string(addr)
-	})
+	}, edit)
 }
 
 func TestInmemClusterSubmitAndRead(t *testing.T) {

@@ -107,6 +107,8 @@ type Ledger struct {
 	logStore *raftboltdb.BoltStore
 	snaps    *snapshotStore
 	batcher  *batcher
+	admit    *admission // bounds the submissions held at once (admission.go)
+	work     *workPool  // signature checks and proofs, one goroutine per core (pool.go)
 
 	rebuild  atomic.Pointer[rebuildState] // set while the ledger is rebuilt
 	synced   atomic.Bool                  // caught up with the court since (re)start
@@ -175,6 +177,8 @@ func Open(cfg Config) (*Ledger, error) {
 	}
 	l.rnode.Store(r)
 	l.batcher = newBatcher(l)
+	l.work = newWorkPool()
+	l.admit = newAdmission(cfg.Batch.MaxPending, time.Now) // a rate, not a time of record: the real clock
 	l.wg.Add(1)
 	go l.supervise()
 	return l, nil
@@ -267,6 +271,7 @@ func (l *Ledger) Close() error {
 		err = l.raftNode().Shutdown().Error()
 		l.healMu.Unlock()
 		l.batcher.stop()
+		l.work.close()
 		l.wg.Wait()
 		l.guard.closeInner()
 		if cerr := l.logStore.Close(); err == nil {

@@ -47,8 +47,11 @@ func mapped(err error) Problem {
 	var (
 		fe *evidence.FieldError
 		nl *consensus.NotLeaderError
+		be *consensus.BusyError
 	)
 	switch {
+	case errors.As(err, &be): // the client backs off for RetryAfter (RetryInfo; HTTP Retry-After)
+		return Problem{Code: codes.ResourceExhausted, Reason: "COURT_BUSY", Message: err.Error(), RetryAfter: be.RetryAfter}
 	case errors.As(err, &fe):
 		return Problem{Code: codes.InvalidArgument, Reason: fe.Reason.Code(), Message: fe.Error(), Field: fe.Field}
 	case errors.Is(err, consensus.ErrRequestConflict):

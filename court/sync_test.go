@@ -15,6 +15,8 @@ import (
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
 	"github.com/courtledger/courtledger/evidence/certificate"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 const (
@@ -97,7 +99,7 @@ func TestSyncThreeCourts(t *testing.T) {
 	for _, c := range []*netCourt{B, G} {
 		ev, _ := nw.dial(c.nodes[2].GRPCAddr())
 		for i, id := range ids {
-			r, err := ev.GetEvidence(ctx, &pb.GetEvidenceRequest{EvidenceId: id})
+			r, err := getWhileBehind(ctx, ev, id)
 			if err != nil {
 				t.Fatalf("%s: evidence %d (%s): %v", c.id, i, id, err)
 			}
@@ -269,4 +271,16 @@ func fetchCertificate(t *testing.T, nw *network, v *certificate.Verifier, n *Nod
 		t.Fatalf("certificate of %s from %s: %v: %s", id, n.cfg.Court, res.Verdict, res.Reason)
 	}
 	return res
+}
+
+// getWhileBehind reads an entry from one node, asking again for a while if
+// the node refuses as not ready (its ledger fell behind for a moment on a
+// loaded machine), as a client that names one node must.
+func getWhileBehind(ctx context.Context, ev pb.EvidenceServiceClient, id string) (*pb.GetEvidenceResponse, error) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r, err := ev.GetEvidence(ctx, &pb.GetEvidenceRequest{EvidenceId: id})
+		if status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+			return r, err
+		}
+	}
 }

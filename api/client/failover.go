@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -176,6 +177,21 @@ func retryable(err error) bool {
 	return false
 }
 
+// retryAfter is the delay a ResourceExhausted answer asks for in its
+// RetryInfo.
+func retryAfter(err error) (time.Duration, bool) {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.ResourceExhausted {
+		return 0, false
+	}
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay().AsDuration() > 0 {
+			return ri.GetRetryDelay().AsDuration(), true
+		}
+	}
+	return 0, false
+}
+
 // misdialed reports that no node could be asked because the connection
 // itself is wrong (a TLS handshake that fails: not a gRPC port, or TLS to
 // a plain-text node): trying again cannot help, the caller must fix it.
@@ -240,10 +256,16 @@ func (c *Client) invoke(ctx context.Context, method string, args, reply any, opt
 		} else if ctx.Err() != nil || misdialed(err) {
 			return err
 		}
+		pause := wait/2 + rand.N(wait)
+		if d, ok := retryAfter(err); ok {
+			// The court said how long it needs (a busy leader, a rate
+			// limit): asking sooner only adds to its load.
+			pause = d + rand.N(d/4+1)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(wait/2 + rand.N(wait)):
+		case <-time.After(pause):
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
