@@ -174,11 +174,33 @@ func TestDocumentedCommandsRun(t *testing.T) {
 	t.Logf("%d blocks ran in %v", ran, time.Since(start).Round(time.Millisecond))
 }
 
-// copyRepo copies the repository's files (not .git, nor what a demo or a
-// build left behind) into a temporary directory.
+// copyRepo copies the repository's files into a temporary directory: those
+// git lists (tracked, and new ones not ignored), or, outside a git
+// checkout, every file but .git and what a demo or a build left behind.
 func copyRepo(t *testing.T, repo string) string {
 	t.Helper()
 	work := t.TempDir()
+	cmd := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+	cmd.Dir = repo
+	if list, err := cmd.Output(); err == nil && len(list) > 0 {
+		for _, rel := range strings.Split(strings.TrimSuffix(string(list), "\x00"), "\x00") {
+			info, err := os.Lstat(filepath.Join(repo, rel))
+			if err != nil || !info.Mode().IsRegular() {
+				continue // deleted in the work tree, or a symlink
+			}
+			data, err := os.ReadFile(filepath.Join(repo, rel))
+			if err == nil {
+				err = os.MkdirAll(filepath.Dir(filepath.Join(work, rel)), 0o755)
+			}
+			if err == nil {
+				err = os.WriteFile(filepath.Join(work, rel), data, info.Mode().Perm())
+			}
+			if err != nil {
+				t.Fatalf("copying the repository: %v", err)
+			}
+		}
+		return work
+	}
 	err := filepath.WalkDir(repo, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -208,7 +230,7 @@ func copyRepo(t *testing.T, repo string) string {
 }
 
 // commandEnv is the environment the documented commands run in: this
-// process's, with the Go that runs this test first on PATH, no evidencectl
+// process's, with Go on PATH (the one that built this test if no other), no evidencectl
 // settings of whoever runs the test, and -trimpath so that the builds in
 // the copy share the build cache whatever the copy's path.
 func commandEnv(t *testing.T) []string {
@@ -221,7 +243,11 @@ func commandEnv(t *testing.T) []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env, "PATH="+filepath.Join(runtime.GOROOT(), "bin")+string(os.PathListSeparator)+os.Getenv("PATH"), "GOFLAGS=-trimpath")
+	path := os.Getenv("PATH")
+	if _, err := exec.LookPath("go"); err != nil {
+		path = filepath.Join(runtime.GOROOT(), "bin") + string(os.PathListSeparator) + path
+	}
+	return append(env, "PATH="+path, "GOFLAGS=-trimpath")
 }
 
 type demoProc struct {
