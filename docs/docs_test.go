@@ -49,12 +49,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/courtledger/courtledger/court/access"
 )
 
 // block is one fenced block of a document.
@@ -489,4 +492,54 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestAPIDocRoles checks the "who" column of docs/api.md's table of calls
+// against the role table the court enforces (court/access): each role named
+// may make the call, and each user role not named may not.
+func TestAPIDocRoles(t *testing.T) {
+	doc, err := os.ReadFile("api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	services := map[string]string{"": "EvidenceService", "CertificateService": "CertificateService"}
+	admin := []string{"GetClusterStatus", "AddNode", "RemoveNode", "RegisterPlatform", "RevokePlatform", "ListPlatforms", "GetSyncStatus", "ListAlarms", "ClearAlarm"}
+	roleWord := regexp.MustCompile(`\b(platform|judge|lawyer|admin)\b`)
+	rows := 0
+	_, table, _ := strings.Cut(string(doc), "| call | REST | who |\n| --- | --- | --- |\n")
+	table, _, _ = strings.Cut(table, "\n\n")
+	for line := range strings.Lines(table) {
+		cells := strings.Split(strings.TrimSpace(line), " | ")
+		if len(cells) != 3 || !strings.HasPrefix(cells[0], "| ") {
+			t.Fatalf("api.md: a row of the table of calls is not | call | REST | who |: %q", line)
+		}
+		who := strings.TrimSuffix(cells[2], " |")
+		if who == "peer court" {
+			continue // SyncService: courts' node certificates, checked in court/access
+		}
+		named := map[access.Role]bool{}
+		for _, w := range roleWord.FindAllString(who, -1) {
+			named[access.Role(w)] = true
+		}
+		for _, call := range strings.Split(strings.TrimPrefix(cells[0], "| "), " / ") {
+			svc, name, ok := strings.Cut(call, ".")
+			if !ok {
+				svc, name = "", call
+			}
+			service := services[svc]
+			if slices.Contains(admin, name) {
+				service = "AdminService"
+			}
+			method := "/courtledger.v1." + service + "/" + name
+			rows++
+			for _, role := range []access.Role{access.RolePlatform, access.RoleJudge, access.RoleLawyer, access.RoleAdmin} {
+				if got := access.Allowed(method, role); got != named[role] {
+					t.Errorf("api.md says %s is for %q, but the court lets %s call it: %v", name, who, role, got)
+				}
+			}
+		}
+	}
+	if rows < 15 {
+		t.Fatalf("found %d calls in api.md's table: has its form changed?", rows)
+	}
 }
