@@ -77,6 +77,16 @@ func blocks(t *testing.T, root, file string) []block {
 	if err != nil {
 		t.Fatal(err)
 	}
+	out, err := parseBlocks(file, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// parseBlocks reads the fenced blocks (``` or longer, closed by the same
+// fence) of a Markdown document; a block left open is an error.
+func parseBlocks(file string, data []byte) ([]block, error) {
 	var (
 		out   []block
 		cur   *block
@@ -86,7 +96,7 @@ func blocks(t *testing.T, root, file string) []block {
 		trimmed := strings.TrimSpace(line)
 		switch {
 		case cur == nil && strings.HasPrefix(trimmed, "```"):
-			fence = trimmed[:strings.LastIndex(trimmed, "`")+1]
+			fence = trimmed[:len(trimmed)-len(strings.TrimLeft(trimmed, "`"))]
 			cur = &block{file: file, line: i + 2, info: strings.TrimSpace(trimmed[len(fence):])}
 		case cur != nil && trimmed == fence:
 			out = append(out, *cur)
@@ -96,9 +106,36 @@ func blocks(t *testing.T, root, file string) []block {
 		}
 	}
 	if cur != nil {
-		t.Fatalf("%s: the block opened at line %d is not closed", file, cur.line-1)
+		return nil, fmt.Errorf("%s: the block opened at line %d is not closed", file, cur.line-1)
 	}
-	return out
+	return out, nil
+}
+
+// FuzzParseBlocks: any document is read without a panic, and every block's
+// text is lines of the document.
+func FuzzParseBlocks(f *testing.F) {
+	for _, d := range documents {
+		if data, err := os.ReadFile(filepath.Join("..", d.file)); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte("````sh norun\n```\n````\n```\nx"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		bs, err := parseBlocks("doc.md", data)
+		if err != nil {
+			return
+		}
+		lines := strings.Split(string(data), "\n")
+		for _, b := range bs {
+			got := strings.Split(strings.TrimSuffix(b.text, "\n"), "\n")
+			if b.text == "" {
+				continue
+			}
+			if b.line-1+len(got) > len(lines) || strings.Join(lines[b.line-1:b.line-1+len(got)], "\n") != strings.Join(got, "\n") {
+				t.Fatalf("block at line %d is not the document's lines %q", b.line, b.text)
+			}
+		}
+	})
 }
 
 func TestBlocksParse(t *testing.T) {
