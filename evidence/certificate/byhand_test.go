@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -270,16 +272,21 @@ func byHandDump(t *testing.T, certJSON []byte, trust string, file []byte) string
 	return b.String()
 }
 
-// runDocScript runs the script given in the document on the example: VALID
-// for evidence.txt, TAMPERED for a changed copy, INVALID PROOF for a
-// certificate with one proof byte changed.
-func runDocScript(t *testing.T, doc []byte, certPath string, file []byte) {
+// docScript is the document's ```python block.
+func docScript(t *testing.T, doc []byte) []byte {
 	t.Helper()
 	_, after, ok := bytes.Cut(doc, []byte("```python\n"))
 	script, _, ok2 := bytes.Cut(after, []byte("```\n"))
 	if !ok || !ok2 {
 		t.Fatalf("%s has no ```python block", byHandDoc)
 	}
+	return script
+}
+
+// needPythonAndOpenSSL is python3's path; without python3 or openssl the
+// test is skipped (CI installs both: .ci/run).
+func needPythonAndOpenSSL(t *testing.T) string {
+	t.Helper()
 	python, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not installed: the document's script is not run")
@@ -287,6 +294,16 @@ func runDocScript(t *testing.T, doc []byte, certPath string, file []byte) {
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Skip("openssl not installed: the document's script is not run")
 	}
+	return python
+}
+
+// runDocScript runs the script given in the document on the example: VALID
+// for evidence.txt, TAMPERED for a changed copy, INVALID PROOF for a
+// certificate with one proof byte changed.
+func runDocScript(t *testing.T, doc []byte, certPath string, file []byte) {
+	t.Helper()
+	script := docScript(t, doc)
+	python := needPythonAndOpenSSL(t)
 	dir := t.TempDir()
 	scriptPath := filepath.Join(dir, "verify_certificate.py")
 	os.WriteFile(scriptPath, script, 0o755)
@@ -352,4 +369,91 @@ func runDocScript(t *testing.T, doc []byte, certPath string, file []byte) {
 			t.Errorf("script %v: exit %d, want %d with %q:\n%s", tc.args, code, tc.code, tc.out, out)
 		}
 	}
+}
+
+// TestVerifyByHandEveryByte runs the document's script on every single-byte
+// change of the example certificate (each byte XORed with 0x01, 0x20 and
+// 0x80: a neighbouring digit or letter, `U` for `T` in a time, the other
+// case, a non-ASCII byte) and wants a verdict for each, never a traceback,
+// and never VALID unless the change is provably harmless: the JSON decodes
+// to the same members (white space), or the change is to issuer_key_id and
+// the script then reports the issuer unverified (a key the trust file does
+// not hold proves nothing about the issuer, and the verdict on the entry
+// does not depend on it: check 6 of the document, as evidencectl does).
+func TestVerifyByHandEveryByte(t *testing.T) {
+	doc, err := os.ReadFile(byHandDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	python := needPythonAndOpenSSL(t)
+	dir := t.TempDir()
+	scriptPath := filepath.Join(dir, "verify_certificate.py")
+	if err := os.WriteFile(scriptPath, docScript(t, doc), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	certPath, _ := filepath.Abs(filepath.Join(byHandDir, "cert.json"))
+	trust, _ := filepath.Abs(filepath.Join(byHandDir, "trust.txt"))
+	file, _ := filepath.Abs(filepath.Join(byHandDir, "evidence.txt"))
+	driver, _ := filepath.Abs("testdata/flips.py")
+	certJSON, err := os.ReadFile(certPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	masks := []byte{0x01, 0x20, 0x80}
+	cmd := exec.Command(python, driver, scriptPath, certPath, trust, file, "1,32,128")
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("flips.py: %v\n%s", err, stderr.String())
+	}
+	var original map[string]any
+	if err := json.Unmarshal(certJSON, &original); err != nil {
+		t.Fatal(err)
+	}
+	kidStart := bytes.Index(certJSON, []byte(`"issuer_key_id": "`)) + len(`"issuer_key_id": "`)
+	verdicts := map[int]string{0: "VALID: ", 5: "UNTRUSTED: ", 6: "INVALID PROOF: ", 7: "MALFORMED: "}
+	n, counts := 0, map[int]int{}
+	for line := range strings.Lines(string(out)) {
+		var r struct {
+			Pos, Mask int
+			Code      *int
+			Out       string
+			Traceback string
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("flips.py printed %q: %v", line, err)
+		}
+		n++
+		mutated := bytes.Clone(certJSON)
+		mutated[r.Pos] ^= byte(r.Mask)
+		what := fmt.Sprintf("byte %d %q XOR %#x (%q)", r.Pos, certJSON[r.Pos], r.Mask, mutated[max(0, r.Pos-12):min(len(mutated), r.Pos+12)])
+		if r.Traceback != "" || r.Code == nil {
+			t.Errorf("%s: a traceback, not a verdict:\n%s", what, r.Traceback)
+			continue
+		}
+		code := *r.Code
+		counts[code]++
+		lines := strings.Split(strings.TrimSpace(r.Out), "\n")
+		if want, ok := verdicts[code]; !ok || !strings.HasPrefix(lines[len(lines)-1], want) {
+			t.Errorf("%s: exit %d, want a verdict line for a changed certificate:\n%s", what, code, r.Out)
+			continue
+		}
+		if code != 0 {
+			continue
+		}
+		var m map[string]any
+		sameJSON := json.Unmarshal(mutated, &m) == nil && reflect.DeepEqual(m, original)
+		inKeyID := r.Pos >= kidStart && r.Pos < kidStart+8
+		downgraded := strings.Contains(r.Out, "(unverified: key ") && !strings.Contains(r.Out, "(signed by the issuer)") && !strings.Contains(r.Out, "its signature verifies")
+		if !sameJSON && !(inKeyID && downgraded) {
+			t.Errorf("%s: still VALID:\n%s", what, r.Out)
+		}
+	}
+	if want := len(certJSON) * len(masks); n != want {
+		t.Fatalf("flips.py reported %d changes, want %d:\n%s", n, want, stderr.String())
+	}
+	t.Logf("%d single-byte changes: %d VALID (issuer unverified or white space), %d UNTRUSTED, %d INVALID PROOF, %d MALFORMED",
+		n, counts[0], counts[5], counts[6], counts[7])
 }
