@@ -175,10 +175,10 @@ func Open(cfg Config) (*Ledger, error) {
 			return fail(fmt.Errorf("consensus: bootstrap: %w", err))
 		}
 	}
-	l.rnode.Store(r)
-	l.batcher = newBatcher(l)
 	l.work = newWorkPool()
 	l.admit = newAdmission(cfg.Batch.MaxPending, time.Now) // a rate, not a time of record: the real clock
+	l.rnode.Store(r)
+	l.batcher = newBatcher(l)
 	l.wg.Add(1)
 	go l.supervise()
 	return l, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -58,17 +59,28 @@ func platformCmd(r *remote) *cobra.Command {
 					return nil, err
 				}
 				// The answer is empty: show the platform's state as the
-				// court now has it.
-				list, err := c.Admin().ListPlatforms(ctx, &pb.ListPlatformsRequest{})
-				if err != nil {
-					return nil, err
-				}
-				for _, p := range list.Platforms {
-					if p.PlatformId == args[0] {
-						return p, nil
+				// court now has it. The node that answers the list may not
+				// have applied the revocation yet: ask again for a moment.
+				for deadline := time.Now().Add(3 * time.Second); ; {
+					list, err := c.Admin().ListPlatforms(ctx, &pb.ListPlatformsRequest{})
+					if err != nil {
+						return nil, err
+					}
+					i := slices.IndexFunc(list.Platforms, func(p *pb.Platform) bool { return p.PlatformId == args[0] })
+					switch {
+					case i < 0:
+						return nil, fmt.Errorf("platform %s was revoked but is not listed", args[0])
+					case list.Platforms[i].Revoked:
+						return list.Platforms[i], nil
+					case time.Now().After(deadline):
+						return nil, fmt.Errorf("platform %s: the court took the revocation, but the node asked still lists the platform as active; check again with platform list", args[0])
+					}
+					select {
+					case <-ctx.Done():
+						return list.Platforms[i], nil
+					case <-time.After(100 * time.Millisecond):
 					}
 				}
-				return nil, fmt.Errorf("platform %s was revoked but is not listed", args[0])
 			})
 			if err != nil {
 				return err
