@@ -207,7 +207,7 @@ func Start(cfg Config) (*Node, error) {
 	n.grpc = grpc.NewServer(n.serverOptions()...) // security hook: guard, limits, TLS
 	n.metrics = newMetrics(n)
 	n.syncer = witness.New(witness.Options{Config: cfg.Sync, Ledger: n.ledger, Courts: n.courts, Cosigner: n.cosigner,
-		DialCourt: n.DialCourt, MaxRecvBytes: cfg.MaxRequestBytes, Clock: cfg.Clock, Logger: n.log,
+		DialCourt: n.DialCourt, CallContext: n.courtCallContext, MaxRecvBytes: cfg.MaxRequestBytes, Clock: cfg.Clock, Logger: n.log,
 		OnAlarm: func(court string, kind consensus.AlarmKind) {
 			n.metrics.alarmsRaised.WithLabelValues(court, string(kind)).Inc()
 		},

@@ -40,6 +40,13 @@ type Security struct {
 	NodeToken string
 	// PeerCourts are the other courts whose nodes may call SyncService.
 	PeerCourts []string
+	// PeerTokens are, in plain-text mode, the bearer token this court
+	// presents to each other court (by court ID) when it syncs with it;
+	// that court holds its hash with the identity court:<this court>
+	// (role "court"). A token per court, not the node token: a court must
+	// not be able to act as this court's node. Unused with TLS, where the
+	// node certificate speaks for the court.
+	PeerTokens map[string]string
 
 	Rate   access.RateConfig
 	Limits access.Limits
@@ -194,6 +201,17 @@ func (n *Node) nodeContext(ctx context.Context) context.Context {
 	ctx = metadata.NewOutgoingContext(ctx, metadata.MD{})
 	if n.tls == nil && n.cfg.Security.NodeToken != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, access.BearerMetadata(n.cfg.Security.NodeToken)...)
+	}
+	return ctx
+}
+
+// courtCallContext is the outgoing context of a sync call to another
+// court (witness.Options.CallContext): with TLS nothing is added, the node
+// certificate names this court; in plain text, the token configured for
+// that court, without which it answers Unauthenticated.
+func (n *Node) courtCallContext(ctx context.Context, court string) context.Context {
+	if tok := n.cfg.Security.PeerTokens[court]; n.tls == nil && tok != "" {
+		return metadata.AppendToOutgoingContext(ctx, access.BearerMetadata(tok)...)
 	}
 	return ctx
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,6 +37,7 @@ func demoCmd() *cobra.Command {
 		basePort int
 		verbose  bool
 		insecure bool
+		pprofAt  string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -51,6 +53,11 @@ every court; later runs reuse the keys and the data. Ctrl-C stops it.`,
 				level = slog.LevelInfo
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			if pprofAt != "" {
+				if err := servePprof(pprofAt); err != nil {
+					return err
+				}
+			}
 			d, err := startDemo(dir, basePort, insecure, log)
 			if err != nil {
 				return err
@@ -65,6 +72,8 @@ every court; later runs reuse the keys and the data. Ctrl-C stops it.`,
 	cmd.Flags().IntVar(&basePort, "base-port", 7100, "first of the ports used (Raft, gRPC, HTTP for 9 nodes)")
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "log at info level")
 	cmd.Flags().BoolVar(&insecure, "insecure", false, "plain text, tokens instead of certificates (debugging only; logs a warning)")
+	cmd.Flags().StringVar(&pprofAt, "pprof", "", "serve Go's profiles (net/http/pprof) at this loopback address, e.g. 127.0.0.1:6060")
+	cmd.Flags().MarkHidden("pprof")
 	return cmd
 }
 
@@ -80,9 +89,41 @@ type demo struct {
 	sec   *demoSecurity // demo_security.go
 }
 
+// demoNodeID names the i-th node (from 0) of a demo court: hz-1, hz-2, ...
+func demoNodeID(prefix string, i int) string { return fmt.Sprintf("%s-%d", prefix, i+1) }
+
 func demoPorts(base, court, node int) (raft, grpc, http string) {
 	p := base + 10*court + node
 	return fmt.Sprintf("127.0.0.1:%d", p), fmt.Sprintf("127.0.0.1:%d", p+1000), fmt.Sprintf("127.0.0.1:%d", p+2000)
+}
+
+// checkDemoPorts makes sure the demo can listen on every port it uses,
+// by listening on each (and closing them all again).
+func checkDemoPorts(base int) error {
+	if last := base + 10*(len(demoCourts)-1) + 2 + 2000; base < 1024 || last > 65535 {
+		return fmt.Errorf("%w: --base-port %d: the demo uses ports %d to %d; pick a base from 1024 to %d",
+			errUsage, base, base, last, 65535-(last-base))
+	}
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for ci := range demoCourts {
+		for i := range 3 {
+			raft, grpc, http := demoPorts(base, ci, i)
+			for _, addr := range []string{raft, grpc, http} {
+				ln, err := net.Listen("tcp", addr)
+				if err != nil {
+					return fmt.Errorf("cannot listen on %s (is another courtd demo running?): %w; stop it, or give this one other ports with --base-port (the demo uses %d to %d)",
+						addr, err, base, base+10*(len(demoCourts)-1)+2+2000)
+				}
+				lns = append(lns, ln)
+			}
+		}
+	}
+	return nil
 }
 
 // loadOrMakeKey returns the key in path, making it on first use.
@@ -111,6 +152,12 @@ func loadOrMakeKey(path string) (*sm2.PrivateKey, error) {
 }
 
 func startDemo(dir string, base int, insecure bool, log *slog.Logger) (*demo, error) {
+	// Every port first: a demo that cannot serve must fail before it
+	// writes a key or a certificate (a second demo, started by mistake,
+	// would otherwise leave a half-made directory behind).
+	if err := checkDemoPorts(base); err != nil {
+		return nil, err
+	}
 	d := &demo{dir: dir}
 	var err error
 	if d.sec, err = newDemoSecurity(dir, insecure, log); err != nil {
@@ -154,7 +201,7 @@ func startDemo(dir string, base int, insecure bool, log *slog.Logger) (*demo, er
 		var peers []court.Peer
 		for i := 0; i < 3; i++ {
 			raft, grpc, _ := demoPorts(base, ci, i)
-			peers = append(peers, court.Peer{NodeID: fmt.Sprintf("%s-%d", c.prefix, i+1), RaftAddr: raft, GRPCAddr: grpc})
+			peers = append(peers, court.Peer{NodeID: demoNodeID(c.prefix, i), RaftAddr: raft, GRPCAddr: grpc})
 		}
 		for i, p := range peers {
 			_, _, httpAddr := demoPorts(base, ci, i)
@@ -166,7 +213,7 @@ func startDemo(dir string, base int, insecure bool, log *slog.Logger) (*demo, er
 			n, err := court.Start(court.Config{
 				Court: c.id, NodeID: p.NodeID, DataDir: filepath.Join(dir, "data", p.NodeID),
 				RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr, HTTPAddr: httpAddr, CourtKey: keys[ci],
-				Peers: peers, Bootstrap: true, Fast: true, Logger: log, Courts: others(ci), Security: sec,
+				Peers: peers, Bootstrap: true, Fast: false, Logger: log, Courts: others(ci), Security: sec,
 			})
 			if err != nil {
 				d.stop()
@@ -238,28 +285,55 @@ func (d *demo) print(w io.Writer) {
 			}
 		}
 	}
-	hz := d.nodes[0]
 	k := filepath.Join(d.dir, "keys")
-	as := d.sec.as
 	fmt.Fprintf(w, `
 Platform %q is registered at every court; its signing key is %s/platform.key.pem.
 Court keys to trust: %s/trust.txt. OpenAPI: %s://%s/openapi.json
 %s
-Next steps, in another terminal:
-  export EVIDENCECTL_SERVER=%s EVIDENCECTL_TRUST=%s/trust.txt %s
-  go run ./cmd/evidencectl fingerprint README.md
-  go run ./cmd/evidencectl submit %s --platform %s --key %s/platform.key.pem README.md
-  go run ./cmd/evidencectl verify %s README.md
-  go run ./cmd/evidencectl head %s
-  curl %s %s://%s/v1/verify/$(go run ./cmd/evidencectl fingerprint --json README.md | cut -d'"' -f8)
-  curl %s %s://%s/v1/admin/cluster
-  EVIDENCECTL_SERVER=%s go run ./cmd/evidencectl verify %s README.md   # at Beijing, from its mirror of Hangzhou
-  go run ./cmd/evidencectl sync status %s
-  go run ./cmd/evidencectl alarms %s   # equivocation alarms; exit 8 if any
+Next steps, in another terminal, at the repository's root:
+`, demoPlatform, k, k, scheme, d.nodes[0].http, d.sec.banner())
+	for _, line := range d.nextSteps() {
+		fmt.Fprintln(w, "  "+line)
+	}
+	fmt.Fprint(w, "\nCtrl-C stops the courts; running the demo again resumes with the same data.\n")
+}
 
-Ctrl-C stops the courts; running the demo again resumes with the same data.
-`, demoPlatform, k, k, scheme, hz.http, d.sec.banner(), hz.grpc, k, d.sec.env(),
-		as(access.RolePlatform), demoPlatform, k, as(access.RoleJudge), as(access.RoleJudge),
-		d.sec.curl(access.RoleJudge), scheme, hz.http, d.sec.curl(access.RoleAdmin), scheme, hz.http,
-		d.nodes[3].grpc, as(access.RoleJudge), as(access.RoleAdmin), as(access.RoleAdmin))
+// demoBuild is the first next step: the binaries, built as README.md
+// builds them. Built, not 'go run': evidencectl's exit codes (3 NOT
+// RECORDED, 8 an alarm, ...) are what the steps promise, and 'go run'
+// turns every one of them into 1.
+const demoBuild = "go build -o bin/ ./cmd/..."
+
+// nextSteps are the commands the demo suggests, one per line, each to be
+// run as printed (in a POSIX shell, at the repository's root) after the
+// ones before it; TestDemoCommand runs them.
+func (d *demo) nextSteps() []string {
+	hz, bj := d.nodes[0], d.nodes[3] // Hangzhou's first node, Beijing's
+	var hzAll []string
+	for _, n := range d.nodes {
+		if n.court == hz.court {
+			hzAll = append(hzAll, n.grpc)
+		}
+	}
+	k := filepath.Join(d.dir, "keys")
+	as := d.sec.as
+	scheme := "https"
+	if d.sec.insecure {
+		scheme = "http"
+	}
+	ctl := "bin/evidencectl"
+	return []string{
+		demoBuild + "   # bin/evidencectl, bin/courtd",
+		fmt.Sprintf("export EVIDENCECTL_SERVER=%s EVIDENCECTL_TRUST=%s/trust.txt %s", strings.Join(hzAll, ","), k, d.sec.env()),
+		fmt.Sprintf("%s fingerprint README.md", ctl),
+		fmt.Sprintf("%s submit %s --platform %s --key %s/platform.key.pem README.md", ctl, as(access.RolePlatform), demoPlatform, k),
+		fmt.Sprintf("%s verify %s README.md   # exit 0 VALID, 3 NOT RECORDED, 4 TAMPERED, ...", ctl, as(access.RoleJudge)),
+		fmt.Sprintf("%s head %s", ctl, as(access.RoleJudge)),
+		fmt.Sprintf("curl -sS %s %s://%s/v1/verify/$(%s fingerprint --json README.md | cut -d'\"' -f8)",
+			d.sec.curl(access.RoleJudge), scheme, hz.http, ctl),
+		fmt.Sprintf("curl -sS %s %s://%s/v1/admin/cluster", d.sec.curl(access.RoleAdmin), scheme, hz.http),
+		fmt.Sprintf("%s verify --server %s %s README.md   # at Beijing, from its mirror of Hangzhou", ctl, bj.grpc, as(access.RoleJudge)),
+		fmt.Sprintf("%s sync status %s", ctl, as(access.RoleAdmin)),
+		fmt.Sprintf("%s alarms %s   # equivocation alarms; exit 8 if any", ctl, as(access.RoleAdmin)),
+	}
 }

@@ -14,14 +14,22 @@ import (
 
 // demoSecurity gives the demo's nodes and users their credentials: by
 // default a development CA in DIR/pki with a certificate per node and one
-// per user role; with --insecure, random bearer tokens over plain text.
+// per user role; with --insecure, random bearer tokens over plain text:
+// one per user role (valid at every court), one per node (valid at its
+// court), and one per pair of courts, which the first presents to the
+// second when it syncs with it (valid there only).
 type demoSecurity struct {
 	insecure bool
 	pki      string
 	ca       *devca.CA
-	tokens   map[access.Role]string // insecure mode
-	rules    []access.TokenRule
 	log      *slog.Logger
+	// insecure mode
+	tokens     map[access.Role]string // users'
+	users      []access.TokenRule
+	nodeTokens map[string]string             // by court/node ID
+	nodeRules  map[string][]access.TokenRule // by court: its nodes'
+	peerTokens map[[2]string]string          // by {from, to} court
+	peerRules  map[string][]access.TokenRule // by court: those presented to it
 }
 
 var demoUsers = map[access.Role]string{
@@ -32,10 +40,7 @@ var demoUsers = map[access.Role]string{
 func newDemoSecurity(dir string, insecure bool, log *slog.Logger) (*demoSecurity, error) {
 	s := &demoSecurity{insecure: insecure, pki: filepath.Join(dir, "pki"), log: log}
 	if insecure {
-		s.tokens = map[access.Role]string{}
-		for role, id := range demoUsers {
-			s.addToken(role, id)
-		}
+		s.makeTokens()
 		return s, nil
 	}
 	ca, err := devca.LoadOrCreate(s.pki)
@@ -51,13 +56,35 @@ func newDemoSecurity(dir string, insecure bool, log *slog.Logger) (*demoSecurity
 	return s, nil
 }
 
-func (s *demoSecurity) addToken(role access.Role, id string) string {
+// makeTokens makes every token of an insecure run before any node starts,
+// so that each node is configured with all the tokens its court accepts.
+func (s *demoSecurity) makeTokens() {
+	s.tokens, s.nodeTokens, s.peerTokens = map[access.Role]string{}, map[string]string{}, map[[2]string]string{}
+	s.nodeRules, s.peerRules = map[string][]access.TokenRule{}, map[string][]access.TokenRule{}
+	for role, id := range demoUsers {
+		tok, rule := newToken(access.Identity{Role: role, ID: id})
+		s.tokens[role], s.users = tok, append(s.users, rule)
+	}
+	for _, c := range demoCourts {
+		for i := range 3 {
+			id := access.NodeIdentity(c.id, demoNodeID(c.prefix, i))
+			tok, rule := newToken(id)
+			s.nodeTokens[id.ID], s.nodeRules[c.id] = tok, append(s.nodeRules[c.id], rule)
+		}
+		for _, to := range demoCourts {
+			if to.id != c.id {
+				tok, rule := newToken(access.Identity{Role: access.RolePeer, ID: c.id})
+				s.peerTokens[[2]string{c.id, to.id}], s.peerRules[to.id] = tok, append(s.peerRules[to.id], rule)
+			}
+		}
+	}
+}
+
+func newToken(id access.Identity) (string, access.TokenRule) {
 	b := make([]byte, 16)
 	rand.Read(b)
 	tok := hex.EncodeToString(b)
-	s.tokens[role] = tok
-	s.rules = append(s.rules, access.TokenRule{Hash: access.TokenHash(tok), Identity: access.Identity{Role: role, ID: id}})
-	return tok
+	return tok, access.TokenRule{Hash: access.TokenHash(tok), Identity: id}
 }
 
 // node is the Security of one demo node; every court trusts the others
@@ -70,9 +97,14 @@ func (s *demoSecurity) node(courtID, nodeID string) (court.Security, error) {
 		}
 	}
 	if s.insecure {
-		// Each node's own token, which every node of its court accepts.
-		nodeTok := s.addToken(access.RoleNode, access.NodeIdentity(courtID, nodeID).ID)
-		return court.Security{Insecure: true, Tokens: s.rules, NodeToken: nodeTok, PeerCourts: peers}, nil
+		var rules []access.TokenRule
+		rules = append(append(append(rules, s.users...), s.nodeRules[courtID]...), s.peerRules[courtID]...)
+		toPeers := map[string]string{}
+		for _, p := range peers {
+			toPeers[p] = s.peerTokens[[2]string{courtID, p}]
+		}
+		return court.Security{Insecure: true, Tokens: rules, PeerCourts: peers, PeerTokens: toPeers,
+			NodeToken: s.nodeTokens[access.NodeIdentity(courtID, nodeID).ID]}, nil
 	}
 	tc, err := s.ca.NodeTLS(s.pki, courtID, nodeID)
 	return court.Security{TLS: &tc, PeerCourts: peers}, err
@@ -81,7 +113,7 @@ func (s *demoSecurity) node(courtID, nodeID string) (court.Security, error) {
 // as is the evidencectl flag of a role's credential.
 func (s *demoSecurity) as(role access.Role) string {
 	if s.insecure {
-		return "--insecure --token " + s.tokens[role]
+		return "--token " + s.tokens[role] // plain text: EVIDENCECTL_INSECURE=1 is exported
 	}
 	return "--cert " + filepath.Join(s.pki, string(role)+".pem")
 }

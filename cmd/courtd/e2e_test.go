@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -363,21 +362,11 @@ func TestDemoCommand(t *testing.T) {
 	base := 20000 + rand.IntN(200)*10 + rand.IntN(5)*3000
 	start := func() *proc {
 		p := startProc(t, courtd, "demo", "--dir", dir, "--base-port", fmt.Sprint(base))
-		waitUntil(t, "the demo to start", func() bool { return strings.Contains(p.output(), "Next steps") })
+		waitUntil(t, "the demo to start", func() bool { return strings.Contains(p.output(), "Ctrl-C stops") })
 		return p
 	}
 	p := start()
-	// The printed commands, used as printed.
-	var env []string
-	sc := bufio.NewScanner(strings.NewReader(p.output()))
-	for sc.Scan() {
-		if line := strings.TrimSpace(sc.Text()); strings.HasPrefix(line, "export ") {
-			env = strings.Fields(strings.TrimPrefix(line, "export "))
-		}
-	}
-	if len(env) != 3 {
-		t.Fatalf("demo printed no environment to export:\n%s", p.output())
-	}
+	env := runNextSteps(t, p.output(), filepath.Dir(ctl))
 	file := filepath.Join(dir, "evidence.txt")
 	os.WriteFile(file, []byte("demo evidence"), 0o644)
 	key := filepath.Join(dir, "keys", "platform.key.pem")
@@ -389,6 +378,14 @@ func TestDemoCommand(t *testing.T) {
 	// TLS is on, and a platform's certificate is no judge's.
 	if out, code := run(t, env, ctl, "verify", asPlatform, file); code == 0 || !strings.Contains(out, "PermissionDenied") {
 		t.Fatalf("verify as the platform: exit %d: %s", code, out)
+	}
+	// A second demo on the same ports fails, and writes nothing.
+	dir2 := filepath.Join(t.TempDir(), "second")
+	if out, code := run(t, nil, courtd, "demo", "--dir", dir2, "--base-port", fmt.Sprint(base)); code != 1 || !strings.Contains(out, "--base-port") {
+		t.Fatalf("second demo: exit %d: %s", code, out)
+	}
+	if _, err := os.Stat(dir2); err == nil {
+		t.Fatalf("the second demo wrote %s", dir2)
 	}
 	p.cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan error, 1)
@@ -405,6 +402,75 @@ func TestDemoCommand(t *testing.T) {
 	// Started again, it keeps the data.
 	start()
 	verifyEventually(t, env, ctl, "verify", asJudge, file)
+}
+
+// The insecure demo's courts authenticate to each other with tokens, and
+// mirror each other: its printed steps, the verification at Beijing of
+// what Hangzhou recorded included, work as printed.
+func TestDemoInsecureCommand(t *testing.T) {
+	courtd, ctl := binaries(t)
+	base := 20000 + rand.IntN(200)*10 + rand.IntN(5)*3000
+	p := startProc(t, courtd, "demo", "--insecure", "--dir", t.TempDir(), "--base-port", fmt.Sprint(base))
+	waitUntil(t, "the demo to start", func() bool { return strings.Contains(p.output(), "Ctrl-C stops") })
+	runNextSteps(t, p.output(), filepath.Dir(ctl))
+}
+
+// runNextSteps runs the commands a demo printed, each as printed, in a
+// POSIX shell in a directory standing for the repository's root: README.md
+// to file, bin/ holding the binaries the test built (the build line itself
+// must be README's). Reads are retried until they succeed: a follower, or
+// another court's mirror, may lag a moment. It returns the environment the
+// steps export.
+func runNextSteps(t *testing.T, out, bin string) (env []string) {
+	t.Helper()
+	_, rest, ok := strings.Cut(out, "Next steps")
+	if !ok {
+		t.Fatalf("the demo printed no next steps:\n%s", out)
+	}
+	var steps []string
+	for _, line := range strings.Split(rest, "\n")[1:] {
+		if !strings.HasPrefix(line, "  ") {
+			break
+		}
+		steps = append(steps, strings.TrimSpace(line))
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) < 3 || !strings.HasPrefix(steps[0], demoBuild) || !strings.Contains(string(readme), demoBuild) {
+		t.Fatalf("the steps do not start with README's build line %q:\n%s", demoBuild, strings.Join(steps, "\n"))
+	}
+	export := steps[1]
+	if !strings.HasPrefix(export, "export ") {
+		t.Fatalf("second step %q exports nothing", export)
+	}
+	env = strings.Fields(strings.TrimPrefix(export, "export "))
+	root := t.TempDir()
+	if err := os.Symlink(bin, filepath.Join(root, "bin")); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "README.md"), []byte(fmt.Sprintf("evidence filed by the demo's steps at %v\n", time.Now())), 0o644)
+	for _, step := range steps[2:] {
+		if strings.Contains(step, "go run") {
+			t.Errorf("step %q uses go run, which turns every exit code into 1", step)
+		}
+		read := strings.Contains(step, " verify ") || strings.Contains(step, "/v1/verify/")
+		var out []byte
+		var err error
+		waitUntil(t, step, func() bool {
+			cmd := exec.Command("sh", "-c", export+"\n"+step)
+			cmd.Dir = root
+			out, err = cmd.CombinedOutput()
+			if err != nil && !read {
+				t.Fatalf("step %q: %v\n%s", step, err, out)
+			}
+			// A REST answer is checked for what it says: curl exits 0 on any.
+			return err == nil && (!strings.Contains(step, "/v1/verify/") || strings.Contains(string(out), `"recorded":true`))
+		})
+		t.Logf("%s\n%s", step, out)
+	}
+	return env
 }
 
 // verifyEventually runs an evidencectl verify until it finds the evidence:

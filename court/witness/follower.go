@@ -24,6 +24,7 @@ import (
 // to it; *consensus.Ledger is one.
 type Ledger interface {
 	IsLeader() bool
+	Size() uint64 // of this court's own log: its newest head's, once applied
 	LatestHead() (consensus.SignedHead, error)
 	Log(court string) *consensus.LogView
 	Mirror(court string) (consensus.MirrorState, error)
@@ -34,16 +35,26 @@ type Ledger interface {
 
 // Config tunes cross-court sync; zero values take the defaults.
 type Config struct {
-	// Interval between rounds with each court when nothing failed
+	// Interval between rounds with each court while something changes
 	// (default 1 s).
 	Interval time.Duration
+	// IdleInterval caps the wait between rounds with a court while
+	// nothing changes (default 15 × Interval: 15 s): each round that finds
+	// nothing new doubles the wait, from Interval up to IdleInterval. A
+	// new head of this court, or a head of the court gossiped beyond the
+	// mirror, ends the wait at once, so a new filing is mirrored as
+	// promptly as at Interval; an idle network costs a round per court
+	// every IdleInterval instead of every Interval.
+	IdleInterval time.Duration
 	// MaxBackoff caps the wait after failures (default 30 s).
 	MaxBackoff time.Duration
 	// ChunkBytes: entries are proposed to Raft in chunks of about this
 	// many bytes, cut at a head of the origin (default 1 MiB).
 	ChunkBytes int
-	// FreshEvery is how often a mirror found current records so, which is
-	// what its freshness says (default 2 s, at least Interval).
+	// FreshEvery is how often, at most, a mirror found current records so
+	// through Raft, which is what its freshness says (default 2 s, at
+	// least Interval). Rounds are IdleInterval apart when nothing changes,
+	// so an idle mirror's freshness is at most about IdleInterval old.
 	FreshEvery time.Duration
 	// Dial, if set, opens connections to other courts (tests inject faults
 	// here).
@@ -53,6 +64,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.Interval <= 0 {
 		c.Interval = time.Second
+	}
+	if c.IdleInterval < c.Interval {
+		c.IdleInterval = 15 * c.Interval
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 30 * time.Second
@@ -76,8 +90,12 @@ type Options struct {
 	// the server's certificate naming a node of that court.
 	DialCourt    func(court string) grpc.DialOption
 	MaxRecvBytes int // bound of a message received from another court
-	Clock        func() time.Time
-	Logger       *slog.Logger
+	// CallContext, if set, is the outgoing context of a call to court: in
+	// plain-text mode the credential that names this court to it (with
+	// TLS the node's certificate does, and it is nil).
+	CallContext func(ctx context.Context, court string) context.Context
+	Clock       func() time.Time
+	Logger      *slog.Logger
 	// OnAlarm and OnMirrored, if set, count alarms raised and entries
 	// mirrored (the node's metrics).
 	OnAlarm    func(court string, kind consensus.AlarmKind)
@@ -116,6 +134,12 @@ type follower struct {
 	// delivered is the size of the newest head whose cosignature the court
 	// accepted; a newer one is sent again each round until it is.
 	delivered uint64
+	// gossiped is the size of this court's own head last sent to the
+	// court; a newer head ends an idle wait.
+	gossiped uint64
+	// kick ends an idle wait: a head of the court was gossiped beyond the
+	// mirror.
+	kick chan struct{}
 }
 
 // New makes a Syncer; Run runs it.
@@ -135,7 +159,7 @@ func New(o Options) *Syncer {
 	}
 	s := &Syncer{cfg: o, ledger: o.Ledger, courts: o.Courts, log: o.Logger.With("part", "sync"), followers: map[string]*follower{}}
 	for id, c := range o.Courts.others {
-		s.followers[id] = &follower{s: s, court: c, log: s.log.With("peer_court", id)}
+		s.followers[id] = &follower{s: s, court: c, log: s.log.With("peer_court", id), kick: make(chan struct{}, 1)}
 	}
 	return s
 }
@@ -158,11 +182,12 @@ func (f *follower) run(done <-chan struct{}) {
 	defer cancelAll()
 	go func() { <-done; cancelAll() }()
 	backoff := time.Duration(0)
+	idle := f.s.cfg.Interval // the wait while nothing changes: doubles up to IdleInterval
 	for {
-		wait := f.s.cfg.Interval
+		wait, wakeable := f.s.cfg.Interval, false
 		if f.s.ledger.IsLeader() {
 			ctx, cancel := context.WithTimeout(base, 5*time.Minute)
-			err := f.round(ctx)
+			changed, err := f.round(ctx)
 			cancel()
 			f.mu.Lock()
 			f.lastErr = err
@@ -177,13 +202,69 @@ func (f *follower) run(done <-chan struct{}) {
 				f.log.Warn("sync round failed", "err", err, "retry_in", wait)
 			} else {
 				backoff = 0
+				if changed {
+					idle = f.s.cfg.Interval
+				} else {
+					idle = min(2*idle, f.s.cfg.IdleInterval)
+				}
+				wait, wakeable = idle, err == nil
 			}
 		}
+		if !f.sleep(done, wait, wakeable) {
+			return
+		}
+	}
+}
+
+// sleep waits d, or until done is closed (false). If wakeable, a kick or
+// this court's own head moving past what the court was last sent ends the
+// wait early; the head is a local read, checked every ownHeadPoll. After
+// a failure the wait is a backoff and nothing ends it early.
+func (f *follower) sleep(done <-chan struct{}, d time.Duration, wakeable bool) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	var (
+		poll <-chan time.Time
+		kick <-chan struct{}
+	)
+	if wakeable {
+		t := time.NewTicker(min(f.s.cfg.Interval, ownHeadPoll))
+		defer t.Stop()
+		poll, kick = t.C, f.kick
+	}
+	for {
 		select {
 		case <-done:
-			return
-		case <-time.After(wait):
+			return false
+		case <-timer.C:
+			return true
+		case <-kick:
+			return true
+		case <-poll:
+			if f.ownHeadMoved() {
+				return true
+			}
 		}
+	}
+}
+
+// ownHeadPoll is how often an idle follower looks at the size of this
+// court's own log, a read of memory: a new filing reaches the other courts
+// within about this, by gossip, which wakes their followers (wake).
+const ownHeadPoll = 100 * time.Millisecond
+
+func (f *follower) ownHeadMoved() bool {
+	size := f.s.ledger.Size()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return size != f.gossiped
+}
+
+// wake ends the follower's idle wait, if it is in one.
+func (f *follower) wake() {
+	select {
+	case f.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -222,6 +303,9 @@ func (f *follower) call(ctx context.Context, fn func(context.Context, pb.SyncSer
 	for i := range clients {
 		k := (start + i) % len(clients)
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		if cc := f.s.cfg.CallContext; cc != nil {
+			cctx = cc(cctx, f.court.Court)
+		}
 		err := fn(cctx, clients[k])
 		cancel()
 		if err == nil {
@@ -240,16 +324,19 @@ func (f *follower) call(ctx context.Context, fn func(context.Context, pb.SyncSer
 }
 
 // round is one pass of the protocol with one court: fetch and check its
-// newest head, mirror what is new, cosign, exchange heads.
-func (f *follower) round(ctx context.Context) error {
+// newest head, mirror what is new, cosign, exchange heads. changed reports
+// that something moved: the mirror grew, a cosignature was still owed, or
+// this court's own head was new to the court; the next round then comes
+// soon rather than after an idle wait.
+func (f *follower) round(ctx context.Context) (changed bool, err error) {
 	l := f.s.ledger
 	id := f.court.Court
 	if l.Alarmed(id) {
-		return fmt.Errorf("%w: %s", consensus.ErrAlarmed, id)
+		return false, fmt.Errorf("%w: %s", consensus.ErrAlarmed, id)
 	}
 	st, err := l.Mirror(id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var note []byte
 	err = f.call(ctx, func(ctx context.Context, c pb.SyncServiceClient) error {
@@ -261,7 +348,7 @@ func (f *follower) round(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	if len(note) == 0 {
 		// The court (or the node that answered, if it lags far behind)
@@ -270,35 +357,40 @@ func (f *follower) round(ctx context.Context) error {
 	}
 	h, err := f.open(ctx, note, st)
 	if err != nil {
-		return err
+		return false, err
 	}
 	switch {
 	case h.Size < st.Size:
 		// A node of the court that lags: fine if its head is a prefix of
 		// what the mirror holds.
 		if err := f.checkAgainstMirror(ctx, note, h, st, id); err != nil {
-			return err
+			return false, err
 		}
 	case h.Size == st.Size:
 		if !bytes.Equal(h.Root, st.Head.Head.Root) {
-			return f.alarm(ctx, consensus.AlarmSameSize, st.Head.Note, note, id,
+			return false, f.alarm(ctx, consensus.AlarmSameSize, st.Head.Note, note, id,
 				fmt.Sprintf("two heads of size %d with roots %x and %x", h.Size, st.Head.Head.Root, h.Root))
 		}
 		if f.undelivered(st) {
+			changed = true
 			f.sendCosignature(ctx)
 		}
+		// The mirror is current: say so, through Raft, at most every
+		// FreshEvery; idle rounds are IdleInterval apart.
 		if time.Since(st.Checked) >= f.s.cfg.FreshEvery {
 			if err := l.AppendMirror(ctx, id, nil, nil, nil, f.s.cfg.Clock()); err != nil {
-				return fmt.Errorf("record freshness of %s: %w", id, err)
+				return false, fmt.Errorf("record freshness of %s: %w", id, err)
 			}
 		}
 	default:
+		changed = true
 		if err := f.catchUp(ctx, st, note, h); err != nil {
-			return err
+			return false, err
 		}
 	}
 	f.checkPending(ctx)
-	return f.gossip(ctx)
+	newOwn, err := f.gossip(ctx)
+	return changed || newOwn, err
 }
 
 // open checks a head of the court: its signature by one of the court's
@@ -573,10 +665,12 @@ func (f *follower) undelivered(st consensus.MirrorState) bool {
 	return st.Head.Note != nil && st.Head.Head.Size > f.delivered
 }
 
-// gossip exchanges the newest heads held of every court with the court.
-func (f *follower) gossip(ctx context.Context) error {
+// gossip exchanges the newest heads held of every court with the court;
+// newOwn reports that this court's own head was new to it.
+func (f *follower) gossip(ctx context.Context) (newOwn bool, err error) {
+	own := f.s.ledger.Size() // read first: the heads sent are at least as new
 	var theirs []string
-	err := f.call(ctx, func(ctx context.Context, c pb.SyncServiceClient) error {
+	err = f.call(ctx, func(ctx context.Context, c pb.SyncServiceClient) error {
 		r, err := c.ExchangeHeads(ctx, &pb.ExchangeHeadsRequest{FromCourt: f.s.courts.self, Heads: f.s.HeldHeads()})
 		if err != nil {
 			return err
@@ -585,15 +679,18 @@ func (f *follower) gossip(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("exchange heads: %w", err)
+		return false, fmt.Errorf("exchange heads: %w", err)
 	}
+	f.mu.Lock()
+	newOwn, f.gossiped = own != f.gossiped, own
+	f.mu.Unlock()
 	if len(theirs) > MaxGossip {
 		theirs = theirs[:MaxGossip]
 	}
 	for _, h := range theirs {
 		f.s.CheckGossip(ctx, []byte(h), f.court.Court)
 	}
-	return nil
+	return newOwn, nil
 }
 
 // HeldHeads is the newest head held of every court: this court's own and
@@ -638,10 +735,12 @@ func (s *Syncer) CheckGossip(ctx context.Context, note []byte, source string) {
 	if _, _, err := checkpoint.OpenAny(note, f.court.verifiers); err != nil {
 		return
 	}
-	f.checkClaim(ctx, note, h, source)
+	f.checkClaim(ctx, note, h, source, true)
 }
 
-func (f *follower) checkClaim(ctx context.Context, note []byte, h checkpoint.TreeHead, source string) {
+// checkClaim checks a head of the court that source says it holds; one
+// beyond the mirror waits, and if wake, ends the follower's idle wait.
+func (f *follower) checkClaim(ctx context.Context, note []byte, h checkpoint.TreeHead, source string, wake bool) {
 	l := f.s.ledger
 	if l.Alarmed(f.court.Court) {
 		return
@@ -656,6 +755,10 @@ func (f *follower) checkClaim(ctx context.Context, note []byte, h checkpoint.Tre
 			f.pending = append(f.pending, claim{note, source})
 		}
 		f.mu.Unlock()
+		if wake {
+			// The court has grown: mirror it now, not after an idle wait.
+			f.wake()
+		}
 		return
 	}
 	if err := f.checkAgainstMirror(ctx, note, h, st, source); err != nil {
@@ -671,7 +774,7 @@ func (f *follower) checkPending(ctx context.Context) {
 	for _, c := range pending {
 		h, err := checkpoint.ParseUnverified(c.note)
 		if err == nil {
-			f.checkClaim(ctx, c.note, h, c.source)
+			f.checkClaim(ctx, c.note, h, c.source, false)
 		}
 	}
 }
