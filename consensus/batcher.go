@@ -309,10 +309,16 @@ func (b *batcher) ready() bool { return b.isReady.Load() }
 
 func (b *batcher) promote() {
 	b.needResync.Store(true)
-	b.isReady.Store(true)
+	if !b.isReady.Swap(true) {
+		b.l.leaderSig.fire()
+	}
 }
 
-func (b *batcher) demote() { b.isReady.Store(false) }
+func (b *batcher) demote() {
+	if b.isReady.Swap(false) {
+		b.l.leaderSig.fire()
+	}
+}
 
 func (b *batcher) stop() {
 	b.isReady.Store(false)

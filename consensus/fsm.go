@@ -85,6 +85,7 @@ type fsm struct {
 	path  string
 	court string
 	log   *slog.Logger
+	grown func() // called when the own log grows or is replaced; may be nil
 
 	// afterCommit, if set, runs after each bbolt commit and before Apply
 	// returns: tests crash the node there.
@@ -358,6 +359,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	}
 	if last != 0 {
 		f.applied = last
+	}
+	if f.grown != nil && rng.Size() != f.rng.Size() {
+		defer f.grown() // waiters read the new size once the lock is released
 	}
 	f.rng = rng
 	if platforms != nil {

@@ -37,7 +37,7 @@ func (l *Ledger) refuseLead() error {
 // behind or corrupt.
 func (l *Ledger) supervise() {
 	defer l.wg.Done()
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(250 * time.Millisecond) // leadership comes through LeaderCh at once; the tick notices health
 	defer tick.Stop()
 	var (
 		backoff      = healBackoffMin

@@ -110,6 +110,12 @@ type Ledger struct {
 	admit    *admission // bounds the submissions held at once (admission.go)
 	work     *workPool  // signature checks and proofs, one goroutine per core (pool.go)
 
+	// leaderSig and grownSig wake waiters on a change of leader or
+	// readiness, and on growth of the own log (signal.go); obs carries
+	// Raft's leader observations to leaderSig.
+	leaderSig, grownSig signal
+	obs                 chan raft.Observation
+
 	rebuild  atomic.Pointer[rebuildState] // set while the ledger is rebuilt
 	synced   atomic.Bool                  // caught up with the court since (re)start
 	seen     atomic.Uint64                // highest commit index a leader has sent
@@ -141,7 +147,8 @@ func Open(cfg Config) (*Ledger, error) {
 		return nil, fmt.Errorf("consensus: %w", err)
 	}
 	l := &Ledger{cfg: cfg, log: cfg.Logger.With("court", cfg.Court, "node", cfg.NodeID), done: make(chan struct{})}
-	l.fsm = &fsm{path: filepath.Join(cfg.Dir, "ledger.db"), court: cfg.Court, log: l.log}
+	l.fsm = &fsm{path: filepath.Join(cfg.Dir, "ledger.db"), court: cfg.Court, log: l.log, grown: l.grownSig.fire}
+	l.obs = make(chan raft.Observation, 16)
 	if err := l.openStores(); err != nil {
 		return nil, err
 	}
@@ -179,8 +186,9 @@ func Open(cfg Config) (*Ledger, error) {
 	l.admit = newAdmission(cfg.Batch.MaxPending, time.Now) // a rate, not a time of record: the real clock
 	l.rnode.Store(r)
 	l.batcher = newBatcher(l)
-	l.wg.Add(1)
+	l.wg.Add(2)
 	go l.supervise()
+	go l.observe()
 	return l, nil
 }
 
@@ -209,6 +217,8 @@ func (l *Ledger) openStores() error {
 		rc.ElectionTimeout = 300 * time.Millisecond
 		rc.LeaderLeaseTimeout = 150 * time.Millisecond
 		rc.CommitTimeout = 5 * time.Millisecond
+	} else {
+		rc.CommitTimeout = commitTimeout
 	}
 	l.rc = rc
 
@@ -256,7 +266,25 @@ func (l *Ledger) newRaft() (*raft.Raft, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
 	}
+	r.RegisterObserver(raft.NewObserver(l.obs, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	}))
 	return r, nil
+}
+
+// observe turns Raft's leader observations, of every Raft this node runs
+// (healing restarts it), into leaderSig.
+func (l *Ledger) observe() {
+	defer l.wg.Done()
+	for {
+		select {
+		case <-l.done:
+			return
+		case <-l.obs:
+			l.leaderSig.fire()
+		}
+	}
 }
 
 // Close stops the node: pending submissions fail, Raft shuts down, files
@@ -478,3 +506,13 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	w.log.Log(context.Background(), level, line)
 	return len(p), nil
 }
+
+// commitTimeout is how long a leader with nothing new to replicate waits
+// before sending each follower an empty AppendEntries, which is how
+// followers learn the commit index when writes stop (hashicorp/raft's
+// default is 50 ms). Under load every new batch carries the commit index
+// at once; at rest a follower applies the last batch up to twice this
+// later. Linearizable reads go to the leader (ReadBarrier), so this bounds
+// only how stale an idle follower's answers are; it cuts an idle court's
+// Raft traffic to about half (docs/benchmarks.md, "The idle demo").
+const commitTimeout = 250 * time.Millisecond

@@ -237,11 +237,13 @@ func (w *leaderWatch) set(id string) {
 }
 
 // watchLeader follows Raft's view of the leader (and whether this node is
-// ready to lead) for leaderWatch.
+// ready to lead) for leaderWatch. The ledger signals each change; the
+// slow tick only bounds what a missed signal could cost.
 func (n *Node) watchLeader() {
-	t := time.NewTicker(25 * time.Millisecond)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
+		changed := n.ledger.LeaderChanged() // before reading: no change is missed
 		id, _ := n.ledger.Leader()
 		if n.ledger.IsLeader() {
 			id += " (ready)"
@@ -250,6 +252,7 @@ func (n *Node) watchLeader() {
 		select {
 		case <-n.done:
 			return
+		case <-changed:
 		case <-t.C:
 		}
 	}

@@ -94,47 +94,70 @@ func (a *Auditor) record(r consensus.AuditRecord) {
 	a.buf = append(a.buf, r)
 	n := len(a.buf)
 	a.mu.Unlock()
-	if n >= a.cfg.FlushRecords {
-		select {
-		case a.kick <- struct{}{}:
-		default:
-		}
+	if n == 1 || n >= a.cfg.FlushRecords {
+		// The first record starts the flush timer; a full batch goes now.
+		a.poke()
 	}
 }
 
+func (a *Auditor) poke() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run flushes FlushEvery after the first record of a batch arrives, or at
+// once when FlushRecords are waiting. With nothing buffered it sleeps
+// until a record comes: an idle node does not wake to find nothing.
 func (a *Auditor) run() {
 	defer a.wg.Done()
-	t := time.NewTicker(a.cfg.FlushEvery)
-	defer t.Stop()
+	failed := false
 	for {
 		select {
 		case <-a.done:
 			a.flush() // best effort: what is left is lost, as on a crash
 			return
-		case <-t.C:
 		case <-a.kick:
 		}
-		a.flush()
+		if failed || a.Buffered() < a.cfg.FlushRecords {
+			t := time.NewTimer(a.cfg.FlushEvery)
+			select {
+			case <-a.done:
+				t.Stop()
+				a.flush()
+				return
+			case <-t.C:
+			case <-a.kick: // the batch filled up
+				t.Stop()
+			}
+		}
+		failed = !a.flush()
+		if a.Buffered() > 0 {
+			// A failed flush (retried after FlushEvery, whatever the
+			// buffer holds), or records that came meanwhile.
+			a.poke()
+		}
 	}
 }
 
 // flush sends the buffer in batches until it is empty or a batch fails;
 // a failed batch stays at the head of the buffer for the next try.
-func (a *Auditor) flush() {
+func (a *Auditor) flush() (ok bool) {
 	for {
 		a.mu.Lock()
 		n := min(len(a.buf), a.cfg.FlushRecords)
 		batch := a.buf[:n:n]
 		a.mu.Unlock()
 		if n == 0 {
-			return
+			return true
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := a.sink(ctx, batch)
 		cancel()
 		if err != nil {
 			a.log.Warn("audit flush failed; will retry", "records", n, "err", err)
-			return
+			return false
 		}
 		a.mu.Lock()
 		a.buf = append(a.buf[:0:0], a.buf[n:]...)

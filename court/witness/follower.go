@@ -25,6 +25,9 @@ import (
 type Ledger interface {
 	IsLeader() bool
 	Size() uint64 // of this court's own log: its newest head's, once applied
+	// Grown returns a channel closed the next time this court's own log
+	// grows, so an idle follower waits for it instead of polling Size.
+	Grown() <-chan struct{}
 	LatestHead() (consensus.SignedHead, error)
 	Log(court string) *consensus.LogView
 	Mirror(court string) (consensus.MirrorState, error)
@@ -218,21 +221,22 @@ func (f *follower) run(done <-chan struct{}) {
 
 // sleep waits d, or until done is closed (false). If wakeable, a kick or
 // this court's own head moving past what the court was last sent ends the
-// wait early; the head is a local read, checked every ownHeadPoll. After
+// wait early; the ledger signals each growth of the own log (Grown). After
 // a failure the wait is a backoff and nothing ends it early.
 func (f *follower) sleep(done <-chan struct{}, d time.Duration, wakeable bool) bool {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
-	var (
-		poll <-chan time.Time
-		kick <-chan struct{}
-	)
-	if wakeable {
-		t := time.NewTicker(min(f.s.cfg.Interval, ownHeadPoll))
-		defer t.Stop()
-		poll, kick = t.C, f.kick
-	}
 	for {
+		var (
+			grown <-chan struct{}
+			kick  <-chan struct{}
+		)
+		if wakeable {
+			grown, kick = f.s.ledger.Grown(), f.kick // taken before the check below: no growth is missed
+			if f.ownHeadMoved() {
+				return true
+			}
+		}
 		select {
 		case <-done:
 			return false
@@ -240,18 +244,10 @@ func (f *follower) sleep(done <-chan struct{}, d time.Duration, wakeable bool) b
 			return true
 		case <-kick:
 			return true
-		case <-poll:
-			if f.ownHeadMoved() {
-				return true
-			}
+		case <-grown:
 		}
 	}
 }
-
-// ownHeadPoll is how often an idle follower looks at the size of this
-// court's own log, a read of memory: a new filing reaches the other courts
-// within about this, by gossip, which wakes their followers (wake).
-const ownHeadPoll = 100 * time.Millisecond
 
 func (f *follower) ownHeadMoved() bool {
 	size := f.s.ledger.Size()
@@ -390,7 +386,18 @@ func (f *follower) round(ctx context.Context) (changed bool, err error) {
 	}
 	f.checkPending(ctx)
 	newOwn, err := f.gossip(ctx)
-	return changed || newOwn, err
+	// A head gossiped beyond what the mirror reached (the node asked may
+	// not have applied it yet) means the court has more: the next round
+	// comes soon, not after an idle wait.
+	return changed || newOwn || f.awaiting(), err
+}
+
+// awaiting reports whether a gossiped head of the court is beyond the
+// mirror.
+func (f *follower) awaiting() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.pending) > 0
 }
 
 // open checks a head of the court: its signature by one of the court's
