@@ -48,6 +48,9 @@ SM2 key and a demo platform's key under --dir and registers the platform at
 every court; later runs reuse the keys and the data. Ctrl-C stops it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if jsonOutput(cmd) {
+				return fmt.Errorf("%w: demo prints a walk-through for people; --json is not supported", errUsage)
+			}
 			level := slog.LevelError
 			if verbose {
 				level = slog.LevelInfo

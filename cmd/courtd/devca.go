@@ -36,6 +36,14 @@ Certificates are valid for a year, for 127.0.0.1 and localhost.`,
 			if err != nil {
 				return err
 			}
+			type issued struct {
+				Identity string `json:"identity"`
+				File     string `json:"file"`
+			}
+			out := struct {
+				CA           string   `json:"ca"`
+				Certificates []issued `json:"certificates"`
+			}{CA: filepath.Join(dir, "ca.pem")}
 			for _, a := range args {
 				role, id, ok := cut(a)
 				if !ok {
@@ -46,7 +54,13 @@ Certificates are valid for a year, for 127.0.0.1 and localhost.`,
 				if err != nil {
 					return fmt.Errorf("%s: %w", a, err)
 				}
-				fmt.Fprintln(cmd.OutOrStdout(), path)
+				out.Certificates = append(out.Certificates, issued{a, path})
+				if !jsonOutput(cmd) {
+					fmt.Fprintln(cmd.OutOrStdout(), path)
+				}
+			}
+			if jsonOutput(cmd) {
+				return printJSON(cmd, out)
 			}
 			return nil
 		},
@@ -76,8 +90,11 @@ func tokenCmd() *cobra.Command {
 				return err
 			}
 			tok := hex.EncodeToString(b)
-			fmt.Fprintf(cmd.OutOrStdout(), "token (give to the caller, keep nowhere else): %s\nconfig:  - {sha256: %s, role: %s, id: %s}\n",
-				tok, access.TokenHash(tok), args[0], args[1])
+			config := fmt.Sprintf("- {sha256: %s, role: %s, id: %s}", access.TokenHash(tok), args[0], args[1])
+			if jsonOutput(cmd) {
+				return printJSON(cmd, map[string]string{"token": tok, "sha256": access.TokenHash(tok), "role": args[0], "id": args[1], "config": config})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "token (give to the caller, keep nowhere else): %s\nconfig:  %s\n", tok, config)
 			return nil
 		},
 	}

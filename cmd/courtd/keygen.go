@@ -58,6 +58,9 @@ for trust files. It never overwrites a file.`,
 			if err := createFile(pubFile, k.Public().MarshalPEM(), 0o644); err != nil {
 				return errors.Join(err, os.Remove(privFile))
 			}
+			if jsonOutput(cmd) {
+				return printJSON(cmd, map[string]string{"court": courtID, "private_key": privFile, "public_key": pubFile, "trust_line": v.String()})
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "private key: %s (mode 0600; court_key_file)\npublic key:  %s (key_files, previous_key_files)\ntrust line:  %s\n",
 				privFile, pubFile, v)
 			return nil

@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,10 @@ func main() {
 func newRoot() *cobra.Command {
 	root := &cobra.Command{Use: "courtd", Short: "Run an internet court's evidence ledger node", SilenceUsage: true, SilenceErrors: true}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
+	// The same convention as evidencectl: text by default, one JSON
+	// document with --json (run logs JSON lines already; demo prints a
+	// walk-through for people and refuses --json).
+	root.PersistentFlags().Bool("json", false, "print one JSON document instead of text")
 	root.AddCommand(runCmd(), demoCmd(), devcaCmd(), tokenCmd(), keygenCmd())
 	return root
 }
@@ -48,6 +53,9 @@ func runCmd() *cobra.Command {
 		Short: "Run one court node",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if jsonOutput(cmd) {
+				return fmt.Errorf("%w: run logs JSON lines on stderr already; --json is for commands that print a result", errUsage)
+			}
 			path, _ := cmd.Flags().GetString("config")
 			fc, err := court.LoadConfig(path, cmd.Flags())
 			if err != nil {
@@ -98,4 +106,16 @@ func waitForSignal() {
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
 	<-ch
 	signal.Stop(ch)
+}
+
+func jsonOutput(cmd *cobra.Command) bool {
+	j, _ := cmd.Flags().GetBool("json")
+	return j
+}
+
+// printJSON prints v as one indented JSON document.
+func printJSON(cmd *cobra.Command, v any) error {
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
