@@ -217,8 +217,6 @@ func (l *Ledger) openStores() error {
 		rc.ElectionTimeout = 300 * time.Millisecond
 		rc.LeaderLeaseTimeout = 150 * time.Millisecond
 		rc.CommitTimeout = 5 * time.Millisecond
-	} else {
-		rc.CommitTimeout = commitTimeout
 	}
 	l.rc = rc
 
@@ -506,13 +504,3 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	w.log.Log(context.Background(), level, line)
 	return len(p), nil
 }
-
-// commitTimeout is how long a leader with nothing new to replicate waits
-// before sending each follower an empty AppendEntries, which is how
-// followers learn the commit index when writes stop (hashicorp/raft's
-// default is 50 ms). Under load every new batch carries the commit index
-// at once; at rest a follower applies the last batch up to twice this
-// later. Linearizable reads go to the leader (ReadBarrier), so this bounds
-// only how stale an idle follower's answers are; it cuts an idle court's
-// Raft traffic to about half (docs/benchmarks.md, "The idle demo").
-const commitTimeout = 250 * time.Millisecond
