@@ -139,8 +139,12 @@ func (l *Ledger) lagging(applied, commit uint64) bool {
 // higher when this node's log cannot take the entries.
 func (l *Ledger) commitIndex(r *raft.Raft) uint64 { return max(r.CommitIndex(), l.seen.Load()) }
 
-// sawCommit records a commit index a leader sent.
+// sawCommit records a commit index a leader sent (0: a heartbeat, which
+// carries none).
 func (l *Ledger) sawCommit(index uint64) {
+	if index > 0 {
+		l.commitMsgs.Add(1)
+	}
 	for {
 		old := l.seen.Load()
 		if index <= old || l.seen.CompareAndSwap(old, index) {

@@ -119,6 +119,9 @@ type Ledger struct {
 	rebuild  atomic.Pointer[rebuildState] // set while the ledger is rebuilt
 	synced   atomic.Bool                  // caught up with the court since (re)start
 	seen     atomic.Uint64                // highest commit index a leader has sent
+	// commitMsgs counts the leader's AppendEntries that carried a commit
+	// index: CatchUp waits for the next one.
+	commitMsgs atomic.Uint64
 	restarts atomic.Uint64
 	stopped  atomic.Pointer[healFailure] // a restart stopped Raft and failed
 	healMu   sync.Mutex                  // one restart at a time, and none during Close

@@ -208,7 +208,35 @@ func (n *Node) gateUnary(ctx context.Context, req any, info *grpc.UnaryServerInf
 	if err := n.readGate(info.FullMethod); err != nil {
 		return nil, toStatus(err)
 	}
-	return handler(ctx, req)
+	resp, err := handler(ctx, req)
+	if ledgerReads[info.FullMethod] && denies(resp, err) {
+		// A follower learns of a commit from the leader's next
+		// AppendEntries: before it says something is not there, it
+		// catches up with what the court had committed when the call
+		// came, and asks its ledger again. Without this, a client that
+		// filed at the leader and then asked a follower was told NOT
+		// RECORDED (the docs test caught it).
+		n.ledger.CatchUp(ctx)
+		resp, err = handler(ctx, req)
+	}
+	return resp, err
+}
+
+// denies reports whether a read's answer says something is not recorded:
+// the answers a lagging follower could give wrongly.
+func denies(resp any, err error) bool {
+	if err != nil {
+		return status.Code(err) == codes.NotFound
+	}
+	switch r := resp.(type) {
+	case *pb.VerifyFingerprintResponse:
+		return !r.GetRecorded()
+	case *pb.LookupFingerprintResponse:
+		return len(r.GetEntries()) == 0
+	case *pb.VerifyEvidenceResponse:
+		return r.GetVerdict() == pb.Verdict_VERDICT_NOT_RECORDED
+	}
+	return false
 }
 
 func (n *Node) gateStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
