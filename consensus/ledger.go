@@ -116,15 +116,15 @@ type Ledger struct {
 	leaderSig, grownSig signal
 	obs                 chan raft.Observation
 
-	rebuild  atomic.Pointer[rebuildState] // set while the ledger is rebuilt
-	synced   atomic.Bool                  // caught up with the court since (re)start
-	seen     atomic.Uint64                // highest commit index a leader has sent
+	rebuild atomic.Pointer[rebuildState] // set while the ledger is rebuilt
+	synced  atomic.Bool                  // caught up with the court since (re)start
+	seen    atomic.Uint64                // highest commit index a leader has sent
 	// commitMsgs counts the leader's AppendEntries that carried a commit
 	// index: CatchUp waits for the next one.
 	commitMsgs atomic.Uint64
-	restarts atomic.Uint64
-	stopped  atomic.Pointer[healFailure] // a restart stopped Raft and failed
-	healMu   sync.Mutex                  // one restart at a time, and none during Close
+	restarts   atomic.Uint64
+	stopped    atomic.Pointer[healFailure] // a restart stopped Raft and failed
+	healMu     sync.Mutex                  // one restart at a time, and none during Close
 
 	lagMu     sync.Mutex // guards the three below (health.go)
 	lagMark   uint64
