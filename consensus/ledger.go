@@ -120,7 +120,7 @@ type Ledger struct {
 	synced  atomic.Bool                  // caught up with the court since (re)start
 	seen    atomic.Uint64                // highest commit index a leader has sent
 	// commitMsgs counts the leader's AppendEntries that carried a commit
-	// index: CatchUp waits for the next one.
+	// index: CatchUp waits for the second one after it is called.
 	commitMsgs atomic.Uint64
 	restarts   atomic.Uint64
 	stopped    atomic.Pointer[healFailure] // a restart stopped Raft and failed
