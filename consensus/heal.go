@@ -37,7 +37,9 @@ func (l *Ledger) refuseLead() error {
 // behind or corrupt.
 func (l *Ledger) supervise() {
 	defer l.wg.Done()
-	tick := time.NewTicker(250 * time.Millisecond) // leadership comes through LeaderCh at once; the tick notices health
+	// Often enough to catch applied == commit between writes: a node
+	// counts as caught up since start (synced) only when it sees that.
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var (
 		backoff      = healBackoffMin
