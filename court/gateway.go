@@ -10,14 +10,13 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/apierr"
 )
 
 // The REST gateway calls the node's own gRPC server over an in-memory
@@ -63,14 +62,9 @@ func gatewayOptions() []runtime.ServeMuxOption {
 
 // retryDelay is the RetryInfo of a ResourceExhausted status.
 func retryDelay(err error) (time.Duration, bool) {
-	s, ok := status.FromError(err)
-	if !ok || s.Code() != codes.ResourceExhausted {
+	p, ok := apierr.FromStatus(err)
+	if !ok || p.Code != codes.ResourceExhausted || p.RetryAfter <= 0 {
 		return 0, false
 	}
-	for _, d := range s.Details() {
-		if ri, ok := d.(*errdetails.RetryInfo); ok {
-			return max(ri.GetRetryDelay().AsDuration(), time.Second), true
-		}
-	}
-	return 0, false
+	return max(p.RetryAfter, time.Second), true
 }
