@@ -13,12 +13,15 @@ import (
 // corrupt. Healing restarts Raft in the process over the checked file.
 
 // refuseVote is the transport's vote guard: a node whose Raft log was
-// removed to rebuild must not vote (see rebuildState.noVote).
-func (l *Ledger) refuseVote() error {
-	if s := l.rebuild.Load(); s != nil && s.noVote {
-		return fmt.Errorf("consensus: node %s does not vote while rebuilding: %s", l.cfg.NodeID, s.reason)
+// removed to rebuild must not vote (see rebuildState.noVote), nor may a
+// node that started without Raft state, except for a candidate that has no
+// history either (candidateLast is the candidate's last log index).
+func (l *Ledger) refuseVote(candidateLast uint64) error {
+	s := l.rebuild.Load()
+	if s == nil || !s.noVote || (s.fresh && candidateLast <= bootstrapIndex) {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("consensus: node %s does not vote while rebuilding: %s", l.cfg.NodeID, s.reason)
 }
 
 // refuseLead is the transport's leadership guard: a node whose ledger is

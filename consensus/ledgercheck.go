@@ -28,7 +28,19 @@ type rebuildState struct {
 	// noVote: Raft's log was removed, so this node no longer holds what it
 	// acknowledged and must not vote until it has the court's state again.
 	noVote bool
+	// fresh: Raft had no state at all at start (no log, no snapshot), as on
+	// a new court's first start, or on a node whose data directory was
+	// lost. The node cannot tell which, so it votes only for a candidate
+	// with no history either (a new court's first election) until it has
+	// caught up from a leader: with a lost directory's vote, a candidate
+	// missing acknowledged entries could win and overwrite them.
+	fresh bool
 }
+
+// bootstrapIndex is the last log index of a node that holds nothing but a
+// new court's bootstrap configuration (raft.BootstrapCluster writes it at
+// index 1).
+const bootstrapIndex = 1
 
 // checkLedgerAtOpen runs while Raft is stopped (at Open and before Raft is
 // started again by heal) and leaves l.fsm open on a ledger that Raft can
@@ -148,6 +160,12 @@ func (l *Ledger) checkLedgerAtOpen(rebuild string) error {
 		}
 		noVote = true
 		l.log.Warn("Raft log removed: the leader will send its snapshot", "first", first, "last", last)
+	}
+	if reason == "" && !hasRaft {
+		reason = fmt.Sprintf("Raft has no state in %s (a new node, or its data directory was lost): it votes only for a candidate with no history until it has caught up from a leader", l.cfg.Dir)
+		l.log.Info("no Raft state: the node catches up from a leader before it serves, or votes in an election of a court with history")
+		l.rebuild.Store(&rebuildState{reason: reason, target: target, noVote: true, fresh: true})
+		return nil
 	}
 	if reason == "" {
 		l.rebuild.Store(nil)

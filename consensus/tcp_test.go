@@ -34,6 +34,11 @@ func (c *testCluster) kill(fn *faultNet, id string) {
 func (c *testCluster) restart(fn *faultNet, id string) *Ledger {
 	c.t.Helper()
 	fn.heal(c.addrs[id])
+	return c.start(id, c.listenAgain(fn, id), nil)
+}
+
+// listenAgain returns a transport on node id's old address once it is free.
+func (c *testCluster) listenAgain(fn *faultNet, id string) raft.Transport {
 	var ln net.Listener
 	waitFor(c.t, "the old port to be free", func() (bool, string) {
 		var err error
@@ -41,7 +46,7 @@ func (c *testCluster) restart(fn *faultNet, id string) *Ledger {
 		return err == nil, fmt.Sprint(err)
 	})
 	tr, _ := fn.transportOn(ln)
-	return c.start(id, tr, nil)
+	return tr
 }
 
 func (c *testCluster) leaderID() string {

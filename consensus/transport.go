@@ -27,8 +27,8 @@ import (
 // (raft.WithPreVote, raft.WithPeers), so Raft behaves as it would on it.
 type guardTransport struct {
 	raft.Transport
-	refuseVote func() error // non-nil: refuse votes, with this reason
-	refuseLead func() error // non-nil: refuse TimeoutNow, with this reason
+	refuseVote func(candidateLast uint64) error // non-nil: refuse the vote, with this reason
+	refuseLead func() error                     // non-nil: refuse TimeoutNow, with this reason
 	// sawCommit is told the commit index each leader's AppendEntries
 	// carries: a follower whose own log is stuck (its disk is full) knows
 	// no more than its log holds, and would think itself current.
@@ -41,7 +41,7 @@ type guardTransport struct {
 }
 
 // wrapTransport wraps inner; the returned transport is what Raft gets.
-func wrapTransport(inner raft.Transport, refuseVote, refuseLead func() error, sawCommit func(uint64)) (*guardTransport, raft.Transport) {
+func wrapTransport(inner raft.Transport, refuseVote func(uint64) error, refuseLead func() error, sawCommit func(uint64)) (*guardTransport, raft.Transport) {
 	g := &guardTransport{Transport: inner, refuseVote: refuseVote, refuseLead: refuseLead, sawCommit: sawCommit,
 		out: make(chan raft.RPC), stop: make(chan struct{})}
 	g.wg.Add(1)
@@ -98,8 +98,10 @@ func (g *guardTransport) refusal(cmd any) error {
 	switch c := cmd.(type) {
 	case *raft.AppendEntriesRequest:
 		g.sawCommit(c.LeaderCommitIndex)
-	case *raft.RequestVoteRequest, *raft.RequestPreVoteRequest:
-		return g.refuseVote()
+	case *raft.RequestVoteRequest:
+		return g.refuseVote(c.LastLogIndex)
+	case *raft.RequestPreVoteRequest:
+		return g.refuseVote(c.LastLogIndex)
 	case *raft.TimeoutNowRequest:
 		return g.refuseLead()
 	}

@@ -22,12 +22,17 @@ func TestGuardTransport(t *testing.T) {
 		}
 		return nil
 	}
+	var candidateLast atomic.Uint64
+	noVote := func(last uint64) error {
+		candidateLast.Store(last)
+		return no()
+	}
 	var seen atomic.Uint64
 	addrA, innerA := raft.NewInmemTransport("")
 	addrB, innerB := raft.NewInmemTransport("")
 	innerA.Connect(addrB, innerB)
 	innerB.Connect(addrA, innerA)
-	guard, b := wrapTransport(innerB, no, no, func(i uint64) { seen.Store(i) })
+	guard, b := wrapTransport(innerB, noVote, no, func(i uint64) { seen.Store(i) })
 	t.Cleanup(func() { guard.closeInner() })
 	if _, ok := b.(raft.WithPreVote); !ok {
 		t.Error("lost raft.WithPreVote")
@@ -48,7 +53,7 @@ func TestGuardTransport(t *testing.T) {
 	}
 	tcp := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: &tcpLayer{ln}, MaxPool: 1,
 		Timeout: time.Second, Logger: hclog.New(&hclog.LoggerOptions{Output: io.Discard})})
-	g2, wrapped := wrapTransport(tcp, no, no, func(uint64) {})
+	g2, wrapped := wrapTransport(tcp, noVote, no, func(uint64) {})
 	if _, ok := wrapped.(raft.WithPreVote); !ok {
 		t.Error("network transport: lost raft.WithPreVote")
 	}
@@ -77,10 +82,13 @@ func TestGuardTransport(t *testing.T) {
 	}()
 	vote := func() error {
 		var resp raft.RequestVoteResponse
-		return innerA.RequestVote("b", addrB, &raft.RequestVoteRequest{Term: 2}, &resp)
+		return innerA.RequestVote("b", addrB, &raft.RequestVoteRequest{Term: 2, LastLogIndex: 7}, &resp)
 	}
 	if err := vote(); err != nil {
 		t.Fatalf("vote while ready: %v", err)
+	}
+	if got := candidateLast.Load(); got != 7 {
+		t.Fatalf("the guard was told the candidate's last index %d, want 7", got)
 	}
 	refuse.Store(true)
 	if err := vote(); err == nil {

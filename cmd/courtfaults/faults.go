@@ -125,6 +125,22 @@ var faults = []fault{
 				return os.Remove(filepath.Join(n.dataDir, "ledger.db"))
 			})
 		}},
+	{name: "follower-dir-wiped", what: "a follower's whole data directory removed (ledger, Raft log, term, vote), restarted with the bootstrap list; once ready, leaders killed until it leads", opts: oneCourt,
+		run: func(ctx context.Context, fr *faultRun, d time.Duration) error {
+			return onStoppedFollowerThen(ctx, fr, d, func(n *nodeProc) error {
+				return os.RemoveAll(n.dataDir)
+			}, func(ctx context.Context, n *nodeProc) error {
+				// It votes only once it has caught up: killing a leader
+				// before then leaves the court without a quorum of voters,
+				// as it should.
+				for !n.ready() {
+					if err := hold(ctx, 100*time.Millisecond); err != nil {
+						return fmt.Errorf("%s never became ready after its directory was wiped: %w", n.id, err)
+					}
+				}
+				return nil
+			})
+		}},
 	{name: "follower-ledger-altered", what: "one acknowledged entry's title changed by a byte in a follower's ledger.db, restarted", opts: oneCourt,
 		run: func(ctx context.Context, fr *faultRun, d time.Duration) error {
 			acked := fr.hist.acked()
@@ -309,6 +325,12 @@ func impairFor(ctx context.Context, fr *faultRun, d time.Duration, s shape) erro
 // and then kills and restarts leaders until the changed node wins an
 // election (the state 1 needed it to lead).
 func onStoppedFollower(ctx context.Context, fr *faultRun, d time.Duration, change func(*nodeProc) error) error {
+	return onStoppedFollowerThen(ctx, fr, d, change, nil)
+}
+
+// onStoppedFollowerThen is onStoppedFollower with a wait (if not nil) for
+// the changed node before the leaders are killed.
+func onStoppedFollowerThen(ctx context.Context, fr *faultRun, d time.Duration, change func(*nodeProc) error, before func(context.Context, *nodeProc) error) error {
 	ld, err := fr.leader(ctx)
 	if err != nil {
 		return err
@@ -332,6 +354,14 @@ func onStoppedFollower(ctx context.Context, fr *faultRun, d time.Duration, chang
 	}
 	if err := hold(ctx, d/2); err != nil {
 		return err
+	}
+	if before != nil {
+		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		err := before(wctx, f)
+		cancel()
+		if err != nil {
+			return err
+		}
 	}
 	// The changed node is to lead: kill whichever node leads and start it
 	// again, until the changed node wins an election (each is a coin

@@ -19,7 +19,9 @@ import (
 var shortFaults = []string{"leader-kill", "follower-pause", "kill-all", "partition-follower", "link-loss", "courts-partition",
 	// The five states of issue 11, each of which failed before its fix.
 	"leader-pause", "partition-leader", "partition-leader-oneway", "follower-ledger-removed",
-	"follower-ledger-altered", "follower-ledger-flipped", "leader-disk-full", "follower-disk-full"}
+	"follower-ledger-altered", "follower-ledger-flipped", "leader-disk-full", "follower-disk-full",
+	// Beyond them: a node that lost its whole directory.
+	"follower-dir-wiped"}
 
 // TestFaults runs the short plan of the fault suite against real courtd
 // processes; each fault is a subtest named for it.
