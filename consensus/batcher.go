@@ -190,7 +190,7 @@ func (l *Ledger) existing(id string, raw []byte) (Result, bool) {
 		found bool
 	)
 	err := l.fsm.view(func(tx *bolt.Tx) error {
-		idx, ok := indexOfEvidence(tx, id)
+		idx, ok := l.fsm.withIndex(ownLog(tx)).indexOf(id)
 		if !ok {
 			return nil
 		}

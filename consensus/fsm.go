@@ -109,8 +109,11 @@ type fsm struct {
 	applied   uint64
 	platforms map[string]*sm2.PublicKey // active platforms only
 	mirrors   map[string]*merkle.Range  // right edges of the mirrors of other courts
-	broken    error                     // set when a write failed (ErrLedgerBroken)
-	behind    error                     // set when committed entries are missing (ErrLedgerBehind)
+	index     map[string]*pendingIndex  // per log (court ID): entries not yet in its index buckets (index.go)
+	// indexFlushEvery overrides defaultIndexFlushEvery (tests).
+	indexFlushEvery int
+	broken          error // set when a write failed (ErrLedgerBroken)
+	behind          error // set when committed entries are missing (ErrLedgerBehind)
 	// floor is the Raft index up to which the ledger is known complete even
 	// where applied is lower: the index of the snapshot it was restored
 	// from, whose last entries may have been no-ops.
@@ -196,6 +199,9 @@ func (f *fsm) openWith(openDB func(path string) (*bolt.DB, error)) (err error) {
 		if err := checkLayout(meta); err != nil {
 			return err
 		}
+		if err := markAllIndexed(tx); err != nil {
+			return err
+		}
 		size, applied = getU64(meta.Get(keySize)), getU64(meta.Get(keyApplied))
 		return tx.Bucket(bucketPlatforms).ForEach(func(k, v []byte) error {
 			rec, err := decodePlatformRecord(v)
@@ -219,21 +225,29 @@ func (f *fsm) openWith(openDB func(path string) (*bolt.DB, error)) (err error) {
 	var (
 		rng     *merkle.Range
 		mirrors map[string]*merkle.Range
+		index   map[string]*pendingIndex
 	)
 	err = db.View(func(tx *bolt.Tx) error {
 		var err error
 		if rng, err = merkle.LoadRange(context.Background(), bucketHashes{tx.Bucket(bucketNodes)}, size); err != nil {
 			return err
 		}
-		mirrors, err = loadMirrors(tx)
+		if mirrors, err = loadMirrors(tx); err != nil {
+			return err
+		}
+		index, err = loadIndexes(tx)
 		return err
 	})
 	if err != nil {
 		db.Close()
+		var ce *CorruptError
+		if errors.As(err, &ce) && ce.Path == "" {
+			ce.Path = f.path // a damaged entry still indexed in memory, read back here
+		}
 		return fmt.Errorf("load ledger %s: %w", f.path, err)
 	}
 	f.mu.Lock()
-	f.db, f.rng, f.applied, f.platforms, f.mirrors, f.broken, f.behind = db, rng, applied, platforms, mirrors, nil, nil
+	f.db, f.rng, f.applied, f.platforms, f.mirrors, f.index, f.broken, f.behind = db, rng, applied, platforms, mirrors, index, nil, nil
 	f.floor = applied
 	f.mu.Unlock()
 	return nil
@@ -271,6 +285,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		platforms map[string]*sm2.PublicKey
 		mirrors   map[string]*merkle.Range
 		gap       = len(logs) // index of the first log the ledger cannot take
+		flushed   []string    // logs whose pending indexes were written
 	)
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		if f.failWrite != nil {
@@ -341,9 +356,18 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if last == 0 {
 			return nil
 		}
+		var err error
+		if flushed, err = f.flushIndexes(tx); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketMeta).Put(keyApplied, u64(last))
 	})
 	if err != nil {
+		// The pending indexes took this transaction's entries: read them
+		// again from what the file holds.
+		if rerr := f.db.View(func(tx *bolt.Tx) (err error) { f.index, err = loadIndexes(tx); return }); rerr != nil {
+			f.log.Error("reading the pending indexes again failed", "file", f.path, "err", rerr)
+		}
 		f.broken = fmt.Errorf("%w: %s: %w", ErrLedgerBroken, f.path, err)
 		f.log.Error("ledger write failed; applying nothing more until Raft restarts over the file", "file", f.path, "err", err)
 		for i := range results {
@@ -359,6 +383,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	}
 	if last != 0 {
 		f.applied = last
+	}
+	for _, court := range flushed {
+		p := f.index[court]
+		f.index[court] = newPendingIndex(p.from + uint64(p.n))
 	}
 	if f.grown != nil && rng.Size() != f.rng.Size() {
 		defer f.grown() // waiters read the new size once the lock is released
@@ -418,7 +446,7 @@ func clonePlatforms(m map[string]*sm2.PublicKey) map[string]*sm2.PublicKey {
 // applyBatch appends a batch to the court's own log (see logBuckets.extend).
 // It returns the range after the batch.
 func (f *fsm) applyBatch(tx *bolt.Tx, rng *merkle.Range, c *appendBatch) (*merkle.Range, error) {
-	next, err := ownLog(tx).extend(rng, f.court, c.entries, [][]byte{c.signedHead}, ErrStaleBatch)
+	next, err := f.forAppend(ownLog(tx)).extend(rng, f.court, c.entries, [][]byte{c.signedHead}, ErrStaleBatch)
 	if err != nil {
 		return nil, err
 	}

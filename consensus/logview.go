@@ -21,6 +21,9 @@ import (
 type logBuckets struct {
 	court                                         string
 	entries, nodes, evidence, fingerprints, heads *bolt.Bucket
+	// pend indexes the entries the evidence and fingerprint buckets do not
+	// yet (index.go); nil where only the file is read (verify.go).
+	pend *pendingIndex
 }
 
 func ownLog(tx *bolt.Tx) logBuckets {
@@ -71,6 +74,9 @@ func createMirror(tx *bolt.Tx, court string) (logBuckets, *bolt.Bucket, error) {
 		if _, err := mb.CreateBucketIfNotExists(name); err != nil {
 			return logBuckets{}, nil, err
 		}
+	}
+	if err := markIndexed(mb); err != nil {
+		return logBuckets{}, nil, err
 	}
 	return logBucketsIn(mb, court), mb, nil
 }
@@ -144,7 +150,11 @@ func (lb logBuckets) decode(index uint64, raw []byte) (*evidence.Entry, error) {
 }
 
 func (lb logBuckets) indexOf(evidenceID string) (uint64, bool) {
-	v := lb.evidence.Get(evidenceKey(evidenceID))
+	key := evidenceKey(evidenceID)
+	if i, ok := lb.pend.indexOf(key); ok {
+		return i, true
+	}
+	v := lb.evidence.Get(key)
 	if v == nil {
 		return 0, false
 	}
@@ -317,17 +327,31 @@ func (lb logBuckets) receipt(index uint64) (*evidence.Receipt, error) {
 
 func (lb logBuckets) lookup(fp evidence.Fingerprint, limit int) ([]*evidence.Entry, error) {
 	var out []*evidence.Entry
-	c := lb.fingerprints.Cursor()
-	for k, _ := c.Seek(fp[:]); k != nil && bytes.HasPrefix(k, fp[:]) && len(out) < limit; k, _ = c.Next() {
-		idx := getU64(k[len(fp):])
+	add := func(idx uint64, keyOK bool) error {
 		e, err := lb.entry(idx)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if e.Submission.Fingerprint != fp || len(k) != len(fp)+8 {
-			return nil, lb.corrupt(idx, fmt.Errorf("the fingerprint index has it for %x, its fingerprint is %x", fp, e.Submission.Fingerprint))
+		if e.Submission.Fingerprint != fp || !keyOK {
+			return lb.corrupt(idx, fmt.Errorf("the fingerprint index has it for %x, its fingerprint is %x", fp, e.Submission.Fingerprint))
 		}
 		out = append(out, e)
+		return nil
+	}
+	// The buckets index the older entries, the pending index the newer.
+	c := lb.fingerprints.Cursor()
+	for k, _ := c.Seek(fp[:]); k != nil && bytes.HasPrefix(k, fp[:]) && len(out) < limit; k, _ = c.Next() {
+		if err := add(getU64(k[len(fp):]), len(k) == len(fp)+8); err != nil {
+			return nil, err
+		}
+	}
+	for _, idx := range lb.pend.lookup(fp) {
+		if len(out) >= limit {
+			break
+		}
+		if err := add(idx, true); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -387,7 +411,7 @@ func (lb logBuckets) extend(rng *merkle.Range, court string, raws, heads [][]byt
 		if e.Court != court || e.Index != size+uint64(i) {
 			return nil, fmt.Errorf("%w: entry of %q at %d, want %q at %d", reject, e.Court, e.Index, court, size+uint64(i))
 		}
-		if seen[e.EvidenceID] || lb.evidence.Get(evidenceKey(e.EvidenceID)) != nil {
+		if _, dup := lb.indexOf(e.EvidenceID); seen[e.EvidenceID] || dup {
 			return nil, fmt.Errorf("%w: evidence %s already recorded", reject, e.EvidenceID)
 		}
 		seen[e.EvidenceID] = true
@@ -402,15 +426,14 @@ func (lb logBuckets) extend(rng *merkle.Range, court string, raws, heads [][]byt
 		}
 	}
 
+	if lb.pend == nil {
+		return nil, fmt.Errorf("consensus: the log of %s is appended to without its pending index", lb.court)
+	}
 	for i, e := range entries {
-		idx := u64(e.Index)
-		if err := lb.entries.Put(idx, raws[i]); err != nil {
+		if err := lb.entries.Put(u64(e.Index), raws[i]); err != nil {
 			return nil, err
 		}
-		if err := lb.evidence.Put(evidenceKey(e.EvidenceID), idx); err != nil {
-			return nil, err
-		}
-		if err := lb.fingerprints.Put(fingerprintKey(e.Submission.Fingerprint, e.Index), nil); err != nil {
+		if err := lb.pend.add(e); err != nil {
 			return nil, err
 		}
 	}

@@ -244,7 +244,7 @@ func (f *fsm) applyMirror(tx *bolt.Tx, mirrors map[string]*merkle.Range, c *mirr
 		}
 		heads = append(heads[:len(heads)-1:len(heads)-1], last)
 	}
-	next, err := lb.extend(rng, c.court, c.entries, heads, ErrMirrorRejected)
+	next, err := f.forAppend(lb).extend(rng, c.court, c.entries, heads, ErrMirrorRejected)
 	if err != nil {
 		return err
 	}
@@ -488,13 +488,13 @@ func (v *LogView) Own() bool { return v.own }
 func (v *LogView) view(fn func(lb logBuckets) error) error {
 	return v.f.view(func(tx *bolt.Tx) error {
 		if v.own {
-			return fn(ownLog(tx))
+			return fn(v.f.withIndex(ownLog(tx)))
 		}
 		lb, _, ok := mirrorLog(tx, v.court)
 		if !ok {
 			return fmt.Errorf("%w: nothing of court %q is held here", ErrNotFound, v.court)
 		}
-		return fn(lb)
+		return fn(v.f.withIndex(lb))
 	})
 }
 

@@ -79,8 +79,6 @@ func receiptAt(tx *bolt.Tx, index uint64) (*evidence.Receipt, error) {
 	return ownLog(tx).receipt(index)
 }
 
-func indexOfEvidence(tx *bolt.Tx, id string) (uint64, bool) { return ownLog(tx).indexOf(id) }
-
 func parseHead(note []byte) (checkpoint.TreeHead, error) { return checkpoint.ParseUnverified(note) }
 
 // SignedHead is a tree head as the court signed it.

@@ -71,6 +71,11 @@ var (
 	// when the file is created. Files without it are of layout 1, whose
 	// node keys were level || index.
 	keyLayout = []byte("layout")
+	// keyIndexed, in the meta bucket and in each mirror's, is the number of
+	// the log's first entries that its evidence and fingerprint buckets
+	// index; the entries after it are indexed in memory (index.go). Absent
+	// in files written before: there the buckets index every entry.
+	keyIndexed = []byte("indexed")
 )
 
 // layoutVersion 2 keys nodes by their stored-hash index.
