@@ -122,7 +122,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
-	root.AddCommand(submitCmd(), etcdCmd(), tesseraCmd(), bothCmd(), allCmd(), growthCmd())
+	root.AddCommand(submitCmd(), etcdCmd(), tesseraCmd(), bothCmd(), allCmd(), growthCmd(), floodCmd())
 	return root
 }
 
@@ -169,6 +169,7 @@ func addCourtFlags(f *pflag.FlagSet, o *submitOptions) {
 	f.IntVar(&o.batch.MaxEntries, "batch-max-entries", 0, "consensus BatchConfig.MaxEntries (0: its default)")
 	f.IntVar(&o.batch.MaxInFlight, "batch-in-flight", 0, "consensus BatchConfig.MaxInFlight (0: its default)")
 	f.DurationVar(&o.batch.Linger, "batch-linger", 0, "consensus BatchConfig.Linger (0: its default; negative: never wait)")
+	addProcFlags(f, &o.procs)
 }
 
 func (o submitOptions) check() error {
@@ -178,7 +179,7 @@ func (o submitOptions) check() error {
 	if o.nodes < 1 || o.maxRate < 1 || o.perClient < 1 || o.verify < 0 {
 		return fmt.Errorf("%w: --nodes, --max-rate and --per-client-rate must be positive, --verify not negative", errUsage)
 	}
-	return nil
+	return o.procs.check()
 }
 
 func addEtcdFlags(f *pflag.FlagSet, o *etcdOptions) {
@@ -215,18 +216,11 @@ func submitCmd() *cobra.Command {
 }
 
 func runSubmit(ctx context.Context, out *output, opt submitOptions) error {
-	logf, logs, err := openCourtLog(out.workDir)
+	b, closeCourt, err := startCourtBench(ctx, out.workDir, opt)
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	progress("court: starting %d nodes in %s", opt.nodes, out.workDir)
-	c, err := startCourt(ctx, filepath.Join(out.workDir, "court"), opt.nodes, opt.fast, opt.batch, logs)
-	if err != nil {
-		return err
-	}
-	defer c.close()
-	b := &courtBench{c: c, opt: opt}
+	defer closeCourt()
 	for _, n := range opt.load.clients {
 		r, err := b.level(ctx, n)
 		if err != nil {
@@ -419,18 +413,11 @@ func runBoth(ctx context.Context, out *output, copt submitOptions, eopt etcdOpti
 		defer t.stop()
 		tb = &tesseraBench{t: t, opt: *topt}
 	}
-	logf, logs, err := openCourtLog(out.workDir)
+	cb, closeCourt, err := startCourtBench(ctx, out.workDir, copt)
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	progress("court: starting %d nodes", copt.nodes)
-	c, err := startCourt(ctx, filepath.Join(out.workDir, "court"), copt.nodes, copt.fast, copt.batch, logs)
-	if err != nil {
-		return err
-	}
-	defer c.close()
-	cb := &courtBench{c: c, opt: copt}
+	defer closeCourt()
 	for _, n := range copt.load.clients {
 		cr, err := cb.level(ctx, n)
 		if err != nil {
