@@ -14,6 +14,10 @@
 //	/tmp/benchcourt tessera --clients 1,16,256 --duration 10s --value-size 256
 //	/tmp/benchcourt all    --clients 1,16,256 --duration 10s --value-size 256 --json > all.json
 //	/tmp/benchcourt growth --sizes 10000,100000,1000000 --json > growth.json
+//	go build -o /tmp/courtd ./cmd/courtd   # for --court-procs and flood (else built into --dir)
+//	/tmp/benchcourt both   --court-procs --courtd-bin /tmp/courtd --clients 1,16,256 --duration 5s --warmup 1s
+//	/tmp/benchcourt submit --court-procs --courtd-bin /tmp/courtd --batch 64 --clients 1,16,64 --max-rate 8000
+//	/tmp/benchcourt flood  --court-procs --courtd-bin /tmp/courtd [--max-pending 100000000] [--waves 3]
 //
 // A short trial: benchcourt both --clients 1,16 --duration 3s --warmup 1s.
 //
@@ -45,6 +49,38 @@
 // runs the court, then etcd, then prints court/etcd. Both share the
 // machine's CPUs and one disk among all their nodes. The court is called in
 // process, etcd through gRPC on loopback: the client side favours the court.
+//
+// --court-procs (submit, both, all) runs the court as deployed instead:
+// three `courtd run` processes on loopback (--courtd-bin, or built with go
+// build into the work directory), mutual TLS everywhere from a development
+// CA (court/devca), the benchmark's platform registered through the admin
+// API, and each client goroutine calling Submit, one pre-signed submission
+// at a time, through the project's Go client (api/client) with its
+// defaults, which verifies every receipt; --batch N sends SubmitBatch calls
+// of N instead (the row's rate is of submissions, its latency of calls).
+// The client is given the leader only (--court-endpoints leader, as etcd's
+// clients are) or every node (all, as a platform is; followers forward).
+// Its rows are court-procs[-batchN]; the in-process rows stay "court",
+// comparable with earlier runs.
+//
+// Every load row also gives what each acknowledged operation cost, over
+// the measured window only: CPU µs/op, utime+stime of the system's
+// processes (all courtd processes or etcd members; for the in-process court
+// benchcourt's own, its clients included, as the output notes) from
+// /proc/PID/stat; client CPU µs/op, benchcourt's own when the system runs
+// apart; and disk B/op, write_bytes of /proc/PID/io ("unreadable", never 0,
+// when it cannot be read). disk B/sub is the older figure, warm-up included.
+//
+// flood --court-procs starts the process court and sends --calls (256)
+// concurrent SubmitBatch calls of --batch (64) entries, 16,384 outstanding,
+// at its leader, --waves times per caller (a refused caller first waits
+// the delay it was given). api/client makes one attempt per call, so each
+// call is counted as acknowledged, refused with ResourceExhausted and a
+// retry delay (COURT_BUSY), or failed otherwise; it reports the Raft term
+// and leader before and after (GetClusterStatus through the admin API) and
+// the step-downs in the nodes' logs, and checks that the ledger grew by
+// exactly what was acknowledged. --max-pending sets courtd's max_pending
+// (a very large value turns admission off, to show what it prevents).
 //
 // tessera starts Tessera's POSIX conformance log (--tessera-bin, by default
 // $GOPATH/bin/posix) on loopback with a fresh checkpoint key, and drives
