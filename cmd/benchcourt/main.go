@@ -215,7 +215,7 @@ func (o submitOptions) check() error {
 	if o.nodes < 1 || o.maxRate < 1 || o.perClient < 1 || o.verify < 0 {
 		return fmt.Errorf("%w: --nodes, --max-rate and --per-client-rate must be positive, --verify not negative", errUsage)
 	}
-	return o.procs.check()
+	return o.checkProcs()
 }
 
 func addEtcdFlags(f *pflag.FlagSet, o *etcdOptions) {

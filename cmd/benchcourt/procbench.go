@@ -13,6 +13,7 @@ import (
 	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/bench"
+	"github.com/courtledger/courtledger/consensus"
 )
 
 func addProcFlags(f *pflag.FlagSet, o *procOptions) {
@@ -38,6 +39,19 @@ func (o procOptions) check() error {
 	}
 	if o.endpoints != "leader" && o.endpoints != "all" {
 		return fmt.Errorf("%w: --court-endpoints %q: want leader or all", errUsage, o.endpoints)
+	}
+	return nil
+}
+
+// checkProcs refuses the in-process court's knobs with --court-procs,
+// where they would be silently ignored: courtd runs three nodes with
+// production Raft timings and its own batching.
+func (o submitOptions) checkProcs() error {
+	if err := o.procs.check(); err != nil {
+		return err
+	}
+	if o.procs.on && (o.nodes != 3 || o.fast || o.batch != (consensus.BatchConfig{})) {
+		return fmt.Errorf("%w: --nodes, --fast-raft and --batch-* set the in-process court; with --court-procs the court is three courtd processes (--max-pending sets its bound)", errUsage)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/courtledger/courtledger/consensus"
 )
 
 // utime and stime are fields 14 and 15, counted after the command, which
@@ -110,5 +112,21 @@ func TestProcFlagsNeedCourtProcs(t *testing.T) {
 	}
 	if err := (procOptions{on: true, endpoints: "all", perConn: 16, batch: 64}).check(); err != nil {
 		t.Errorf("valid options refused: %v", err)
+	}
+}
+
+func TestInProcessKnobsRefusedWithCourtProcs(t *testing.T) {
+	ok := submitOptions{nodes: 3, procs: procOptions{on: true, endpoints: "leader", perConn: 16}}
+	if err := ok.checkProcs(); err != nil {
+		t.Fatalf("defaults refused: %v", err)
+	}
+	for name, o := range map[string]submitOptions{
+		"--nodes 5":      {nodes: 5, procs: ok.procs},
+		"--fast-raft":    {nodes: 3, fast: true, procs: ok.procs},
+		"--batch-linger": {nodes: 3, batch: consensus.BatchConfig{Linger: time.Millisecond}, procs: ok.procs},
+	} {
+		if err := o.checkProcs(); err == nil || !strings.Contains(err.Error(), "--court-procs") {
+			t.Errorf("%s with --court-procs: %v, want refused", name, err)
+		}
 	}
 }
