@@ -49,6 +49,7 @@ import (
 //	    endpoints: [10.1.0.1:9101, 10.1.0.2:9101, 10.1.0.3:9101]
 //	sync_interval: 1s                        # between sync rounds with each court
 //	forward_timeout: 2s                      # each try of a write forwarded to the leader; shorter than an election
+//	max_pending: 4096                        # submissions a leader holds at once before it answers COURT_BUSY (default 4 × 1024)
 //	public_url: https://evidence.hangzhou.court.example   # printed on certificates: where to verify
 type FileConfig struct {
 	Court           string      `koanf:"court"`
@@ -64,6 +65,11 @@ type FileConfig struct {
 	Courts          []FileCourt `koanf:"courts"`
 	SyncInterval    string      `koanf:"sync_interval"`
 	ForwardTimeout  string      `koanf:"forward_timeout"`
+	// MaxPending bounds the submissions the leader holds at once
+	// (consensus BatchConfig.MaxPending; 0: its default). A very large
+	// value turns admission off, which only a benchmark of what happens
+	// without it should do (cmd/benchcourt flood).
+	MaxPending int `koanf:"max_pending"`
 	// PublicURL is the court's public HTTPS address, printed on its
 	// certificates as where to verify them (https://...).
 	PublicURL string `koanf:"public_url"`
@@ -188,6 +194,9 @@ func (fc FileConfig) validate() error {
 			errs = append(errs, fmt.Errorf("forward_timeout %q is not a positive duration", fc.ForwardTimeout))
 		}
 	}
+	if fc.MaxPending < 0 {
+		errs = append(errs, fmt.Errorf("max_pending %d is negative; leave it out (or 0) for the default", fc.MaxPending))
+	}
 	if fc.SyncInterval != "" {
 		if d, err := time.ParseDuration(fc.SyncInterval); err != nil || d <= 0 {
 			errs = append(errs, fmt.Errorf("sync_interval %q is not a positive duration", fc.SyncInterval))
@@ -237,7 +246,7 @@ func (fc FileConfig) NodeConfig(log *slog.Logger) (Config, error) {
 	cfg := Config{Security: sec,
 		Court: fc.Court, NodeID: fc.NodeID, DataDir: fc.DataDir, RaftAddr: fc.RaftAddr,
 		GRPCAddr: fc.GRPCAddr, HTTPAddr: fc.HTTPAddr, CourtKey: key, Bootstrap: fc.Bootstrap,
-		MaxRequestBytes: fc.MaxRequestBytes, Logger: log, PublicURL: fc.PublicURL,
+		MaxRequestBytes: fc.MaxRequestBytes, Logger: log, PublicURL: fc.PublicURL, MaxPending: fc.MaxPending,
 	}
 	for _, p := range fc.Peers {
 		cfg.Peers = append(cfg.Peers, Peer{NodeID: p.NodeID, RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr})

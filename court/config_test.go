@@ -148,3 +148,15 @@ func TestConfigForwardTimeout(t *testing.T) {
 		}
 	}
 }
+
+// max_pending reaches the ledger's admission bound; a negative one is
+// refused by name.
+func TestConfigMaxPending(t *testing.T) {
+	cfg, err := loadWith(t, "max_pending: 1000000")
+	if err != nil || cfg.MaxPending != 1000000 {
+		t.Errorf("max_pending 1000000: %v, %v", cfg.MaxPending, err)
+	}
+	if _, err := loadWith(t, "max_pending: -1"); err == nil || !strings.Contains(err.Error(), "max_pending") {
+		t.Errorf("max_pending -1: %v, want refused", err)
+	}
+}

@@ -77,6 +77,9 @@ type Config struct {
 	// paused or cut-off leader costs a forwarded write about one election,
 	// after which it is tried again at the new leader (forward.go).
 	ForwardTimeout time.Duration
+	// MaxPending bounds the submissions the leader holds at once
+	// (consensus BatchConfig.MaxPending; 0: its default).
+	MaxPending int
 
 	// PublicURL is the court's public HTTPS address, printed on the
 	// certificates this node issues as where to verify them; empty, the
@@ -191,6 +194,7 @@ func Start(cfg Config) (*Node, error) {
 	n.ledger, err = consensus.Open(consensus.Config{
 		NodeID: cfg.NodeID, Court: cfg.Court, Dir: cfg.DataDir, BindAddr: cfg.RaftAddr, Transport: trans,
 		Bootstrap: boot, Signer: signer, Fast: cfg.Fast, Logger: cfg.Logger, Clock: cfg.Clock,
+		Batch: consensus.BatchConfig{MaxPending: cfg.MaxPending},
 	})
 	if err != nil {
 		n.grpcLn.Close()

@@ -225,7 +225,7 @@ func (s *submissionSigner) one(rng *rand.Rand) (consensus.SignedSubmission, erro
 		Fingerprint: fp,
 		Category:    evidence.CategoryContract,
 		Title:       "买卖合同 " + strconv.FormatUint(n, 10),
-		SignedAt:    time.Now(),
+		SignedAt:    time.Now().UTC().Truncate(time.Millisecond), // as api/client signs: the API carries milliseconds
 	}
 	sig, err := sub.Sign(s.key)
 	if err != nil {

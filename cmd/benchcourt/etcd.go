@@ -243,7 +243,10 @@ func (b *etcdBench) level(ctx context.Context, clients int) (row, error) {
 	}
 	wroteBefore := b.e.writtenBytes()
 	var res bench.Result
-	b.opt.load.profiled("etcd", clients, func() { res = bench.Run(ctx, b.opt.load.config(clients), put) })
+	m := meter{pids: b.e.pids(), ops: puts.Load}
+	use := m.measure(b.opt.load, func() {
+		b.opt.load.profiled("etcd", clients, func() { res = bench.Run(ctx, b.opt.load.config(clients), put) })
+	})
 	if err := ctx.Err(); err != nil {
 		return row{}, err
 	}
@@ -255,6 +258,7 @@ func (b *etcdBench) level(ctx context.Context, clients int) (row, error) {
 		}
 	}
 	r := rowOf("etcd", &res)
+	use.set(&r)
 	if n := puts.Load(); n > 0 {
 		r.DiskBytesPerSub = float64(b.e.writtenBytes()-wroteBefore) / float64(n)
 	}
@@ -270,4 +274,12 @@ func (e *etcdCluster) writtenBytes() uint64 {
 		}
 	}
 	return sum
+}
+
+func (e *etcdCluster) pids() []int {
+	var out []int
+	for _, m := range e.members {
+		out = append(out, m.pid)
+	}
+	return out
 }

@@ -14,6 +14,10 @@
 //	/tmp/benchcourt tessera --clients 1,16,256 --duration 10s --value-size 256
 //	/tmp/benchcourt all    --clients 1,16,256 --duration 10s --value-size 256 --json > all.json
 //	/tmp/benchcourt growth --sizes 10000,100000,1000000 --json > growth.json
+//	go build -o /tmp/courtd ./cmd/courtd   # for --court-procs and flood (else built into --dir)
+//	/tmp/benchcourt both   --court-procs --courtd-bin /tmp/courtd --clients 1,16,256 --duration 5s --warmup 1s
+//	/tmp/benchcourt submit --court-procs --courtd-bin /tmp/courtd --batch 64 --clients 1,16,64 --max-rate 8000
+//	/tmp/benchcourt flood  --court-procs --courtd-bin /tmp/courtd [--max-pending 100000000] [--waves 3]
 //
 // A short trial: benchcourt both --clients 1,16 --duration 3s --warmup 1s.
 //
@@ -45,6 +49,38 @@
 // runs the court, then etcd, then prints court/etcd. Both share the
 // machine's CPUs and one disk among all their nodes. The court is called in
 // process, etcd through gRPC on loopback: the client side favours the court.
+//
+// --court-procs (submit, both, all) runs the court as deployed instead:
+// three `courtd run` processes on loopback (--courtd-bin, or built with go
+// build into the work directory), mutual TLS everywhere from a development
+// CA (court/devca), the benchmark's platform registered through the admin
+// API, and each client goroutine calling Submit, one pre-signed submission
+// at a time, through the project's Go client (api/client) with its
+// defaults, which verifies every receipt; --batch N sends SubmitBatch calls
+// of N instead (the row's rate is of submissions, its latency of calls).
+// The client is given the leader only (--court-endpoints leader, as etcd's
+// clients are) or every node (all, as a platform is; followers forward).
+// Its rows are court-procs[-batchN]; the in-process rows stay "court",
+// comparable with earlier runs.
+//
+// Every load row also gives what each acknowledged operation cost, over
+// the measured window only: CPU µs/op, utime+stime of the system's
+// processes (all courtd processes or etcd members; for the in-process court
+// benchcourt's own, its clients included, as the output notes) from
+// /proc/PID/stat; client CPU µs/op, benchcourt's own when the system runs
+// apart; and disk B/op, write_bytes of /proc/PID/io ("unreadable", never 0,
+// when it cannot be read). disk B/sub is the older figure, warm-up included.
+//
+// flood --court-procs starts the process court and sends --calls (256)
+// concurrent SubmitBatch calls of --batch (64) entries, 16,384 outstanding,
+// at its leader, --waves times per caller (a refused caller first waits
+// the delay it was given). api/client makes one attempt per call, so each
+// call is counted as acknowledged, refused with ResourceExhausted and a
+// retry delay (COURT_BUSY), or failed otherwise; it reports the Raft term
+// and leader before and after (GetClusterStatus through the admin API) and
+// the step-downs in the nodes' logs, and checks that the ledger grew by
+// exactly what was acknowledged. --max-pending sets courtd's max_pending
+// (a very large value turns admission off, to show what it prevents).
 //
 // tessera starts Tessera's POSIX conformance log (--tessera-bin, by default
 // $GOPATH/bin/posix) on loopback with a fresh checkpoint key, and drives
@@ -122,7 +158,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
-	root.AddCommand(submitCmd(), etcdCmd(), tesseraCmd(), bothCmd(), allCmd(), growthCmd())
+	root.AddCommand(submitCmd(), etcdCmd(), tesseraCmd(), bothCmd(), allCmd(), growthCmd(), floodCmd())
 	return root
 }
 
@@ -169,6 +205,7 @@ func addCourtFlags(f *pflag.FlagSet, o *submitOptions) {
 	f.IntVar(&o.batch.MaxEntries, "batch-max-entries", 0, "consensus BatchConfig.MaxEntries (0: its default)")
 	f.IntVar(&o.batch.MaxInFlight, "batch-in-flight", 0, "consensus BatchConfig.MaxInFlight (0: its default)")
 	f.DurationVar(&o.batch.Linger, "batch-linger", 0, "consensus BatchConfig.Linger (0: its default; negative: never wait)")
+	addProcFlags(f, &o.procs)
 }
 
 func (o submitOptions) check() error {
@@ -178,7 +215,7 @@ func (o submitOptions) check() error {
 	if o.nodes < 1 || o.maxRate < 1 || o.perClient < 1 || o.verify < 0 {
 		return fmt.Errorf("%w: --nodes, --max-rate and --per-client-rate must be positive, --verify not negative", errUsage)
 	}
-	return nil
+	return o.checkProcs()
 }
 
 func addEtcdFlags(f *pflag.FlagSet, o *etcdOptions) {
@@ -215,18 +252,11 @@ func submitCmd() *cobra.Command {
 }
 
 func runSubmit(ctx context.Context, out *output, opt submitOptions) error {
-	logf, logs, err := openCourtLog(out.workDir)
+	b, closeCourt, err := startCourtBench(ctx, out.workDir, opt)
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	progress("court: starting %d nodes in %s", opt.nodes, out.workDir)
-	c, err := startCourt(ctx, filepath.Join(out.workDir, "court"), opt.nodes, opt.fast, opt.batch, logs)
-	if err != nil {
-		return err
-	}
-	defer c.close()
-	b := &courtBench{c: c, opt: opt}
+	defer closeCourt()
 	for _, n := range opt.load.clients {
 		r, err := b.level(ctx, n)
 		if err != nil {
@@ -419,18 +449,11 @@ func runBoth(ctx context.Context, out *output, copt submitOptions, eopt etcdOpti
 		defer t.stop()
 		tb = &tesseraBench{t: t, opt: *topt}
 	}
-	logf, logs, err := openCourtLog(out.workDir)
+	cb, closeCourt, err := startCourtBench(ctx, out.workDir, copt)
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	progress("court: starting %d nodes", copt.nodes)
-	c, err := startCourt(ctx, filepath.Join(out.workDir, "court"), copt.nodes, copt.fast, copt.batch, logs)
-	if err != nil {
-		return err
-	}
-	defer c.close()
-	cb := &courtBench{c: c, opt: copt}
+	defer closeCourt()
 	for _, n := range copt.load.clients {
 		cr, err := cb.level(ctx, n)
 		if err != nil {

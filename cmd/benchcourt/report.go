@@ -32,12 +32,13 @@ type output struct {
 }
 
 type report struct {
-	Command string      `json:"command"`
-	Machine machine     `json:"machine"`
-	Started time.Time   `json:"started"`
-	Rows    []row       `json:"rows,omitempty"`
-	Ratios  []ratio     `json:"ratios,omitempty"`
-	Growth  []growthRow `json:"growth,omitempty"`
+	Command string       `json:"command"`
+	Machine machine      `json:"machine"`
+	Started time.Time    `json:"started"`
+	Rows    []row        `json:"rows,omitempty"`
+	Ratios  []ratio      `json:"ratios,omitempty"`
+	Growth  []growthRow  `json:"growth,omitempty"`
+	Flood   *floodResult `json:"flood,omitempty"`
 }
 
 type machine struct {
@@ -71,9 +72,27 @@ type row struct {
 	// DiskBytesPerSub is what every node (member) together wrote to storage
 	// per submission recorded (put), warm-up included: write_bytes of
 	// /proc/PID/io.
-	DiskBytesPerSub float64  `json:"disk_bytes_per_submission,omitempty"`
-	ErrorSamples    []string `json:"error_samples,omitempty"`
-	Problems        []string `json:"problems,omitempty"`
+	DiskBytesPerSub float64 `json:"disk_bytes_per_submission,omitempty"`
+	// CPUusPerOp is the CPU time (utime+stime) of the system's processes
+	// over the measured window per operation acknowledged in it: all
+	// nodes or members together; for the in-process court, benchcourt's
+	// whole process, its clients included. ClientCPUusPerOp is
+	// benchcourt's own, when the system runs apart from it.
+	CPUusPerOp       float64 `json:"cpu_us_per_op,omitempty"`
+	ClientCPUusPerOp float64 `json:"client_cpu_us_per_op,omitempty"`
+	// WindowDiskBytesPerOp is write_bytes of the system's processes over
+	// the measured window per operation acknowledged in it;
+	// DiskUnreadable says /proc/PID/io could not be read (then it is not
+	// zero but unknown).
+	WindowDiskBytesPerOp float64  `json:"window_disk_bytes_per_op,omitempty"`
+	DiskUnreadable       bool     `json:"disk_unreadable,omitempty"`
+	ResourceNotes        []string `json:"resource_notes,omitempty"`
+	// Deployment is how the court ran: "in-process" or "processes"; Batch
+	// the entries per call when it was driven with SubmitBatch.
+	Deployment   string   `json:"deployment,omitempty"`
+	Batch        int      `json:"batch,omitempty"`
+	ErrorSamples []string `json:"error_samples,omitempty"`
+	Problems     []string `json:"problems,omitempty"`
 }
 
 func rowOf(system string, r *bench.Result) row {
@@ -178,24 +197,31 @@ func (o *output) printTables(w io.Writer) {
 	fmt.Fprintln(w)
 	if len(o.Report.Rows) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "system\tclients\tper second\tp50 ms\tp99 ms\tmax ms\tacked\terrors\tslowest 1s\tper batch\tdisk B/sub\treceipts ok\tproof after ms\t")
+		fmt.Fprintln(tw, "system\tclients\tper second\tp50 ms\tp99 ms\tmax ms\tacked\terrors\tslowest 1s\tper batch\tdisk B/sub\tCPU µs/op\tclient CPU µs/op\tdisk B/op\treceipts ok\tproof after ms\t")
 		for _, r := range o.Report.Rows {
 			receipts, batch, disk, proof := "-", "-", fmt.Sprintf("%.0f", r.DiskBytesPerSub), "-"
+			cpu, clientCPU, wdisk := fmtRes(r.CPUusPerOp), fmtRes(r.ClientCPUusPerOp), fmtRes(r.WindowDiskBytesPerOp)
+			if r.DiskUnreadable {
+				wdisk = "unreadable"
+			}
 			switch r.System {
-			case "court":
+			case "court", "court-procs":
 				receipts = fmt.Sprintf("%d/%d", r.Verified-r.VerifyFailed, r.Verified)
 				batch = fmt.Sprintf("%.1f", r.PerRaftEntry)
 				proof = "0"
 			case "tessera":
 				proof = fmt.Sprintf("%.0f", r.IntegrationLagMs)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t\n", r.System, r.Clients, r.PerSecond,
-				r.P50ms, r.P99ms, r.MaxMs, r.Acked, r.Errors, r.SlowestSecond, batch, disk, receipts, proof)
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.System, r.Clients, r.PerSecond,
+				r.P50ms, r.P99ms, r.MaxMs, r.Acked, r.Errors, r.SlowestSecond, batch, disk, cpu, clientCPU, wdisk, receipts, proof)
 		}
 		tw.Flush()
 		for _, r := range o.Report.Rows {
 			for _, p := range r.Problems {
 				fmt.Fprintf(w, "problem: %s at %d clients: %s\n", r.System, r.Clients, p)
+			}
+			for _, n := range r.ResourceNotes {
+				fmt.Fprintf(w, "note: %s at %d clients: %s\n", r.System, r.Clients, n)
 			}
 			for _, e := range r.ErrorSamples {
 				fmt.Fprintf(w, "error: %s at %d clients: %s\n", r.System, r.Clients, e)
@@ -220,6 +246,9 @@ func (o *output) printTables(w io.Writer) {
 		}
 		tw.Flush()
 	}
+	if o.Report.Flood != nil {
+		printFlood(w, o.Report.Flood)
+	}
 	if len(o.Report.Growth) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "entries\tbuild s\tbuild/s\tproof hashes\tproof p50 µs\tproof p99 µs\tRSS MiB\tanon MiB\tfile MiB\theap MiB\tledger MiB\traft.db MiB\t")
@@ -241,4 +270,12 @@ func (o *output) printTables(w io.Writer) {
 
 func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// fmtRes prints a resource figure, "-" where none was taken.
+func fmtRes(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", v)
 }

@@ -22,6 +22,7 @@ type submitOptions struct {
 	perClient int // ... as does this many per client per second
 	batch     consensus.BatchConfig
 	verify    int // receipts to verify after each level
+	procs     procOptions
 }
 
 // courtBench drives one court level by level, signing ahead of each.
@@ -67,7 +68,10 @@ func (b *courtBench) level(ctx context.Context, clients int) (row, error) {
 	}
 	progress("court: %d clients, %v warm-up, %v measured", clients, b.opt.load.warmup, b.opt.load.duration)
 	var res bench.Result
-	b.opt.load.profiled("court", clients, func() { res = bench.Run(ctx, b.opt.load.config(clients), lv.submit) })
+	m := meter{pids: []int{0}, inProcess: true, ops: lv.acked.Load}
+	use := m.measure(b.opt.load, func() {
+		b.opt.load.profiled("court", clients, func() { res = bench.Run(ctx, b.opt.load.config(clients), lv.submit) })
+	})
 
 	used := min(int(lv.next.Load()), len(lv.pool))
 	// The rest stay valid for the next level; copied so the used ones can go.
@@ -77,6 +81,8 @@ func (b *courtBench) level(ctx context.Context, clients int) (row, error) {
 	}
 
 	r := rowOf("court", &res)
+	r.Deployment = "in-process"
+	use.set(&r)
 	// Everything acknowledged must be in the ledger, once, on every node.
 	leader = b.c.leader.Load()
 	if got := leader.Size() - sizeBefore; got != uint64(lv.acked.Load()) {
