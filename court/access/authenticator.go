@@ -3,10 +3,12 @@ package access
 import (
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -47,7 +49,26 @@ type Authenticator struct {
 	cfg    AuthenticatorConfig
 	peers  map[string]bool
 	tokens map[string]Identity
+
+	// verified remembers chains that passed x509 verification, by the hash
+	// of their bytes: a client sends the same chain with every call on its
+	// connection, and checking it again each time (signatures up to the
+	// root) was a third of a leader's CPU under load (issue 14). Validity
+	// is still checked against the clock on every call, and admit (which
+	// asks the court's current membership) still runs each time.
+	mu       sync.Mutex
+	verified map[[sha256.Size]byte]verifiedChain
 }
+
+// verifiedChain is a chain that passed verification.
+type verifiedChain struct {
+	id                  Identity
+	notBefore, notAfter time.Time // the chain's common validity
+}
+
+// maxVerifiedChains bounds the cache; when full it starts afresh, which
+// costs one verification per chain in use.
+const maxVerifiedChains = 4096
 
 // NewAuthenticator checks the configuration and indexes the tokens.
 func NewAuthenticator(cfg AuthenticatorConfig) (*Authenticator, error) {
@@ -106,6 +127,13 @@ func (a *Authenticator) FromCertificates(chain []*x509.Certificate) (Identity, e
 	}
 	leaf := chain[0]
 	now := a.cfg.Clock()
+	key := chainKey(chain)
+	a.mu.Lock()
+	v, ok := a.verified[key]
+	a.mu.Unlock()
+	if ok && !now.Before(v.notBefore) && !now.After(v.notAfter) {
+		return a.admit(v.id)
+	}
 	if now.After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
 		return Identity{}, &AuthError{"CERT_EXPIRED", fmt.Sprintf("client certificate valid %s to %s",
 			leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))}
@@ -114,8 +142,9 @@ func (a *Authenticator) FromCertificates(chain []*x509.Certificate) (Identity, e
 	for _, c := range chain[1:] {
 		inter.AddCert(c)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: a.cfg.ClientCAs, Intermediates: inter, CurrentTime: now,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: a.cfg.ClientCAs, Intermediates: inter, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err != nil {
 		var exp x509.CertificateInvalidError
 		if errors.As(err, &exp) && exp.Reason == x509.Expired {
 			return Identity{}, &AuthError{"CERT_EXPIRED", err.Error()}
@@ -126,7 +155,37 @@ func (a *Authenticator) FromCertificates(chain []*x509.Certificate) (Identity, e
 	if err != nil {
 		return Identity{}, &AuthError{"CERT_NO_IDENTITY", err.Error()}
 	}
+	// Valid while every certificate of the path to the root is.
+	v = verifiedChain{id: id, notBefore: leaf.NotBefore, notAfter: leaf.NotAfter}
+	for _, c := range chains[0] {
+		if c.NotBefore.After(v.notBefore) {
+			v.notBefore = c.NotBefore
+		}
+		if c.NotAfter.Before(v.notAfter) {
+			v.notAfter = c.NotAfter
+		}
+	}
+	a.mu.Lock()
+	if a.verified == nil || len(a.verified) >= maxVerifiedChains {
+		a.verified = map[[sha256.Size]byte]verifiedChain{}
+	}
+	a.verified[key] = v
+	a.mu.Unlock()
 	return a.admit(id)
+}
+
+// chainKey identifies a chain by its certificates' bytes, in order.
+func chainKey(chain []*x509.Certificate) [sha256.Size]byte {
+	h := sha256.New()
+	var n [4]byte
+	for _, c := range chain {
+		binary.BigEndian.PutUint32(n[:], uint32(len(c.Raw)))
+		h.Write(n[:])
+		h.Write(c.Raw)
+	}
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
 }
 
 // admit maps a court's node identity to node or peer and refuses courts
