@@ -35,6 +35,7 @@ type court struct {
 	subs     *submissionSigner
 	logs     *logCounter
 	leader   atomic.Pointer[consensus.Ledger]
+	cfgs     []consensus.Config // as each node was opened, for restart
 }
 
 // startCourt opens n nodes under dir, bootstrapped together, waits for a
@@ -70,7 +71,7 @@ func startCourt(ctx context.Context, dir string, n int, fast bool, batch consens
 	c := &court{verifier: signer.Verifier(), subs: subs, logs: logs}
 	for i, s := range boot {
 		d := filepath.Join(dir, s.ID)
-		l, err := consensus.Open(consensus.Config{
+		cfg := consensus.Config{
 			NodeID:    s.ID,
 			Court:     benchCourt,
 			Dir:       d,
@@ -80,12 +81,13 @@ func startCourt(ctx context.Context, dir string, n int, fast bool, batch consens
 			Fast:      fast,
 			Batch:     batch,
 			Logger:    slog.New(logs).With("node", boot[i].ID),
-		})
+		}
+		l, err := consensus.Open(cfg)
 		if err != nil {
 			c.close()
 			return nil, fmt.Errorf("open %s: %w", s.ID, err)
 		}
-		c.nodes, c.dirs = append(c.nodes, l), append(c.dirs, d)
+		c.nodes, c.dirs, c.cfgs = append(c.nodes, l), append(c.dirs, d), append(c.cfgs, cfg)
 	}
 	leader, err := c.waitLeader(ctx, time.Minute)
 	if err != nil {
@@ -125,6 +127,27 @@ func (c *court) waitLeader(ctx context.Context, backstop time.Duration) (*consen
 		case <-tick.C:
 		}
 	}
+}
+
+// restart closes node i and opens it again on its directory, and returns
+// how long it took from the open until the node said ready (Health).
+func (c *court) restart(ctx context.Context, i int) (time.Duration, error) {
+	c.nodes[i].Close()
+	t0 := time.Now()
+	l, err := consensus.Open(c.cfgs[i])
+	if err != nil {
+		return 0, fmt.Errorf("open %s again: %w", c.cfgs[i].NodeID, err)
+	}
+	c.nodes[i] = l
+	c.leader.Store(nil)
+	for !l.Health().Ready() {
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%s not ready after a restart: %s", c.cfgs[i].NodeID, l.Health().Reason)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return time.Since(t0), nil
 }
 
 func (c *court) close() {

@@ -43,7 +43,11 @@ type growthRow struct {
 	HeapMiB      float64 `json:"heap_inuse_mib"`
 	LedgerMiB    float64 `json:"ledger_file_mib"`
 	RaftLogMiB   float64 `json:"raft_file_mib"`
-	Reached      bool    `json:"reached"` // false if the build time ran out first
+	DiskPerEntry float64 `json:"disk_bytes_per_entry"` // both files over the entries
+	// RestartSeconds, at the last size only: close the node and open it
+	// again, until it says ready (the start-up checks read the file).
+	RestartSeconds float64 `json:"restart_seconds,omitempty"`
+	Reached        bool    `json:"reached"` // false if the build time ran out first
 }
 
 // runGrowth grows a one-node court through opt.sizes and measures proofs,
@@ -73,6 +77,16 @@ func runGrowth(ctx context.Context, dir string, opt growthOptions, logs *logCoun
 		r.Reached = r.Size >= uint64(target)
 		if err := measureGrowth(l, c.dirs[0], opt.samples, &r); err != nil {
 			return err
+		}
+		if last := target == opt.sizes[len(opt.sizes)-1]; last || !r.Reached {
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+			d, err := c.restart(rctx, 0)
+			cancel()
+			if err != nil {
+				return err
+			}
+			l = c.nodes[0]
+			r.RestartSeconds = d.Seconds()
 		}
 		emit(r)
 		if !r.Reached {
@@ -132,6 +146,13 @@ func buildTo(ctx context.Context, c *court, target uint64, opt growthOptions) in
 				defer submits.Done()
 				for batch := range batches {
 					res, err := l.Submit(ctx, batch)
+					// More submitters than the leader admits at once
+					// (BatchConfig.MaxPending) are told to come back.
+					var busy *consensus.BusyError
+					for errors.As(err, &busy) && ctx.Err() == nil {
+						time.Sleep(busy.RetryAfter)
+						res, err = l.Submit(ctx, batch)
+					}
 					if err != nil {
 						failed.Add(int64(len(batch)))
 						continue
@@ -181,6 +202,7 @@ func measureGrowth(l *consensus.Ledger, dir string, samples int, r *growthRow) e
 	r.RSSMiB, r.AnonMiB, r.FileMiB, r.HeapMiB = mib(m.RSS), mib(m.Anon), mib(m.File), mib(m.HeapInuse)
 	r.LedgerMiB = mib(fileSize(filepath.Join(dir, "ledger.db")))
 	r.RaftLogMiB = mib(fileSize(filepath.Join(dir, "raft.db")))
+	r.DiskPerEntry = float64(fileSize(filepath.Join(dir, "ledger.db"))+fileSize(filepath.Join(dir, "raft.db"))) / float64(size)
 	return nil
 }
 

@@ -251,10 +251,14 @@ func (o *output) printTables(w io.Writer) {
 	}
 	if len(o.Report.Growth) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "entries\tbuild s\tbuild/s\tproof hashes\tproof p50 µs\tproof p99 µs\tRSS MiB\tanon MiB\tfile MiB\theap MiB\tledger MiB\traft.db MiB\t")
+		fmt.Fprintln(tw, "entries\tbuild s\tbuild/s\tproof hashes\tproof p50 µs\tproof p99 µs\tRSS MiB\tanon MiB\tfile MiB\theap MiB\tledger MiB\traft.db MiB\tdisk B/entry\trestart s\t")
 		for _, g := range o.Report.Growth {
-			fmt.Fprintf(tw, "%d\t%.1f\t%.0f\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", g.Size, g.BuildSeconds, g.BuildRate,
-				g.ProofLen, g.ProofP50us, g.ProofP99us, g.RSSMiB, g.AnonMiB, g.FileMiB, g.HeapMiB, g.LedgerMiB, g.RaftLogMiB)
+			restart := "-"
+			if g.RestartSeconds > 0 {
+				restart = fmt.Sprintf("%.1f", g.RestartSeconds)
+			}
+			fmt.Fprintf(tw, "%d\t%.1f\t%.0f\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%s\t\n", g.Size, g.BuildSeconds, g.BuildRate,
+				g.ProofLen, g.ProofP50us, g.ProofP99us, g.RSSMiB, g.AnonMiB, g.FileMiB, g.HeapMiB, g.LedgerMiB, g.RaftLogMiB, g.DiskPerEntry, restart)
 		}
 		tw.Flush()
 		for _, g := range o.Report.Growth {
