@@ -299,9 +299,9 @@ func (l *Ledger) existing(id string, raw []byte) (Result, bool) {
 
 // item is a checked submission waiting for its batch.
 type item struct {
-	sub  *evidence.Submission
-	raw  []byte // sub.Marshal()
-	sig  []byte
+	sub *evidence.Submission
+	raw []byte // sub.Marshal()
+	sig []byte
 	// batch is how the submission is signed when it came in a signed batch
 	// (then sig is nil).
 	batch *evidence.BatchFiling
