@@ -70,7 +70,6 @@ func BenchmarkSubmitSigned(b *testing.B) {
 	}
 }
 
-
 // BenchmarkCheckSigned is the leader's work on a call of 256 submissions
 // before anything is proposed, which is where the platform signatures are
 // verified: per submission alone (prepare, as Submit runs it), or once per
