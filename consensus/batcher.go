@@ -116,7 +116,9 @@ func (l *Ledger) Submit(ctx context.Context, subs []SignedSubmission) ([]Result,
 // checked once, before anything else: a batch for another court, of a
 // platform not registered, out of the court's time policy, whose count
 // differs from the submissions sent, with a request ID twice or whose
-// signature does not verify is refused whole, with nothing recorded. Each
+// signature does not verify is refused whole, with nothing recorded
+// (unless every submission of it is recorded already: then their original
+// receipts are returned, as for a retry of one filed alone). Each
 // submission is then checked on its own (format, time, its path to the
 // signed root, court and platform equal to the header's), and one that
 // fails is refused alone. A retry of a recorded (platform, request ID) with
@@ -127,27 +129,20 @@ func (l *Ledger) SubmitSignedBatch(ctx context.Context, b *evidence.SignedBatch)
 		return nil, &evidence.FieldError{Field: "paths", Reason: evidence.ErrBatchPath,
 			Detail: fmt.Sprintf("%d submissions and %d paths: send one path per submission", n, len(b.Paths))}
 	}
-	if err := b.Header.Check(l.cfg.Court, n, l.cfg.Clock(), l.cfg.TimePolicy); err != nil {
-		return nil, err
-	}
 	if !l.batcher.ready() {
 		return nil, l.notLeader()
-	}
-	if err := checkBatchRequestIDs(b.Submissions); err != nil {
-		return nil, err
-	}
-	key, err := l.fsm.platformKey(b.Header.Platform)
-	if err != nil {
-		return nil, err
 	}
 	if err := l.admit.take(n); err != nil {
 		return nil, err
 	}
 	defer l.admit.release(n)
-	// The one signature check of the batch, in the caller's goroutine: the
-	// pool is for work that splits.
-	l.sigChecks.Add(1)
-	if err := b.Header.VerifySignature(b.Signature, key); err != nil {
+	if err := l.checkBatch(b); err != nil {
+		// As for a submission filed alone, a retry of what is recorded
+		// returns the original receipts whatever has changed since (the
+		// clock, the platform's registration): nothing new is recorded.
+		if res, ok := l.allRecorded(b.Submissions); ok {
+			return res, nil
+		}
 		return nil, err
 	}
 	results := make([]Result, n)
@@ -157,6 +152,41 @@ func (l *Ledger) SubmitSignedBatch(ctx context.Context, b *evidence.SignedBatch)
 		items[i], results[i] = l.prepareBatched(&b.Submissions[i], &f)
 	})
 	return l.commit(ctx, items, results), nil
+}
+
+// checkBatch is what refuses a batch whole: its header (court, count,
+// time), a request ID twice, the platform's registration and the batch's
+// one signature.
+func (l *Ledger) checkBatch(b *evidence.SignedBatch) error {
+	if err := b.Header.Check(l.cfg.Court, len(b.Submissions), l.cfg.Clock(), l.cfg.TimePolicy); err != nil {
+		return err
+	}
+	if err := checkBatchRequestIDs(b.Submissions); err != nil {
+		return err
+	}
+	key, err := l.fsm.platformKey(b.Header.Platform)
+	if err != nil {
+		return err
+	}
+	// The one signature check of the batch, in the caller's goroutine: the
+	// pool is for work that splits.
+	l.sigChecks.Add(1)
+	return b.Header.VerifySignature(b.Signature, key)
+}
+
+// allRecorded returns the original receipts of subs if every one of them
+// is recorded, with the same bytes, under its request ID.
+func (l *Ledger) allRecorded(subs []evidence.Submission) ([]Result, bool) {
+	results := make([]Result, len(subs))
+	for i := range subs {
+		s := &subs[i]
+		r, found := l.existing(evidence.EvidenceID(l.cfg.Court, s.Platform, s.RequestID), s.Marshal())
+		if !found || r.Err != nil {
+			return nil, false
+		}
+		results[i] = r
+	}
+	return results, true
 }
 
 // checkBatchRequestIDs refuses a batch with a request ID twice: the platform

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -240,5 +241,51 @@ func TestSubmitSignedBatchRefusals(t *testing.T) {
 				t.Fatalf("size %d, want %d", leader.Size(), before+2)
 			}
 		})
+	}
+}
+
+// A retry of a recorded batch returns its receipts even once the batch
+// would be refused: its platform revoked since, its signed-at beyond the
+// court's time policy. A new batch is refused then.
+func TestSubmitSignedBatchRetryLater(t *testing.T) {
+	var offset atomic.Int64
+	c := inmemClusterWith(t, 1, func(cfg *Config) {
+		cfg.Clock = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	})
+	c.registerPlatform("esign.example")
+	leader := c.waitLeader()
+	ctx := context.Background()
+	b := c.signedBatch("esign.example", "later", 5, nil)
+	first, err := leader.SubmitSignedBatch(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(what string) {
+		t.Helper()
+		again, err := leader.SubmitSignedBatch(ctx, b)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		for i, r := range again {
+			if r.Err != nil || !r.Duplicate || !bytes.Equal(r.Receipt.Entry.Marshal(), first[i].Receipt.Entry.Marshal()) {
+				t.Fatalf("%s: submission %d: %+v", what, i, r)
+			}
+		}
+	}
+	offset.Store(int64(25 * time.Hour))
+	same("a day later")
+	if _, err := leader.SubmitSignedBatch(ctx, c.signedBatch("esign.example", "new", 2, nil)); !errors.Is(err, evidence.ErrTimestampStale) {
+		t.Fatalf("a new batch signed a day before the court's clock: %v", err)
+	}
+	offset.Store(0)
+	if err := leader.RevokePlatform(ctx, "esign.example"); err != nil {
+		t.Fatal(err)
+	}
+	same("after revocation")
+	if _, err := leader.SubmitSignedBatch(ctx, c.signedBatch("esign.example", "new", 2, nil)); !errors.Is(err, ErrUnknownPlatform) {
+		t.Fatalf("a new batch of a revoked platform: %v", err)
+	}
+	if leader.Size() != 5 {
+		t.Fatalf("size %d, want 5", leader.Size())
 	}
 }
