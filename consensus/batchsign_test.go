@@ -270,6 +270,9 @@ func TestSubmitSignedBatchRetryLater(t *testing.T) {
 			if r.Err != nil || !r.Duplicate || !bytes.Equal(r.Receipt.Entry.Marshal(), first[i].Receipt.Entry.Marshal()) {
 				t.Fatalf("%s: submission %d: %+v", what, i, r)
 			}
+			if _, err := r.Receipt.Verify(c.signer.Verifier()); err != nil {
+				t.Fatalf("%s: receipt %d: %v", what, i, err)
+			}
 		}
 	}
 	offset.Store(int64(25 * time.Hour))
