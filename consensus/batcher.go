@@ -107,7 +107,107 @@ func (l *Ledger) Submit(ctx context.Context, subs []SignedSubmission) ([]Result,
 	results := make([]Result, len(subs))
 	items := make([]*item, len(subs))
 	l.work.run(len(subs), func(i int) { items[i], results[i] = l.prepare(&subs[i]) })
+	return l.commit(ctx, items, results), nil
+}
 
+// SubmitSignedBatch records a batch the platform signed once (see
+// evidence.SignedBatch) and returns a receipt (or an error) for each of its
+// submissions, in order, as Submit does. The header and its signature are
+// checked once, before anything else: a batch for another court, of a
+// platform not registered, out of the court's time policy, whose count
+// differs from the submissions sent, with a request ID twice or whose
+// signature does not verify is refused whole, with nothing recorded
+// (unless every submission of it is recorded already: then their original
+// receipts are returned, as for a retry of one filed alone). Each
+// submission is then checked on its own (format, time, its path to the
+// signed root, court and platform equal to the header's), and one that
+// fails is refused alone. A retry of a recorded (platform, request ID) with
+// the same submission returns the original receipt, however it was filed.
+func (l *Ledger) SubmitSignedBatch(ctx context.Context, b *evidence.SignedBatch) ([]Result, error) {
+	n := len(b.Submissions)
+	if len(b.Paths) != n {
+		return nil, &evidence.FieldError{Field: "paths", Reason: evidence.ErrBatchPath,
+			Detail: fmt.Sprintf("%d submissions and %d paths: send one path per submission", n, len(b.Paths))}
+	}
+	if !l.batcher.ready() {
+		return nil, l.notLeader()
+	}
+	if err := l.admit.take(n); err != nil {
+		return nil, err
+	}
+	defer l.admit.release(n)
+	if err := l.checkBatch(b); err != nil {
+		// As for a submission filed alone, a retry of what is recorded
+		// returns the original receipts whatever has changed since (the
+		// clock, the platform's registration): nothing new is recorded.
+		if res, ok := l.allRecorded(b.Submissions); ok {
+			return res, nil
+		}
+		return nil, err
+	}
+	results := make([]Result, n)
+	items := make([]*item, n)
+	l.work.run(n, func(i int) {
+		f := b.Filing(i)
+		items[i], results[i] = l.prepareBatched(&b.Submissions[i], &f)
+	})
+	return l.commit(ctx, items, results), nil
+}
+
+// checkBatch is what refuses a batch whole: its header (court, count,
+// time), a request ID twice, the platform's registration and the batch's
+// one signature.
+func (l *Ledger) checkBatch(b *evidence.SignedBatch) error {
+	if err := b.Header.Check(l.cfg.Court, len(b.Submissions), l.cfg.Clock(), l.cfg.TimePolicy); err != nil {
+		return err
+	}
+	if err := checkBatchRequestIDs(b.Submissions); err != nil {
+		return err
+	}
+	key, err := l.fsm.platformKey(b.Header.Platform)
+	if err != nil {
+		return err
+	}
+	// The one signature check of the batch, in the caller's goroutine: the
+	// pool is for work that splits.
+	l.sigChecks.Add(1)
+	return b.Header.VerifySignature(b.Signature, key)
+}
+
+// allRecorded returns the original receipts of subs if every one of them
+// is recorded, with the same bytes, under its request ID.
+func (l *Ledger) allRecorded(subs []evidence.Submission) ([]Result, bool) {
+	results := make([]Result, len(subs))
+	for i := range subs {
+		s := &subs[i]
+		r, found := l.existing(evidence.EvidenceID(l.cfg.Court, s.Platform, s.RequestID), s.Marshal())
+		if !found || r.Err != nil {
+			return nil, false
+		}
+		results[i] = r
+	}
+	return results, true
+}
+
+// checkBatchRequestIDs refuses a batch with a request ID twice: the platform
+// signed two submissions for one piece of evidence, and which one it meant
+// to record cannot be told.
+func checkBatchRequestIDs(subs []evidence.Submission) error {
+	seen := make(map[string]int, len(subs))
+	for i := range subs {
+		id := subs[i].RequestID
+		if j, dup := seen[id]; dup {
+			return &evidence.FieldError{Field: fmt.Sprintf("submissions[%d].request_id", i), Reason: evidence.ErrBatchDuplicate,
+				Detail: fmt.Sprintf("%q is also submission %d", id, j)}
+		}
+		seen[id] = i
+	}
+	return nil
+}
+
+// commit batches the prepared items (nil where results already holds the
+// outcome), waits for their outcomes and reads their proofs.
+func (l *Ledger) commit(ctx context.Context, items []*item, results []Result) []Result {
 	for attempt := 0; ; attempt++ {
 		var waiting []int
 		for i, it := range items {
@@ -143,12 +243,12 @@ func (l *Ledger) Submit(ctx context.Context, subs []SignedSubmission) ([]Result,
 		}
 	}
 	// Proofs are read here, in the callers' goroutines, not in the batcher.
-	l.work.run(len(subs), func(i int) {
+	l.work.run(len(results), func(i int) {
 		if r := &results[i]; r.Err == nil && r.Receipt != nil && r.Receipt.Proof == nil {
 			r.Receipt.Proof, r.Err = l.fsm.proof(r.Receipt.Entry.Index, r.headSize)
 		}
 	})
-	return results, nil
+	return results
 }
 
 func (f *fsm) proof(index, size uint64) ([][]byte, error) {
@@ -177,10 +277,26 @@ func (l *Ledger) prepare(s *SignedSubmission) (*item, Result) {
 	if err != nil {
 		return nil, Result{Err: err}
 	}
+	l.sigChecks.Add(1)
 	if err := evidence.Check(sub, s.Signature, key, l.cfg.Court, l.cfg.Clock(), l.cfg.TimePolicy); err != nil {
 		return nil, Result{Err: err}
 	}
 	return &item{sub: sub, raw: raw, sig: s.Signature, id: id, done: make(chan outcome, 1)}, Result{}
+}
+
+// prepareBatched checks one submission of a batch whose header and
+// signature were verified: prepare with its path to the signed root in
+// place of its own signature.
+func (l *Ledger) prepareBatched(sub *evidence.Submission, f *evidence.BatchFiling) (*item, Result) {
+	if err := evidence.CheckBatched(sub, f, l.cfg.Court, l.cfg.Clock(), l.cfg.TimePolicy); err != nil {
+		return nil, Result{Err: err}
+	}
+	raw := sub.Marshal()
+	id := evidence.EvidenceID(l.cfg.Court, sub.Platform, sub.RequestID)
+	if r, found := l.existing(id, raw); found {
+		return nil, r
+	}
+	return &item{sub: sub, raw: raw, batch: f, id: id, done: make(chan outcome, 1)}, Result{}
 }
 
 // existing looks for a recorded submission under evidence ID id.
@@ -213,18 +329,34 @@ func (l *Ledger) existing(id string, raw []byte) (Result, bool) {
 
 // item is a checked submission waiting for its batch.
 type item struct {
-	sub  *evidence.Submission
-	raw  []byte // sub.Marshal()
-	sig  []byte
-	id   string
-	done chan outcome // buffered: the batcher never blocks on a caller
+	sub *evidence.Submission
+	raw []byte // sub.Marshal()
+	sig []byte
+	// batch is how the submission is signed when it came in a signed batch
+	// (then sig is nil).
+	batch *evidence.BatchFiling
+	id    string
+	done  chan outcome // buffered: the batcher never blocks on a caller
 
 	followers []*item // same request ID submitted again while this one was in flight
 }
 
 func (it *item) again() *item {
-	return &item{sub: it.sub, raw: it.raw, sig: it.sig, id: it.id, done: make(chan outcome, 1)}
+	return &item{sub: it.sub, raw: it.raw, sig: it.sig, batch: it.batch, id: it.id, done: make(chan outcome, 1)}
 }
+
+// size is about what the item adds to a batch's command.
+func (it *item) size() int {
+	n := len(it.raw) + len(it.sig)
+	if it.batch != nil {
+		n += batchFilingOverhead
+	}
+	return n
+}
+
+// batchFilingOverhead is about what a batch-filed entry holds beyond its
+// submission: header, signature, path.
+const batchFilingOverhead = 600
 
 type outcome struct {
 	result Result
@@ -359,7 +491,7 @@ func (b *batcher) run() {
 			return
 		case it := <-inCh:
 			batch = append(batch, it)
-			size += len(it.raw) + len(it.sig)
+			size += it.size()
 		case <-slotCh:
 			var stopped bool
 			batch, size, stopped = b.fill(batch, size)
@@ -382,7 +514,7 @@ func (b *batcher) fill(batch []*item, size int) ([]*item, int, bool) {
 	full := func() bool { return len(batch) >= b.cfg.MaxEntries || size >= b.cfg.MaxBytes }
 	take := func(it *item) {
 		batch = append(batch, it)
-		size += len(it.raw) + len(it.sig)
+		size += it.size()
 	}
 drain:
 	for !full() {
@@ -531,7 +663,12 @@ func (b *batcher) propose(batch []*item) bool {
 			it.finish(r)
 			continue
 		}
-		e := evidence.NewEntry(b.l.cfg.Court, next.Size(), now, *it.sub, it.sig)
+		var e evidence.Entry
+		if it.batch != nil {
+			e = evidence.NewBatchEntry(b.l.cfg.Court, next.Size(), now, *it.sub, *it.batch)
+		} else {
+			e = evidence.NewEntry(b.l.cfg.Court, next.Size(), now, *it.sub, it.sig)
+		}
 		raw := e.Marshal()
 		if err := next.Append(merkle.LeafHash(raw), nil); err != nil {
 			it.finish(Result{Err: err})

@@ -26,7 +26,7 @@ const testCourt = "hangzhou.court.example/evidence"
 // testCluster is a court of nodes in one process. Transports are built by
 // newTransport, so tests choose in-memory or TCP with fault injection.
 type testCluster struct {
-	t        *testing.T
+	t        testing.TB
 	signer   *checkpoint.Signer
 	platform *sm2.PrivateKey
 	dirs     map[string]string
@@ -37,11 +37,11 @@ type testCluster struct {
 	mu       sync.Mutex
 }
 
-func newTestCluster(t *testing.T, n int, mkTrans func(id string) (raft.Transport, string)) *testCluster {
+func newTestCluster(t testing.TB, n int, mkTrans func(id string) (raft.Transport, string)) *testCluster {
 	return newTestClusterWith(t, n, mkTrans, nil)
 }
 
-func newTestClusterWith(t *testing.T, n int, mkTrans func(id string) (raft.Transport, string), edit func(*Config)) *testCluster {
+func newTestClusterWith(t testing.TB, n int, mkTrans func(id string) (raft.Transport, string), edit func(*Config)) *testCluster {
 	t.Helper()
 	k, err := sm2.GenerateKey()
 	if err != nil {
@@ -138,7 +138,7 @@ func (c *testCluster) stop(id string) {
 
 // waitFor polls cond until it holds, failing with what was last seen after
 // a long backstop; no test sleeps for a fixed time.
-func waitFor(t *testing.T, what string, cond func() (bool, string)) {
+func waitFor(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	last := ""
@@ -219,11 +219,11 @@ func (c *testCluster) waitConverged(size uint64) []byte {
 }
 
 // inmemCluster is a court on Raft's in-memory transport, for fast tests.
-func inmemCluster(t *testing.T, n int) *testCluster { return inmemClusterWith(t, n, nil) }
+func inmemCluster(t testing.TB, n int) *testCluster { return inmemClusterWith(t, n, nil) }
 
 // inmemClusterWith is inmemCluster with each node's configuration changed
 // by edit.
-func inmemClusterWith(t *testing.T, n int, edit func(*Config)) *testCluster {
+func inmemClusterWith(t testing.TB, n int, edit func(*Config)) *testCluster {
 	transports := map[string]*raft.InmemTransport{}
 	return newTestClusterWith(t, n, func(id string) (raft.Transport, string) {
 		addr, tr := raft.NewInmemTransport(raft.ServerAddress(id))

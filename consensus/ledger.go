@@ -109,6 +109,9 @@ type Ledger struct {
 	batcher  *batcher
 	admit    *admission // bounds the submissions held at once (admission.go)
 	work     *workPool  // signature checks and proofs, one goroutine per core (pool.go)
+	// sigChecks counts the platform signature checks the leader made: one
+	// per submission filed alone, one per signed batch.
+	sigChecks atomic.Uint64
 
 	// leaderSig and grownSig wake waiters on a change of leader or
 	// readiness, and on growth of the own log (signal.go); obs carries

@@ -26,6 +26,7 @@ type evidenceServer struct {
 // *consensus.Ledger is one.
 type evidenceLedger interface {
 	Submit(ctx context.Context, subs []consensus.SignedSubmission) ([]consensus.Result, error)
+	SubmitSignedBatch(ctx context.Context, b *evidence.SignedBatch) ([]consensus.Result, error)
 	LatestHead() (consensus.SignedHead, error)
 	Cosignatures(size uint64) ([][]byte, error)
 }
@@ -80,21 +81,49 @@ func (s *evidenceServer) SubmitBatch(ctx context.Context, req *pb.SubmitBatchReq
 				return nil, toStatus(err)
 			}
 			for j, r := range res {
-				i := at[j]
-				if r.Err != nil {
-					out.Results[i] = problemResult(r.Err)
-					continue
-				}
-				rc, err := receiptToPB(r.Receipt, r.Duplicate)
-				if err != nil {
-					out.Results[i] = problemResult(err)
-					continue
-				}
-				out.Results[i] = &pb.SubmitResult{Outcome: &pb.SubmitResult_Receipt{Receipt: rc}}
+				out.Results[at[j]] = submitResult(r)
 			}
 		}
 		return out, nil
 	})
+}
+
+// SubmitSignedBatch files a batch the platform signed once. A request
+// that does not parse, or that the ledger refuses whole (header,
+// signature, count, a request ID twice), is the call's error; otherwise
+// each submission has its receipt or problem.
+func (s *evidenceServer) SubmitSignedBatch(ctx context.Context, req *pb.SubmitSignedBatchRequest) (*pb.SubmitBatchResponse, error) {
+	if n := len(req.GetSubmissions()); n == 0 || n > evidence.MaxBatchSubmissions {
+		return nil, toStatus(invalid("submissions", "BATCH_SIZE", "a signed batch holds 1 to %d submissions, got %d", evidence.MaxBatchSubmissions, n))
+	}
+	b, err := signedBatchFromPB(req)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return onLeaderRetry(ctx, s.fwd, func(c *leaderConn, ctx context.Context) (*pb.SubmitBatchResponse, error) {
+		return c.evidence.SubmitSignedBatch(ctx, req)
+	}, func() (*pb.SubmitBatchResponse, error) {
+		res, err := s.ledger.SubmitSignedBatch(ctx, b)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		out := &pb.SubmitBatchResponse{Results: make([]*pb.SubmitResult, len(res))}
+		for i, r := range res {
+			out.Results[i] = submitResult(r)
+		}
+		return out, nil
+	})
+}
+
+func submitResult(r consensus.Result) *pb.SubmitResult {
+	if r.Err != nil {
+		return problemResult(r.Err)
+	}
+	rc, err := receiptToPB(r.Receipt, r.Duplicate)
+	if err != nil {
+		return problemResult(err)
+	}
+	return &pb.SubmitResult{Outcome: &pb.SubmitResult_Receipt{Receipt: rc}}
 }
 
 func problemResult(err error) *pb.SubmitResult {

@@ -47,6 +47,34 @@
 //	bytes  submission, encoded as above
 //	bytes  platform's SM2 signature over the submission bytes (ASN.1 DER)
 //
+// A platform filing many submissions may sign them once, as a batch
+// (batch.go): it signs a batch header over the root of the Merkle tree
+// (package merkle: RFC 6962 with SM3) whose leaves are the n submissions'
+// bytes, in order:
+//
+//	bytes  "evidence-batch/v1"
+//	bytes  court ID
+//	bytes  platform ID
+//	bytes  batch ID                   a request ID's format
+//	u64    signed-at, Unix time in milliseconds
+//	u32    n, 1..1024
+//	bytes  root                       32 bytes
+//
+// Each submission of the batch is recorded as its own entry of version 2:
+// the fields of version 1 up to the submission, under the tag
+// "evidence-entry/v2", and in place of the signature:
+//
+//	bytes  batch header, encoded as above
+//	bytes  platform's SM2 signature over the batch header bytes (ASN.1 DER)
+//	u32    leaf: the submission's index in the batch
+//	bytes  path: the inclusion path of leaf in the batch tree, its 32-byte
+//	       hashes concatenated
+//
+// Decoding a version 2 entry checks that the path leads from the
+// submission to the header's root, and that header, submission and entry
+// name one court and one platform; the signature needs the platform's key
+// (Entry.VerifySignature).
+//
 // The evidence ID is derived, so a platform knows it before it submits:
 //
 //	evidence ID = lowercase hex of the first 16 bytes of

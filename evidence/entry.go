@@ -13,6 +13,7 @@ import (
 
 const (
 	entryTag      = "evidence-entry/v1"
+	entryTagV2    = "evidence-entry/v2" // a batch-signed submission (batch.go)
 	evidenceIDTag = "evidence-id/v1"
 
 	// MaxCourtIDLen bounds a court ID, which is also its log's origin.
@@ -20,8 +21,8 @@ const (
 	// EvidenceIDLen is the length of an evidence ID in hex digits.
 	EvidenceIDLen = 32
 	// MaxEntrySize bounds the encoding of any valid entry.
-	MaxEntrySize = 4 + len(entryTag) + 4 + MaxCourtIDLen + 8 + 4 + EvidenceIDLen + 8 +
-		4 + maxSubmissionSize + 4 + sm2.MaxSignatureSize
+	MaxEntrySize = 4 + len(entryTagV2) + 4 + MaxCourtIDLen + 8 + 4 + EvidenceIDLen + 8 +
+		4 + maxSubmissionSize + maxBatchFilingSize
 	maxSubmissionSize = 4 + len(submissionTag) + 4 + MaxCourtIDLen + 4 + MaxPlatformIDLen + 4 + MaxRequestIDLen +
 		4 + sm3.Size + 4 + maxCategoryLen + 4 + MaxTitleBytes + 4 +
 		MaxMetadataPairs*8 + MaxMetadataBytes + 8
@@ -53,7 +54,40 @@ type Entry struct {
 	EvidenceID string    // EvidenceID(Court, Submission.Platform, Submission.RequestID)
 	AcceptedAt time.Time // decided by the court's leader; kept to the millisecond
 	Submission Submission
-	Signature  []byte // the platform's SM2 signature over Submission.Marshal()
+	// Signature is the platform's SM2 signature over Submission.Marshal()
+	// (version 1); empty when the submission was filed in a signed batch.
+	Signature []byte
+	// Batch is how a submission filed in a signed batch is signed (version
+	// 2); nil for one signed alone.
+	Batch *BatchFiling
+}
+
+// Version is the entry's encoding version: 2 when it was filed in a
+// signed batch, else 1.
+func (e *Entry) Version() int {
+	if e.Batch != nil {
+		return 2
+	}
+	return 1
+}
+
+// NewBatchEntry builds the entry a court records for a checked submission
+// of a signed batch.
+func NewBatchEntry(court string, index uint64, acceptedAt time.Time, s Submission, f BatchFiling) Entry {
+	e := NewEntry(court, index, acceptedAt, s, nil)
+	e.Batch = &f
+	return e
+}
+
+// VerifySignature checks the platform's signature on the entry's
+// submission under pub: its own (version 1), or its batch's header
+// signature (version 2; the path from the submission to the header's root
+// is checked by Validate).
+func (e *Entry) VerifySignature(pub *sm2.PublicKey) error {
+	if e.Batch != nil {
+		return e.Batch.Header.VerifySignature(e.Batch.Signature, pub)
+	}
+	return VerifySignature(&e.Submission, e.Signature, pub)
 }
 
 // NewEntry builds the entry a court records for a checked submission.
@@ -71,7 +105,11 @@ func NewEntry(court string, index uint64, acceptedAt time.Time, s Submission, si
 // Marshal returns the canonical bytes of e, the data of its Merkle leaf.
 func (e *Entry) Marshal() []byte {
 	enc := encoder{b: make([]byte, 0, 512)}
-	enc.str(entryTag)
+	if e.Batch != nil {
+		enc.str(entryTagV2)
+	} else {
+		enc.str(entryTag)
+	}
 	enc.str(e.Court)
 	enc.u64(e.Index)
 	enc.str(e.EvidenceID)
@@ -81,7 +119,18 @@ func (e *Entry) Marshal() []byte {
 	e.Submission.encode(&enc)
 	n := len(enc.b) - start - 4
 	enc.b[start], enc.b[start+1], enc.b[start+2], enc.b[start+3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
-	enc.bytes(e.Signature)
+	if e.Batch == nil {
+		enc.bytes(e.Signature)
+		return enc.b
+	}
+	b := e.Batch
+	enc.bytes(b.Header.Marshal())
+	enc.bytes(b.Signature)
+	enc.u32(b.Leaf)
+	enc.u32(uint32(len(b.Path) * sm3.Size))
+	for _, h := range b.Path {
+		enc.b = append(enc.b, h...)
+	}
 	return enc.b
 }
 
@@ -96,7 +145,15 @@ func UnmarshalEntry(b []byte) (*Entry, error) {
 	}
 	d := decoder{b: b}
 	e := &Entry{}
-	d.tag(entryTag)
+	var batched bool
+	switch tag := d.str("tag", len(entryTagV2)); {
+	case d.err != nil:
+	case tag == entryTag:
+	case tag == entryTagV2:
+		batched = true
+	default:
+		d.fail("tag %q, want %q or %q", tag, entryTag, entryTagV2)
+	}
 	e.Court = d.str("court", MaxCourtIDLen)
 	e.Index = d.u64("index")
 	e.EvidenceID = d.str("evidence ID", EvidenceIDLen)
@@ -110,7 +167,11 @@ func UnmarshalEntry(b []byte) (*Entry, error) {
 	}
 	// Copied: b may be memory the caller does not own for long, such as a
 	// bbolt value valid only during its transaction.
-	e.Signature = bytes.Clone(d.bytes("signature", sm2.MaxSignatureSize))
+	if batched {
+		e.Batch = decodeBatchFiling(&d)
+	} else {
+		e.Signature = bytes.Clone(d.bytes("signature", sm2.MaxSignatureSize))
+	}
 	if err := d.finish(); err != nil {
 		return nil, err
 	}
@@ -139,8 +200,59 @@ func (e *Entry) Validate() error {
 	if err := checkTime("accepted_at", e.AcceptedAt); err != nil {
 		return err
 	}
+	if e.Batch != nil {
+		return e.validateBatch()
+	}
 	if len(e.Signature) == 0 || len(e.Signature) > sm2.MaxSignatureSize {
 		return fieldErr("signature", ErrSignatureMissing, "%d bytes", len(e.Signature))
 	}
 	return nil
+}
+
+// validateBatch checks a version 2 entry's batch: a valid header for the
+// entry's court, a signature of an SM2 signature's size, none of its own,
+// and the submission at its leaf under the header's root. It does not
+// verify the signature, which needs the platform's key.
+func (e *Entry) validateBatch() error {
+	b := e.Batch
+	if len(e.Signature) != 0 {
+		return fieldErr("signature", ErrMalformed, "a batch-filed entry is signed by its batch, not by a signature of its own")
+	}
+	if err := b.Header.Validate(); err != nil {
+		return err
+	}
+	if b.Header.Court != e.Court {
+		return fieldErr("batch.court", ErrWrongCourt, "entry of court %q holds a batch for court %q", clip(e.Court), clip(b.Header.Court))
+	}
+	if len(b.Signature) == 0 || len(b.Signature) > sm2.MaxSignatureSize {
+		return fieldErr("batch.signature", ErrSignatureMissing, "%d bytes", len(b.Signature))
+	}
+	return b.CheckSubmission(&e.Submission)
+}
+
+// decodeBatchFiling reads what a version 2 entry has in place of the
+// signature: bytes(header), bytes(signature), u32 leaf, bytes(path), the
+// path being its hashes concatenated.
+func decodeBatchFiling(d *decoder) *BatchFiling {
+	f := &BatchFiling{}
+	hd := decoder{b: d.bytes("batch header", maxBatchHeaderSize)}
+	if d.err == nil {
+		f.Header = *decodeBatchHeader(&hd)
+		if err := hd.finish(); err != nil && d.err == nil {
+			d.err = err
+		}
+	}
+	f.Signature = bytes.Clone(d.bytes("batch signature", sm2.MaxSignatureSize))
+	f.Leaf = d.u32("batch leaf")
+	path := d.bytes("batch path", maxBatchPath*sm3.Size)
+	if d.err == nil && len(path)%sm3.Size != 0 {
+		d.fail("batch path of %d bytes, not a multiple of %d", len(path), sm3.Size)
+	}
+	if d.err == nil {
+		f.Path = make([][]byte, 0, len(path)/sm3.Size)
+		for i := 0; i < len(path); i += sm3.Size {
+			f.Path = append(f.Path, bytes.Clone(path[i:i+sm3.Size]))
+		}
+	}
+	return f
 }

@@ -92,9 +92,43 @@ type refEntry struct {
 	acceptedAtMs uint64
 	submission   []byte
 	signature    []byte
+	batch        []byte // version 2: header, signature, leaf, path, encoded
+}
+
+// refBatchOf encodes what a version 2 entry has in place of the signature.
+func refBatchOf(f *BatchFiling) []byte {
+	h := f.Header
+	var hb []byte
+	hb = refBytes(hb, "evidence-batch/v1")
+	hb = refBytes(hb, h.Court)
+	hb = refBytes(hb, h.Platform)
+	hb = refBytes(hb, h.BatchID)
+	hb = binary.BigEndian.AppendUint64(hb, uint64(h.SignedAt.UnixMilli()))
+	hb = binary.BigEndian.AppendUint32(hb, h.Count)
+	hb = refBytes(hb, string(h.Root))
+	var b []byte
+	b = refBytes(b, string(hb))
+	b = refBytes(b, string(f.Signature))
+	b = binary.BigEndian.AppendUint32(b, f.Leaf)
+	var path []byte
+	for _, p := range f.Path {
+		path = append(path, p...)
+	}
+	return refBytes(b, string(path))
 }
 
 func refEntryOf(e Entry) refEntry {
+	if e.Batch != nil {
+		return refEntry{
+			tag:          "evidence-entry/v2",
+			court:        e.Court,
+			index:        e.Index,
+			evidenceID:   e.EvidenceID,
+			acceptedAtMs: uint64(e.AcceptedAt.UnixMilli()),
+			submission:   refSubmissionOf(e.Submission).encode(),
+			batch:        refBatchOf(e.Batch),
+		}
+	}
 	return refEntry{
 		tag:          "evidence-entry/v1",
 		court:        e.Court,
@@ -114,6 +148,9 @@ func (r refEntry) encode() []byte {
 	b = refBytes(b, r.evidenceID)
 	b = binary.BigEndian.AppendUint64(b, r.acceptedAtMs)
 	b = refBytes(b, string(r.submission))
+	if r.tag == "evidence-entry/v2" {
+		return append(b, r.batch...)
+	}
 	return refBytes(b, string(r.signature))
 }
 
@@ -177,12 +214,26 @@ func maximalSubmission(tb testing.TB) Submission {
 	return s
 }
 
-// maximalEntry is valid with every field at its bound. Its signature is the
-// longest DER an SM2 signature can be, but signs nothing: entries are not
-// verified on decoding.
-func maximalEntry(tb testing.TB) Entry {
+// maximalEntryV1 is valid with every field at its bound. Its signature is
+// the longest DER an SM2 signature can be, but signs nothing: entries are
+// not verified on decoding.
+func maximalEntryV1(tb testing.TB) Entry {
 	tb.Helper()
 	e := NewEntry(maximalCourt, math.MaxUint64, testAcceptedAt, maximalSubmission(tb), bytes.Repeat([]byte{0x30}, 72))
+	if err := e.Validate(); err != nil {
+		tb.Fatalf("maximalEntryV1 does not validate: %v", err)
+	}
+	return e
+}
+
+// maximalEntry is the largest valid entry: version 2, with every field at
+// its bound, in a batch of MaxBatchSubmissions whose path is the longest.
+// Its batch signature signs nothing, as maximalEntryV1's.
+func maximalEntry(tb testing.TB) Entry {
+	tb.Helper()
+	s := maximalSubmission(tb)
+	f := maximalFiling(s)
+	e := NewBatchEntry(maximalCourt, math.MaxUint64, testAcceptedAt, s, f)
 	if err := e.Validate(); err != nil {
 		tb.Fatalf("maximalEntry does not validate: %v", err)
 	}
@@ -272,6 +323,8 @@ func TestEntryMarshalMatchesSpec(t *testing.T) {
 		{"version 1 submission", func(e *Entry) { e.Submission.Court = "" }},
 		{"sub-millisecond signed-at", func(e *Entry) { e.Submission.SignedAt = e.Submission.SignedAt.Add(999 * time.Microsecond) }},
 		{"maximal", func(e *Entry) { *e = maximalEntry(t) }},
+		{"maximal version 1", func(e *Entry) { *e = maximalEntryV1(t) }},
+		{"batch-filed", func(e *Entry) { *e = validBatchEntry(t) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -308,7 +361,7 @@ func TestEntryMarshalPrefix(t *testing.T) {
 }
 
 func TestEntryRoundTrip(t *testing.T) {
-	for name, e := range map[string]Entry{"typical": validEntry(t), "maximal": maximalEntry(t)} {
+	for name, e := range map[string]Entry{"typical": validEntry(t), "maximal": maximalEntry(t), "maximal version 1": maximalEntryV1(t), "batch-filed": validBatchEntry(t)} {
 		t.Run(name, func(t *testing.T) {
 			b := e.Marshal()
 			want := bytes.Clone(b)

@@ -24,6 +24,15 @@ func FuzzUnmarshalEntry(f *testing.F) {
 	f.Add(b)
 	maximal := maximalEntry(f)
 	f.Add(maximal.Marshal())
+	maximalV1 := maximalEntryV1(f)
+	f.Add(maximalV1.Marshal())
+	batched := validBatchEntry(f)
+	bb := batched.Marshal()
+	f.Add(bb)
+	f.Add(bb[:len(bb)-1])
+	f.Add(append(bytes.Clone(bb), 0))
+	batched.Batch.Path = batched.Batch.Path[1:]
+	f.Add(batched.Marshal())
 	e.Submission.Metadata = nil
 	f.Add(e.Marshal())
 	e.Submission.Court = "" // an entry recorded before version 2

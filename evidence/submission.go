@@ -399,14 +399,8 @@ func Check(s *Submission, sig []byte, pub *sm2.PublicKey, court string, now time
 	if err := s.CheckCourt(court); err != nil {
 		return err
 	}
-	p = p.orDefault()
-	if s.SignedAt.After(now.Add(p.MaxSkew)) {
-		return fieldErr("signed_at", ErrTimestampFuture, "%s is more than %s after the court's %s",
-			s.SignedAt.Format(time.RFC3339Nano), p.MaxSkew, now.UTC().Format(time.RFC3339Nano))
-	}
-	if s.SignedAt.Before(now.Add(-p.MaxAge)) {
-		return fieldErr("signed_at", ErrTimestampStale, "%s is more than %s before the court's %s",
-			s.SignedAt.Format(time.RFC3339Nano), p.MaxAge, now.UTC().Format(time.RFC3339Nano))
+	if err := p.check("signed_at", s.SignedAt, now); err != nil {
+		return err
 	}
 	return VerifySignature(s, sig, pub)
 }

@@ -215,7 +215,7 @@ func misdialed(err error) bool {
 func idempotent(method string) bool {
 	_, name, _ := strings.Cut(strings.TrimPrefix(method, "/"), "/")
 	switch name {
-	case "Submit", "SubmitBatch":
+	case "Submit", "SubmitBatch", "SubmitSignedBatch":
 		return true
 	}
 	for _, read := range []string{"Get", "List", "Lookup", "Verify", "Query", "Stream"} {

@@ -143,6 +143,8 @@ type receiptView struct {
 	TreeSize    uint64    `json:"tree_size"`
 	Verified    bool      `json:"verified"`
 	Duplicate   bool      `json:"duplicate,omitempty"`
+	// Batch is set for evidence filed in a signed batch.
+	Batch *batchView `json:"batch,omitempty"`
 	// Where a read was answered: the court asked, and whether from its
 	// mirror of the recording court's log.
 	ServedBy  string   `json:"served_by,omitempty"`
@@ -150,12 +152,26 @@ type receiptView struct {
 	Witnesses []string `json:"witnesses,omitempty"`
 }
 
+// batchView is the signed batch a submission was filed in.
+type batchView struct {
+	BatchID string `json:"batch_id"`
+	Leaf    uint32 `json:"leaf"`
+	Count   uint32 `json:"count"`
+}
+
+func batchViewOf(f *evidence.BatchFiling) *batchView {
+	if f == nil {
+		return nil
+	}
+	return &batchView{BatchID: f.Header.BatchID, Leaf: f.Leaf, Count: f.Header.Count}
+}
+
 func viewOf(r *evidence.Receipt, dup bool) receiptView {
 	h, _ := checkpoint.ParseUnverified(r.SignedHead)
 	e := r.Entry
 	return receiptView{EvidenceID: e.EvidenceID, Court: e.Court, Index: e.Index, Fingerprint: hex.EncodeToString(e.Submission.Fingerprint[:]),
 		Platform: e.Submission.Platform, RequestID: e.Submission.RequestID, Title: e.Submission.Title, AcceptedAt: e.AcceptedAt,
-		TreeSize: h.Size, Verified: true, Duplicate: dup}
+		TreeSize: h.Size, Verified: true, Duplicate: dup, Batch: batchViewOf(e.Batch)}
 }
 
 // unverifiedView is a receipt as the court sent it, not checked here.
@@ -183,6 +199,9 @@ func (v receiptView) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "evidence %s recorded by %s, index %d\n  fingerprint %s\n  filed by %s (request %s): %q\n  accepted %s; %s of size %d\n",
 		v.EvidenceID, v.Court, v.Index, v.Fingerprint, v.Platform, v.RequestID, v.Title, v.AcceptedAt.Format(time.RFC3339Nano), check, v.TreeSize)
+	if b := v.Batch; b != nil {
+		fmt.Fprintf(w, "  filed in batch %s, entry %d of %d, signed once by the platform\n", b.BatchID, b.Leaf, b.Count)
+	}
 	if v.ServedBy != "" {
 		from := "its own ledger"
 		if v.Mirrored {
@@ -217,7 +236,10 @@ type failedFiling struct {
 }
 
 func submitCmd(r *remote) *cobra.Command {
-	var platform, keyFile, category, title, requestID, fingerprint string
+	var (
+		platform, keyFile, category, title, requestID, fingerprint string
+		batchSize                                                  int
+	)
 	cmd := &cobra.Command{
 		Use:   "submit [FILE|DIR...]",
 		Short: "File the SM3 fingerprints of files (or --fingerprint) with a court; prints verified receipts",
@@ -228,6 +250,12 @@ directory named (sub/a.txt). The request ID defaults to "fp-" and the first
 32 hex digits of the fingerprint, so filing the same file again shows the
 original receipt instead of making a second entry; give --request-id to file
 it again on purpose. Needs --trust to verify receipts.
+
+Several files are signed once per batch of up to --batch files (one SM2
+signature over the root of the batch's Merkle tree: docs/formats.md), and
+each is still recorded as its own evidence with its own receipt. A batch
+the court refuses whole (its signature, its time) is reported for each of
+its files.
 
 What is not filed is said, with why: skipped (not a regular file, a symlink
 to nothing, a loop), failed (refused by the court) or filed but unverified
@@ -241,6 +269,9 @@ command line.`,
 			}
 			if (fingerprint == "") == (len(args) == 0) {
 				return fmt.Errorf("%w: give files or --fingerprint, not both", errUsage)
+			}
+			if batchSize < 1 || batchSize > evidence.MaxBatchSubmissions {
+				return fmt.Errorf("%w: --batch %d: give 1 to %d files per batch (1 signs each file alone)", errUsage, batchSize, evidence.MaxBatchSubmissions)
 			}
 			if fingerprint != "" && strings.TrimSpace(title) == "" {
 				// Without a file there is no name to default to (it was ".").
@@ -298,7 +329,7 @@ command line.`,
 				}
 				defer c.Close()
 				bar := newBar(cmd, int64(len(jobs)), "filing")
-				for _, j := range jobs {
+				subOf := func(j job) evidence.Submission {
 					t := title
 					if t == "" {
 						t = j.Title
@@ -307,12 +338,12 @@ command line.`,
 					if rid == "" {
 						rid = "fp-" + hex.EncodeToString(j.fp[:16])
 					}
-					s, err := c.Sign(evidence.Submission{RequestID: rid, Fingerprint: j.fp, Category: evidence.Category(category), Title: t})
-					if err != nil {
-						res.Failed = append(res.Failed, failedFiling{j.Path, err.Error()})
-						continue
-					}
-					rc, dup, err := c.Submit(ctx, s)
+					return evidence.Submission{RequestID: rid, Fingerprint: j.fp, Category: evidence.Category(category), Title: t}
+				}
+				// record files the outcome of one submission: rc, or err
+				// (a refusal with AlreadyExists of a derived request ID
+				// shows the earlier filing if it is of the same file).
+				record := func(j job, rid string, rc *evidence.Receipt, dup bool, err error) {
 					if status.Code(err) == codes.AlreadyExists && requestID == "" {
 						// Filed before under the derived request ID, at another
 						// time: show that filing if it is of the same file.
@@ -329,6 +360,35 @@ command line.`,
 						res.Filed = append(res.Filed, viewOf(rc, dup))
 					}
 					bar.Add(1)
+				}
+				single := jobs
+				if batchSize > 1 && requestID == "" && len(jobs) > 1 {
+					// Signed once per batch; what cannot be in a batch (a
+					// second file of the same content, so of the same
+					// request ID) is filed alone after.
+					var batched []job
+					batched, single = splitBatchable(jobs, func(j job) string { return subOf(j).RequestID })
+					for start := 0; start < len(batched); start += batchSize {
+						chunk := batched[start:min(start+batchSize, len(batched))]
+						subs := make([]evidence.Submission, len(chunk))
+						for i, j := range chunk {
+							subs[i] = subOf(j)
+						}
+						submitBatch(ctx, c, platform, subs, func(i int, rc *evidence.Receipt, dup bool, err error) {
+							record(chunk[i], subs[i].RequestID, rc, dup, err)
+						})
+					}
+				}
+				for _, j := range single {
+					sub := subOf(j)
+					s, err := c.Sign(sub)
+					if err != nil {
+						res.Failed = append(res.Failed, failedFiling{j.Path, err.Error()})
+						bar.Add(1)
+						continue
+					}
+					rc, dup, err := c.Submit(ctx, s)
+					record(j, sub.RequestID, rc, dup, err)
 				}
 				bar.Finish()
 			}
@@ -370,9 +430,83 @@ command line.`,
 	f.StringVar(&title, "title", "", "title (default: the file's name, or its path inside the directory named; required with --fingerprint)")
 	f.StringVar(&requestID, "request-id", "", "idempotency key (default: derived from the fingerprint)")
 	f.StringVar(&fingerprint, "fingerprint", "", "file a fingerprint (64 hex digits) instead of files")
+	f.IntVar(&batchSize, "batch", 256, fmt.Sprintf("sign up to this many files at once, as one batch (1 to %d; 1: sign each alone)", evidence.MaxBatchSubmissions))
 	cmd.MarkFlagRequired("platform")
 	cmd.MarkFlagRequired("key")
 	return cmd
+}
+
+// splitBatchable puts aside, to be filed alone, every job whose request ID
+// an earlier job has: a batch may not hold a request ID twice.
+func splitBatchable[J any](jobs []J, rid func(J) string) (batched, alone []J) {
+	seen := map[string]bool{}
+	for _, j := range jobs {
+		if id := rid(j); seen[id] {
+			alone = append(alone, j)
+		} else {
+			seen[id] = true
+			batched = append(batched, j)
+		}
+	}
+	return batched, alone
+}
+
+// submitBatch signs subs as one batch and files it, calling done with the
+// outcome of each. A submission that cannot be signed (it does not
+// validate) is refused alone, before the batch is signed; a batch the court
+// refuses whole is that refusal for each of its submissions.
+func submitBatch(ctx context.Context, c *client.Client, platform string, subs []evidence.Submission, done func(i int, rc *evidence.Receipt, dup bool, err error)) {
+	var (
+		ok  []evidence.Submission
+		idx []int
+	)
+	for i, s := range subs {
+		// Checked as SignBatch will check it, so that one bad file does
+		// not keep the others from being signed.
+		s.Platform, s.SignedAt = platform, time.Now()
+		if err := s.Validate(); err != nil {
+			done(i, nil, false, err)
+			continue
+		}
+		ok, idx = append(ok, subs[i]), append(idx, i)
+	}
+	if len(ok) == 0 {
+		return
+	}
+	h := sm3.New()
+	for _, s := range ok {
+		h.Write([]byte(s.RequestID + "\n"))
+	}
+	b, err := c.SignBatch("b-"+hex.EncodeToString(h.Sum(nil)[:16]), ok)
+	if err != nil {
+		for _, i := range idx {
+			done(i, nil, false, err)
+		}
+		return
+	}
+	results, err := c.SubmitSignedBatch(ctx, b)
+	for k, i := range idx {
+		switch {
+		case err != nil:
+			done(i, nil, false, err)
+		case results[k].Problem != nil:
+			done(i, nil, false, problemErr(results[k].Problem))
+		default:
+			done(i, results[k].Receipt, results[k].Duplicate, results[k].Err)
+		}
+	}
+}
+
+// problemErr is the court's refusal of one submission of a batch, as the
+// status error a call refused alone would be.
+func problemErr(p *pb.Problem) error {
+	code := codes.Unknown
+	for c := codes.OK; c <= codes.Unauthenticated; c++ {
+		if c.String() == p.GetCode() {
+			code = c
+		}
+	}
+	return status.Error(code, p.GetMessage())
 }
 
 func newBar(cmd *cobra.Command, n int64, what string) *progressbar.ProgressBar {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm2"
+	"github.com/courtledger/courtledger/evidence/certificate"
 )
 
 func mkFile(t *testing.T, path, content string) {
@@ -168,5 +170,67 @@ func TestRevokedPlatformRetryGetsOriginalReceipt(t *testing.T) {
 	refused, _, err := submitJSON(t, c, after)
 	if code, _ := exitCode(err); code != exitError || len(refused.Failed) != 1 || !strings.Contains(refused.Failed[0].Error, "PermissionDenied") {
 		t.Fatalf("a new submission by the revoked platform: exit %d (%v) %+v", code, err, refused)
+	}
+}
+
+// A directory is filed in signed batches of up to --batch files: every file
+// gets its own verified receipt naming its batch, a second file of the same
+// content is filed alone (its original receipt), filing again returns the
+// same receipts, and a certificate of a batch-filed entry verifies offline.
+func TestSubmitDirectoryInBatches(t *testing.T) {
+	c := startOneNodeCourt(t, []byte("seed"))
+	dir := t.TempDir()
+	for i := range 5 {
+		mkFile(t, filepath.Join(dir, fmt.Sprintf("f%d.txt", i)), fmt.Sprintf("file %d", i))
+	}
+	mkFile(t, filepath.Join(dir, "z-copy.txt"), "file 0")
+	res, errs, err := submitJSON(t, c, "--batch", "2", dir)
+	if err != nil || len(res.Filed) != 6 {
+		t.Fatalf("submit --batch 2: %v, %+v\n%s", err, res, errs)
+	}
+	batches := map[string]int{}
+	for _, v := range res.Filed {
+		if v.Batch == nil {
+			t.Fatalf("%s: not filed in a batch", v.Title)
+		}
+		if v.Title == "z-copy.txt" {
+			t.Fatalf("the copy was recorded as its own evidence: %+v", v)
+		}
+		if !v.Duplicate {
+			batches[v.Batch.BatchID]++
+			if v.Batch.Count > 2 {
+				t.Fatalf("%s in a batch of %d, at most 2", v.Title, v.Batch.Count)
+			}
+		}
+	}
+	if len(batches) != 3 {
+		t.Fatalf("%d batches %v, want 3 (2+2+1)", len(batches), batches)
+	}
+	again, _, err := submitJSON(t, c, "--batch", "2", dir)
+	if err != nil || len(again.Filed) != 6 {
+		t.Fatalf("submit again: %v, %+v", err, again)
+	}
+	for _, v := range again.Filed {
+		if !v.Duplicate {
+			t.Fatalf("%s filed a second time", v.Title)
+		}
+	}
+
+	id := res.Filed[0].EvidenceID
+	certJSON := filepath.Join(t.TempDir(), "c.json")
+	if out, err := run(t, "cert", "get", id, "--server", c.addr, "--trust", c.trust, "--out-json", certJSON); err != nil {
+		t.Fatalf("cert get: %v\n%s", err, out)
+	}
+	out, err := run(t, "cert", "verify", certJSON, "--trust", c.trust)
+	wantVerdict(t, err, certificate.Valid, 0)
+	if !strings.Contains(out, "batch       "+res.Filed[0].Batch.BatchID) {
+		t.Fatalf("cert verify does not name the batch:\n%s", out)
+	}
+
+	for _, n := range []string{"0", "1025"} {
+		_, _, err := as(t, "tok-platform", "submit", "--server", c.addr, "--trust", c.trust, "--platform", "esign.example", "--key", c.keyFile, "--batch", n, dir)
+		if !errors.Is(err, errUsage) {
+			t.Fatalf("--batch %s: %v, want a usage error", n, err)
+		}
 	}
 }

@@ -61,6 +61,10 @@ func printResult(w io.Writer, r certificate.Result) {
 	fmt.Fprintf(w, "  fingerprint %s (SM3)\n", d.Fingerprint)
 	fmt.Fprintf(w, "  recorded    by court %s at %s, position %d of %d\n", d.Court, d.RecordedAt.Format(time.RFC3339Nano), d.Index, d.TreeSize)
 	fmt.Fprintf(w, "  filed by    platform %s, request %s\n", d.Platform, d.RequestID)
+	if b := d.Batch; b != nil {
+		fmt.Fprintf(w, "  batch       %s, entry %d of %d, signed by the platform at %s (its path to the signed root verifies)\n",
+			b.BatchID, b.Leaf, b.Count, b.SignedAt.Format(time.RFC3339Nano))
+	}
 	var ws []string
 	for _, wt := range d.Witnesses {
 		trust := "trusted"

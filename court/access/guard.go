@@ -332,6 +332,8 @@ func auditTarget(req any) string {
 		return fmt.Sprintf("platform=%s request_id=%s fingerprint=%s", s.GetPlatform(), s.GetRequestId(), s.GetFingerprint())
 	case *pb.SubmitBatchRequest:
 		return fmt.Sprintf("submissions=%d", len(r.GetSubmissions()))
+	case *pb.SubmitSignedBatchRequest:
+		return fmt.Sprintf("platform=%s batch_id=%s submissions=%d", r.GetHeader().GetPlatform(), r.GetHeader().GetBatchId(), len(r.GetSubmissions()))
 	case *pb.RegisterPlatformRequest:
 		// The key itself is in the platform registry; its PEM would crowd
 		// the platform ID out of the clipped target.

@@ -30,8 +30,9 @@ type Access struct {
 // TestEveryMethodHasARow fails for any registered method without a row.
 // docs/security.md carries this table, checked by TestSecurityDocTable.
 var methodAccess = map[string]Access{
-	"/courtledger.v1.EvidenceService/Submit":      {Roles: []Role{RolePlatform}, Note: "the submission's platform must be the caller", Forwarded: true},
-	"/courtledger.v1.EvidenceService/SubmitBatch": {Roles: []Role{RolePlatform}, Note: "every submission's platform must be the caller", Forwarded: true},
+	"/courtledger.v1.EvidenceService/Submit":            {Roles: []Role{RolePlatform}, Note: "the submission's platform must be the caller", Forwarded: true},
+	"/courtledger.v1.EvidenceService/SubmitBatch":       {Roles: []Role{RolePlatform}, Note: "every submission's platform must be the caller", Forwarded: true},
+	"/courtledger.v1.EvidenceService/SubmitSignedBatch": {Roles: []Role{RolePlatform}, Note: "the batch's and every submission's platform must be the caller", Forwarded: true},
 	"/courtledger.v1.EvidenceService/GetEvidence": {Roles: []Role{RolePlatform, RoleJudge},
 		Note: "a platform sees only its own entries (others are NotFound)"},
 	"/courtledger.v1.EvidenceService/LookupFingerprint": {Roles: []Role{RolePlatform, RoleJudge},
@@ -114,6 +115,15 @@ func ScopeRequest(c Caller, req any) error {
 	case *pb.SubmitRequest:
 		return mine(r.GetSubmission().GetSubmission().GetPlatform())
 	case *pb.SubmitBatchRequest:
+		for _, s := range r.GetSubmissions() {
+			if err := mine(s.GetSubmission().GetPlatform()); err != nil {
+				return err
+			}
+		}
+	case *pb.SubmitSignedBatchRequest:
+		if err := mine(r.GetHeader().GetPlatform()); err != nil {
+			return err
+		}
 		for _, s := range r.GetSubmissions() {
 			if err := mine(s.GetSubmission().GetPlatform()); err != nil {
 				return err

@@ -119,7 +119,7 @@ func Issue(in Input) (*Certificate, error) {
 		// Stated only if it is the key the entry was signed with: a
 		// platform revoked and registered again since has another.
 		if pk != nil && pk.Key != nil && pk.Court == c.Entry.Court &&
-			evidence.VerifySignature(&c.Entry.Submission, c.Entry.Signature, pk.Key) == nil {
+			c.Entry.VerifySignature(pk.Key) == nil {
 			c.Platform = &PlatformKey{Court: pk.Court, RegisteredAt: pk.RegisteredAt.UTC().Truncate(time.Millisecond), Key: pk.Key}
 		}
 	}

@@ -54,6 +54,12 @@
 // reported as verified only when it holds under the issuer's key in the
 // trust file.
 //
+// The entry may be of version 2, filed in a batch the platform signed once
+// (package evidence): it carries the batch header, the platform's signature
+// over it and the submission's path to the header's root, so a certificate
+// of it needs nothing more to be checked offline. Decoding checks the path;
+// the platform's signature, with the stated key, is over the header.
+//
 // A version 1 certificate ("courtledger.certificate/v1") has neither the
 // platform nor the issuer members, and its ID is SM3(bytes
 // "certificate-id/v1" || bytes issued_by || u64 issued_at || bytes entry ||

@@ -101,18 +101,31 @@ type Details struct {
 	// submission verifies under it.
 	PlatformKey    *PlatformKeyDetails `json:"platform_key,omitempty"`
 	PlatformSigned bool                `json:"platform_signed"`
-	Court          string              `json:"court,omitempty"` // origin court of the entry
-	EvidenceID     string              `json:"evidence_id,omitempty"`
-	Index          uint64              `json:"index"`
-	TreeSize       uint64              `json:"tree_size,omitempty"`
-	HeadTime       time.Time           `json:"head_time,omitzero"`
-	RecordedAt     time.Time           `json:"recorded_at,omitzero"` // the entry's accepted-at
-	Platform       string              `json:"platform,omitempty"`
-	RequestID      string              `json:"request_id,omitempty"`
-	Category       string              `json:"category,omitempty"`
-	Title          string              `json:"title,omitempty"`
-	Fingerprint    string              `json:"fingerprint,omitempty"`
-	Witnesses      []Witness           `json:"witnesses,omitempty"`
+	// Batch is set when the submission was filed in a signed batch: the
+	// platform signed the batch's header, whose root the submission's path
+	// leads to (checked on decoding), not the submission alone.
+	Batch       *BatchDetails `json:"batch,omitempty"`
+	Court       string        `json:"court,omitempty"` // origin court of the entry
+	EvidenceID  string        `json:"evidence_id,omitempty"`
+	Index       uint64        `json:"index"`
+	TreeSize    uint64        `json:"tree_size,omitempty"`
+	HeadTime    time.Time     `json:"head_time,omitzero"`
+	RecordedAt  time.Time     `json:"recorded_at,omitzero"` // the entry's accepted-at
+	Platform    string        `json:"platform,omitempty"`
+	RequestID   string        `json:"request_id,omitempty"`
+	Category    string        `json:"category,omitempty"`
+	Title       string        `json:"title,omitempty"`
+	Fingerprint string        `json:"fingerprint,omitempty"`
+	Witnesses   []Witness     `json:"witnesses,omitempty"`
+}
+
+// BatchDetails is the signed batch a submission was filed in.
+type BatchDetails struct {
+	BatchID  string    `json:"batch_id"`
+	Leaf     uint32    `json:"leaf"`  // the submission's place in the batch, from 0
+	Count    uint32    `json:"count"` // submissions in the batch
+	SignedAt time.Time `json:"signed_at"`
+	Root     string    `json:"root"` // hex
 }
 
 // PlatformKeyDetails is a platform's registration as a certificate states it.
@@ -240,9 +253,13 @@ func (v *Verifier) VerifyCertificate(c *Certificate, p Policy) Result {
 		return fail(InvalidProof, err, "%v", err)
 	}
 	if r.Details.IssuerVerified && c.Platform != nil {
-		if err := evidence.VerifySignature(&c.Entry.Submission, c.Entry.Signature, c.Platform.Key); err != nil {
-			return fail(InvalidProof, err, "the platform %s's signature over the submission does not verify under the key court %s states was registered at %s",
-				c.Entry.Submission.Platform, c.IssuedBy, c.Platform.Court)
+		if err := c.Entry.VerifySignature(c.Platform.Key); err != nil {
+			what := "the submission"
+			if b := c.Entry.Batch; b != nil {
+				what = fmt.Sprintf("batch %s, which holds the submission as entry %d of %d,", b.Header.BatchID, b.Leaf, b.Header.Count)
+			}
+			return fail(InvalidProof, err, "the platform %s's signature over %s does not verify under the key court %s states was registered at %s",
+				c.Entry.Submission.Platform, what, c.IssuedBy, c.Platform.Court)
 		}
 		r.Details.PlatformSigned = true
 	}
@@ -332,7 +349,16 @@ func detailsOf(c *Certificate) Details {
 		Category: string(e.Submission.Category), Title: e.Submission.Title,
 		Fingerprint: hex.EncodeToString(e.Submission.Fingerprint[:]),
 		PlatformKey: platformDetails(c.Platform),
+		Batch:       batchDetails(e.Batch),
 	}
+}
+
+func batchDetails(b *evidence.BatchFiling) *BatchDetails {
+	if b == nil {
+		return nil
+	}
+	return &BatchDetails{BatchID: b.Header.BatchID, Leaf: b.Leaf, Count: b.Header.Count, SignedAt: b.Header.SignedAt,
+		Root: hex.EncodeToString(b.Header.Root)}
 }
 
 func platformDetails(p *PlatformKey) *PlatformKeyDetails {

@@ -198,16 +198,23 @@ func (r *Renderer) Render(w io.Writer, c *certificate.Certificate) error {
 	if category == "" {
 		category = string(e.Submission.Category)
 	}
-	for _, row := range [][2]string{
+	rows := [][2]string{
 		{"存证法院", named(e.Court)},
 		{"证据编号", e.EvidenceID},
 		{"证据类别", category},
 		{"证据名称", e.Submission.Title},
 		{"存证时间", cst(e.AcceptedAt)},
 		{"提交平台", e.Submission.Platform + "（请求编号 " + e.Submission.RequestID + "）"},
-		{"账本位置", fmt.Sprintf("第 %d 条（账本序号 %d）；签名树头（%s）记载账本共 %d 条", e.Index+1, e.Index, cst(c.Head.Time), c.Head.Size)},
-		{"算法", "SM3 指纹（GB/T 32905-2016）；SM2 签名（GB/T 32918-2016，用户标识 1234567812345678）"},
-	} {
+	}
+	if b := e.Batch; b != nil {
+		// Filed in a batch the platform signed once (docs/formats.md).
+		rows = append(rows, [2]string{"批量提交", fmt.Sprintf("批次 %s 第 %d 条（共 %d 条），平台对该批次签名一次；filed in batch %s, entry %d of %d",
+			b.Header.BatchID, b.Leaf+1, b.Header.Count, b.Header.BatchID, b.Leaf, b.Header.Count)})
+	}
+	rows = append(rows,
+		[2]string{"账本位置", fmt.Sprintf("第 %d 条（账本序号 %d）；签名树头（%s）记载账本共 %d 条", e.Index+1, e.Index, cst(c.Head.Time), c.Head.Size)},
+		[2]string{"算法", "SM3 指纹（GB/T 32905-2016）；SM2 签名（GB/T 32918-2016，用户标识 1234567812345678）"})
+	for _, row := range rows {
 		d.row(row[0], row[1], bodyW-labelW, 9.5, 5)
 	}
 	d.row("电子数据指纹\nSM3", fmt.Sprintf("%x", e.Submission.Fingerprint[:]), bodyW-labelW, 10.5, 6.5)

@@ -188,6 +188,169 @@ func (x *SignedSubmission) GetSignature() []byte {
 	return nil
 }
 
+// BatchHeader is what a platform signs for a batch of submissions; see
+// docs/formats.md for its canonical bytes.
+type BatchHeader struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Court    string                 `protobuf:"bytes,1,opt,name=court,proto3" json:"court,omitempty"`
+	Platform string                 `protobuf:"bytes,2,opt,name=platform,proto3" json:"platform,omitempty"`
+	// Chosen by the platform, in a request ID's format.
+	BatchId string `protobuf:"bytes,3,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
+	// Kept to the millisecond.
+	SignedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=signed_at,json=signedAt,proto3" json:"signed_at,omitempty"`
+	// The number of submissions in the batch, 1 to 1024.
+	Count uint32 `protobuf:"varint,5,opt,name=count,proto3" json:"count,omitempty"`
+	// SM3 Merkle root (RFC 6962 tree) of the submissions' canonical bytes.
+	Root          []byte `protobuf:"bytes,6,opt,name=root,proto3" json:"root,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchHeader) Reset() {
+	*x = BatchHeader{}
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchHeader) ProtoMessage() {}
+
+func (x *BatchHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchHeader.ProtoReflect.Descriptor instead.
+func (*BatchHeader) Descriptor() ([]byte, []int) {
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *BatchHeader) GetCourt() string {
+	if x != nil {
+		return x.Court
+	}
+	return ""
+}
+
+func (x *BatchHeader) GetPlatform() string {
+	if x != nil {
+		return x.Platform
+	}
+	return ""
+}
+
+func (x *BatchHeader) GetBatchId() string {
+	if x != nil {
+		return x.BatchId
+	}
+	return ""
+}
+
+func (x *BatchHeader) GetSignedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SignedAt
+	}
+	return nil
+}
+
+func (x *BatchHeader) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *BatchHeader) GetRoot() []byte {
+	if x != nil {
+		return x.Root
+	}
+	return nil
+}
+
+// BatchFiling is how an entry filed in a signed batch is signed.
+type BatchFiling struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Header *BatchHeader           `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	// The platform's SM2 signature (ASN.1 DER, GM/T 0009 default ID) over the
+	// header's canonical bytes.
+	Signature []byte `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The submission's index in the batch, from 0.
+	Leaf uint32 `protobuf:"varint,3,opt,name=leaf,proto3" json:"leaf,omitempty"`
+	// Inclusion path of leaf in the batch tree.
+	Path          [][]byte `protobuf:"bytes,4,rep,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchFiling) Reset() {
+	*x = BatchFiling{}
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchFiling) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchFiling) ProtoMessage() {}
+
+func (x *BatchFiling) ProtoReflect() protoreflect.Message {
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchFiling.ProtoReflect.Descriptor instead.
+func (*BatchFiling) Descriptor() ([]byte, []int) {
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *BatchFiling) GetHeader() *BatchHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *BatchFiling) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *BatchFiling) GetLeaf() uint32 {
+	if x != nil {
+		return x.Leaf
+	}
+	return 0
+}
+
+func (x *BatchFiling) GetPath() [][]byte {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
 type Entry struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Court      string                 `protobuf:"bytes,1,opt,name=court,proto3" json:"court,omitempty"`
@@ -195,16 +358,19 @@ type Entry struct {
 	EvidenceId string                 `protobuf:"bytes,3,opt,name=evidence_id,json=evidenceId,proto3" json:"evidence_id,omitempty"`
 	AcceptedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=accepted_at,json=acceptedAt,proto3" json:"accepted_at,omitempty"`
 	Submission *Submission            `protobuf:"bytes,5,opt,name=submission,proto3" json:"submission,omitempty"`
-	Signature  []byte                 `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The submission's own signature; empty for one filed in a signed batch.
+	Signature []byte `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
 	// The entry's canonical bytes: the leaf data of the court's Merkle log.
-	Canonical     []byte `protobuf:"bytes,7,opt,name=canonical,proto3" json:"canonical,omitempty"`
+	Canonical []byte `protobuf:"bytes,7,opt,name=canonical,proto3" json:"canonical,omitempty"`
+	// Set for a submission filed in a signed batch (entry encoding version 2).
+	Batch         *BatchFiling `protobuf:"bytes,8,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[2]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -216,7 +382,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[2]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -229,7 +395,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{2}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Entry) GetCourt() string {
@@ -281,6 +447,13 @@ func (x *Entry) GetCanonical() []byte {
 	return nil
 }
 
+func (x *Entry) GetBatch() *BatchFiling {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
 type SignedTreeHead struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Origin string                 `protobuf:"bytes,1,opt,name=origin,proto3" json:"origin,omitempty"`
@@ -295,7 +468,7 @@ type SignedTreeHead struct {
 
 func (x *SignedTreeHead) Reset() {
 	*x = SignedTreeHead{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[3]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -307,7 +480,7 @@ func (x *SignedTreeHead) String() string {
 func (*SignedTreeHead) ProtoMessage() {}
 
 func (x *SignedTreeHead) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[3]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -320,7 +493,7 @@ func (x *SignedTreeHead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedTreeHead.ProtoReflect.Descriptor instead.
 func (*SignedTreeHead) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{3}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SignedTreeHead) GetOrigin() string {
@@ -374,7 +547,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[4]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -386,7 +559,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[4]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -399,7 +572,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{4}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Receipt) GetEntry() *Entry {
@@ -462,7 +635,7 @@ type Provenance struct {
 
 func (x *Provenance) Reset() {
 	*x = Provenance{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[5]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -474,7 +647,7 @@ func (x *Provenance) String() string {
 func (*Provenance) ProtoMessage() {}
 
 func (x *Provenance) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[5]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -487,7 +660,7 @@ func (x *Provenance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Provenance.ProtoReflect.Descriptor instead.
 func (*Provenance) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{5}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Provenance) GetOriginCourt() string {
@@ -561,7 +734,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[6]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -573,7 +746,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[6]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -586,7 +759,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{6}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Problem) GetCode() string {
@@ -626,7 +799,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[7]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +811,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[7]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +824,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{7}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SubmitRequest) GetSubmission() *SignedSubmission {
@@ -670,7 +843,7 @@ type SubmitResponse struct {
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[8]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +855,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[8]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +868,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{8}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SubmitResponse) GetReceipt() *Receipt {
@@ -714,7 +887,7 @@ type SubmitBatchRequest struct {
 
 func (x *SubmitBatchRequest) Reset() {
 	*x = SubmitBatchRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[9]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -726,7 +899,7 @@ func (x *SubmitBatchRequest) String() string {
 func (*SubmitBatchRequest) ProtoMessage() {}
 
 func (x *SubmitBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[9]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -739,10 +912,127 @@ func (x *SubmitBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitBatchRequest.ProtoReflect.Descriptor instead.
 func (*SubmitBatchRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{9}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SubmitBatchRequest) GetSubmissions() []*SignedSubmission {
+	if x != nil {
+		return x.Submissions
+	}
+	return nil
+}
+
+// BatchSubmission is one submission of a signed batch, with its path.
+type BatchSubmission struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Submission *Submission            `protobuf:"bytes,1,opt,name=submission,proto3" json:"submission,omitempty"`
+	// Inclusion path of the submission in the batch tree; the i-th
+	// submission of the request is leaf i.
+	Path          [][]byte `protobuf:"bytes,2,rep,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchSubmission) Reset() {
+	*x = BatchSubmission{}
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchSubmission) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchSubmission) ProtoMessage() {}
+
+func (x *BatchSubmission) ProtoReflect() protoreflect.Message {
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchSubmission.ProtoReflect.Descriptor instead.
+func (*BatchSubmission) Descriptor() ([]byte, []int) {
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *BatchSubmission) GetSubmission() *Submission {
+	if x != nil {
+		return x.Submission
+	}
+	return nil
+}
+
+func (x *BatchSubmission) GetPath() [][]byte {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+type SubmitSignedBatchRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Header *BatchHeader           `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	// The platform's SM2 signature over the header's canonical bytes.
+	Signature []byte `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Exactly header.count submissions, in the order of the batch tree.
+	Submissions   []*BatchSubmission `protobuf:"bytes,3,rep,name=submissions,proto3" json:"submissions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitSignedBatchRequest) Reset() {
+	*x = SubmitSignedBatchRequest{}
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitSignedBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitSignedBatchRequest) ProtoMessage() {}
+
+func (x *SubmitSignedBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitSignedBatchRequest.ProtoReflect.Descriptor instead.
+func (*SubmitSignedBatchRequest) Descriptor() ([]byte, []int) {
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SubmitSignedBatchRequest) GetHeader() *BatchHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *SubmitSignedBatchRequest) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *SubmitSignedBatchRequest) GetSubmissions() []*BatchSubmission {
 	if x != nil {
 		return x.Submissions
 	}
@@ -762,7 +1052,7 @@ type SubmitResult struct {
 
 func (x *SubmitResult) Reset() {
 	*x = SubmitResult{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[10]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +1064,7 @@ func (x *SubmitResult) String() string {
 func (*SubmitResult) ProtoMessage() {}
 
 func (x *SubmitResult) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[10]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +1077,7 @@ func (x *SubmitResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResult.ProtoReflect.Descriptor instead.
 func (*SubmitResult) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{10}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SubmitResult) GetOutcome() isSubmitResult_Outcome {
@@ -840,7 +1130,7 @@ type SubmitBatchResponse struct {
 
 func (x *SubmitBatchResponse) Reset() {
 	*x = SubmitBatchResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[11]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +1142,7 @@ func (x *SubmitBatchResponse) String() string {
 func (*SubmitBatchResponse) ProtoMessage() {}
 
 func (x *SubmitBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[11]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +1155,7 @@ func (x *SubmitBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitBatchResponse.ProtoReflect.Descriptor instead.
 func (*SubmitBatchResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{11}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SubmitBatchResponse) GetResults() []*SubmitResult {
@@ -884,7 +1174,7 @@ type GetEvidenceRequest struct {
 
 func (x *GetEvidenceRequest) Reset() {
 	*x = GetEvidenceRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[12]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +1186,7 @@ func (x *GetEvidenceRequest) String() string {
 func (*GetEvidenceRequest) ProtoMessage() {}
 
 func (x *GetEvidenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[12]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +1199,7 @@ func (x *GetEvidenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEvidenceRequest.ProtoReflect.Descriptor instead.
 func (*GetEvidenceRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{12}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetEvidenceRequest) GetEvidenceId() string {
@@ -928,7 +1218,7 @@ type GetEvidenceResponse struct {
 
 func (x *GetEvidenceResponse) Reset() {
 	*x = GetEvidenceResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[13]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -940,7 +1230,7 @@ func (x *GetEvidenceResponse) String() string {
 func (*GetEvidenceResponse) ProtoMessage() {}
 
 func (x *GetEvidenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[13]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -953,7 +1243,7 @@ func (x *GetEvidenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEvidenceResponse.ProtoReflect.Descriptor instead.
 func (*GetEvidenceResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{13}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetEvidenceResponse) GetReceipt() *Receipt {
@@ -974,7 +1264,7 @@ type LookupFingerprintRequest struct {
 
 func (x *LookupFingerprintRequest) Reset() {
 	*x = LookupFingerprintRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[14]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1276,7 @@ func (x *LookupFingerprintRequest) String() string {
 func (*LookupFingerprintRequest) ProtoMessage() {}
 
 func (x *LookupFingerprintRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[14]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1289,7 @@ func (x *LookupFingerprintRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupFingerprintRequest.ProtoReflect.Descriptor instead.
 func (*LookupFingerprintRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{14}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LookupFingerprintRequest) GetFingerprint() string {
@@ -1025,7 +1315,7 @@ type LookupFingerprintResponse struct {
 
 func (x *LookupFingerprintResponse) Reset() {
 	*x = LookupFingerprintResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[15]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1327,7 @@ func (x *LookupFingerprintResponse) String() string {
 func (*LookupFingerprintResponse) ProtoMessage() {}
 
 func (x *LookupFingerprintResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[15]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,7 +1340,7 @@ func (x *LookupFingerprintResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupFingerprintResponse.ProtoReflect.Descriptor instead.
 func (*LookupFingerprintResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{15}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LookupFingerprintResponse) GetEntries() []*Entry {
@@ -1073,7 +1363,7 @@ type GetInclusionProofRequest struct {
 
 func (x *GetInclusionProofRequest) Reset() {
 	*x = GetInclusionProofRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[16]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1085,7 +1375,7 @@ func (x *GetInclusionProofRequest) String() string {
 func (*GetInclusionProofRequest) ProtoMessage() {}
 
 func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[16]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1098,7 +1388,7 @@ func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{16}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetInclusionProofRequest) GetCourt() string {
@@ -1133,7 +1423,7 @@ type GetInclusionProofResponse struct {
 
 func (x *GetInclusionProofResponse) Reset() {
 	*x = GetInclusionProofResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[17]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1145,7 +1435,7 @@ func (x *GetInclusionProofResponse) String() string {
 func (*GetInclusionProofResponse) ProtoMessage() {}
 
 func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[17]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1158,7 +1448,7 @@ func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofResponse.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{17}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetInclusionProofResponse) GetIndex() uint64 {
@@ -1195,7 +1485,7 @@ type GetConsistencyProofRequest struct {
 
 func (x *GetConsistencyProofRequest) Reset() {
 	*x = GetConsistencyProofRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[18]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1497,7 @@ func (x *GetConsistencyProofRequest) String() string {
 func (*GetConsistencyProofRequest) ProtoMessage() {}
 
 func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[18]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1510,7 @@ func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{18}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetConsistencyProofRequest) GetCourt() string {
@@ -1255,7 +1545,7 @@ type GetConsistencyProofResponse struct {
 
 func (x *GetConsistencyProofResponse) Reset() {
 	*x = GetConsistencyProofResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[19]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1267,7 +1557,7 @@ func (x *GetConsistencyProofResponse) String() string {
 func (*GetConsistencyProofResponse) ProtoMessage() {}
 
 func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[19]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1280,7 +1570,7 @@ func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofResponse.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{19}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetConsistencyProofResponse) GetFirst() uint64 {
@@ -1314,7 +1604,7 @@ type GetLatestTreeHeadRequest struct {
 
 func (x *GetLatestTreeHeadRequest) Reset() {
 	*x = GetLatestTreeHeadRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[20]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1616,7 @@ func (x *GetLatestTreeHeadRequest) String() string {
 func (*GetLatestTreeHeadRequest) ProtoMessage() {}
 
 func (x *GetLatestTreeHeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[20]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1629,7 @@ func (x *GetLatestTreeHeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatestTreeHeadRequest.ProtoReflect.Descriptor instead.
 func (*GetLatestTreeHeadRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{20}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetLatestTreeHeadRequest) GetCourt() string {
@@ -1358,7 +1648,7 @@ type GetLatestTreeHeadResponse struct {
 
 func (x *GetLatestTreeHeadResponse) Reset() {
 	*x = GetLatestTreeHeadResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[21]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1370,7 +1660,7 @@ func (x *GetLatestTreeHeadResponse) String() string {
 func (*GetLatestTreeHeadResponse) ProtoMessage() {}
 
 func (x *GetLatestTreeHeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[21]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1383,7 +1673,7 @@ func (x *GetLatestTreeHeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatestTreeHeadResponse.ProtoReflect.Descriptor instead.
 func (*GetLatestTreeHeadResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{21}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetLatestTreeHeadResponse) GetTreeHead() *SignedTreeHead {
@@ -1402,7 +1692,7 @@ type VerifyFingerprintRequest struct {
 
 func (x *VerifyFingerprintRequest) Reset() {
 	*x = VerifyFingerprintRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[22]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1414,7 +1704,7 @@ func (x *VerifyFingerprintRequest) String() string {
 func (*VerifyFingerprintRequest) ProtoMessage() {}
 
 func (x *VerifyFingerprintRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[22]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1427,7 +1717,7 @@ func (x *VerifyFingerprintRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyFingerprintRequest.ProtoReflect.Descriptor instead.
 func (*VerifyFingerprintRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{22}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *VerifyFingerprintRequest) GetFingerprint() string {
@@ -1450,7 +1740,7 @@ type VerifyFingerprintResponse struct {
 
 func (x *VerifyFingerprintResponse) Reset() {
 	*x = VerifyFingerprintResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[23]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1752,7 @@ func (x *VerifyFingerprintResponse) String() string {
 func (*VerifyFingerprintResponse) ProtoMessage() {}
 
 func (x *VerifyFingerprintResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[23]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1765,7 @@ func (x *VerifyFingerprintResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyFingerprintResponse.ProtoReflect.Descriptor instead.
 func (*VerifyFingerprintResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{23}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *VerifyFingerprintResponse) GetRecorded() bool {
@@ -1522,7 +1812,19 @@ const file_courtledger_v1_evidence_proto_rawDesc = "" +
 	"\n" +
 	"submission\x18\x01 \x01(\v2\x1a.courtledger.v1.SubmissionR\n" +
 	"submission\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x89\x02\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xbd\x01\n" +
+	"\vBatchHeader\x12\x14\n" +
+	"\x05court\x18\x01 \x01(\tR\x05court\x12\x1a\n" +
+	"\bplatform\x18\x02 \x01(\tR\bplatform\x12\x19\n" +
+	"\bbatch_id\x18\x03 \x01(\tR\abatchId\x127\n" +
+	"\tsigned_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bsignedAt\x12\x14\n" +
+	"\x05count\x18\x05 \x01(\rR\x05count\x12\x12\n" +
+	"\x04root\x18\x06 \x01(\fR\x04root\"\x88\x01\n" +
+	"\vBatchFiling\x123\n" +
+	"\x06header\x18\x01 \x01(\v2\x1b.courtledger.v1.BatchHeaderR\x06header\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\x12\x12\n" +
+	"\x04leaf\x18\x03 \x01(\rR\x04leaf\x12\x12\n" +
+	"\x04path\x18\x04 \x03(\fR\x04path\"\xbc\x02\n" +
 	"\x05Entry\x12\x14\n" +
 	"\x05court\x18\x01 \x01(\tR\x05court\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x1f\n" +
@@ -1534,7 +1836,8 @@ const file_courtledger_v1_evidence_proto_rawDesc = "" +
 	"submission\x18\x05 \x01(\v2\x1a.courtledger.v1.SubmissionR\n" +
 	"submission\x12\x1c\n" +
 	"\tsignature\x18\x06 \x01(\fR\tsignature\x12\x1c\n" +
-	"\tcanonical\x18\a \x01(\fR\tcanonical\"\x94\x01\n" +
+	"\tcanonical\x18\a \x01(\fR\tcanonical\x121\n" +
+	"\x05batch\x18\b \x01(\v2\x1b.courtledger.v1.BatchFilingR\x05batch\"\x94\x01\n" +
 	"\x0eSignedTreeHead\x12\x16\n" +
 	"\x06origin\x18\x01 \x01(\tR\x06origin\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x12\n" +
@@ -1572,7 +1875,16 @@ const file_courtledger_v1_evidence_proto_rawDesc = "" +
 	"\x0eSubmitResponse\x121\n" +
 	"\areceipt\x18\x01 \x01(\v2\x17.courtledger.v1.ReceiptR\areceipt\"X\n" +
 	"\x12SubmitBatchRequest\x12B\n" +
-	"\vsubmissions\x18\x01 \x03(\v2 .courtledger.v1.SignedSubmissionR\vsubmissions\"\x83\x01\n" +
+	"\vsubmissions\x18\x01 \x03(\v2 .courtledger.v1.SignedSubmissionR\vsubmissions\"a\n" +
+	"\x0fBatchSubmission\x12:\n" +
+	"\n" +
+	"submission\x18\x01 \x01(\v2\x1a.courtledger.v1.SubmissionR\n" +
+	"submission\x12\x12\n" +
+	"\x04path\x18\x02 \x03(\fR\x04path\"\xb0\x01\n" +
+	"\x18SubmitSignedBatchRequest\x123\n" +
+	"\x06header\x18\x01 \x01(\v2\x1b.courtledger.v1.BatchHeaderR\x06header\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\x12A\n" +
+	"\vsubmissions\x18\x03 \x03(\v2\x1f.courtledger.v1.BatchSubmissionR\vsubmissions\"\x83\x01\n" +
 	"\fSubmitResult\x123\n" +
 	"\areceipt\x18\x01 \x01(\v2\x17.courtledger.v1.ReceiptH\x00R\areceipt\x123\n" +
 	"\aproblem\x18\x02 \x01(\v2\x17.courtledger.v1.ProblemH\x00R\aproblemB\t\n" +
@@ -1614,10 +1926,11 @@ const file_courtledger_v1_evidence_proto_rawDesc = "" +
 	"\x19VerifyFingerprintResponse\x12\x1a\n" +
 	"\brecorded\x18\x01 \x01(\bR\brecorded\x123\n" +
 	"\breceipts\x18\x02 \x03(\v2\x17.courtledger.v1.ReceiptR\breceipts\x12;\n" +
-	"\ttree_head\x18\x03 \x01(\v2\x1e.courtledger.v1.SignedTreeHeadR\btreeHead2\xa2\x06\n" +
+	"\ttree_head\x18\x03 \x01(\v2\x1e.courtledger.v1.SignedTreeHeadR\btreeHead2\x86\a\n" +
 	"\x0fEvidenceService\x12G\n" +
 	"\x06Submit\x12\x1d.courtledger.v1.SubmitRequest\x1a\x1e.courtledger.v1.SubmitResponse\x12V\n" +
-	"\vSubmitBatch\x12\".courtledger.v1.SubmitBatchRequest\x1a#.courtledger.v1.SubmitBatchResponse\x12V\n" +
+	"\vSubmitBatch\x12\".courtledger.v1.SubmitBatchRequest\x1a#.courtledger.v1.SubmitBatchResponse\x12b\n" +
+	"\x11SubmitSignedBatch\x12(.courtledger.v1.SubmitSignedBatchRequest\x1a#.courtledger.v1.SubmitBatchResponse\x12V\n" +
 	"\vGetEvidence\x12\".courtledger.v1.GetEvidenceRequest\x1a#.courtledger.v1.GetEvidenceResponse\x12h\n" +
 	"\x11LookupFingerprint\x12(.courtledger.v1.LookupFingerprintRequest\x1a).courtledger.v1.LookupFingerprintResponse\x12h\n" +
 	"\x11GetInclusionProof\x12(.courtledger.v1.GetInclusionProofRequest\x1a).courtledger.v1.GetInclusionProofResponse\x12n\n" +
@@ -1637,79 +1950,91 @@ func file_courtledger_v1_evidence_proto_rawDescGZIP() []byte {
 	return file_courtledger_v1_evidence_proto_rawDescData
 }
 
-var file_courtledger_v1_evidence_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_courtledger_v1_evidence_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_courtledger_v1_evidence_proto_goTypes = []any{
 	(*Submission)(nil),                  // 0: courtledger.v1.Submission
 	(*SignedSubmission)(nil),            // 1: courtledger.v1.SignedSubmission
-	(*Entry)(nil),                       // 2: courtledger.v1.Entry
-	(*SignedTreeHead)(nil),              // 3: courtledger.v1.SignedTreeHead
-	(*Receipt)(nil),                     // 4: courtledger.v1.Receipt
-	(*Provenance)(nil),                  // 5: courtledger.v1.Provenance
-	(*Problem)(nil),                     // 6: courtledger.v1.Problem
-	(*SubmitRequest)(nil),               // 7: courtledger.v1.SubmitRequest
-	(*SubmitResponse)(nil),              // 8: courtledger.v1.SubmitResponse
-	(*SubmitBatchRequest)(nil),          // 9: courtledger.v1.SubmitBatchRequest
-	(*SubmitResult)(nil),                // 10: courtledger.v1.SubmitResult
-	(*SubmitBatchResponse)(nil),         // 11: courtledger.v1.SubmitBatchResponse
-	(*GetEvidenceRequest)(nil),          // 12: courtledger.v1.GetEvidenceRequest
-	(*GetEvidenceResponse)(nil),         // 13: courtledger.v1.GetEvidenceResponse
-	(*LookupFingerprintRequest)(nil),    // 14: courtledger.v1.LookupFingerprintRequest
-	(*LookupFingerprintResponse)(nil),   // 15: courtledger.v1.LookupFingerprintResponse
-	(*GetInclusionProofRequest)(nil),    // 16: courtledger.v1.GetInclusionProofRequest
-	(*GetInclusionProofResponse)(nil),   // 17: courtledger.v1.GetInclusionProofResponse
-	(*GetConsistencyProofRequest)(nil),  // 18: courtledger.v1.GetConsistencyProofRequest
-	(*GetConsistencyProofResponse)(nil), // 19: courtledger.v1.GetConsistencyProofResponse
-	(*GetLatestTreeHeadRequest)(nil),    // 20: courtledger.v1.GetLatestTreeHeadRequest
-	(*GetLatestTreeHeadResponse)(nil),   // 21: courtledger.v1.GetLatestTreeHeadResponse
-	(*VerifyFingerprintRequest)(nil),    // 22: courtledger.v1.VerifyFingerprintRequest
-	(*VerifyFingerprintResponse)(nil),   // 23: courtledger.v1.VerifyFingerprintResponse
-	nil,                                 // 24: courtledger.v1.Submission.MetadataEntry
-	(*timestamppb.Timestamp)(nil),       // 25: google.protobuf.Timestamp
+	(*BatchHeader)(nil),                 // 2: courtledger.v1.BatchHeader
+	(*BatchFiling)(nil),                 // 3: courtledger.v1.BatchFiling
+	(*Entry)(nil),                       // 4: courtledger.v1.Entry
+	(*SignedTreeHead)(nil),              // 5: courtledger.v1.SignedTreeHead
+	(*Receipt)(nil),                     // 6: courtledger.v1.Receipt
+	(*Provenance)(nil),                  // 7: courtledger.v1.Provenance
+	(*Problem)(nil),                     // 8: courtledger.v1.Problem
+	(*SubmitRequest)(nil),               // 9: courtledger.v1.SubmitRequest
+	(*SubmitResponse)(nil),              // 10: courtledger.v1.SubmitResponse
+	(*SubmitBatchRequest)(nil),          // 11: courtledger.v1.SubmitBatchRequest
+	(*BatchSubmission)(nil),             // 12: courtledger.v1.BatchSubmission
+	(*SubmitSignedBatchRequest)(nil),    // 13: courtledger.v1.SubmitSignedBatchRequest
+	(*SubmitResult)(nil),                // 14: courtledger.v1.SubmitResult
+	(*SubmitBatchResponse)(nil),         // 15: courtledger.v1.SubmitBatchResponse
+	(*GetEvidenceRequest)(nil),          // 16: courtledger.v1.GetEvidenceRequest
+	(*GetEvidenceResponse)(nil),         // 17: courtledger.v1.GetEvidenceResponse
+	(*LookupFingerprintRequest)(nil),    // 18: courtledger.v1.LookupFingerprintRequest
+	(*LookupFingerprintResponse)(nil),   // 19: courtledger.v1.LookupFingerprintResponse
+	(*GetInclusionProofRequest)(nil),    // 20: courtledger.v1.GetInclusionProofRequest
+	(*GetInclusionProofResponse)(nil),   // 21: courtledger.v1.GetInclusionProofResponse
+	(*GetConsistencyProofRequest)(nil),  // 22: courtledger.v1.GetConsistencyProofRequest
+	(*GetConsistencyProofResponse)(nil), // 23: courtledger.v1.GetConsistencyProofResponse
+	(*GetLatestTreeHeadRequest)(nil),    // 24: courtledger.v1.GetLatestTreeHeadRequest
+	(*GetLatestTreeHeadResponse)(nil),   // 25: courtledger.v1.GetLatestTreeHeadResponse
+	(*VerifyFingerprintRequest)(nil),    // 26: courtledger.v1.VerifyFingerprintRequest
+	(*VerifyFingerprintResponse)(nil),   // 27: courtledger.v1.VerifyFingerprintResponse
+	nil,                                 // 28: courtledger.v1.Submission.MetadataEntry
+	(*timestamppb.Timestamp)(nil),       // 29: google.protobuf.Timestamp
 }
 var file_courtledger_v1_evidence_proto_depIdxs = []int32{
-	24, // 0: courtledger.v1.Submission.metadata:type_name -> courtledger.v1.Submission.MetadataEntry
-	25, // 1: courtledger.v1.Submission.signed_at:type_name -> google.protobuf.Timestamp
+	28, // 0: courtledger.v1.Submission.metadata:type_name -> courtledger.v1.Submission.MetadataEntry
+	29, // 1: courtledger.v1.Submission.signed_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: courtledger.v1.SignedSubmission.submission:type_name -> courtledger.v1.Submission
-	25, // 3: courtledger.v1.Entry.accepted_at:type_name -> google.protobuf.Timestamp
-	0,  // 4: courtledger.v1.Entry.submission:type_name -> courtledger.v1.Submission
-	25, // 5: courtledger.v1.SignedTreeHead.time:type_name -> google.protobuf.Timestamp
-	2,  // 6: courtledger.v1.Receipt.entry:type_name -> courtledger.v1.Entry
-	3,  // 7: courtledger.v1.Receipt.tree_head:type_name -> courtledger.v1.SignedTreeHead
-	5,  // 8: courtledger.v1.Receipt.provenance:type_name -> courtledger.v1.Provenance
-	25, // 9: courtledger.v1.Provenance.mirror_head_time:type_name -> google.protobuf.Timestamp
-	25, // 10: courtledger.v1.Provenance.mirror_checked_at:type_name -> google.protobuf.Timestamp
-	1,  // 11: courtledger.v1.SubmitRequest.submission:type_name -> courtledger.v1.SignedSubmission
-	4,  // 12: courtledger.v1.SubmitResponse.receipt:type_name -> courtledger.v1.Receipt
-	1,  // 13: courtledger.v1.SubmitBatchRequest.submissions:type_name -> courtledger.v1.SignedSubmission
-	4,  // 14: courtledger.v1.SubmitResult.receipt:type_name -> courtledger.v1.Receipt
-	6,  // 15: courtledger.v1.SubmitResult.problem:type_name -> courtledger.v1.Problem
-	10, // 16: courtledger.v1.SubmitBatchResponse.results:type_name -> courtledger.v1.SubmitResult
-	4,  // 17: courtledger.v1.GetEvidenceResponse.receipt:type_name -> courtledger.v1.Receipt
-	2,  // 18: courtledger.v1.LookupFingerprintResponse.entries:type_name -> courtledger.v1.Entry
-	3,  // 19: courtledger.v1.GetLatestTreeHeadResponse.tree_head:type_name -> courtledger.v1.SignedTreeHead
-	4,  // 20: courtledger.v1.VerifyFingerprintResponse.receipts:type_name -> courtledger.v1.Receipt
-	3,  // 21: courtledger.v1.VerifyFingerprintResponse.tree_head:type_name -> courtledger.v1.SignedTreeHead
-	7,  // 22: courtledger.v1.EvidenceService.Submit:input_type -> courtledger.v1.SubmitRequest
-	9,  // 23: courtledger.v1.EvidenceService.SubmitBatch:input_type -> courtledger.v1.SubmitBatchRequest
-	12, // 24: courtledger.v1.EvidenceService.GetEvidence:input_type -> courtledger.v1.GetEvidenceRequest
-	14, // 25: courtledger.v1.EvidenceService.LookupFingerprint:input_type -> courtledger.v1.LookupFingerprintRequest
-	16, // 26: courtledger.v1.EvidenceService.GetInclusionProof:input_type -> courtledger.v1.GetInclusionProofRequest
-	18, // 27: courtledger.v1.EvidenceService.GetConsistencyProof:input_type -> courtledger.v1.GetConsistencyProofRequest
-	20, // 28: courtledger.v1.EvidenceService.GetLatestTreeHead:input_type -> courtledger.v1.GetLatestTreeHeadRequest
-	22, // 29: courtledger.v1.EvidenceService.VerifyFingerprint:input_type -> courtledger.v1.VerifyFingerprintRequest
-	8,  // 30: courtledger.v1.EvidenceService.Submit:output_type -> courtledger.v1.SubmitResponse
-	11, // 31: courtledger.v1.EvidenceService.SubmitBatch:output_type -> courtledger.v1.SubmitBatchResponse
-	13, // 32: courtledger.v1.EvidenceService.GetEvidence:output_type -> courtledger.v1.GetEvidenceResponse
-	15, // 33: courtledger.v1.EvidenceService.LookupFingerprint:output_type -> courtledger.v1.LookupFingerprintResponse
-	17, // 34: courtledger.v1.EvidenceService.GetInclusionProof:output_type -> courtledger.v1.GetInclusionProofResponse
-	19, // 35: courtledger.v1.EvidenceService.GetConsistencyProof:output_type -> courtledger.v1.GetConsistencyProofResponse
-	21, // 36: courtledger.v1.EvidenceService.GetLatestTreeHead:output_type -> courtledger.v1.GetLatestTreeHeadResponse
-	23, // 37: courtledger.v1.EvidenceService.VerifyFingerprint:output_type -> courtledger.v1.VerifyFingerprintResponse
-	30, // [30:38] is the sub-list for method output_type
-	22, // [22:30] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	29, // 3: courtledger.v1.BatchHeader.signed_at:type_name -> google.protobuf.Timestamp
+	2,  // 4: courtledger.v1.BatchFiling.header:type_name -> courtledger.v1.BatchHeader
+	29, // 5: courtledger.v1.Entry.accepted_at:type_name -> google.protobuf.Timestamp
+	0,  // 6: courtledger.v1.Entry.submission:type_name -> courtledger.v1.Submission
+	3,  // 7: courtledger.v1.Entry.batch:type_name -> courtledger.v1.BatchFiling
+	29, // 8: courtledger.v1.SignedTreeHead.time:type_name -> google.protobuf.Timestamp
+	4,  // 9: courtledger.v1.Receipt.entry:type_name -> courtledger.v1.Entry
+	5,  // 10: courtledger.v1.Receipt.tree_head:type_name -> courtledger.v1.SignedTreeHead
+	7,  // 11: courtledger.v1.Receipt.provenance:type_name -> courtledger.v1.Provenance
+	29, // 12: courtledger.v1.Provenance.mirror_head_time:type_name -> google.protobuf.Timestamp
+	29, // 13: courtledger.v1.Provenance.mirror_checked_at:type_name -> google.protobuf.Timestamp
+	1,  // 14: courtledger.v1.SubmitRequest.submission:type_name -> courtledger.v1.SignedSubmission
+	6,  // 15: courtledger.v1.SubmitResponse.receipt:type_name -> courtledger.v1.Receipt
+	1,  // 16: courtledger.v1.SubmitBatchRequest.submissions:type_name -> courtledger.v1.SignedSubmission
+	0,  // 17: courtledger.v1.BatchSubmission.submission:type_name -> courtledger.v1.Submission
+	2,  // 18: courtledger.v1.SubmitSignedBatchRequest.header:type_name -> courtledger.v1.BatchHeader
+	12, // 19: courtledger.v1.SubmitSignedBatchRequest.submissions:type_name -> courtledger.v1.BatchSubmission
+	6,  // 20: courtledger.v1.SubmitResult.receipt:type_name -> courtledger.v1.Receipt
+	8,  // 21: courtledger.v1.SubmitResult.problem:type_name -> courtledger.v1.Problem
+	14, // 22: courtledger.v1.SubmitBatchResponse.results:type_name -> courtledger.v1.SubmitResult
+	6,  // 23: courtledger.v1.GetEvidenceResponse.receipt:type_name -> courtledger.v1.Receipt
+	4,  // 24: courtledger.v1.LookupFingerprintResponse.entries:type_name -> courtledger.v1.Entry
+	5,  // 25: courtledger.v1.GetLatestTreeHeadResponse.tree_head:type_name -> courtledger.v1.SignedTreeHead
+	6,  // 26: courtledger.v1.VerifyFingerprintResponse.receipts:type_name -> courtledger.v1.Receipt
+	5,  // 27: courtledger.v1.VerifyFingerprintResponse.tree_head:type_name -> courtledger.v1.SignedTreeHead
+	9,  // 28: courtledger.v1.EvidenceService.Submit:input_type -> courtledger.v1.SubmitRequest
+	11, // 29: courtledger.v1.EvidenceService.SubmitBatch:input_type -> courtledger.v1.SubmitBatchRequest
+	13, // 30: courtledger.v1.EvidenceService.SubmitSignedBatch:input_type -> courtledger.v1.SubmitSignedBatchRequest
+	16, // 31: courtledger.v1.EvidenceService.GetEvidence:input_type -> courtledger.v1.GetEvidenceRequest
+	18, // 32: courtledger.v1.EvidenceService.LookupFingerprint:input_type -> courtledger.v1.LookupFingerprintRequest
+	20, // 33: courtledger.v1.EvidenceService.GetInclusionProof:input_type -> courtledger.v1.GetInclusionProofRequest
+	22, // 34: courtledger.v1.EvidenceService.GetConsistencyProof:input_type -> courtledger.v1.GetConsistencyProofRequest
+	24, // 35: courtledger.v1.EvidenceService.GetLatestTreeHead:input_type -> courtledger.v1.GetLatestTreeHeadRequest
+	26, // 36: courtledger.v1.EvidenceService.VerifyFingerprint:input_type -> courtledger.v1.VerifyFingerprintRequest
+	10, // 37: courtledger.v1.EvidenceService.Submit:output_type -> courtledger.v1.SubmitResponse
+	15, // 38: courtledger.v1.EvidenceService.SubmitBatch:output_type -> courtledger.v1.SubmitBatchResponse
+	15, // 39: courtledger.v1.EvidenceService.SubmitSignedBatch:output_type -> courtledger.v1.SubmitBatchResponse
+	17, // 40: courtledger.v1.EvidenceService.GetEvidence:output_type -> courtledger.v1.GetEvidenceResponse
+	19, // 41: courtledger.v1.EvidenceService.LookupFingerprint:output_type -> courtledger.v1.LookupFingerprintResponse
+	21, // 42: courtledger.v1.EvidenceService.GetInclusionProof:output_type -> courtledger.v1.GetInclusionProofResponse
+	23, // 43: courtledger.v1.EvidenceService.GetConsistencyProof:output_type -> courtledger.v1.GetConsistencyProofResponse
+	25, // 44: courtledger.v1.EvidenceService.GetLatestTreeHead:output_type -> courtledger.v1.GetLatestTreeHeadResponse
+	27, // 45: courtledger.v1.EvidenceService.VerifyFingerprint:output_type -> courtledger.v1.VerifyFingerprintResponse
+	37, // [37:46] is the sub-list for method output_type
+	28, // [28:37] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_courtledger_v1_evidence_proto_init() }
@@ -1717,7 +2042,7 @@ func file_courtledger_v1_evidence_proto_init() {
 	if File_courtledger_v1_evidence_proto != nil {
 		return
 	}
-	file_courtledger_v1_evidence_proto_msgTypes[10].OneofWrappers = []any{
+	file_courtledger_v1_evidence_proto_msgTypes[14].OneofWrappers = []any{
 		(*SubmitResult_Receipt)(nil),
 		(*SubmitResult_Problem)(nil),
 	}
@@ -1727,7 +2052,7 @@ func file_courtledger_v1_evidence_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_courtledger_v1_evidence_proto_rawDesc), len(file_courtledger_v1_evidence_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -89,6 +89,33 @@ func local_request_EvidenceService_SubmitBatch_0(ctx context.Context, marshaler 
 	return msg, metadata, err
 }
 
+func request_EvidenceService_SubmitSignedBatch_0(ctx context.Context, marshaler runtime.Marshaler, client EvidenceServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SubmitSignedBatchRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SubmitSignedBatch(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_EvidenceService_SubmitSignedBatch_0(ctx context.Context, marshaler runtime.Marshaler, server EvidenceServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SubmitSignedBatchRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SubmitSignedBatch(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_EvidenceService_GetEvidence_0(ctx context.Context, marshaler runtime.Marshaler, client EvidenceServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq GetEvidenceRequest
@@ -371,6 +398,26 @@ func RegisterEvidenceServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 		}
 		forward_EvidenceService_SubmitBatch_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_EvidenceService_SubmitSignedBatch_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/courtledger.v1.EvidenceService/SubmitSignedBatch", runtime.WithHTTPPathPattern("/v1/evidence:signedBatch"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_EvidenceService_SubmitSignedBatch_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_EvidenceService_SubmitSignedBatch_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_EvidenceService_GetEvidence_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -565,6 +612,23 @@ func RegisterEvidenceServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 		}
 		forward_EvidenceService_SubmitBatch_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_EvidenceService_SubmitSignedBatch_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/courtledger.v1.EvidenceService/SubmitSignedBatch", runtime.WithHTTPPathPattern("/v1/evidence:signedBatch"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_EvidenceService_SubmitSignedBatch_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_EvidenceService_SubmitSignedBatch_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_EvidenceService_GetEvidence_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -700,6 +764,7 @@ func (m response_EvidenceService_GetLatestTreeHead_0) XXX_ResponseBody() interfa
 var (
 	pattern_EvidenceService_Submit_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "evidence"}, ""))
 	pattern_EvidenceService_SubmitBatch_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "evidence"}, "batch"))
+	pattern_EvidenceService_SubmitSignedBatch_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "evidence"}, "signedBatch"))
 	pattern_EvidenceService_GetEvidence_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "evidence", "evidence_id"}, ""))
 	pattern_EvidenceService_LookupFingerprint_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "fingerprints", "fingerprint"}, ""))
 	pattern_EvidenceService_GetInclusionProof_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "proofs", "inclusion"}, ""))
@@ -711,6 +776,7 @@ var (
 var (
 	forward_EvidenceService_Submit_0              = runtime.ForwardResponseMessage
 	forward_EvidenceService_SubmitBatch_0         = runtime.ForwardResponseMessage
+	forward_EvidenceService_SubmitSignedBatch_0   = runtime.ForwardResponseMessage
 	forward_EvidenceService_GetEvidence_0         = runtime.ForwardResponseMessage
 	forward_EvidenceService_LookupFingerprint_0   = runtime.ForwardResponseMessage
 	forward_EvidenceService_GetInclusionProof_0   = runtime.ForwardResponseMessage

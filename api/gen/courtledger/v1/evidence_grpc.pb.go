@@ -25,6 +25,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	EvidenceService_Submit_FullMethodName              = "/courtledger.v1.EvidenceService/Submit"
 	EvidenceService_SubmitBatch_FullMethodName         = "/courtledger.v1.EvidenceService/SubmitBatch"
+	EvidenceService_SubmitSignedBatch_FullMethodName   = "/courtledger.v1.EvidenceService/SubmitSignedBatch"
 	EvidenceService_GetEvidence_FullMethodName         = "/courtledger.v1.EvidenceService/GetEvidence"
 	EvidenceService_LookupFingerprint_FullMethodName   = "/courtledger.v1.EvidenceService/LookupFingerprint"
 	EvidenceService_GetInclusionProof_FullMethodName   = "/courtledger.v1.EvidenceService/GetInclusionProof"
@@ -43,6 +44,13 @@ type EvidenceServiceClient interface {
 	// SubmitBatch records up to 1024 submissions in one call; each gets its
 	// own receipt or error.
 	SubmitBatch(ctx context.Context, in *SubmitBatchRequest, opts ...grpc.CallOption) (*SubmitBatchResponse, error)
+	// SubmitSignedBatch records up to 1024 submissions the platform signed
+	// once, as a batch (docs/formats.md, "Batch-signed filing"): the court
+	// verifies the header's signature once and each submission's path to the
+	// header's root. Each submission gets its own receipt or problem, as in
+	// SubmitBatch; a batch whose header, signature or count does not check,
+	// or with a request ID twice, is refused whole and nothing is recorded.
+	SubmitSignedBatch(ctx context.Context, in *SubmitSignedBatchRequest, opts ...grpc.CallOption) (*SubmitBatchResponse, error)
 	// GetEvidence returns the receipt of an evidence ID.
 	GetEvidence(ctx context.Context, in *GetEvidenceRequest, opts ...grpc.CallOption) (*GetEvidenceResponse, error)
 	// LookupFingerprint returns the entries recording a fingerprint.
@@ -80,6 +88,16 @@ func (c *evidenceServiceClient) SubmitBatch(ctx context.Context, in *SubmitBatch
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SubmitBatchResponse)
 	err := c.cc.Invoke(ctx, EvidenceService_SubmitBatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *evidenceServiceClient) SubmitSignedBatch(ctx context.Context, in *SubmitSignedBatchRequest, opts ...grpc.CallOption) (*SubmitBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SubmitBatchResponse)
+	err := c.cc.Invoke(ctx, EvidenceService_SubmitSignedBatch_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +174,13 @@ type EvidenceServiceServer interface {
 	// SubmitBatch records up to 1024 submissions in one call; each gets its
 	// own receipt or error.
 	SubmitBatch(context.Context, *SubmitBatchRequest) (*SubmitBatchResponse, error)
+	// SubmitSignedBatch records up to 1024 submissions the platform signed
+	// once, as a batch (docs/formats.md, "Batch-signed filing"): the court
+	// verifies the header's signature once and each submission's path to the
+	// header's root. Each submission gets its own receipt or problem, as in
+	// SubmitBatch; a batch whose header, signature or count does not check,
+	// or with a request ID twice, is refused whole and nothing is recorded.
+	SubmitSignedBatch(context.Context, *SubmitSignedBatchRequest) (*SubmitBatchResponse, error)
 	// GetEvidence returns the receipt of an evidence ID.
 	GetEvidence(context.Context, *GetEvidenceRequest) (*GetEvidenceResponse, error)
 	// LookupFingerprint returns the entries recording a fingerprint.
@@ -184,6 +209,9 @@ func (UnimplementedEvidenceServiceServer) Submit(context.Context, *SubmitRequest
 }
 func (UnimplementedEvidenceServiceServer) SubmitBatch(context.Context, *SubmitBatchRequest) (*SubmitBatchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SubmitBatch not implemented")
+}
+func (UnimplementedEvidenceServiceServer) SubmitSignedBatch(context.Context, *SubmitSignedBatchRequest) (*SubmitBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SubmitSignedBatch not implemented")
 }
 func (UnimplementedEvidenceServiceServer) GetEvidence(context.Context, *GetEvidenceRequest) (*GetEvidenceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetEvidence not implemented")
@@ -256,6 +284,24 @@ func _EvidenceService_SubmitBatch_Handler(srv interface{}, ctx context.Context, 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(EvidenceServiceServer).SubmitBatch(ctx, req.(*SubmitBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EvidenceService_SubmitSignedBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SubmitSignedBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EvidenceServiceServer).SubmitSignedBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EvidenceService_SubmitSignedBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EvidenceServiceServer).SubmitSignedBatch(ctx, req.(*SubmitSignedBatchRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -382,6 +428,10 @@ var EvidenceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SubmitBatch",
 			Handler:    _EvidenceService_SubmitBatch_Handler,
+		},
+		{
+			MethodName: "SubmitSignedBatch",
+			Handler:    _EvidenceService_SubmitSignedBatch_Handler,
 		},
 		{
 			MethodName: "GetEvidence",
