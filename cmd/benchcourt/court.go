@@ -233,6 +233,32 @@ func (s *submissionSigner) sign(ctx context.Context, n int) ([]consensus.SignedS
 }
 
 func (s *submissionSigner) one(rng *rand.Rand) (consensus.SignedSubmission, error) {
+	sub := s.unsigned(rng)
+	sig, err := sub.Sign(s.key)
+	if err != nil {
+		return consensus.SignedSubmission{}, fmt.Errorf("sign submission: %w", err)
+	}
+	return consensus.SignedSubmission{Submission: sub, Signature: sig}, nil
+}
+
+// batch makes n distinct submissions signed once, as a batch
+// (docs/formats.md, "Batch-signed filing").
+func (s *submissionSigner) batch(rng *rand.Rand, n int) (*evidence.SignedBatch, error) {
+	subs := make([]evidence.Submission, n)
+	for i := range subs {
+		subs[i] = s.unsigned(rng)
+	}
+	h := evidence.BatchHeader{Court: benchCourt, Platform: benchPlatform,
+		BatchID: s.prefix + "-b" + strconv.FormatUint(s.seq.Add(1), 10), SignedAt: subs[0].SignedAt}
+	b, err := evidence.SignBatch(s.key, h, subs)
+	if err != nil {
+		return nil, fmt.Errorf("sign batch: %w", err)
+	}
+	return b, nil
+}
+
+// unsigned makes the next distinct submission.
+func (s *submissionSigner) unsigned(rng *rand.Rand) evidence.Submission {
 	n := s.seq.Add(1)
 	var fp evidence.Fingerprint
 	for i := 0; i < len(fp); i += 8 {
@@ -250,11 +276,7 @@ func (s *submissionSigner) one(rng *rand.Rand) (consensus.SignedSubmission, erro
 		Title:       "买卖合同 " + strconv.FormatUint(n, 10),
 		SignedAt:    time.Now().UTC().Truncate(time.Millisecond), // as api/client signs: the API carries milliseconds
 	}
-	sig, err := sub.Sign(s.key)
-	if err != nil {
-		return consensus.SignedSubmission{}, fmt.Errorf("sign submission: %w", err)
-	}
-	return consensus.SignedSubmission{Submission: sub, Signature: sig}, nil
+	return sub
 }
 
 func seed() [32]byte {

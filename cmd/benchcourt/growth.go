@@ -15,6 +15,7 @@ import (
 
 	"github.com/courtledger/courtledger/bench"
 	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/evidence"
 )
 
 // growthOptions are the growth run's knobs.
@@ -24,6 +25,9 @@ type growthOptions struct {
 	submitters int           // concurrent Submit calls while building
 	samples    int           // inclusion proofs timed at each size
 	maxBuild   time.Duration // total time allowed for building
+	// signedBatch builds with batch-signed filing (one platform signature
+	// per call) instead of a signature per submission.
+	signedBatch bool
 }
 
 // growthRow is one size of the growth run.
@@ -105,7 +109,11 @@ func buildTo(ctx context.Context, c *court, target uint64, opt growthOptions) in
 	var failed atomic.Int64
 	for l.Size() < target && ctx.Err() == nil {
 		need := int64(target - l.Size())
-		batches := make(chan []consensus.SignedSubmission, opt.submitters)
+		type call struct {
+			subs   []consensus.SignedSubmission
+			signed *evidence.SignedBatch
+		}
+		batches := make(chan call, opt.submitters)
 		var (
 			produced atomic.Int64
 			signers  sync.WaitGroup
@@ -122,14 +130,22 @@ func buildTo(ctx context.Context, c *court, target uint64, opt growthOptions) in
 					if n <= 0 {
 						return
 					}
-					batch := make([]consensus.SignedSubmission, 0, n)
-					for range n {
+					var batch call
+					if opt.signedBatch {
+						b, err := c.subs.batch(rng, int(n))
+						if err != nil {
+							failed.Add(n)
+							continue
+						}
+						batch.signed = b
+					}
+					for i := int64(0); i < n && !opt.signedBatch; i++ {
 						s, err := c.subs.one(rng)
 						if err != nil {
 							failed.Add(1)
 							continue
 						}
-						batch = append(batch, s)
+						batch.subs = append(batch.subs, s)
 					}
 					select {
 					case batches <- batch:
@@ -145,16 +161,25 @@ func buildTo(ctx context.Context, c *court, target uint64, opt growthOptions) in
 			go func() {
 				defer submits.Done()
 				for batch := range batches {
-					res, err := l.Submit(ctx, batch)
+					submit := func() ([]consensus.Result, error) {
+						if batch.signed != nil {
+							return l.SubmitSignedBatch(ctx, batch.signed)
+						}
+						return l.Submit(ctx, batch.subs)
+					}
+					res, err := submit()
 					// More submitters than the leader admits at once
 					// (BatchConfig.MaxPending) are told to come back.
 					var busy *consensus.BusyError
 					for errors.As(err, &busy) && ctx.Err() == nil {
 						time.Sleep(busy.RetryAfter)
-						res, err = l.Submit(ctx, batch)
+						res, err = submit()
 					}
 					if err != nil {
-						failed.Add(int64(len(batch)))
+						failed.Add(int64(len(batch.subs)))
+						if batch.signed != nil {
+							failed.Add(int64(len(batch.signed.Submissions)))
+						}
 						continue
 					}
 					for _, r := range res {

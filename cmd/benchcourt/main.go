@@ -523,6 +523,7 @@ func growthCmd() *cobra.Command {
 	f.IntVar(&opt.submitters, "submitters", 8, "concurrent Submit calls while building")
 	f.IntVar(&opt.samples, "samples", 2000, "inclusion proofs timed at each size")
 	f.DurationVar(&opt.maxBuild, "max-build", 5*time.Minute, "time allowed for building, in all")
+	f.BoolVar(&opt.signedBatch, "signed-batch", false, "build with batch-signed filing: one platform signature per call of --batch")
 	addOutputFlags(f, &out)
 	return cmd
 }
