@@ -103,10 +103,10 @@ func (h *BatchHeader) Validate() error {
 	if !ValidCourtID(h.Court) {
 		return fieldErr("batch.court", ErrCourtID, "%q", clip(h.Court))
 	}
-	if !platformIDRe.MatchString(h.Platform) {
+	if !ValidPlatformID(h.Platform) {
 		return fieldErr("batch.platform", ErrPlatformID, "%q", clip(h.Platform))
 	}
-	if !requestIDRe.MatchString(h.BatchID) {
+	if !validRequestID(h.BatchID) {
 		return fieldErr("batch.batch_id", ErrBatchID, "%q", clip(h.BatchID))
 	}
 	if err := checkTime("batch.signed_at", h.SignedAt); err != nil {

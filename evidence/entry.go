@@ -3,7 +3,6 @@ package evidence
 import (
 	"bytes"
 	"encoding/hex"
-	"regexp"
 	"time"
 
 	"github.com/courtledger/courtledger/crypto/merkle"
@@ -27,12 +26,6 @@ const (
 		4 + sm3.Size + 4 + maxCategoryLen + 4 + MaxTitleBytes + 4 +
 		MaxMetadataPairs*8 + MaxMetadataBytes + 8
 )
-
-// courtIDRe admits names usable as a C2SP log origin and key name.
-var courtIDRe = regexp.MustCompile(`^[a-z0-9][a-z0-9./-]{0,127}$`)
-
-// ValidCourtID reports whether id can name a court and its log.
-func ValidCourtID(id string) bool { return courtIDRe.MatchString(id) }
 
 // EvidenceID derives the ID of the evidence a platform files at a court under
 // a request ID (see the package comment).

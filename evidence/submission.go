@@ -3,7 +3,6 @@ package evidence
 import (
 	"encoding/hex"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -42,15 +41,6 @@ const (
 	submissionTagV1 = "evidence-submission/v1"
 	submissionTag   = "evidence-submission/v2"
 )
-
-var (
-	platformIDRe  = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,62}[a-z0-9])?$`)
-	requestIDRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
-	metadataKeyRe = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,63}$`)
-)
-
-// ValidPlatformID reports whether id can name a platform.
-func ValidPlatformID(id string) bool { return platformIDRe.MatchString(id) }
 
 // Fingerprint is the SM3 digest of an evidence file.
 type Fingerprint = sm3.Digest
@@ -264,10 +254,10 @@ func (s *Submission) validateFormat() error {
 	if s.Court != "" && !ValidCourtID(s.Court) {
 		return fieldErr("court", ErrCourtID, "%q", clip(s.Court))
 	}
-	if !platformIDRe.MatchString(s.Platform) {
+	if !ValidPlatformID(s.Platform) {
 		return fieldErr("platform", ErrPlatformID, "%q", clip(s.Platform))
 	}
-	if !requestIDRe.MatchString(s.RequestID) {
+	if !validRequestID(s.RequestID) {
 		return fieldErr("request_id", ErrRequestID, "%q", clip(s.RequestID))
 	}
 	if !s.Category.Valid() {
@@ -294,7 +284,7 @@ func checkMetadata(m map[string]string) error {
 	// submission is always rejected for the same reason.
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		v := m[k]
-		if !metadataKeyRe.MatchString(k) {
+		if !validMetadataKey(k) {
 			return fieldErr("metadata", ErrMetadataKey, "key %q", clip(k))
 		}
 		if err := checkText("metadata["+k+"]", v, MaxMetadataValue); err != nil {
