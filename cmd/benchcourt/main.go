@@ -123,6 +123,7 @@ func newRoot() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
 	root.AddCommand(submitCmd(), etcdCmd(), tesseraCmd(), bothCmd(), allCmd(), growthCmd())
+	root.AddCommand(visibilityCmd()) // visibility.go: cross-court visibility latency
 	return root
 }
 
