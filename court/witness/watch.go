@@ -2,7 +2,9 @@ package witness
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -42,6 +44,11 @@ func (f *follower) watch(ctx context.Context) {
 			backoff = 0
 		}
 		backoff = min(max(2*backoff, f.leaderCheck()), f.s.cfg.IdleInterval)
+		if heard && errors.Is(err, io.EOF) {
+			// The node watched is stopping (its streams end cleanly then):
+			// watch the next one now rather than poll for a second.
+			backoff = endedWatchPause
+		}
 		switch code := status.Code(err); {
 		case code == codes.Unimplemented:
 			if !unimplemented {
@@ -57,6 +64,10 @@ func (f *follower) watch(ctx context.Context) {
 		}
 	}
 }
+
+// endedWatchPause is the wait before watching another node after the one
+// watched ended the stream (it is stopping).
+const endedWatchPause = 50 * time.Millisecond
 
 // leaderCheck is how often a watch checks that this node still leads, and
 // its first wait before watching again.
@@ -112,6 +123,11 @@ func (f *follower) watchOnce(ctx context.Context) (heard bool, err error) {
 	}
 	for {
 		r, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			f.mu.Lock()
+			f.watchNext = k + 1
+			f.mu.Unlock()
+		}
 		if err != nil {
 			return heard, err
 		}
