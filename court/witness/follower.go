@@ -148,11 +148,10 @@ type follower struct {
 	// kick ends an idle wait: a head of the court was gossiped or pushed
 	// (watch.go) beyond the mirror.
 	kick chan struct{}
-	// watchNext is the endpoint to watch first; hint is the newest head
-	// the court pushed, of size hintSize (watch.go).
-	watchNext int
-	hint      []byte
-	hintSize  uint64
+	// hint is the newest head the court pushed, of size hintSize
+	// (watch.go).
+	hint     []byte
+	hintSize uint64
 }
 
 // New makes a Syncer; Run runs it.

@@ -16,9 +16,9 @@ const (
 	MaxGossip = 64
 	// MaxWatchers bounds the WatchHeads streams one node serves at once;
 	// each holds a goroutine and a stream for as long as the watcher
-	// likes. A court watches each other court once, from its leader, so
-	// 64 leaves room for many courts and for watches a restarted leader
-	// has not yet seen closed.
+	// likes. A court's leader watches each node of each other court once,
+	// so a node serves one watch per other court: 64 leaves room for many
+	// courts and for watches of a deposed leader not yet seen closed.
 	MaxWatchers = 64
 	// WatchHeartbeat is how often a WatchHeads stream sends the newest head
 	// again while nothing changes; a watcher that hears nothing for

@@ -2,9 +2,8 @@ package witness
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -14,29 +13,41 @@ import (
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 )
 
-// watch keeps a WatchHeads stream open to the court while this node leads
-// its own court, and wakes the follower for a round whenever the court
-// pushes a head beyond the mirror: a filing there is then mirrored here in
-// one round trip of the stream plus one round, not at the next poll. The
-// poll goes on regardless; if the stream fails, or the court does not
-// offer WatchHeads (a court of an older version: Unimplemented), the
-// follower just polls and the watch is tried again with backoff, from a
-// second (Interval if shorter) doubling up to IdleInterval: a court
-// restarting is watched again within seconds, one that will not serve a
-// watch costs a call per IdleInterval.
+// watch keeps a WatchHeads stream open to each node of the court while
+// this node leads its own court, and wakes the follower for a round
+// whenever one pushes a head beyond the mirror: a filing there is then
+// mirrored here in one push plus one round, not at the next poll. Every
+// node is watched because the court's leader, which applies a filing
+// first, is not known here: a follower of the court pushes the head only
+// once it learns of the commit, some 50-100 ms later at rest. The poll goes
+// on regardless; if a stream fails, or the court does not offer
+// WatchHeads (a court of an older version: Unimplemented), the follower
+// just polls and the watch is tried again with backoff, from a second
+// (Interval if shorter) doubling up to IdleInterval: a node restarting is
+// watched again within seconds, one that will not serve a watch costs a
+// call per IdleInterval.
 func (f *follower) watch(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for k := range f.court.Endpoints {
+		wg.Add(1)
+		go func() { defer wg.Done(); f.watchEndpoint(ctx, k) }()
+	}
+}
+
+func (f *follower) watchEndpoint(ctx context.Context, k int) {
 	backoff := time.Duration(0)
 	unimplemented := false
+	log := f.log.With("endpoint", f.court.Endpoints[k])
 	for ctx.Err() == nil {
 		if !f.s.ledger.IsLeader() {
-			// Only the leader runs rounds, so only it watches: a court
-			// holds one watch per other court, not one per node.
+			// Only the leader runs rounds, so only it watches.
 			if !sleepCtx(ctx, f.leaderCheck()) {
 				return
 			}
 			continue
 		}
-		heard, err := f.watchOnce(ctx)
+		heard, err := f.watchOnce(ctx, k)
 		if ctx.Err() != nil {
 			return
 		}
@@ -44,20 +55,15 @@ func (f *follower) watch(ctx context.Context) {
 			backoff = 0
 		}
 		backoff = min(max(2*backoff, f.leaderCheck()), f.s.cfg.IdleInterval)
-		if heard && errors.Is(err, io.EOF) {
-			// The node watched is stopping (its streams end cleanly then):
-			// watch the next one now rather than poll for a second.
-			backoff = endedWatchPause
-		}
 		switch code := status.Code(err); {
 		case code == codes.Unimplemented:
 			if !unimplemented {
-				f.log.Info("the court does not offer WatchHeads; following it by polling alone", "retry_in", backoff)
+				log.Info("the court does not offer WatchHeads; following it by polling alone", "retry_in", backoff)
 			}
 			unimplemented = true
 		case err != nil:
 			unimplemented = false
-			f.log.Debug("watch of the court's heads ended; polling meanwhile", "err", err, "retry_in", backoff)
+			log.Debug("watch of the court's heads ended; polling meanwhile", "err", err, "retry_in", backoff)
 		}
 		if !sleepCtx(ctx, backoff) {
 			return
@@ -65,27 +71,18 @@ func (f *follower) watch(ctx context.Context) {
 	}
 }
 
-// endedWatchPause is the wait before watching another node after the one
-// watched ended the stream (it is stopping).
-const endedWatchPause = 50 * time.Millisecond
-
 // leaderCheck is how often a watch checks that this node still leads, and
 // its first wait before watching again.
 func (f *follower) leaderCheck() time.Duration { return min(f.s.cfg.Interval, time.Second) }
 
-// watchOnce watches one endpoint of the court until the stream ends, this
+// watchOnce watches endpoint k of the court until the stream ends, this
 // node stops leading, or the stream is silent for watchSilence. heard
 // reports that the stream delivered at least one head.
-func (f *follower) watchOnce(ctx context.Context) (heard bool, err error) {
+func (f *follower) watchOnce(ctx context.Context, k int) (heard bool, err error) {
 	clients, err := f.connect()
 	if err != nil {
 		return false, err
 	}
-	f.mu.Lock()
-	k := f.watchNext % len(clients)
-	f.watchNext++ // the next watch tries the next endpoint, unless this one serves
-	f.mu.Unlock()
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The stream ends when this node stops leading, or when the court
@@ -123,39 +120,30 @@ func (f *follower) watchOnce(ctx context.Context) (heard bool, err error) {
 	}
 	for {
 		r, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			f.mu.Lock()
-			f.watchNext = k + 1
-			f.mu.Unlock()
-		}
 		if err != nil {
 			return heard, err
-		}
-		if !heard {
-			f.mu.Lock()
-			f.watchNext = k // this endpoint serves: watch it first next time
-			f.mu.Unlock()
 		}
 		heard = true
 		select {
 		case alive <- struct{}{}:
 		default:
 		}
-		if err := f.pushed([]byte(r.Note)); err != nil {
+		if err := f.pushed([]byte(r.Note), k); err != nil {
 			return heard, err
 		}
 	}
 }
 
-// pushed acts on a head the court pushed: if it is signed by the court and
-// beyond the mirror, the follower runs a round now, towards the newer of
-// this head and the one the round fetches (the node watched may be ahead
-// of the node polled, which would otherwise answer with the head before
-// and leave the filing for the next poll). It is only a hint: the round
+// pushed acts on a head that endpoint k of the court pushed: if it is
+// signed by the court and beyond the mirror, the follower runs a round
+// now, towards the newer of this head and the one the round fetches, and
+// asks endpoint k first (the node that pushed may be ahead of the others,
+// which would answer with the head before and leave the filing for the
+// next poll, or wait to catch up). It is only a hint: the round
 // checks the head again and everything it mirrors up to it, so a head
 // that does not verify is dropped (and ends the stream) and costs no
 // round, and a genuine one costs at most one.
-func (f *follower) pushed(note []byte) error {
+func (f *follower) pushed(note []byte, k int) error {
 	if len(note) == 0 {
 		return nil // the court has recorded nothing yet
 	}
@@ -177,7 +165,7 @@ func (f *follower) pushed(note []byte) error {
 	if h.Size > st.Size {
 		f.mu.Lock()
 		if h.Size > f.hintSize {
-			f.hint, f.hintSize = note, h.Size
+			f.hint, f.hintSize, f.next = note, h.Size, k
 		}
 		f.mu.Unlock()
 		f.wake()

@@ -35,12 +35,13 @@ func headOfSize(t *testing.T, court string, k *sm2.PrivateKey, size uint64) []by
 }
 
 // A pushed head is a hint: one that the court did not sign wakes nothing
-// and is not aimed at; one beyond the mirror wakes the follower once and
-// becomes the round's target if it is newer than what the round fetched;
-// one the mirror already holds wakes nothing.
+// and is not aimed at; one beyond the mirror wakes the follower once,
+// steers the round to the node that pushed it, and becomes the round's
+// target if it is newer than what the round fetched; one the mirror
+// already holds wakes nothing.
 func TestPushedHeadIsOnlyAVerifiedHint(t *testing.T) {
 	self, b, forger := key(t), key(t), key(t)
-	courts, err := NewCourts(hz, []*sm2.PublicKey{self.Public()}, []OtherCourt{{Court: bj, Endpoints: []string{"b:1"}, Key: b.Public()}})
+	courts, err := NewCourts(hz, []*sm2.PublicKey{self.Public()}, []OtherCourt{{Court: bj, Endpoints: []string{"b:1", "b:2"}, Key: b.Public()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,13 +56,13 @@ func TestPushedHeadIsOnlyAVerifiedHint(t *testing.T) {
 		}
 	}
 
-	if err := f.pushed(headOfSize(t, bj, forger, 50)); err == nil {
+	if err := f.pushed(headOfSize(t, bj, forger, 50), 0); err == nil {
 		t.Fatal("a head signed by another key was taken")
 	}
-	if err := f.pushed(headOfSize(t, hz, b, 50)); err == nil {
+	if err := f.pushed(headOfSize(t, hz, b, 50), 0); err == nil {
 		t.Fatal("a head of another court was taken")
 	}
-	if err := f.pushed([]byte("not a note")); err == nil {
+	if err := f.pushed([]byte("not a note"), 0); err == nil {
 		t.Fatal("garbage was taken")
 	}
 	if woken() || f.newest(nil, 10) != nil {
@@ -69,22 +70,25 @@ func TestPushedHeadIsOnlyAVerifiedHint(t *testing.T) {
 	}
 
 	for _, size := range []uint64{5, 10} {
-		if err := f.pushed(headOfSize(t, bj, b, size)); err != nil {
+		if err := f.pushed(headOfSize(t, bj, b, size), 0); err != nil {
 			t.Fatal(err)
 		}
 		if woken() {
 			t.Fatalf("a head of size %d, which the mirror of 10 holds, woke the follower", size)
 		}
 	}
-	if err := f.pushed(nil); err != nil || woken() {
+	if err := f.pushed(nil, 0); err != nil || woken() {
 		t.Fatalf("an empty note (a court with nothing recorded): %v, woken %v", err, woken())
 	}
 
 	h12, h11 := headOfSize(t, bj, b, 12), headOfSize(t, bj, b, 11)
-	if err := f.pushed(h12); err != nil {
+	if err := f.pushed(h12, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.pushed(h11); err != nil { // older, arriving late
+	if f.next != 1 {
+		t.Fatal("the round does not ask first the node that pushed the head beyond the mirror")
+	}
+	if err := f.pushed(h11, 0); err != nil { // older, arriving late
 		t.Fatal(err)
 	}
 	if !woken() {
