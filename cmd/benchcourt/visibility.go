@@ -22,9 +22,11 @@ package main
 // a filing is acknowledged when Submit returns its receipt. For each
 // sample, one goroutine watches the mirror court's leader (in process,
 // every millisecond) until its mirror of the origin holds the entry, then
-// asks that node for the evidence over gRPC as a judge (api/client, the
-// origin's key in Config.Trust) and verifies the receipt with
-// VerifyReceipt; the time from the acknowledgement to that verified
+// asks that node (any node of the court with --read-at-any-node: a
+// follower learns of the mirror's commit up to about 100 ms later at rest,
+// and catches up before it answers) for the evidence over gRPC as a judge
+// (api/client, the origin's key in Config.Trust) and verifies the receipt
+// with VerifyReceipt; the time from the acknowledgement to that verified
 // receipt is the sample. A sample not verified within --timeout is
 // counted as missed. It prints p50, p99 and max per mode and phase, with
 // the filing rate reached.
@@ -69,6 +71,7 @@ type visibilityOptions struct {
 	dir         string
 	nodes       int
 	fast        bool
+	readAny     bool
 	modes       []string
 	duration    time.Duration
 	idleEvery   time.Duration
@@ -111,6 +114,7 @@ func visibilityCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.dir, "dir", "", "data directory (default: a temporary directory, removed afterwards)")
 	f.IntVar(&o.nodes, "nodes", 1, "nodes per court")
+	f.BoolVar(&o.readAny, "read-at-any-node", false, "the judge reads at any node of the mirror court (api/client's choice), not at its leader")
 	f.BoolVar(&o.fast, "fast-raft", false, "shorten Raft's timeouts as the tests do (default: production timings)")
 	f.StringSliceVar(&o.modes, "modes", []string{"watch", "poll"}, "watch (the default sync), poll (witness Config.NoWatch), or both")
 	f.DurationVar(&o.duration, "duration", 8*time.Second, "length of each phase (idle, loaded) per mode")
@@ -144,7 +148,7 @@ func runVisibility(ctx context.Context, o visibilityOptions, out, progress io.Wr
 	var results []visResult
 	for _, mode := range o.modes {
 		fmt.Fprintf(progress, "visibility: %s: starting two courts of %d nodes\n", mode, o.nodes)
-		p, err := startPair(ctx, filepath.Join(dir, mode), o.nodes, o.fast, mode == "poll")
+		p, err := startPair(ctx, filepath.Join(dir, mode), o.nodes, o.fast, mode == "poll", o.readAny)
 		if err != nil {
 			return fmt.Errorf("%s: %w", mode, err)
 		}
@@ -196,7 +200,7 @@ type pair struct {
 
 // startPair starts both courts, each mirroring the other, waits for their
 // leaders, and registers the platform at the origin.
-func startPair(ctx context.Context, dir string, nodes int, fast, noWatch bool) (*pair, error) {
+func startPair(ctx context.Context, dir string, nodes int, fast, noWatch, readAny bool) (*pair, error) {
 	pki := filepath.Join(dir, "pki")
 	ca, err := devca.New("benchcourt visibility")
 	if err != nil {
@@ -262,8 +266,9 @@ func startPair(ctx context.Context, dir string, nodes int, fast, noWatch bool) (
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	origin, err := p.leader(wctx, visOrigin)
+	var mirror *courtnode.Node
 	if err == nil {
-		_, err = p.leader(wctx, visMirror)
+		mirror, err = p.leader(wctx, visMirror)
 	}
 	if err == nil {
 		err = origin.Ledger().RegisterPlatform(wctx, visPlatform, platform.Public())
@@ -287,9 +292,12 @@ func startPair(ctx context.Context, dir string, nodes int, fast, noWatch bool) (
 		p.close()
 		return nil, err
 	}
-	var eps []string
-	for _, peer := range peers[visMirror] {
-		eps = append(eps, peer.GRPCAddr)
+	eps := []string{mirror.GRPCAddr()}
+	if readAny {
+		eps = nil
+		for _, peer := range peers[visMirror] {
+			eps = append(eps, peer.GRPCAddr)
+		}
 	}
 	p.judge, err = client.New(client.Config{Endpoints: eps, Trust: map[string][]*checkpoint.Verifier{visOrigin: {ov}},
 		DialOptions: []grpc.DialOption{tlsOpt}})
