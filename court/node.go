@@ -278,7 +278,7 @@ func Start(cfg Config) (*Node, error) {
 
 // syncServer is the node's SyncService.
 func (n *Node) syncServer() *syncServer {
-	return &syncServer{ledger: n.ledger, courts: n.courts, gossip: n.syncer, fwd: n}
+	return &syncServer{ledger: n.ledger, courts: n.courts, gossip: n.syncer, fwd: n, done: n.done}
 }
 
 func (n *Node) now() time.Time { return n.cfg.Clock() }

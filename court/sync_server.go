@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
@@ -22,6 +26,12 @@ type syncServer struct {
 	courts *witness.Courts
 	gossip gossiper
 	fwd    forwarder
+	// done closes when the node stops: open watches end then, so that
+	// GracefulStop, which waits for every stream, is not held up.
+	done <-chan struct{}
+	// watchers counts the WatchHeads streams open, at most
+	// witness.MaxWatchers.
+	watchers atomic.Int64
 }
 
 // syncLedger is what the sync service reads of the court's own log and
@@ -32,6 +42,9 @@ type syncLedger interface {
 	ConsistencyProof(size1, size2 uint64) ([][]byte, error)
 	Log(court string) *consensus.LogView
 	AddCosignature(ctx context.Context, size uint64, line []byte) error
+	// Grown returns a channel closed the next time the court's own log
+	// grows on this node.
+	Grown() <-chan struct{}
 }
 
 // gossiper checks the heads another court gossips and says which this
@@ -150,6 +163,46 @@ func (s *syncServer) ExchangeHeads(ctx context.Context, req *pb.ExchangeHeadsReq
 			}
 			return &pb.ExchangeHeadsResponse{Heads: s.gossip.HeldHeads()}, nil
 		})
+}
+
+// WatchHeads sends the newest head at once, then the newest again each
+// time the log grows: a watcher slower than the heads gets the newest when
+// it next reads, never a backlog. While nothing changes it sends the
+// newest every witness.WatchHeartbeat, so the watcher can tell a quiet
+// court from a dead connection.
+func (s *syncServer) WatchHeads(req *pb.WatchHeadsRequest, stream grpc.ServerStreamingServer[pb.WatchHeadsResponse]) error {
+	if n := s.watchers.Add(1); n > witness.MaxWatchers {
+		s.watchers.Add(-1)
+		return toStatus(&Problem{Code: codes.ResourceExhausted, Reason: "TOO_MANY_WATCHERS",
+			Message: fmt.Sprintf("this node already serves %d watches of its heads, its limit; watch another node of the court, or poll GetCheckpoint", witness.MaxWatchers)})
+	}
+	defer s.watchers.Add(-1)
+	ctx := stream.Context()
+	beat := time.NewTicker(witness.WatchHeartbeat)
+	defer beat.Stop()
+	var sent uint64
+	for first, again := true, false; ; {
+		grown := s.ledger.Grown() // taken before the head is read: no growth is missed
+		h, err := s.ledger.LatestHead()
+		if err != nil && !errors.Is(err, consensus.ErrEmpty) {
+			return toStatus(err)
+		}
+		if first || again || h.Head.Size > sent {
+			if err := stream.Send(&pb.WatchHeadsResponse{Note: string(h.Note)}); err != nil {
+				return err
+			}
+			sent, first, again = h.Head.Size, false, false
+		}
+		select {
+		case <-grown:
+		case <-beat.C:
+			again = true
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-s.done:
+			return nil
+		}
+	}
 }
 
 // callerIs checks that a court calling as a peer speaks for itself: its

@@ -66,6 +66,7 @@ var methodAccess = map[string]Access{
 	"/courtledger.v1.SyncService/StreamEntries":  {Roles: []Role{RolePeer}},
 	"/courtledger.v1.SyncService/AddCosignature": {Roles: []Role{RolePeer}, Forwarded: true},
 	"/courtledger.v1.SyncService/ExchangeHeads":  {Roles: []Role{RolePeer}, Forwarded: true},
+	"/courtledger.v1.SyncService/WatchHeads":     {Roles: []Role{RolePeer}},
 
 	"/courtledger.v1.AuditService/QueryAudit": {Roles: []Role{RoleAdmin}},
 	"/courtledger.v1.AuditService/AppendAudit": {Roles: []Role{RoleNode},

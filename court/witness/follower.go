@@ -59,6 +59,11 @@ type Config struct {
 	// least Interval). Rounds are IdleInterval apart when nothing changes,
 	// so an idle mirror's freshness is at most about IdleInterval old.
 	FreshEvery time.Duration
+	// NoWatch turns off watching the other courts' heads (WatchHeads):
+	// a filing elsewhere is then mirrored at the next round only, as
+	// before the watch existed. For measuring what the watch brings
+	// (benchcourt visibility) and for tests of the poll alone.
+	NoWatch bool
 	// Dial, if set, opens connections to other courts (tests inject faults
 	// here).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
@@ -140,9 +145,13 @@ type follower struct {
 	// gossiped is the size of this court's own head last sent to the
 	// court; a newer head ends an idle wait.
 	gossiped uint64
-	// kick ends an idle wait: a head of the court was gossiped beyond the
-	// mirror.
+	// kick ends an idle wait: a head of the court was gossiped or pushed
+	// (watch.go) beyond the mirror.
 	kick chan struct{}
+	// hint is the newest head the court pushed, of size hintSize
+	// (watch.go).
+	hint     []byte
+	hintSize uint64
 }
 
 // New makes a Syncer; Run runs it.
@@ -181,13 +190,21 @@ func (s *Syncer) Run(done <-chan struct{}) {
 }
 
 func (f *follower) run(done <-chan struct{}) {
+	var watching sync.WaitGroup
+	defer watching.Wait() // after cancelAll, below: the watch ends first
 	base, cancelAll := context.WithCancel(context.Background())
 	defer cancelAll()
 	go func() { <-done; cancelAll() }()
+	if !f.s.cfg.NoWatch {
+		watching.Add(1)
+		go func() { defer watching.Done(); f.watch(base) }()
+	}
 	backoff := time.Duration(0)
 	idle := f.s.cfg.Interval // the wait while nothing changes: doubles up to IdleInterval
 	for {
-		wait, wakeable := f.s.cfg.Interval, false
+		// A node that does not lead checks again within a second: once it
+		// leads, its watch may wake it at any time (watch.go).
+		wait, wakeable := f.leaderCheck(), false
 		if f.s.ledger.IsLeader() {
 			ctx, cancel := context.WithTimeout(base, 5*time.Minute)
 			changed, err := f.round(ctx)
@@ -276,24 +293,12 @@ func (f *follower) close() {
 // call runs fn against the court's endpoints in turn, starting with the
 // one that worked last, until one succeeds.
 func (f *follower) call(ctx context.Context, fn func(context.Context, pb.SyncServiceClient) error) error {
-	f.mu.Lock()
-	if f.clients == nil {
-		for _, ep := range f.court.Endpoints {
-			opts := []grpc.DialOption{f.s.cfg.DialCourt(f.court.Court), // mutual TLS: a node of that court
-				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(f.s.cfg.MaxRecvBytes))}
-			if d := f.s.cfg.Dial; d != nil {
-				opts = append(opts, grpc.WithContextDialer(d))
-			}
-			cc, err := grpc.NewClient(ep, opts...)
-			if err != nil {
-				f.mu.Unlock()
-				return fmt.Errorf("connect to %s at %s: %w", f.court.Court, ep, err)
-			}
-			f.conns = append(f.conns, cc)
-			f.clients = append(f.clients, pb.NewSyncServiceClient(cc))
-		}
+	clients, err := f.connect()
+	if err != nil {
+		return err
 	}
-	clients, start := f.clients, f.next
+	f.mu.Lock()
+	start := f.next
 	f.mu.Unlock()
 	var errs []error
 	for i := range clients {
@@ -317,6 +322,34 @@ func (f *follower) call(ctx context.Context, fn func(context.Context, pb.SyncSer
 		errs = append(errs, fmt.Errorf("%s: %w", f.court.Endpoints[k], err))
 	}
 	return fmt.Errorf("court %s unreachable: %w", f.court.Court, errors.Join(errs...))
+}
+
+// connect returns a client of each of the court's endpoints, connecting
+// the first time.
+func (f *follower) connect() ([]pb.SyncServiceClient, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.clients != nil {
+		return f.clients, nil
+	}
+	for _, ep := range f.court.Endpoints {
+		opts := []grpc.DialOption{f.s.cfg.DialCourt(f.court.Court), // mutual TLS: a node of that court
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(f.s.cfg.MaxRecvBytes))}
+		if d := f.s.cfg.Dial; d != nil {
+			opts = append(opts, grpc.WithContextDialer(d))
+		}
+		cc, err := grpc.NewClient(ep, opts...)
+		if err != nil {
+			for _, c := range f.conns {
+				c.Close()
+			}
+			f.conns, f.clients = nil, nil
+			return nil, fmt.Errorf("connect to %s at %s: %w", f.court.Court, ep, err)
+		}
+		f.conns = append(f.conns, cc)
+		f.clients = append(f.clients, pb.NewSyncServiceClient(cc))
+	}
+	return f.clients, nil
 }
 
 // round is one pass of the protocol with one court: fetch and check its
@@ -346,6 +379,7 @@ func (f *follower) round(ctx context.Context) (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	note = f.newest(note, st.Size)
 	if len(note) == 0 {
 		// The court (or the node that answered, if it lags far behind)
 		// holds no head yet: nothing to mirror, but heads to exchange.

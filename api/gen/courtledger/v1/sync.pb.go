@@ -525,6 +525,97 @@ func (x *ExchangeHeadsResponse) GetHeads() []string {
 	return nil
 }
 
+type WatchHeadsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The calling court, for logs.
+	FromCourt     string `protobuf:"bytes,1,opt,name=from_court,json=fromCourt,proto3" json:"from_court,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchHeadsRequest) Reset() {
+	*x = WatchHeadsRequest{}
+	mi := &file_courtledger_v1_sync_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchHeadsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchHeadsRequest) ProtoMessage() {}
+
+func (x *WatchHeadsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_courtledger_v1_sync_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchHeadsRequest.ProtoReflect.Descriptor instead.
+func (*WatchHeadsRequest) Descriptor() ([]byte, []int) {
+	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *WatchHeadsRequest) GetFromCourt() string {
+	if x != nil {
+		return x.FromCourt
+	}
+	return ""
+}
+
+type WatchHeadsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// C2SP signed note of the court's newest head, as GetCheckpoint returns
+	// it; empty while the court has recorded nothing.
+	Note          string `protobuf:"bytes,1,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchHeadsResponse) Reset() {
+	*x = WatchHeadsResponse{}
+	mi := &file_courtledger_v1_sync_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchHeadsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchHeadsResponse) ProtoMessage() {}
+
+func (x *WatchHeadsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_courtledger_v1_sync_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchHeadsResponse.ProtoReflect.Descriptor instead.
+func (*WatchHeadsResponse) Descriptor() ([]byte, []int) {
+	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *WatchHeadsResponse) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
 var File_courtledger_v1_sync_proto protoreflect.FileDescriptor
 
 const file_courtledger_v1_sync_proto_rawDesc = "" +
@@ -557,13 +648,20 @@ const file_courtledger_v1_sync_proto_rawDesc = "" +
 	"from_court\x18\x01 \x01(\tR\tfromCourt\x12\x14\n" +
 	"\x05heads\x18\x02 \x03(\tR\x05heads\"-\n" +
 	"\x15ExchangeHeadsResponse\x12\x14\n" +
-	"\x05heads\x18\x01 \x03(\tR\x05heads2\xe1\x03\n" +
+	"\x05heads\x18\x01 \x03(\tR\x05heads\"2\n" +
+	"\x11WatchHeadsRequest\x12\x1d\n" +
+	"\n" +
+	"from_court\x18\x01 \x01(\tR\tfromCourt\"(\n" +
+	"\x12WatchHeadsResponse\x12\x12\n" +
+	"\x04note\x18\x01 \x01(\tR\x04note2\xb8\x04\n" +
 	"\vSyncService\x12\\\n" +
 	"\rGetCheckpoint\x12$.courtledger.v1.GetCheckpointRequest\x1a%.courtledger.v1.GetCheckpointResponse\x12_\n" +
 	"\x0eGetConsistency\x12%.courtledger.v1.GetConsistencyRequest\x1a&.courtledger.v1.GetConsistencyResponse\x12T\n" +
 	"\rStreamEntries\x12$.courtledger.v1.StreamEntriesRequest\x1a\x1b.courtledger.v1.EntriesPage0\x01\x12_\n" +
 	"\x0eAddCosignature\x12%.courtledger.v1.AddCosignatureRequest\x1a&.courtledger.v1.AddCosignatureResponse\x12\\\n" +
-	"\rExchangeHeads\x12$.courtledger.v1.ExchangeHeadsRequest\x1a%.courtledger.v1.ExchangeHeadsResponseBIZGgithub.com/courtledger/courtledger/api/gen/courtledger/v1;courtledgerv1b\x06proto3"
+	"\rExchangeHeads\x12$.courtledger.v1.ExchangeHeadsRequest\x1a%.courtledger.v1.ExchangeHeadsResponse\x12U\n" +
+	"\n" +
+	"WatchHeads\x12!.courtledger.v1.WatchHeadsRequest\x1a\".courtledger.v1.WatchHeadsResponse0\x01BIZGgithub.com/courtledger/courtledger/api/gen/courtledger/v1;courtledgerv1b\x06proto3"
 
 var (
 	file_courtledger_v1_sync_proto_rawDescOnce sync.Once
@@ -577,7 +675,7 @@ func file_courtledger_v1_sync_proto_rawDescGZIP() []byte {
 	return file_courtledger_v1_sync_proto_rawDescData
 }
 
-var file_courtledger_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_courtledger_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_courtledger_v1_sync_proto_goTypes = []any{
 	(*GetCheckpointRequest)(nil),   // 0: courtledger.v1.GetCheckpointRequest
 	(*GetCheckpointResponse)(nil),  // 1: courtledger.v1.GetCheckpointResponse
@@ -589,23 +687,27 @@ var file_courtledger_v1_sync_proto_goTypes = []any{
 	(*AddCosignatureResponse)(nil), // 7: courtledger.v1.AddCosignatureResponse
 	(*ExchangeHeadsRequest)(nil),   // 8: courtledger.v1.ExchangeHeadsRequest
 	(*ExchangeHeadsResponse)(nil),  // 9: courtledger.v1.ExchangeHeadsResponse
+	(*WatchHeadsRequest)(nil),      // 10: courtledger.v1.WatchHeadsRequest
+	(*WatchHeadsResponse)(nil),     // 11: courtledger.v1.WatchHeadsResponse
 }
 var file_courtledger_v1_sync_proto_depIdxs = []int32{
-	0, // 0: courtledger.v1.SyncService.GetCheckpoint:input_type -> courtledger.v1.GetCheckpointRequest
-	2, // 1: courtledger.v1.SyncService.GetConsistency:input_type -> courtledger.v1.GetConsistencyRequest
-	4, // 2: courtledger.v1.SyncService.StreamEntries:input_type -> courtledger.v1.StreamEntriesRequest
-	6, // 3: courtledger.v1.SyncService.AddCosignature:input_type -> courtledger.v1.AddCosignatureRequest
-	8, // 4: courtledger.v1.SyncService.ExchangeHeads:input_type -> courtledger.v1.ExchangeHeadsRequest
-	1, // 5: courtledger.v1.SyncService.GetCheckpoint:output_type -> courtledger.v1.GetCheckpointResponse
-	3, // 6: courtledger.v1.SyncService.GetConsistency:output_type -> courtledger.v1.GetConsistencyResponse
-	5, // 7: courtledger.v1.SyncService.StreamEntries:output_type -> courtledger.v1.EntriesPage
-	7, // 8: courtledger.v1.SyncService.AddCosignature:output_type -> courtledger.v1.AddCosignatureResponse
-	9, // 9: courtledger.v1.SyncService.ExchangeHeads:output_type -> courtledger.v1.ExchangeHeadsResponse
-	5, // [5:10] is the sub-list for method output_type
-	0, // [0:5] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0,  // 0: courtledger.v1.SyncService.GetCheckpoint:input_type -> courtledger.v1.GetCheckpointRequest
+	2,  // 1: courtledger.v1.SyncService.GetConsistency:input_type -> courtledger.v1.GetConsistencyRequest
+	4,  // 2: courtledger.v1.SyncService.StreamEntries:input_type -> courtledger.v1.StreamEntriesRequest
+	6,  // 3: courtledger.v1.SyncService.AddCosignature:input_type -> courtledger.v1.AddCosignatureRequest
+	8,  // 4: courtledger.v1.SyncService.ExchangeHeads:input_type -> courtledger.v1.ExchangeHeadsRequest
+	10, // 5: courtledger.v1.SyncService.WatchHeads:input_type -> courtledger.v1.WatchHeadsRequest
+	1,  // 6: courtledger.v1.SyncService.GetCheckpoint:output_type -> courtledger.v1.GetCheckpointResponse
+	3,  // 7: courtledger.v1.SyncService.GetConsistency:output_type -> courtledger.v1.GetConsistencyResponse
+	5,  // 8: courtledger.v1.SyncService.StreamEntries:output_type -> courtledger.v1.EntriesPage
+	7,  // 9: courtledger.v1.SyncService.AddCosignature:output_type -> courtledger.v1.AddCosignatureResponse
+	9,  // 10: courtledger.v1.SyncService.ExchangeHeads:output_type -> courtledger.v1.ExchangeHeadsResponse
+	11, // 11: courtledger.v1.SyncService.WatchHeads:output_type -> courtledger.v1.WatchHeadsResponse
+	6,  // [6:12] is the sub-list for method output_type
+	0,  // [0:6] is the sub-list for method input_type
+	0,  // [0:0] is the sub-list for extension type_name
+	0,  // [0:0] is the sub-list for extension extendee
+	0,  // [0:0] is the sub-list for field type_name
 }
 
 func init() { file_courtledger_v1_sync_proto_init() }
@@ -619,7 +721,7 @@ func file_courtledger_v1_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_courtledger_v1_sync_proto_rawDesc), len(file_courtledger_v1_sync_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

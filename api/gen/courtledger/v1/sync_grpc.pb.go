@@ -28,6 +28,7 @@ const (
 	SyncService_StreamEntries_FullMethodName  = "/courtledger.v1.SyncService/StreamEntries"
 	SyncService_AddCosignature_FullMethodName = "/courtledger.v1.SyncService/AddCosignature"
 	SyncService_ExchangeHeads_FullMethodName  = "/courtledger.v1.SyncService/ExchangeHeads"
+	SyncService_WatchHeads_FullMethodName     = "/courtledger.v1.SyncService/WatchHeads"
 )
 
 // SyncServiceClient is the client API for SyncService service.
@@ -50,6 +51,15 @@ type SyncServiceClient interface {
 	// (gossip), so a court showing different histories to different courts
 	// is caught.
 	ExchangeHeads(ctx context.Context, in *ExchangeHeadsRequest, opts ...grpc.CallOption) (*ExchangeHeadsResponse, error)
+	// WatchHeads pushes the court's heads: the newest at once, then each
+	// newer one as the log grows, coalesced (a slow watcher gets the newest,
+	// never a queue of old ones), and the newest again every 15 s while
+	// nothing changes, so a watcher can tell a silent stream from a dead
+	// one. A head is a hint to mirror now; the follower checks everything
+	// through the calls above. Each node serves at most 64 watches
+	// (ResourceExhausted beyond); the stream ends cleanly when the node
+	// stops.
+	WatchHeads(ctx context.Context, in *WatchHeadsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchHeadsResponse], error)
 }
 
 type syncServiceClient struct {
@@ -119,6 +129,25 @@ func (c *syncServiceClient) ExchangeHeads(ctx context.Context, in *ExchangeHeads
 	return out, nil
 }
 
+func (c *syncServiceClient) WatchHeads(ctx context.Context, in *WatchHeadsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchHeadsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SyncService_ServiceDesc.Streams[1], SyncService_WatchHeads_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchHeadsRequest, WatchHeadsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SyncService_WatchHeadsClient = grpc.ServerStreamingClient[WatchHeadsResponse]
+
 // SyncServiceServer is the server API for SyncService service.
 // All implementations must embed UnimplementedSyncServiceServer
 // for forward compatibility.
@@ -139,6 +168,15 @@ type SyncServiceServer interface {
 	// (gossip), so a court showing different histories to different courts
 	// is caught.
 	ExchangeHeads(context.Context, *ExchangeHeadsRequest) (*ExchangeHeadsResponse, error)
+	// WatchHeads pushes the court's heads: the newest at once, then each
+	// newer one as the log grows, coalesced (a slow watcher gets the newest,
+	// never a queue of old ones), and the newest again every 15 s while
+	// nothing changes, so a watcher can tell a silent stream from a dead
+	// one. A head is a hint to mirror now; the follower checks everything
+	// through the calls above. Each node serves at most 64 watches
+	// (ResourceExhausted beyond); the stream ends cleanly when the node
+	// stops.
+	WatchHeads(*WatchHeadsRequest, grpc.ServerStreamingServer[WatchHeadsResponse]) error
 	mustEmbedUnimplementedSyncServiceServer()
 }
 
@@ -163,6 +201,9 @@ func (UnimplementedSyncServiceServer) AddCosignature(context.Context, *AddCosign
 }
 func (UnimplementedSyncServiceServer) ExchangeHeads(context.Context, *ExchangeHeadsRequest) (*ExchangeHeadsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ExchangeHeads not implemented")
+}
+func (UnimplementedSyncServiceServer) WatchHeads(*WatchHeadsRequest, grpc.ServerStreamingServer[WatchHeadsResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchHeads not implemented")
 }
 func (UnimplementedSyncServiceServer) mustEmbedUnimplementedSyncServiceServer() {}
 func (UnimplementedSyncServiceServer) testEmbeddedByValue()                     {}
@@ -268,6 +309,17 @@ func _SyncService_ExchangeHeads_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SyncService_WatchHeads_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchHeadsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SyncServiceServer).WatchHeads(m, &grpc.GenericServerStream[WatchHeadsRequest, WatchHeadsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SyncService_WatchHeadsServer = grpc.ServerStreamingServer[WatchHeadsResponse]
+
 // SyncService_ServiceDesc is the grpc.ServiceDesc for SyncService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -296,6 +348,11 @@ var SyncService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "StreamEntries",
 			Handler:       _SyncService_StreamEntries_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchHeads",
+			Handler:       _SyncService_WatchHeads_Handler,
 			ServerStreams: true,
 		},
 	},
