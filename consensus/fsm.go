@@ -39,6 +39,11 @@ var (
 	// older than Raft's snapshot). Nothing is applied, and no applied index
 	// recorded, until the ledger is rebuilt (heal.go).
 	ErrLedgerBehind = errors.New("consensus: ledger misses committed entries, node must rebuild")
+	// ErrNeedsUpgrade is the state of a node that met a committed entry in
+	// a format newer than it reads: it applies nothing more (as for
+	// ErrLedgerBehind) until a newer build replays the entry from Raft's
+	// log, rather than skip what the other nodes record.
+	ErrNeedsUpgrade = errors.New("consensus: a committed entry is in a newer format than this build reads; upgrade the node")
 )
 
 // errDamaged marks a ledger file that bbolt could not read.
@@ -294,6 +299,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			}
 		}
 		prev := max(f.applied, f.floor)
+	apply:
 		for i, l := range logs {
 			if l.Index <= f.applied {
 				// Already in the ledger: a replay after a crash between the
@@ -310,6 +316,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 					break
 				}
 			}
+			lastBefore := last
 			prev = l.Index
 			last = l.Index
 			if l.Type != raft.LogCommand {
@@ -323,6 +330,14 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			switch c := cmd.(type) {
 			case *appendBatch:
 				next, err := f.applyBatch(tx, rng, c)
+				if errors.Is(err, evidence.ErrNewerVersion) {
+					// Skipping it as a stale batch would leave this node
+					// without entries the others record: stop here, as
+					// for missing entries, until a newer build replays it.
+					f.behind = fmt.Errorf("%w: Raft index %d: %w", ErrNeedsUpgrade, l.Index, err)
+					last, gap = lastBefore, i
+					break apply
+				}
 				if err != nil {
 					results[i] = err
 					continue
@@ -342,7 +357,13 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 				if mirrors == nil {
 					mirrors = cloneMirrors(f.mirrors)
 				}
-				results[i] = f.applyMirror(tx, mirrors, c)
+				err := f.applyMirror(tx, mirrors, c)
+				if errors.Is(err, evidence.ErrNewerVersion) {
+					f.behind = fmt.Errorf("%w: Raft index %d: %w", ErrNeedsUpgrade, l.Index, err)
+					last, gap = lastBefore, i
+					break apply
+				}
+				results[i] = err
 			case *addCosignature:
 				results[i] = applyCosignature(tx, c)
 			case *Alarm:
@@ -379,7 +400,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		results[i] = f.behind
 	}
 	if gap < len(logs) {
-		f.log.Error("ledger misses committed entries: applying nothing more until it is rebuilt", "file", f.path, "err", f.behind)
+		f.log.Error("ledger cannot take committed entries: applying nothing more (rebuild or upgrade, as the error says)", "file", f.path, "err", f.behind)
 	}
 	if last != 0 {
 		f.applied = last

@@ -3,6 +3,7 @@ package evidence
 import (
 	"bytes"
 	"encoding/hex"
+	"strings"
 	"time"
 
 	"github.com/courtledger/courtledger/crypto/merkle"
@@ -11,9 +12,13 @@ import (
 )
 
 const (
-	entryTag      = "evidence-entry/v1"
-	entryTagV2    = "evidence-entry/v2" // a batch-signed submission (batch.go)
-	evidenceIDTag = "evidence-id/v1"
+	entryTag   = "evidence-entry/v1"
+	entryTagV2 = "evidence-entry/v2" // a batch-signed submission (batch.go)
+	// entryTagPrefix begins every version's tag; maxTagLen bounds a tag
+	// read, long enough for later versions'.
+	entryTagPrefix = "evidence-entry/v"
+	maxTagLen      = 64
+	evidenceIDTag  = "evidence-id/v1"
 
 	// MaxCourtIDLen bounds a court ID, which is also its log's origin.
 	MaxCourtIDLen = 128
@@ -139,11 +144,16 @@ func UnmarshalEntry(b []byte) (*Entry, error) {
 	d := decoder{b: b}
 	e := &Entry{}
 	var batched bool
-	switch tag := d.str("tag", len(entryTagV2)); {
+	switch tag := d.str("tag", maxTagLen); {
 	case d.err != nil:
 	case tag == entryTag:
 	case tag == entryTagV2:
 		batched = true
+	case strings.HasPrefix(tag, entryTagPrefix):
+		// A later version of this format: this build must not take it for
+		// a damaged or forged entry (and skip it while other nodes record
+		// it), but say that it is too old to read it.
+		return nil, fieldErr("encoding", ErrNewerVersion, "entry tag %q; this build reads %q and %q", clip(tag), entryTag, entryTagV2)
 	default:
 		d.fail("tag %q, want %q or %q", tag, entryTag, entryTagV2)
 	}

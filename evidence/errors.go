@@ -20,6 +20,7 @@ func reason(code, msg string) *Reason { return &Reason{code: code, msg: msg} }
 // Reasons for rejecting a submission, an entry or a receipt.
 var (
 	ErrMalformed         = reason("MALFORMED_ENCODING", "not a canonical encoding")
+	ErrNewerVersion      = reason("NEWER_VERSION", "encoded by a newer version of the court software; upgrade this one")
 	ErrPlatformID        = reason("INVALID_PLATFORM_ID", "platform ID must be 1-64 characters of a-z, 0-9, '.', '-', starting and ending with a letter or digit")
 	ErrRequestID         = reason("INVALID_REQUEST_ID", "request ID must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':', '-', starting with a letter or digit")
 	ErrFingerprintLength = reason("FINGERPRINT_LENGTH", "fingerprint must be 32 bytes (64 hex digits) of SM3")
