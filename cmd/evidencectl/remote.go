@@ -200,7 +200,7 @@ func (v receiptView) print(w io.Writer) {
 	fmt.Fprintf(w, "evidence %s recorded by %s, index %d\n  fingerprint %s\n  filed by %s (request %s): %q\n  accepted %s; %s of size %d\n",
 		v.EvidenceID, v.Court, v.Index, v.Fingerprint, v.Platform, v.RequestID, v.Title, v.AcceptedAt.Format(time.RFC3339Nano), check, v.TreeSize)
 	if b := v.Batch; b != nil {
-		fmt.Fprintf(w, "  filed in batch %s, entry %d of %d, signed once by the platform\n", b.BatchID, b.Leaf, b.Count)
+		fmt.Fprintf(w, "  filed in batch %s, entry %d of %d, signed once by the platform\n", b.BatchID, b.Leaf+1, b.Count)
 	}
 	if v.ServedBy != "" {
 		from := "its own ledger"

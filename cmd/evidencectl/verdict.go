@@ -63,7 +63,7 @@ func printResult(w io.Writer, r certificate.Result) {
 	fmt.Fprintf(w, "  filed by    platform %s, request %s\n", d.Platform, d.RequestID)
 	if b := d.Batch; b != nil {
 		fmt.Fprintf(w, "  batch       %s, entry %d of %d, signed by the platform at %s (its path to the signed root verifies)\n",
-			b.BatchID, b.Leaf, b.Count, b.SignedAt.Format(time.RFC3339Nano))
+			b.BatchID, b.Leaf+1, b.Count, b.SignedAt.Format(time.RFC3339Nano))
 	}
 	var ws []string
 	for _, wt := range d.Witnesses {

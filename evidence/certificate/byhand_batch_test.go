@@ -50,7 +50,7 @@ func TestVerifyByHandBatch(t *testing.T) {
 		return 0, string(out)
 	}
 	code, out := run(good.Marshal())
-	if code != 0 || !strings.Contains(out, "filed in batch batch-2026-11-25, entry 3 of 5") || !strings.Contains(out, "its signature verifies") {
+	if code != 0 || !strings.Contains(out, "filed in batch batch-2026-11-25, entry 4 of 5") || !strings.Contains(out, "its signature verifies") {
 		t.Fatalf("script on a batch-filed certificate: exit %d\n%s", code, out)
 	}
 

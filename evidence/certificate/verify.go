@@ -256,7 +256,7 @@ func (v *Verifier) VerifyCertificate(c *Certificate, p Policy) Result {
 		if err := c.Entry.VerifySignature(c.Platform.Key); err != nil {
 			what := "the submission"
 			if b := c.Entry.Batch; b != nil {
-				what = fmt.Sprintf("batch %s, which holds the submission as entry %d of %d,", b.Header.BatchID, b.Leaf, b.Header.Count)
+				what = fmt.Sprintf("batch %s, which holds the submission as entry %d of %d,", b.Header.BatchID, b.Leaf+1, b.Header.Count)
 			}
 			return fail(InvalidProof, err, "the platform %s's signature over %s does not verify under the key court %s states was registered at %s",
 				c.Entry.Submission.Platform, what, c.IssuedBy, c.Platform.Court)

@@ -67,7 +67,7 @@ func TestBatchFiledCertificateNamesItsBatch(t *testing.T) {
 		t.Fatalf("pdftotext: %v\n%s", err, out)
 	}
 	text := strings.Join(strings.Fields(string(out)), " ")
-	for _, want := range []string{"批次 batch-7 第 2 条（共 3 条）", "filed in batch batch-7, entry 1 of 3"} {
+	for _, want := range []string{"批次 batch-7 第 2 条（共 3 条）", "filed in batch batch-7, entry 2 of 3"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the PDF does not say %q:\n%s", want, text)
 		}

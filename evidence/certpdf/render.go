@@ -208,8 +208,10 @@ func (r *Renderer) Render(w io.Writer, c *certificate.Certificate) error {
 	}
 	if b := e.Batch; b != nil {
 		// Filed in a batch the platform signed once (docs/formats.md).
+		// Counted from 1 for readers, in both languages; the leaf index of
+		// the batch tree (from 0) is in the certificate's JSON.
 		rows = append(rows, [2]string{"批量提交", fmt.Sprintf("批次 %s 第 %d 条（共 %d 条），平台对该批次签名一次；filed in batch %s, entry %d of %d",
-			b.Header.BatchID, b.Leaf+1, b.Header.Count, b.Header.BatchID, b.Leaf, b.Header.Count)})
+			b.Header.BatchID, b.Leaf+1, b.Header.Count, b.Header.BatchID, b.Leaf+1, b.Header.Count)})
 	}
 	rows = append(rows,
 		[2]string{"账本位置", fmt.Sprintf("第 %d 条（账本序号 %d）；签名树头（%s）记载账本共 %d 条", e.Index+1, e.Index, cst(c.Head.Time), c.Head.Size)},
