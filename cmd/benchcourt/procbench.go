@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/bench"
 	"github.com/courtledger/courtledger/consensus"
+	"github.com/courtledger/courtledger/evidence"
 )
 
 func addProcFlags(f *pflag.FlagSet, o *procOptions) {
@@ -24,15 +26,19 @@ func addProcFlags(f *pflag.FlagSet, o *procOptions) {
 	f.StringVar(&o.endpoints, "court-endpoints", "leader",
 		"with --court-procs: the nodes the client is given: leader (as etcd's clients are) or all (as a platform is; followers forward to the leader)")
 	f.IntVar(&o.perConn, "court-clients-per-conn", 16, "with --court-procs: client goroutines sharing one api/client.Client (as --clients-per-conn for etcd)")
+	f.BoolVar(&o.signed, "signed-batch", false, "with --court-procs and --batch: the platform signs each batch once (SubmitSignedBatch) instead of each entry (SubmitBatch)")
 	f.IntVar(&o.maxPending, "max-pending", 0, "with --court-procs: courtd's max_pending, the leader's admission bound (0: its default, 4096)")
 }
 
 func (o procOptions) check() error {
 	if !o.on {
-		if o.bin != "" || o.batch != 0 || o.maxPending != 0 || o.endpoints != "leader" {
-			return fmt.Errorf("%w: --courtd-bin, --batch, --max-pending and --court-endpoints need --court-procs", errUsage)
+		if o.bin != "" || o.batch != 0 || o.maxPending != 0 || o.endpoints != "leader" || o.signed {
+			return fmt.Errorf("%w: --courtd-bin, --batch, --signed-batch, --max-pending and --court-endpoints need --court-procs", errUsage)
 		}
 		return nil
+	}
+	if o.signed && o.batch < 1 {
+		return fmt.Errorf("%w: --signed-batch needs --batch N, the entries each batch signs", errUsage)
 	}
 	if o.batch < 0 || o.batch > 1024 || o.perConn < 1 || o.maxPending < 0 {
 		return fmt.Errorf("%w: --batch must be 0 to 1024, --court-clients-per-conn positive, --max-pending not negative", errUsage)
@@ -90,13 +96,62 @@ type procBench struct {
 	c    *procCourt
 	opt  submitOptions
 	pool []*pb.SignedSubmission // signed, not yet submitted
+	// signedPool holds batches signed once (--signed-batch), not yet submitted.
+	signedPool []*evidence.SignedBatch
 }
 
 func (b *procBench) system() string {
+	if b.opt.procs.signed {
+		return fmt.Sprintf("court-procs-signedbatch%d", b.opt.procs.batch)
+	}
 	if b.opt.procs.batch > 0 {
 		return fmt.Sprintf("court-procs-batch%d", b.opt.procs.batch)
 	}
 	return "court-procs"
+}
+
+// tally counts the results of one batch call.
+func (b *procBench) tally(res []client.BatchResult, err error, acked, dups, refused, unverified *atomic.Int64) error {
+	if err != nil {
+		return err
+	}
+	var bad error
+	for _, r := range res {
+		switch {
+		case r.Problem != nil:
+			refused.Add(1)
+			bad = fmt.Errorf("an entry was refused: %s: %s", r.Problem.GetReason(), r.Problem.GetMessage())
+		case r.Err != nil:
+			unverified.Add(1)
+			bad = r.Err
+		default:
+			if r.Duplicate {
+				dups.Add(1)
+			}
+			acked.Add(1)
+		}
+	}
+	return bad
+}
+
+// signBatchesAhead tops the pool of signed batches up to n, each of
+// --batch submissions signed once.
+func (b *procBench) signBatchesAhead(n int) error {
+	if len(b.signedPool) >= n {
+		return nil
+	}
+	progress("court: signing %d batches of %d ahead", n-len(b.signedPool), b.opt.procs.batch)
+	t0 := time.Now()
+	rng := rand.New(rand.NewChaCha8(seed()))
+	for len(b.signedPool) < n {
+		sb, err := b.c.subs.batch(rng, b.opt.procs.batch)
+		if err != nil {
+			return err
+		}
+		b.signedPool = append(b.signedPool, sb)
+	}
+	progress("court: signed in %v", time.Since(t0).Round(time.Millisecond))
+	return nil
 }
 
 // signAhead tops the pool up to n submissions, signed on all cores before
@@ -123,7 +178,12 @@ func (b *procBench) signAhead(ctx context.Context, n int) error {
 func (b *procBench) level(ctx context.Context, clients int) (row, error) {
 	per := max(1, b.opt.procs.batch)
 	rate := min(b.opt.maxRate, clients*b.opt.perClient*per)
-	if err := b.signAhead(ctx, int(float64(rate)*(b.opt.load.warmup+b.opt.load.duration).Seconds())+clients*per); err != nil {
+	want := int(float64(rate)*(b.opt.load.warmup+b.opt.load.duration).Seconds()) + clients*per
+	if b.opt.procs.signed {
+		if err := b.signBatchesAhead(want / per); err != nil {
+			return row{}, err
+		}
+	} else if err := b.signAhead(ctx, want); err != nil {
 		return row{}, err
 	}
 	leader, before, err := b.c.leader(ctx, 30*time.Second)
@@ -152,14 +212,26 @@ func (b *procBench) level(ctx context.Context, clients int) (row, error) {
 	}
 	wroteBefore := readUsage(b.c.pids())
 
-	var next, acked, dups, refused, unverified atomic.Int64
-	pool := b.pool
+	var next, acked, dups, refused, unverified, nextSigned atomic.Int64
+	pool, signedPool := b.pool, b.signedPool
 	op := func(ctx context.Context, cl int) error {
+		cli := clis[cl/b.opt.procs.perConn]
+		var (
+			res []client.BatchResult
+			err error
+		)
+		if b.opt.procs.signed {
+			j := int(nextSigned.Add(1) - 1)
+			if j >= len(signedPool) {
+				return bench.ErrStop
+			}
+			res, err = cli.SubmitSignedBatch(ctx, signedPool[j])
+			return b.tally(res, err, &acked, &dups, &refused, &unverified)
+		}
 		i := int(next.Add(int64(per)) - int64(per))
 		if i+per > len(pool) {
 			return bench.ErrStop
 		}
-		cli := clis[cl/b.opt.procs.perConn]
 		if b.opt.procs.batch == 0 {
 			_, dup, err := cli.Submit(ctx, pool[i])
 			var ue *client.UnverifiedError
@@ -175,27 +247,8 @@ func (b *procBench) level(ctx context.Context, clients int) (row, error) {
 			acked.Add(1)
 			return nil
 		}
-		res, err := cli.SubmitBatch(ctx, pool[i:i+per])
-		if err != nil {
-			return err
-		}
-		var bad error
-		for _, r := range res {
-			switch {
-			case r.Problem != nil:
-				refused.Add(1)
-				bad = fmt.Errorf("an entry was refused: %s: %s", r.Problem.GetReason(), r.Problem.GetMessage())
-			case r.Err != nil:
-				unverified.Add(1)
-				bad = r.Err
-			default:
-				if r.Duplicate {
-					dups.Add(1)
-				}
-				acked.Add(1)
-			}
-		}
-		return bad
+		res, err = cli.SubmitBatch(ctx, pool[i:i+per])
+		return b.tally(res, err, &acked, &dups, &refused, &unverified)
 	}
 	progress("court: %d clients on %d api/client connections to %v, %s, %v warm-up, %v measured",
 		clients, conns, endpoints, map[bool]string{true: fmt.Sprintf("SubmitBatch of %d", per), false: "Submit"}[per > 1],
@@ -207,6 +260,7 @@ func (b *procBench) level(ctx context.Context, clients int) (row, error) {
 	})
 	used := min(int(next.Load()), len(pool))
 	b.pool = append([]*pb.SignedSubmission(nil), pool[used:]...)
+	b.signedPool = signedPool[min(int(nextSigned.Load()), len(signedPool)):]
 	if err := ctx.Err(); err != nil {
 		return row{}, err
 	}

@@ -37,6 +37,7 @@ type procOptions struct {
 	endpoints  string // "leader": the client knows the leader only; "all": every node
 	perConn    int    // client goroutines sharing one api/client.Client
 	maxPending int    // courtd's max_pending; 0: its default
+	signed     bool   // with batch: SubmitSignedBatch, the batch signed once by the platform
 }
 
 // procCourt is a court of courtd processes.
