@@ -115,7 +115,7 @@ type fsm struct {
 	platforms map[string]*sm2.PublicKey // active platforms only
 	mirrors   map[string]*merkle.Range  // right edges of the mirrors of other courts
 	index     map[string]*pendingIndex  // per log (court ID): entries not yet in its index buckets (index.go)
-	// indexFlushEvery overrides defaultIndexFlushEvery (tests).
+	// indexFlushEvery, if set, replaces the bound flushEvery computes (tests).
 	indexFlushEvery int
 	broken          error // set when a write failed (ErrLedgerBroken)
 	behind          error // set when committed entries are missing (ErrLedgerBehind)

@@ -28,7 +28,7 @@ import (
 // grown= starts from a ledger that already holds that many entries, where
 // the hash-keyed evidence and fingerprint indexes span many pages; index=
 // writes them with each batch (each-batch, as before issue 14) or every
-// defaultIndexFlushEvery entries (deferred, index.go). The flushes fall
+// 16,384 entries or more (deferred, index.go). The flushes fall
 // inside the timed ops, so their cost is in the figures.
 func BenchmarkApplyBatch(b *testing.B) {
 	for _, grown := range []int{0, 100_000} {

@@ -27,9 +27,19 @@ import (
 // nothing. Readers and the applier already exclude each other (fsm.mu), so
 // a reader sees the buckets and the pending entries of the same commit.
 
-// defaultIndexFlushEvery bounds the entries a log indexes in memory: about
-// 150 bytes each, and what a start reads back.
-const defaultIndexFlushEvery = 16384
+// A flush of k random keys into buckets of P leaf pages rewrites about
+// P·(1-e^(-k/P)) pages: once the index outgrows k pages, about a page per
+// entry again. So the bound grows with the log, from minIndexFlush entries
+// to maxIndexFlush, at 1/indexFlushShare of what the buckets hold; it
+// bounds what a log holds in memory (about 150 bytes an entry) and what a
+// start reads back. Growth to 10^7 entries measured the difference
+// (docs/benchmarks.md). Past some 10^7 entries a log wants shards by
+// period (docs/ledger.md, "Scale").
+const (
+	minIndexFlush   = 16384
+	maxIndexFlush   = 262144
+	indexFlushShare = 32
+)
 
 // pendingIndex holds the index records of entries [from, from+n) of one
 // log that are not yet in its index buckets.
@@ -193,12 +203,12 @@ func (f *fsm) forAppend(lb logBuckets) logBuckets {
 }
 
 // flushIndexes writes each log's pending index that holds at least
-// f.flushEvery() entries; it returns the logs flushed, whose pending
+// f.flushEvery entries; it returns the logs flushed, whose pending
 // indexes start afresh once the transaction commits.
 func (f *fsm) flushIndexes(tx *bolt.Tx) ([]string, error) {
 	var flushed []string
 	for court, p := range f.index {
-		if p.n < f.flushEvery() {
+		if p.n < f.flushEvery(p.from) {
 			continue
 		}
 		var (
@@ -221,9 +231,11 @@ func (f *fsm) flushIndexes(tx *bolt.Tx) ([]string, error) {
 	return flushed, nil
 }
 
-func (f *fsm) flushEvery() int {
+// flushEvery is the bound for a log whose buckets index its first indexed
+// entries.
+func (f *fsm) flushEvery(indexed uint64) int {
 	if f.indexFlushEvery > 0 {
 		return f.indexFlushEvery
 	}
-	return defaultIndexFlushEvery
+	return int(min(max(indexed/indexFlushShare, minIndexFlush), maxIndexFlush))
 }

@@ -252,3 +252,22 @@ func TestDamagedPendingEntryFoundAtOpen(t *testing.T) {
 	_, err := openFSM(path, testCourt, discardLogger())
 	wantCorrupt(t, "open", err, path)
 }
+
+// The bound grows with the index, within its limits.
+func TestIndexFlushBound(t *testing.T) {
+	f := &fsm{}
+	for _, c := range []struct {
+		indexed uint64
+		want    int
+	}{
+		{0, 16384}, {100_000, 16384}, {1_000_000, 31250}, {8_388_608, 262144}, {1_000_000_000, 262144},
+	} {
+		if got := f.flushEvery(c.indexed); got != c.want {
+			t.Errorf("flushEvery(%d) = %d, want %d", c.indexed, got, c.want)
+		}
+	}
+	f.indexFlushEvery = 3
+	if got := f.flushEvery(1 << 30); got != 3 {
+		t.Errorf("set bound: %d", got)
+	}
+}
