@@ -26,7 +26,10 @@ func (r *Receipt) Verify(court ...note.Verifier) (checkpoint.TreeHead, error) {
 	if err != nil {
 		return checkpoint.TreeHead{}, fieldErr("signed_head", ErrReceiptHead, "%v", err)
 	}
-	return head, r.VerifyUnder(head)
+	if err := r.VerifyUnder(head); err != nil {
+		return checkpoint.TreeHead{}, err
+	}
+	return head, nil
 }
 
 // VerifyUnder checks r against head, which the caller has verified to be
