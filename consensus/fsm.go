@@ -299,7 +299,6 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			}
 		}
 		prev := max(f.applied, f.floor)
-	apply:
 		for i, l := range logs {
 			if l.Index <= f.applied {
 				// Already in the ledger: a replay after a crash between the
@@ -330,19 +329,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			switch c := cmd.(type) {
 			case *appendBatch:
 				next, err := f.applyBatch(tx, rng, c)
-				if errors.Is(err, evidence.ErrNewerVersion) {
-					// Skipping it as a stale batch would leave this node
-					// without entries the others record: stop here, as
-					// for missing entries, until a newer build replays it.
-					f.behind = fmt.Errorf("%w: Raft index %d: %w", ErrNeedsUpgrade, l.Index, err)
-					last, gap = lastBefore, i
-					break apply
+				if err == nil {
+					rng = next
 				}
-				if err != nil {
-					results[i] = err
-					continue
-				}
-				rng = next
+				results[i] = err
 			case *registerPlatform:
 				if platforms == nil {
 					platforms = clonePlatforms(f.platforms)
@@ -357,13 +347,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 				if mirrors == nil {
 					mirrors = cloneMirrors(f.mirrors)
 				}
-				err := f.applyMirror(tx, mirrors, c)
-				if errors.Is(err, evidence.ErrNewerVersion) {
-					f.behind = fmt.Errorf("%w: Raft index %d: %w", ErrNeedsUpgrade, l.Index, err)
-					last, gap = lastBefore, i
-					break apply
-				}
-				results[i] = err
+				results[i] = f.applyMirror(tx, mirrors, c)
 			case *addCosignature:
 				results[i] = applyCosignature(tx, c)
 			case *Alarm:
@@ -372,6 +356,14 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 				results[i] = applyClearAlarm(tx, c)
 			case *auditAppend: // security (issue 7), audit.go
 				results[i] = applyAudit(tx, c)
+			}
+			if err, _ := results[i].(error); errors.Is(err, evidence.ErrNewerVersion) {
+				// Skipping it as a stale batch would leave this node
+				// without entries the others record: stop here, as for
+				// missing entries, until a newer build replays it.
+				f.behind = fmt.Errorf("%w: Raft index %d: %w", ErrNeedsUpgrade, l.Index, err)
+				last, gap = lastBefore, i
+				break
 			}
 		}
 		if last == 0 {
@@ -405,10 +397,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	if last != 0 {
 		f.applied = last
 	}
-	for _, court := range flushed {
-		p := f.index[court]
-		f.index[court] = newPendingIndex(p.from + uint64(p.n))
-	}
+	f.indexesFlushed(flushed)
 	if f.grown != nil && rng.Size() != f.rng.Size() {
 		defer f.grown() // waiters read the new size once the lock is released
 	}

@@ -231,6 +231,15 @@ func (f *fsm) flushIndexes(tx *bolt.Tx) ([]string, error) {
 	return flushed, nil
 }
 
+// indexesFlushed starts afresh, once the transaction that wrote them has
+// committed, the pending indexes of the logs flushIndexes wrote.
+func (f *fsm) indexesFlushed(courts []string) {
+	for _, court := range courts {
+		p := f.index[court]
+		f.index[court] = newPendingIndex(p.from + uint64(p.n))
+	}
+}
+
 // flushEvery is the bound for a log whose buckets index its first indexed
 // entries.
 func (f *fsm) flushEvery(indexed uint64) int {

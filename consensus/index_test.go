@@ -30,10 +30,7 @@ func flushIndexesNow(tb testing.TB, f *fsm) {
 	if err := f.db.Update(func(tx *bolt.Tx) (err error) { flushed, err = f.flushIndexes(tx); return }); err != nil {
 		tb.Fatal(err)
 	}
-	for _, court := range flushed {
-		p := f.index[court]
-		f.index[court] = newPendingIndex(p.from + uint64(p.n))
-	}
+	f.indexesFlushed(flushed)
 }
 
 // reloadIndexes reads f's pending indexes again from its file, after a test
