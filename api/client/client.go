@@ -270,35 +270,27 @@ func (c *Client) VerifyReceipt(r *pb.Receipt) (*evidence.Receipt, error) {
 	if len(c.cfg.Trust) == 0 {
 		return nil, errors.New("client: no court key configured to verify receipts")
 	}
-	if r.GetEntry() == nil {
-		return nil, errors.New("client: receipt is incomplete")
-	}
-	e, err := evidence.UnmarshalEntry(r.Entry.Canonical)
+	rc, err := receiptOf(r)
 	if err != nil {
-		return nil, fmt.Errorf("client: receipt entry: %w", err)
+		return nil, err
 	}
-	keys := c.Keys(e.Court)
+	keys := c.Keys(rc.Entry.Court)
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("%w: the entry was recorded by %q; add that court's key to the trust", ErrUntrustedCourt, e.Court)
+		return nil, fmt.Errorf("%w: the entry was recorded by %q; add that court's key to the trust", ErrUntrustedCourt, rc.Entry.Court)
 	}
 	if r.GetTreeHead() == nil {
 		return nil, errors.New("client: receipt is incomplete")
 	}
 	// The receipts of a batch share a few heads: each head's signature is
 	// checked once, the rest of each receipt every time.
-	note := []byte(r.TreeHead.Note)
-	if head, ok := c.heads.get(note); ok {
-		rc := &evidence.Receipt{Entry: *e, Proof: r.InclusionProof, SignedHead: note}
-		if err := rc.VerifyUnder(head); err != nil {
-			return nil, fmt.Errorf("client: receipt does not verify: %w", err)
-		}
-		return rc, nil
+	if head, ok := c.heads.get(rc.SignedHead); ok {
+		err = rc.VerifyUnder(head)
+	} else if head, err = verifyWith(rc, keys); err == nil {
+		c.heads.put(rc.SignedHead, head)
 	}
-	rc, err := VerifyReceipt(r, keys...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("client: receipt does not verify: %w", err)
 	}
-	c.heads.put(note, rc)
 	return rc, nil
 }
 
@@ -354,19 +346,35 @@ func VerifyReceipt(r *pb.Receipt, court ...*checkpoint.Verifier) (*evidence.Rece
 	if r.GetEntry() == nil || r.GetTreeHead() == nil {
 		return nil, errors.New("client: receipt is incomplete")
 	}
+	rc, err := receiptOf(r)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := verifyWith(rc, court); err != nil {
+		return nil, fmt.Errorf("client: receipt does not verify: %w", err)
+	}
+	return rc, nil
+}
+
+// receiptOf decodes an API receipt; nothing of it is verified yet.
+func receiptOf(r *pb.Receipt) (*evidence.Receipt, error) {
+	if r.GetEntry() == nil {
+		return nil, errors.New("client: receipt is incomplete")
+	}
 	e, err := evidence.UnmarshalEntry(r.Entry.Canonical)
 	if err != nil {
 		return nil, fmt.Errorf("client: receipt entry: %w", err)
 	}
-	rc := &evidence.Receipt{Entry: *e, Proof: r.InclusionProof, SignedHead: []byte(r.TreeHead.Note)}
+	return &evidence.Receipt{Entry: *e, Proof: r.InclusionProof, SignedHead: []byte(r.GetTreeHead().GetNote())}, nil
+}
+
+// verifyWith verifies rc against any of a court's keys and returns its head.
+func verifyWith(rc *evidence.Receipt, court []*checkpoint.Verifier) (checkpoint.TreeHead, error) {
 	keys := make([]note.Verifier, len(court))
 	for i, k := range court {
 		keys[i] = k
 	}
-	if _, err := rc.Verify(keys...); err != nil {
-		return nil, fmt.Errorf("client: receipt does not verify: %w", err)
-	}
-	return rc, nil
+	return rc.Verify(keys...)
 }
 
 // Verify asks the court whether a fingerprint was recorded and verifies

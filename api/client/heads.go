@@ -5,7 +5,6 @@ import (
 	"sync"
 
 	"github.com/courtledger/courtledger/crypto/checkpoint"
-	"github.com/courtledger/courtledger/evidence"
 )
 
 // headCache remembers signed heads whose signatures verified with the
@@ -28,12 +27,8 @@ func (h *headCache) get(note []byte) (checkpoint.TreeHead, bool) {
 	return t, ok
 }
 
-// put records the head of rc, which verified.
-func (h *headCache) put(note []byte, rc *evidence.Receipt) {
-	head, err := checkpoint.ParseUnverified(rc.SignedHead)
-	if err != nil {
-		return
-	}
+// put records head, the head note opened with the client's keys.
+func (h *headCache) put(note []byte, head checkpoint.TreeHead) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.m == nil || len(h.m) >= maxCachedHeads {
