@@ -126,6 +126,7 @@ type Node struct {
 	// Security (issue 7): see security.go, gateway.go and package access.
 	tls    *access.Material
 	guard  *access.Guard
+	auth   *access.Authenticator // the guard's; sign-in sessions check tokens with it
 	audit  *access.Auditor
 	gwLn   net.Listener
 	gwConn *grpc.ClientConn
@@ -253,9 +254,17 @@ func Start(cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
+	pages, sessions, err := n.webPages()
+	if err != nil {
+		n.Shutdown(ctx)
+		return nil, err
+	}
 	mux := http.NewServeMux()
-	cs.routes(mux, n.guard)
-	mux.Handle("/v1/", http.MaxBytesHandler(gw, int64(cfg.MaxRequestBytes)))
+	apiMux := http.NewServeMux()
+	cs.routes(apiMux, n.guard)
+	apiMux.Handle("/v1/", http.MaxBytesHandler(gw, int64(cfg.MaxRequestBytes)))
+	mux.Handle("/v1/", withSessions(sessions, apiMux))
+	pages.Routes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", n.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))

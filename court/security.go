@@ -106,6 +106,7 @@ func (n *Node) setupSecurity() error {
 	if err != nil {
 		return err
 	}
+	n.auth = auth
 	n.guard = access.NewGuard(access.GuardConfig{Node: n.cfg.NodeID, Auth: auth, Rate: sec.Rate, Limits: sec.Limits,
 		Clock: sec.Clock, HTTPGate: n.readGate, WriteHTTPError: writeError})
 	return nil

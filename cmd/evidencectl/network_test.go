@@ -36,8 +36,8 @@ const (
 	bjCourt = "beijing.court.example/evidence"
 	gzCourt = "guangzhou.court.example/evidence"
 	// The tokens of the test's users, accepted by every court.
-	tokPlatform, tokJudge, tokAdmin = "net-platform", "net-judge", "net-admin"
-	netPlatform                     = "esign.example"
+	tokPlatform, tokJudge, tokAdmin, tokLawyer = "net-platform", "net-judge", "net-admin", "net-lawyer"
+	netPlatform                                = "esign.example"
 )
 
 type testCourt struct {
@@ -45,6 +45,7 @@ type testCourt struct {
 	key   *sm2.PrivateKey
 	peers []court.Peer
 	dirs  []string
+	https []string // the nodes' REST and web addresses; the first is the court's public_url
 	nodes []*court.Node
 	cfgs  []court.Config
 }
@@ -87,6 +88,7 @@ func startNetwork(t *testing.T) *testNetwork {
 		{Hash: access.TokenHash(tokJudge), Identity: access.Identity{Role: access.RoleJudge, ID: "judge-wang"}},
 		{Hash: access.TokenHash(tokAdmin), Identity: access.Identity{Role: access.RoleAdmin, ID: "admin"}},
 		{Hash: access.TokenHash(tokPlatform), Identity: access.Identity{Role: access.RolePlatform, ID: netPlatform}},
+		{Hash: access.TokenHash(tokLawyer), Identity: access.Identity{Role: access.RoleLawyer, ID: "lawyer-li"}},
 	}
 	ca, err := devca.New("test CA")
 	if err != nil {
@@ -110,6 +112,7 @@ func startNetwork(t *testing.T) *testNetwork {
 			id := fmt.Sprintf("%s-%d", strings.SplitN(s.id, ".", 2)[0][:2], i)
 			c.peers = append(c.peers, court.Peer{NodeID: id, RaftAddr: loopback(t), GRPCAddr: loopback(t)})
 			c.dirs = append(c.dirs, filepath.Join(nw.dir, id))
+			c.https = append(c.https, loopback(t))
 		}
 		v, _ := checkpoint.NewVerifier(s.id, key.Public())
 		nw.verifiers[s.id] = []*checkpoint.Verifier{v}
@@ -137,7 +140,7 @@ func startNetwork(t *testing.T) *testNetwork {
 			}
 			sec := court.Security{TLS: &tc, Tokens: nw.rules, PeerCourts: peerCourts}
 			cfg := court.Config{Court: c.id, NodeID: p.NodeID, DataDir: c.dirs[i], RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr,
-				HTTPAddr: "127.0.0.1:0", CourtKey: c.key, Peers: c.peers, Bootstrap: true, Fast: true, Courts: others,
+				HTTPAddr: c.https[i], PublicURL: "https://" + c.https[0], CourtKey: c.key, Peers: c.peers, Bootstrap: true, Fast: true, Courts: others,
 				Logger: quiet(), Sync: witness.Config{Interval: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond},
 				Security: sec}
 			n, err := court.Start(cfg)

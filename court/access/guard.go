@@ -218,7 +218,14 @@ func (g *Guard) check(ctx context.Context, method string, req any) (Caller, bool
 		}
 		return c, fwd, &DeniedError{"ROLE_NOT_ALLOWED", fmt.Sprintf("%s may not call %s", c.Role, method)}
 	}
-	if !fwd && c.Role != RoleNode && c.Role != RoleAnyone {
+	switch {
+	case c.Role == RoleAnyone && !strings.HasPrefix(method, "/grpc.health."):
+		// A call without credentials is limited by where it comes from,
+		// in the same buckets as refused credentials.
+		if err := g.rate.allow("addr:" + hostOf(c.Addr)); err != nil {
+			return c, fwd, err
+		}
+	case !fwd && c.Role != RoleNode && c.Role != RoleAnyone:
 		if err := g.rate.allow(c.Identity.String()); err != nil {
 			return c, fwd, err
 		}

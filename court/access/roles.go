@@ -56,9 +56,14 @@ var methodAccess = map[string]Access{
 	"/courtledger.v1.AdminService/GetSyncStatus": {Roles: []Role{RoleAdmin}},
 
 	// Issue 6: certificates and verdicts at trial.
-	"/courtledger.v1.CertificateService/GetCertificate": {Roles: []Role{RolePlatform, RoleJudge, RoleLawyer},
-		Note: "a platform gets certificates of its own evidence; a lawyer must present the file's fingerprint (proof of possession)"},
-	"/courtledger.v1.CertificateService/VerifyEvidence": {Roles: []Role{RoleJudge}},
+	// Issue 15: whoever holds the file may verify it and take its
+	// certificate with no credentials (the browser page): the fingerprint
+	// is the proof of possession, the answer names only recordings of it,
+	// and calls without credentials are rate-limited per address.
+	"/courtledger.v1.CertificateService/GetCertificate": {Roles: []Role{RolePlatform, RoleJudge, RoleLawyer, RoleAnyone},
+		Note: "a platform gets certificates of its own evidence; a lawyer, or a caller without credentials, must present the file's fingerprint (proof of possession)"},
+	"/courtledger.v1.CertificateService/VerifyEvidence": {Roles: []Role{RoleJudge, RoleAnyone},
+		Note: "only a judge sees the recording of a claimed evidence ID whose fingerprint differs (TAMPERED); others see recordings of the fingerprint they hold"},
 
 	// Issue 5: another court syncs, and nothing else.
 	"/courtledger.v1.SyncService/GetCheckpoint":  {Roles: []Role{RolePeer}},
@@ -97,10 +102,15 @@ func Public(method string) bool {
 // ScopeRequest limits a caller to its own data on the way in: a platform
 // files only under its own ID.
 func ScopeRequest(c Caller, req any) error {
-	if r, ok := req.(*pb.GetCertificateRequest); ok && c.Role == RoleLawyer && r.GetFingerprint() == "" {
+	if r, ok := req.(*pb.GetCertificateRequest); ok && r.GetFingerprint() == "" {
 		// Allowed the method, the lawyer must fill the field: a request
 		// error, not a refusal of the role.
-		return apierr.Invalid("fingerprint", "PROOF_OF_POSSESSION_REQUIRED", "a lawyer must present the evidence file's SM3 fingerprint")
+		switch c.Role {
+		case RoleLawyer:
+			return apierr.Invalid("fingerprint", "PROOF_OF_POSSESSION_REQUIRED", "a lawyer must present the evidence file's SM3 fingerprint")
+		case RoleAnyone:
+			return apierr.Invalid("fingerprint", "PROOF_OF_POSSESSION_REQUIRED", "without credentials, a certificate is given only for the evidence file's SM3 fingerprint")
+		}
 	}
 	if c.Role != RolePlatform {
 		return nil
@@ -138,6 +148,21 @@ func ScopeRequest(c Caller, req any) error {
 // platform asking for another's evidence gets NotFound, as if it did not
 // exist, so evidence IDs of other platforms cannot be probed.
 func ScopeResponse(c Caller, resp any) (any, error) {
+	if r, ok := resp.(*pb.VerifyEvidenceResponse); ok && c.Role != RoleJudge {
+		// Only recordings of the fingerprint the caller holds: a claimed
+		// evidence ID that records another file stays TAMPERED, but what it
+		// records is for a judge.
+		out := proto.Clone(r).(*pb.VerifyEvidenceResponse)
+		out.Recordings = slices.DeleteFunc(out.Recordings, func(rec *pb.Recording) bool {
+			return rec.GetFingerprint() != r.GetFingerprint()
+		})
+		if out.Verdict == pb.Verdict_VERDICT_TAMPERED {
+			// The judge's reason names the recorded fingerprint, which is
+			// the proof of possession a certificate asks for.
+			out.Reason = "the evidence ID claimed was recorded with another fingerprint than the file's"
+		}
+		return out, nil
+	}
 	if c.Role != RolePlatform {
 		return resp, nil
 	}
@@ -201,7 +226,7 @@ func AccessTable() string {
 			fmt.Fprintf(&b, " %s |", mark)
 		}
 		note := a.Note
-		if Public(m) {
+		if Public(m) && note == "" {
 			note = "no credentials needed"
 		}
 		if a.Forwarded {

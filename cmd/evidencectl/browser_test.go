@@ -1,0 +1,460 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// The verification pages (court/web) in a real headless Chromium, against
+// three TLS courts: what a judge with only a browser and a file, and a
+// lawyer with only a browser and a PDF, see. Screenshots of each page go
+// to $COURTLEDGER_SCREENSHOTS (default: a directory under the system's
+// temporary directory, printed), to be looked at.
+
+// chromiumPath is Debian's chromium, which .ci/run installs.
+func chromiumPath(t testing.TB) string {
+	for _, p := range []string{os.Getenv("COURTLEDGER_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no Chromium: the browser tests need Debian's chromium package (apt-get install chromium; .ci/run installs it), or COURTLEDGER_CHROMIUM=path")
+	return ""
+}
+
+// newBrowser starts a headless Chromium with an empty profile. The courts'
+// certificates come from the test's development CA, which the browser does
+// not know: it is told to accept them (the page's own checks do not rely
+// on TLS; they check SM2 signatures).
+func newBrowser(t testing.TB) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1100, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
+
+// requests records every request the tab sends.
+type requests struct {
+	mu   sync.Mutex
+	list []*network.Request
+}
+
+func (r *requests) listen(ctx context.Context) error {
+	return chromedp.Listen(ctx, func(ev any) {
+		var req *network.Request
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			req = e.Request
+		case network.EventRequestWillBeSent:
+			req = e.Request
+		}
+		if req != nil {
+			r.mu.Lock()
+			r.list = append(r.list, req)
+			r.mu.Unlock()
+		}
+	})
+}
+
+func (r *requests) reset() []*network.Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.list
+	r.list = nil
+	return out
+}
+
+type page struct {
+	t    *testing.T
+	ctx  context.Context
+	shot string // the screenshot directory
+}
+
+func (p *page) open(url string) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, chromedp.Navigate(url), chromedp.WaitReady(`body[data-ready="true"]`)); err != nil {
+		p.t.Fatalf("open %s: %v", url, err)
+	}
+}
+
+func (p *page) eval(js string) string {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](js, chromedp.EvalAsValue, chromedp.EvalAwaitPromise))
+	if err != nil {
+		p.t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// verdict clicks button and waits for the verdict panel (or an error)
+// that replaces the result section.
+func (p *page) verdict(button string) (verdict, text string) {
+	p.t.Helper()
+	p.eval(`(document.getElementById('result').replaceChildren(), '')`)
+	if err := chromedp.Do(p.ctx, chromedp.Click(button)); err != nil {
+		p.t.Fatalf("click %s: %v", button, err)
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, 60*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('#result .verdict') !== null`)); err != nil {
+		p.t.Fatalf("no verdict after %s: %v", button, err)
+	}
+	return p.eval(`document.querySelector('#result .verdict').dataset.verdict || 'ERROR'`), p.eval(`document.getElementById('result').innerText`)
+}
+
+func (p *page) upload(sel, file string) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, chromedp.SetUploadFiles(sel, []string{file})); err != nil {
+		p.t.Fatalf("upload %s to %s: %v", file, sel, err)
+	}
+}
+
+func (p *page) screenshot(name string) {
+	p.t.Helper()
+	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		p.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(p.shot, name+".png"), png, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func TestBrowserVerification(t *testing.T) {
+	nw := startNetwork(t)
+	hz, bj := nw.courts[hzCourt], nw.courts[bjCourt]
+	hzURL, bjURL := "https://"+hz.https[0], "https://"+bj.https[0]
+	dir := t.TempDir()
+
+	// A file with bytes of its own, so that a request carrying them would
+	// show; filed at Hangzhou.
+	content := make([]byte, 256<<10)
+	rand.Read(content)
+	content = append([]byte("起诉状附件 exhibit A\n"), content...)
+	file := filepath.Join(dir, "exhibit-a.bin")
+	changed := filepath.Join(dir, "exhibit-a-changed.bin")
+	writeTestFile(t, file, content)
+	c2 := bytes.Clone(content)
+	c2[len(c2)/2] ^= 1
+	writeTestFile(t, changed, c2)
+	out, errs, err := as(t, tokPlatform, "submit", file, "--server", hz.grpc(), "--platform", netPlatform, "--key", nw.platformKey, "--json")
+	if err != nil {
+		t.Fatalf("submit: %v\n%s%s", err, out, errs)
+	}
+	var filed submitResult
+	if err := json.Unmarshal([]byte(out), &filed); err != nil || len(filed.Filed) != 1 {
+		t.Fatalf("submit --json: %v\n%s", err, out)
+	}
+	id, fp := filed.Filed[0].EvidenceID, filed.Filed[0].Fingerprint
+	certJSON, certPDF := filepath.Join(dir, "cert.json"), filepath.Join(dir, "cert.pdf")
+	eventually(t, 30*time.Second, "Beijing's mirror and certificate", func() error {
+		_, errs, err := as(t, tokJudge, "cert", "get", id, "--server", bj.grpc(), "--out-json", certJSON, "--out-pdf", certPDF)
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, errs)
+		}
+		return nil
+	})
+
+	shots := os.Getenv("COURTLEDGER_SCREENSHOTS")
+	if shots == "" {
+		shots = filepath.Join(os.TempDir(), "courtledger-web-screenshots")
+	}
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", shots)
+	ctx := newBrowser(t)
+	var reqs requests
+	if err := reqs.listen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	downloads := filepath.Join(dir, "downloads")
+	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
+		t.Fatal(err)
+	}
+	p := &page{t: t, ctx: ctx, shot: shots}
+
+	t.Run("a recorded file is VALID and its bytes never leave the page", func(t *testing.T) {
+		p.t = t
+		p.open(hzURL + "/")
+		p.screenshot("verify-empty")
+		reqs.reset()
+		p.upload("#file", file)
+		v, text := p.verdict("#verify-button")
+		if v != "VERDICT_VALID" || !strings.Contains(text, id) || !strings.Contains(text, fp) {
+			t.Fatalf("verdict %s:\n%s", v, text)
+		}
+		p.screenshot("verify-valid")
+		sent := reqs.reset()
+		var api int
+		for _, r := range sent {
+			if r.HasPostData || len(r.PostDataEntries) > 0 {
+				t.Errorf("%s %s carried a body", r.Method, r.URL)
+			}
+			if strings.Contains(r.URL, "/v1/") {
+				api++
+				if r.URL != hzURL+"/v1/verdicts/"+fp {
+					t.Errorf("the page asked %s %s; only the fingerprint may go to the court", r.Method, r.URL)
+				}
+			}
+		}
+		if api != 1 {
+			t.Errorf("%d API requests, want the one verdict request: %v", api, sent)
+		}
+	})
+
+	t.Run("a changed byte", func(t *testing.T) {
+		p.t = t
+		p.open(hzURL + "/")
+		p.upload("#file", changed)
+		if v, text := p.verdict("#verify-button"); v != "VERDICT_NOT_RECORDED" {
+			t.Fatalf("changed file: %s\n%s", v, text)
+		}
+		// Claimed under the evidence ID, it is TAMPERED, and the page shows
+		// nothing of what the ID records (that is for a judge).
+		if err := chromedp.Do(ctx, chromedp.SetValue("#evidence-id", id)); err != nil {
+			t.Fatal(err)
+		}
+		v, text := p.verdict("#verify-button")
+		if v != "VERDICT_TAMPERED" || strings.Contains(text, fp) {
+			t.Fatalf("changed file under %s: %s\n%s", id, v, text)
+		}
+		p.screenshot("verify-tampered")
+	})
+
+	t.Run("at Beijing, from its mirror", func(t *testing.T) {
+		p.t = t
+		p.open(bjURL + "/?lang=en")
+		p.upload("#file", file)
+		v, text := p.verdict("#verify-button")
+		if v != "VERDICT_VALID" || !strings.Contains(text, "mirror of the filing court") || !strings.Contains(text, hzCourt) {
+			t.Fatalf("at Beijing: %s\n%s", v, text)
+		}
+		p.screenshot("verify-mirror-en")
+		// The download button gives the certificate that `cert verify` checks.
+		if err := chromedp.Do(ctx, chromedp.Click(`button.download`)); err != nil {
+			t.Fatal(err)
+		}
+		got := filepath.Join(downloads, "certificate-"+id+".json")
+		eventually(t, 20*time.Second, "the downloaded certificate", func() error { _, err := os.Stat(got); return err })
+		if out, errs, err := as(t, "", "cert", "verify", got, "--file", file); err != nil {
+			t.Fatalf("cert verify of the page's download: %v\n%s%s", err, out, errs)
+		}
+		p.eval(`(document.cookie = 'lang=zh; path=/; secure', '')`)
+	})
+
+	// The certificate page against the CLI: the same inputs, the same
+	// verdicts; then again with every court node stopped.
+	tampered := filepath.Join(dir, "tampered.json")
+	raw, _ := os.ReadFile(certJSON)
+	writeTestFile(t, tampered, bytes.Replace(raw, []byte(`"certificate_id": "`), []byte(`"certificate_id": "0`), 1))
+	truncated := filepath.Join(dir, "truncated.json")
+	writeTestFile(t, truncated, raw[:len(raw)/2])
+	wrongSig := filepath.Join(dir, "wrong-signature.json")
+	writeTestFile(t, wrongSig, flipInProof(t, raw))
+	type certCase struct{ name, cert, file string }
+	cases := []certCase{
+		{"json", certJSON, ""}, {"pdf", certPDF, ""}, {"json with the file", certJSON, file},
+		{"pdf with a changed file", certPDF, changed}, {"tampered id", tampered, ""},
+		{"truncated", truncated, ""}, {"wrong signature", wrongSig, ""},
+	}
+	checkCerts := func(t *testing.T, tag string) {
+		for _, c := range cases {
+			args := []string{"cert", "verify", c.cert, "--json"}
+			if c.file != "" {
+				args = append(args, "--file", c.file)
+			}
+			out, _, _ := as(t, "", args...)
+			var cli struct{ Verdict string }
+			if err := json.Unmarshal([]byte(out), &cli); err != nil {
+				t.Fatalf("%s: cert verify --json: %v\n%s", c.name, err, out)
+			}
+			p.eval(`(document.getElementById('orig-file').value = '', '')`)
+			p.upload("#cert-file", c.cert)
+			if c.file != "" {
+				p.upload("#orig-file", c.file)
+			}
+			v, text := p.verdict("#cert-button")
+			if v != cli.Verdict {
+				t.Errorf("%s (%s): the page says %s, evidencectl cert verify says %s\n%s", c.name, tag, v, cli.Verdict, text)
+			}
+			if c.name == "pdf" && tag == "online" {
+				p.screenshot("certificate-valid")
+			}
+			if c.name == "pdf with a changed file" && tag == "online" {
+				p.screenshot("certificate-tampered")
+			}
+		}
+	}
+	t.Run("certificates: the page and the CLI agree", func(t *testing.T) {
+		p.t = t
+		p.open(bjURL + "/certificate")
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('wasm-state').dataset.ready === 'true' && !document.getElementById('cert-button').disabled`)); err != nil {
+			t.Fatal(err)
+		}
+		checkCerts(t, "online")
+		if got, want := p.eval(`document.getElementById('trust-state').dataset.sm3`), p.eval(`document.getElementById('trust-sm3').textContent`); got != want {
+			t.Errorf("the trust file's SM3 in the page %s, in the footer %s", got, want)
+		}
+	})
+
+	t.Run("sign-in", func(t *testing.T) {
+		p.t = t
+		p.open(hzURL + "/signin")
+		p.screenshot("signin")
+		signIn := func(token, want string) {
+			t.Helper()
+			if err := chromedp.Do(ctx, chromedp.SetValue("#token", token)); err != nil {
+				t.Fatal(err)
+			}
+			if v, text := p.verdict("#signin-button"); v != "SIGNED_IN" || !strings.Contains(text, want) {
+				t.Fatalf("sign in as %s: %s %s", want, v, text)
+			}
+		}
+		if err := chromedp.Do(ctx, chromedp.SetValue("#token", "not-a-token")); err != nil {
+			t.Fatal(err)
+		}
+		if v, text := p.verdict("#signin-button"); v != "ERROR" || !strings.Contains(text, "UNKNOWN_TOKEN") {
+			t.Fatalf("a wrong token: %s %s", v, text)
+		}
+		signIn(tokJudge, "judge:judge-wang")
+		p.open(hzURL + "/")
+		if err := chromedp.Do(ctx, chromedp.SetValue("#lookup-id", id)); err != nil {
+			t.Fatal(err)
+		}
+		if v, text := p.verdict("#lookup-form button"); v != "FOUND" || !strings.Contains(text, fp) {
+			t.Fatalf("a judge's lookup of %s: %s %s", id, v, text)
+		}
+		p.screenshot("judge-lookup")
+		// The session's cookie alone does not make a call: the CSRF
+		// token must come with it.
+		if got := p.eval(`fetch('/v1/evidence/` + id + `/certificate.json', {credentials: 'same-origin'}).then(r => String(r.status))`); got != "403" {
+			t.Errorf("a call with the cookie and no CSRF token: %s, want 403", got)
+		}
+		if err := chromedp.Do(ctx, chromedp.Click("#signout")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('session').hidden`)); err != nil {
+			t.Fatal(err)
+		}
+		if got := p.eval(`fetch('/web/session', {credentials: 'same-origin'}).then(r => String(r.status))`); got != "401" {
+			t.Errorf("after sign-out, /web/session: %s, want 401", got)
+		}
+
+		p.open(hzURL + "/signin")
+		signIn(tokLawyer, "lawyer:lawyer-li")
+		p.open(hzURL + "/")
+		if err := chromedp.Do(ctx, chromedp.SetValue("#lookup-id", id)); err != nil {
+			t.Fatal(err)
+		}
+		_, text := p.verdict("#lookup-form button")
+		if !strings.Contains(text, "PROOF_OF_POSSESSION_REQUIRED") {
+			t.Fatalf("a lawyer's lookup without the fingerprint: %s", text)
+		}
+		p.screenshot("lawyer-refused")
+		// With the file, the lawyer gets the verdict and the certificate.
+		p.upload("#file", file)
+		if v, text := p.verdict("#verify-button"); v != "VERDICT_VALID" {
+			t.Fatalf("a lawyer with the file: %s\n%s", v, text)
+		}
+		if err := chromedp.Do(ctx, chromedp.Click("#signout")); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("status", func(t *testing.T) {
+		p.t = t
+		p.open(hzURL + "/status")
+		text := p.eval(`document.getElementById('main').innerText`)
+		for _, want := range []string{bjCourt, gzCourt, "无活动告警"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("status page lacks %q:\n%s", want, text)
+			}
+		}
+		p.screenshot("status")
+	})
+
+	t.Run("every court stopped: certificates still check in the loaded page", func(t *testing.T) {
+		p.t = t
+		p.open(bjURL + "/certificate")
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.getElementById('cert-button').disabled`)); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range nw.courts {
+			for i := range c.nodes {
+				c.stop(i)
+			}
+		}
+		if got := p.eval(`fetch('/trust.txt').then(() => 'reachable', () => 'unreachable')`); got != "unreachable" {
+			t.Fatalf("the courts are still reachable: %s", got)
+		}
+		checkCerts(t, "offline")
+		p.screenshot("certificate-offline")
+	})
+}
+
+func writeTestFile(t testing.TB, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// flipInProof changes one base64 character of the certificate's first
+// proof hash: a well-formed certificate whose proof does not lead to the
+// signed root.
+func flipInProof(t testing.TB, raw []byte) []byte {
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	proof, _ := m["tlog_proof"].(string)
+	lines := strings.Split(proof, "\n")
+	for i, l := range lines {
+		if i > 0 && len(l) == 44 { // a base64 SM3 hash
+			b := []byte(l)
+			if b[0] == 'A' {
+				b[0] = 'B'
+			} else {
+				b[0] = 'A'
+			}
+			lines[i] = string(b)
+			break
+		}
+	}
+	m["tlog_proof"] = strings.Join(lines, "\n")
+	out, _ := json.MarshalIndent(m, "", "  ")
+	return out
+}

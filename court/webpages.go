@@ -1,0 +1,147 @@
+package court
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/courtledger/courtledger/crypto/sm2"
+
+	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/web"
+	"github.com/courtledger/courtledger/court/witness"
+	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/evidence/certpdf"
+)
+
+// The verification pages (court/web) on the node's HTTPS listener: the
+// pages call the REST API like any client, so a sign-in session only
+// stands in for the bearer token a browser cannot send (Sessions.Wrap in
+// front of /v1/), and the guard, role table, rate limits and audit apply
+// to every call a page makes.
+
+// webPages builds the pages of this node, or nil if it has none (plain
+// HTTP without TLS: a session cookie must be Secure).
+func (n *Node) webPages() (*web.Handler, *web.Sessions, error) {
+	trust, err := n.trustFile()
+	if err != nil {
+		return nil, nil, err
+	}
+	var sessions *web.Sessions
+	if n.tls != nil && n.auth != nil {
+		sessions, err = web.NewSessions(web.SessionConfig{
+			Check: func(_ context.Context, token string) (web.Identity, error) {
+				id, err := n.auth.FromToken("Bearer " + token)
+				if err != nil {
+					return web.Identity{}, err
+				}
+				return web.Identity{Role: string(id.Role), ID: id.ID}, nil
+			},
+			Roles:  []string{string(access.RoleJudge), string(access.RoleLawyer)},
+			Logger: n.log.With("component", "web"),
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	h, err := web.New(web.Config{Court: n.cfg.Court, CourtName: certpdf.KnownCourtName(n.cfg.Court), Trust: trust,
+		Status: n.webStatus, Sessions: sessions, Logger: n.log.With("component", "web")})
+	if err != nil {
+		return nil, nil, err
+	}
+	return h, sessions, nil
+}
+
+// trustFile is the trust file the court publishes for the certificate
+// page: this court's keys (current, then previous) and every other
+// court's it knows, one `courtd keygen` trust line each.
+func (n *Node) trustFile() ([]byte, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Court keys published by %s (node %s): the trust anchors of its verification page.\n", n.cfg.Court, n.cfg.NodeID)
+	add := func(court string, keys ...*sm2.PublicKey) error {
+		for _, k := range keys {
+			if k == nil {
+				continue
+			}
+			v, err := checkpoint.NewVerifier(court, k)
+			if err != nil {
+				return fmt.Errorf("court: trust line of %s: %w", court, err)
+			}
+			b.WriteString(v.String() + "\n")
+		}
+		return nil
+	}
+	if err := add(n.cfg.Court, append([]*sm2.PublicKey{n.cfg.CourtKey.Public()}, n.cfg.PreviousKeys...)...); err != nil {
+		return nil, err
+	}
+	others := slices.Clone(n.cfg.Courts)
+	slices.SortFunc(others, func(a, b witness.OtherCourt) int { return strings.Compare(a.Court, b.Court) })
+	for _, c := range others {
+		if err := add(c.Court, append([]*sm2.PublicKey{c.Key}, c.Keys...)...); err != nil {
+			return nil, err
+		}
+	}
+	return []byte(b.String()), nil
+}
+
+// webStatus is what the status page shows, read from this node's state:
+// no credentials are needed to see a court's public head and alarms.
+func (n *Node) webStatus(context.Context) (web.Status, error) {
+	st := web.Status{Node: n.cfg.NodeID}
+	st.Ready, st.NotReady = n.ready()
+	h, err := n.ledger.LatestHead()
+	if err != nil {
+		return st, fmt.Errorf("the court's newest head: %w", err)
+	}
+	st.Head = web.Head{Size: h.Head.Size, RootHex: hex.EncodeToString(h.Head.Root), Time: h.Head.Time, Note: string(h.Note)}
+	if lines, err := n.ledger.Cosignatures(h.Head.Size); err == nil && len(lines) > 0 {
+		if signed, err := checkpoint.WithSignatures(h.Note, lines...); err == nil {
+			st.Head.Note = string(signed)
+			if sigs, err := checkpoint.Signatures(signed); err == nil {
+				for _, s := range sigs {
+					if s.Name == n.cfg.Court {
+						continue
+					}
+					c := web.Cosignature{Court: s.Name, KeyID: fmt.Sprintf("%08x", s.KeyID)}
+					if at, err := checkpoint.CosignedAt(s); err == nil && at.Year() <= 9999 {
+						c.Time = at
+					}
+					st.Head.Witnesses = append(st.Head.Witnesses, c)
+				}
+			}
+		}
+	}
+	for _, m := range n.syncer.Status() {
+		wm := web.Mirror{Court: m.Court, Size: m.Size, CheckedAt: m.Checked, Alarmed: m.Alarmed}
+		if m.Head.Note != nil {
+			wm.HeadTime = m.Head.Head.Time
+		}
+		if m.LastError != nil {
+			wm.LastError = m.LastError.Error()
+		}
+		st.Mirrors = append(st.Mirrors, wm)
+	}
+	slices.SortFunc(st.Mirrors, func(a, b web.Mirror) int { return strings.Compare(a.Court, b.Court) })
+	alarms, err := n.ledger.Alarms(false)
+	if err != nil {
+		return st, fmt.Errorf("alarms: %w", err)
+	}
+	if a, ok := n.ledgerAlarm(); ok {
+		alarms = append(alarms, a)
+	}
+	for _, a := range alarms {
+		st.Alarms = append(st.Alarms, web.Alarm{Court: a.Court, Kind: string(a.Kind), Detail: a.Detail, Source: a.Source, RaisedAt: a.RaisedAt})
+	}
+	return st, nil
+}
+
+// withSessions puts the sign-in sessions, if any, in front of the API.
+func withSessions(s *web.Sessions, api http.Handler) http.Handler {
+	if s == nil {
+		return api
+	}
+	return s.Wrap(api)
+}
