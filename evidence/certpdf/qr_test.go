@@ -127,6 +127,17 @@ func TestVerifyLink(t *testing.T) {
 	}
 }
 
+// TestCheckVerifyURLAccepts: the addresses a court may configure as
+// public_url, the demo's loopback listener among them.
+func TestCheckVerifyURLAccepts(t *testing.T) {
+	for _, u := range []string{"", "https://127.0.0.1:7102", "https://127.0.0.1:7102/", "https://[::1]:8443/verify",
+		"https://hangzhou.court.example/verify", "https://evidence.hangzhou.court.example/%E6%A0%B8%E9%AA%8C/"} {
+		if err := CheckVerifyURL(u); err != nil {
+			t.Errorf("CheckVerifyURL(%q): %v", u, err)
+		}
+	}
+}
+
 // FuzzVerifyLink: for every address CheckVerifyURL accepts, the link is
 // under it (same scheme, host and path, with a final "/") and its query
 // gives back exactly the three values, whatever they hold; for any other
