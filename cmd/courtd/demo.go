@@ -95,6 +95,18 @@ type demo struct {
 // demoNodeID names the i-th node (from 0) of a demo court: hz-1, hz-2, ...
 func demoNodeID(prefix string, i int) string { return fmt.Sprintf("%s-%d", prefix, i+1) }
 
+// demoPublicURL is a demo court's public_url: its first node's REST
+// listener, so that the QR code on its certificate PDFs is a link that
+// opens there. None with --insecure: that listener speaks plain HTTP, and
+// a certificate may only print an https address (certpdf.CheckVerifyURL).
+func demoPublicURL(base, court int, insecure bool) string {
+	if insecure {
+		return ""
+	}
+	_, _, http := demoPorts(base, court, 0)
+	return "https://" + http
+}
+
 func demoPorts(base, court, node int) (raft, grpc, http string) {
 	p := base + 10*court + node
 	return fmt.Sprintf("127.0.0.1:%d", p), fmt.Sprintf("127.0.0.1:%d", p+1000), fmt.Sprintf("127.0.0.1:%d", p+2000)
@@ -217,6 +229,7 @@ func startDemo(dir string, base int, insecure bool, log *slog.Logger) (*demo, er
 				Court: c.id, NodeID: p.NodeID, DataDir: filepath.Join(dir, "data", p.NodeID),
 				RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr, HTTPAddr: httpAddr, CourtKey: keys[ci],
 				Peers: peers, Bootstrap: true, Fast: false, Logger: log, Courts: others(ci), Security: sec,
+				PublicURL: demoPublicURL(base, ci, insecure),
 			})
 			if err != nil {
 				d.stop()

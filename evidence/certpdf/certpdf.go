@@ -4,8 +4,10 @@
 // a lawyer to read and print: a formal statement of what the court
 // certifies (兹证明…), the evidence, its SM3 fingerprint, where and when it
 // was recorded, the signed tree head with each signature labelled, the
-// witnessing courts, how to verify it, and a QR code with the certificate ID
-// and the fingerprint. A certificate fits one page; one that runs longer
+// witnessing courts, how to verify it, and a QR code: with the court's
+// public address configured, a link to its verification page for this
+// certificate (VerifyLink), printed under the code as well; without it, the
+// certificate ID, the fingerprint and the evidence ID (QRText). A certificate fits one page; one that runs longer
 // (many witnesses) gets a header and "第 n 页 共 N 页" on every page. The
 // certificate's JSON travels inside the PDF as an embedded file
 // (certificate.json), so the PDF alone is enough to verify offline; the
@@ -50,8 +52,10 @@ type Config struct {
 	CourtName func(courtID string) string
 	// VerifyURL is the issuing court's HTTPS address where people verify
 	// its certificates, e.g. "https://hangzhou.court.example/verify". It is
-	// printed in the verification instructions; empty prints them without
-	// an address (offline verification only).
+	// printed in the verification instructions, and the QR code links to
+	// the court's page for the certificate under it (VerifyLink); empty
+	// prints the instructions without an address (offline verification
+	// only) and QRText in the QR code.
 	VerifyURL string
 }
 
@@ -78,8 +82,10 @@ func New(cfg Config) (*Renderer, error) {
 	return &Renderer{courtName: cfg.CourtName, verifyURL: cfg.VerifyURL, glyphs: glyphs}, nil
 }
 
-// CheckVerifyURL accepts "" or an absolute https URL, the only kinds of
-// verification address a certificate may print.
+// CheckVerifyURL accepts "" or an absolute https URL without a query or
+// fragment, the only kinds of verification address a certificate may
+// print. The query is VerifyLink's: one in the address would be lost or
+// mixed with the certificate's parameters.
 func CheckVerifyURL(s string) error {
 	if s == "" {
 		return nil
@@ -88,7 +94,41 @@ func CheckVerifyURL(s string) error {
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || strings.ContainsAny(s, " \t\r\n") {
 		return fmt.Errorf("%q: want the court's absolute https URL, e.g. https://hangzhou.court.example/verify", s)
 	}
+	if strings.ContainsAny(s, "?#") {
+		return fmt.Errorf("%q: want the court's https URL without a query or fragment (the certificate adds its own query), e.g. https://hangzhou.court.example/verify", s)
+	}
 	return nil
+}
+
+// VerifyLink is the link the QR code of c holds when the court's address
+// is baseURL: the court's verification page for c, which is baseURL's path
+// with a final "/" (https://court.example/verify → .../verify/), and the
+// query evidence=<evidence ID>&sm3=<fingerprint, 64 hex digits>&cert=<certificate ID>,
+// the parameters the page reads (court/web). baseURL must be an address
+// CheckVerifyURL accepts and not empty; for any other it returns "".
+func VerifyLink(baseURL string, c *certificate.Certificate) string {
+	return verifyLink(baseURL, c.Entry.EvidenceID, fmt.Sprintf("%x", c.Entry.Submission.Fingerprint[:]), c.ID)
+}
+
+func verifyLink(baseURL, evidenceID, sm3, certID string) string {
+	if baseURL == "" || CheckVerifyURL(baseURL) != nil {
+		return ""
+	}
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return ""
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+		if u.RawPath != "" {
+			u.RawPath += "/"
+		}
+	}
+	// In this order, not url.Values' sorted one: the evidence, then what
+	// proves it, then the certificate, as a person reading the link
+	// expects.
+	u.RawQuery = "evidence=" + url.QueryEscape(evidenceID) + "&sm3=" + url.QueryEscape(sm3) + "&cert=" + url.QueryEscape(certID)
+	return u.String()
 }
 
 // fontGlyphs parses the embedded font's cmap once per process.
@@ -110,8 +150,9 @@ func KnownCourtName(id string) string {
 	return id
 }
 
-// QRText is what the QR code holds: the certificate ID, the fingerprint and
-// the evidence ID, in ASCII so that any reader decodes it.
+// QRText is what the QR code holds when the court has no public address
+// (VerifyURL): the certificate ID, the fingerprint and the evidence ID, in
+// ASCII so that any reader decodes it.
 func QRText(c *certificate.Certificate) string {
 	return fmt.Sprintf("courtledger-cert:%s;sm3:%x;evidence:%s", c.ID, c.Entry.Submission.Fingerprint[:], c.Entry.EvidenceID)
 }

@@ -258,10 +258,14 @@ var titleCorpus = []string{
 // holds the whole title, character for character (go-pdf's wrapping
 // dropped the character at each CJK line break: 张三 printed as 张, and
 // 甲方不\u200B同意 as 甲方 / 同意), and a title of up to 252 characters
-// keeps the certificate on one page.
+// keeps the certificate on one page, even with a long court address,
+// whose link prints on two lines under the QR code.
 func TestTitlesPrintAsFiled(t *testing.T) {
 	needPoppler(t, "pdftotext")
-	r, _ := New(Config{})
+	r, err := New(Config{VerifyURL: "https://evidence-verification.hangzhou-internet-court.court.example/public/verify"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, title := range titleCorpus {
 		name := title
 		if len([]rune(name)) > 24 {
@@ -407,7 +411,8 @@ func TestReadsAsCourtDocument(t *testing.T) {
 }
 
 func TestNewRefusesBadVerifyURL(t *testing.T) {
-	for _, u := range []string{"http://court.example/verify", "court.example/verify", "https://", "https://user@court.example/", "https://court.example/a b"} {
+	for _, u := range []string{"http://court.example/verify", "court.example/verify", "https://", "https://user@court.example/", "https://court.example/a b",
+		"https://court.example/verify?court=hz", "https://court.example/verify?", "https://court.example/verify#top"} {
 		if _, err := New(Config{VerifyURL: u}); err == nil || !strings.Contains(err.Error(), "https") {
 			t.Errorf("New(VerifyURL %q): %v, want an error asking for an https URL", u, err)
 		}

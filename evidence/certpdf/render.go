@@ -95,6 +95,30 @@ func (d *doc) row(label, value string, valueW, size, lineH float64) {
 	d.pdf.SetXY(marginX, y+h)
 }
 
+// linkLines breaks a link into lines no wider than width at the current
+// font size, after a "&" where it can, so that each query parameter stays
+// whole on a line for a person typing it; a part wider than a line wraps
+// as text does. Joined, the lines are the link.
+func (d *doc) linkLines(link string, width float64) []string {
+	var lines []string
+	line := ""
+	for _, part := range strings.SplitAfter(link, "&") {
+		switch {
+		case d.pdf.GetStringWidth(line+part) <= width:
+			line += part
+		case d.pdf.GetStringWidth(part) <= width:
+			lines, line = append(lines, line), part
+		default:
+			if line != "" {
+				lines = append(lines, line)
+			}
+			wrapped := d.lines(part, width)
+			lines, line = append(lines, wrapped[:len(wrapped)-1]...), wrapped[len(wrapped)-1]
+		}
+	}
+	return append(lines, line)
+}
+
 // heading prints a section heading.
 func (d *doc) heading(text string) {
 	d.room(6 + 12) // never a heading alone at the bottom of a page
@@ -107,7 +131,20 @@ func (d *doc) heading(text string) {
 // Render writes the PDF of c to w. The output depends only on c and the
 // configuration: rendering the same certificate twice gives the same bytes.
 func (r *Renderer) Render(w io.Writer, c *certificate.Certificate) error {
-	qr, err := qrcode.Encode(QRText(c), qrcode.Medium, 256)
+	qrText := QRText(c)
+	link := VerifyLink(r.verifyURL, c)
+	if link != "" {
+		qrText = link
+	}
+	code, err := qrcode.New(qrText, qrcode.Medium)
+	if err != nil {
+		return fmt.Errorf("certpdf: QR code: %w", err)
+	}
+	// A fixed number of pixels a module and no padding beyond the quiet
+	// zone: the code fills its square on the page, whatever its version
+	// (a link needs a larger one than QRText), so that its modules print
+	// as large as they can.
+	qr, err := code.PNG(-4)
 	if err != nil {
 		return fmt.Errorf("certpdf: QR code: %w", err)
 	}
@@ -163,7 +200,8 @@ func (r *Renderer) Render(w io.Writer, c *certificate.Certificate) error {
 
 	// Title block, with the QR code at the right.
 	pdf.RegisterImageOptionsReader("qr", fpdf.ImageOptions{ImageType: "PNG"}, bytes.NewReader(qr))
-	pdf.ImageOptions("qr", pageW-marginX-qrSize+2, marginTop-4, qrSize-2, qrSize-2, false, fpdf.ImageOptions{ImageType: "PNG"}, 0, "")
+	qrX, qrY, qrW := pageW-marginX-qrSize+2, marginTop-4, qrSize-2
+	pdf.ImageOptions("qr", qrX, qrY, qrW, qrW, false, fpdf.ImageOptions{ImageType: "PNG"}, 0, link)
 	d.font(20)
 	pdf.CellFormat(bodyW, 11, "电子数据存证证明", "", 1, "C", false, 0, "")
 	d.font(9)
@@ -172,7 +210,18 @@ func (r *Renderer) Render(w io.Writer, c *certificate.Certificate) error {
 	pdf.CellFormat(bodyW, 8, origin, "", 1, "C", false, 0, "")
 	d.font(8.5)
 	pdf.CellFormat(bodyW, 5, "证明编号 Certificate ID: "+c.ID, "", 1, "C", false, 0, "")
-	pdf.SetY(max(pdf.GetY(), marginTop-4+qrSize) + 1)
+	pdf.SetY(max(pdf.GetY(), qrY+qrW))
+	if link != "" {
+		// The link as text under the code, for a reader without a phone
+		// to type, right-aligned to the code; in a PDF viewer it is a
+		// link, as the code is.
+		d.font(6.5)
+		for _, l := range d.linkLines(link, bodyW) {
+			pdf.SetX(marginX)
+			pdf.CellFormat(bodyW, 3.2, l, "", 1, "R", false, 0, link)
+		}
+	}
+	pdf.SetY(pdf.GetY() + 1)
 
 	// The statement.
 	witnesses := c.Cosignatures()
