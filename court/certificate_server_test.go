@@ -215,8 +215,9 @@ func checkPDFText(t *testing.T, pdf []byte, want ...string) {
 }
 
 // TestCertificateAccessByRole: a platform gets certificates of its own
-// evidence only, a lawyer only with the file's fingerprint (proof of
-// possession), a judge any; the plain PDF route applies the same rules.
+// evidence only, a lawyer or a caller without credentials only with the
+// file's fingerprint (proof of possession), a judge any; the plain PDF and
+// JSON routes apply the same rules.
 func TestCertificateAccessByRole(t *testing.T) {
 	c := startCourt(t, 1)
 	ctx := context.Background()
@@ -244,27 +245,39 @@ func TestCertificateAccessByRole(t *testing.T) {
 		{tokenFor(access.RoleLawyer), "", codes.InvalidArgument},
 		{tokenFor(access.RoleLawyer), wrong, codes.NotFound},
 		{tokenFor(access.RoleLawyer), good, codes.OK},
-		{tokenFor(access.RoleAdmin), good, codes.PermissionDenied},
-		{tokenFor(access.RolePeer), good, codes.PermissionDenied},
-		{"", good, codes.Unauthenticated},
+		// Holding the file is the proof of possession, with credentials
+		// or without (issue 15: the browser page).
+		{tokenFor(access.RoleAdmin), good, codes.OK},
+		{tokenFor(access.RolePeer), good, codes.OK},
+		{"", good, codes.OK},
+		{"", "", codes.InvalidArgument},
+		{"", wrong, codes.NotFound},
 	} {
 		certs := pb.NewCertificateServiceClient(dialToken(t, c.ca, addr, tc.token))
 		_, err := certs.GetCertificate(ctx, &pb.GetCertificateRequest{EvidenceId: id, Fingerprint: tc.fingerprint})
 		if got := status.Code(err); got != tc.code {
 			t.Errorf("%s with fingerprint %q: %v, want %v", tc.token, tc.fingerprint, err, tc.code)
 		}
-		// The PDF route, outside the gateway, answers the same.
-		url := "https://" + c.leader().HTTPAddr() + "/v1/evidence/" + id + "/certificate.pdf"
-		if tc.fingerprint != "" {
-			url += "?fingerprint=" + tc.fingerprint
-		}
-		hr, err := newREST(c.ca, tc.token).Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hr.Body.Close()
-		if want := runtime.HTTPStatusFromCode(tc.code); hr.StatusCode != want {
-			t.Errorf("PDF as %s with fingerprint %q: HTTP %d, want %d", tc.token, tc.fingerprint, hr.StatusCode, want)
+		// The PDF and JSON routes, outside the gateway, answer the same.
+		for _, kind := range []string{"pdf", "json"} {
+			url := "https://" + c.leader().HTTPAddr() + "/v1/evidence/" + id + "/certificate." + kind
+			if tc.fingerprint != "" {
+				url += "?fingerprint=" + tc.fingerprint
+			}
+			hr, err := newREST(c.ca, tc.token).Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(hr.Body)
+			hr.Body.Close()
+			if want := runtime.HTTPStatusFromCode(tc.code); hr.StatusCode != want {
+				t.Errorf("%s as %s with fingerprint %q: HTTP %d, want %d", kind, tc.token, tc.fingerprint, hr.StatusCode, want)
+			}
+			if kind == "json" && hr.StatusCode == http.StatusOK {
+				if cert, err := certificate.Unmarshal(body); err != nil || cert.Entry.EvidenceID != id {
+					t.Errorf("certificate.json as %s: %v\n%s", tc.token, err, body)
+				}
+			}
 		}
 	}
 }

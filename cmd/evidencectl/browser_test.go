@@ -16,6 +16,8 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/courtledger/courtledger/internal/pdfqr"
 )
 
 // The verification pages (court/web) in a real headless Chromium, against
@@ -404,6 +406,31 @@ func TestBrowserVerification(t *testing.T) {
 			}
 		}
 		p.screenshot("status")
+	})
+
+	t.Run("the PDF's QR code opens the check at the issuing court", func(t *testing.T) {
+		p.t = t
+		pdf, err := os.ReadFile(certPDF)
+		if err != nil {
+			t.Fatal(err)
+		}
+		link, err := pdfqr.DecodeQR(pdf)
+		if err != nil {
+			t.Fatalf("decode the QR code: %v", err)
+		}
+		if !strings.HasPrefix(link, bjURL+"/?") || !strings.Contains(link, "sm3="+fp) || !strings.Contains(link, "evidence="+id) {
+			t.Fatalf("the QR code holds %s; want a link to %s with the evidence ID and fingerprint", link, bjURL)
+		}
+		p.open(link)
+		if got := p.eval(`document.getElementById('evidence-id').value`); got != id {
+			t.Errorf("the evidence ID field holds %q, want %s", got, id)
+		}
+		p.upload("#file", file)
+		v, text := p.verdict("#verify-button")
+		if v != "VERDICT_VALID" || p.eval(`document.getElementById('expected-check').className`) != "ok" {
+			t.Fatalf("the QR link's page with the file: %s\n%s", v, text)
+		}
+		p.screenshot("qr-link")
 	})
 
 	t.Run("every court stopped: certificates still check in the loaded page", func(t *testing.T) {

@@ -61,9 +61,9 @@ var methodAccess = map[string]Access{
 	// is the proof of possession, the answer names only recordings of it,
 	// and calls without credentials are rate-limited per address.
 	"/courtledger.v1.CertificateService/GetCertificate": {Roles: []Role{RolePlatform, RoleJudge, RoleLawyer, RoleAnyone},
-		Note: "a platform gets certificates of its own evidence; a lawyer, or a caller without credentials, must present the file's fingerprint (proof of possession)"},
+		Note: "no credentials needed; a platform gets certificates of its own evidence; a lawyer, or a caller without credentials, must present the file's fingerprint (proof of possession)"},
 	"/courtledger.v1.CertificateService/VerifyEvidence": {Roles: []Role{RoleJudge, RoleAnyone},
-		Note: "only a judge sees the recording of a claimed evidence ID whose fingerprint differs (TAMPERED); others see recordings of the fingerprint they hold"},
+		Note: "no credentials needed; only a judge sees the recording of a claimed evidence ID whose fingerprint differs (TAMPERED); others see recordings of the fingerprint they hold"},
 
 	// Issue 5: another court syncs, and nothing else.
 	"/courtledger.v1.SyncService/GetCheckpoint":  {Roles: []Role{RolePeer}},

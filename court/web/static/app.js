@@ -184,7 +184,7 @@
           [T.platform, rec.platform],
           [T.category, rec.category],
           [T.title, rec.title],
-          [T.position, String(rec.index) + ' (' + T.of + ' ' + rec.tree_size + ')'],
+          [T.position, String(rec.index || 0) + ' (' + T.of + ' ' + rec.tree_size + ')'],
           [T.witnesses, witnessList(rec.witnesses)],
           [T.served, v.served_by + ' — ' + (mirror ? T.mirror : T.own)],
           [T.freshness, v.latest_head ? v.latest_head.origin + ' #' + v.latest_head.size + ', ' + fmtTime(v.latest_head.time) + ' (' + ago(v.latest_head.time) + ')' : ''],
@@ -240,7 +240,7 @@
         try {
           const rec = (await (await api('/v1/evidence/' + encodeURIComponent(id))).json()).receipt.entry;
           out.push(facts([[T.court, rec.court], [T.recorded, fmtTime(rec.accepted_at)], [T.platform, rec.submission.platform],
-            [T.category, rec.submission.category], [T.title, rec.submission.title], [T.position, String(rec.index)]]));
+            [T.category, rec.submission.category], [T.title, rec.submission.title], [T.position, String(rec.index || 0)]]));
         } catch (err) { /* the certificate is what the role may see */ }
         out.push(downloadButtons(cert.evidence_id, ''));
         $('result').replaceChildren(...out);
@@ -336,7 +336,7 @@
         [T.platform, d.platform],
         [T.category, d.category],
         [T.title, d.title],
-        [T.position, String(d.index) + ' (' + T.of + ' ' + d.tree_size + ')'],
+        [T.position, String(d.index || 0) + ' (' + T.of + ' ' + d.tree_size + ')'],
         [T.batch, d.batch ? d.batch.batch_id + ', ' + T.entry + ' ' + (d.batch.leaf + 1) + ' / ' + d.batch.count : ''],
         [T.witnesses, witnessList(d.witnesses)],
         [T.issuer, (d.issued_by || '') + ' @ ' + fmtTime(d.issued_at) + ' — ' + (d.issuer_verified ? T.verified : T.notVerified + (d.issuer_note ? ': ' + d.issuer_note : ''))],
