@@ -63,7 +63,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // harness is a court's session endpoints and a REST API behind Wrap that
 // records what reached it.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	s       *Sessions
 	mux     *http.ServeMux
 	clock   *fakeClock
@@ -78,7 +78,7 @@ type harness struct {
 	}
 }
 
-func newHarness(t *testing.T, edit func(*SessionConfig)) *harness {
+func newHarness(t testing.TB, edit func(*SessionConfig)) *harness {
 	t.Helper()
 	var rules []access.TokenRule
 	for tok, id := range testTokens {
@@ -176,7 +176,7 @@ func (h *harness) api(cookie *http.Cookie, csrf string) *httptest.ResponseRecord
 	return h.serve(r)
 }
 
-func sessionCookieOf(t *testing.T, w *httptest.ResponseRecorder) *http.Cookie {
+func sessionCookieOf(t testing.TB, w *httptest.ResponseRecorder) *http.Cookie {
 	t.Helper()
 	for _, c := range w.Result().Cookies() {
 		if c.Name == SessionCookie {
@@ -186,7 +186,7 @@ func sessionCookieOf(t *testing.T, w *httptest.ResponseRecorder) *http.Cookie {
 	return nil
 }
 
-func decodeView(t *testing.T, w *httptest.ResponseRecorder) sessionView {
+func decodeView(t testing.TB, w *httptest.ResponseRecorder) sessionView {
 	t.Helper()
 	var v sessionView
 	if err := json.Unmarshal(w.Body.Bytes(), &v); err != nil {
@@ -872,5 +872,88 @@ func TestSessionThroughGuard(t *testing.T) {
 	}
 	if judgeCalls != 1 {
 		t.Fatalf("audit holds %d records of the judge's page call, want 1: %+v", judgeCalls, records)
+	}
+}
+
+// Browsers sign in, call and sign out at once; under -race this checks
+// the table's locking, and every call of a live session gets through.
+func TestSessionsConcurrent(t *testing.T) {
+	h := newHarness(t, func(c *SessionConfig) { c.MaxPerIdentity = 1000 })
+	h.mux = http.NewServeMux() // the harness's downstream record is not for sharing
+	h.s.Routes(h.mux)
+	var passed atomic.Int64
+	h.mux.Handle("/v1/", h.s.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "Bearer judge-token-1" {
+			passed.Add(1)
+		}
+	})))
+	const browsers, calls = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan string, browsers)
+	for range browsers {
+		wg.Go(func() {
+			w := h.signIn("judge-token-1", nil)
+			if w.Code != 200 {
+				errs <- fmt.Sprintf("sign-in: %d %s", w.Code, w.Body)
+				return
+			}
+			var v sessionView
+			json.Unmarshal(w.Body.Bytes(), &v)
+			c, csrf := sessionCookieOf(t, w), v.CSRF
+			for range calls {
+				if w := h.api(c, csrf); w.Code != 200 {
+					errs <- fmt.Sprintf("call: %d %s", w.Code, w.Body)
+					return
+				}
+			}
+			r := withCookie(h.request("POST", "/web/session/logout", "", ""), c)
+			r.Header.Set(CSRFHeader, csrf)
+			if w := h.serve(r); w.Code != 200 {
+				errs <- fmt.Sprintf("logout: %d %s", w.Code, w.Body)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if n := passed.Load(); n != browsers*calls {
+		t.Errorf("%d calls passed with the token, want %d", n, browsers*calls)
+	}
+	if n := h.liveSessions(); n != 0 {
+		t.Errorf("%d sessions after every browser signed out", n)
+	}
+}
+
+// BenchmarkWrap is what a session adds to a page's API call: the table
+// lookup, the CSRF comparison and the request's copy.
+func BenchmarkWrap(b *testing.B) {
+	h := newHarness(b, nil)
+	cookie, csrf := h.signedIn("judge-token-1")
+	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	wrap := h.s.Wrap(next)
+	r := h.request("GET", "/v1/evidence/E1", "", "")
+	r.AddCookie(cookie)
+	r.Header.Set(CSRFHeader, csrf)
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		wrap.ServeHTTP(w, r)
+	}
+	if w.Code != 200 {
+		b.Fatalf("status %d", w.Code)
+	}
+}
+
+// BenchmarkSignIn is one sign-in: parsing, the authenticator, two random
+// secrets and the table.
+func BenchmarkSignIn(b *testing.B) {
+	h := newHarness(b, func(c *SessionConfig) { c.MaxPerIdentity = 1 })
+	b.ReportAllocs()
+	for b.Loop() {
+		if w := h.signIn("judge-token-1", nil); w.Code != 200 {
+			b.Fatalf("status %d", w.Code)
+		}
 	}
 }
