@@ -356,7 +356,7 @@ func TestBrowserVerification(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.SetValue("#lookup-id", id)); err != nil {
 			t.Fatal(err)
 		}
-		if v, text := p.verdict("#lookup-form button"); v != "FOUND" || !strings.Contains(text, fp) {
+		if v, text := p.verdict("#lookup-form button"); v != "FOUND" || !strings.Contains(text, fp) || !strings.Contains(text, netPlatform) {
 			t.Fatalf("a judge's lookup of %s: %s %s", id, v, text)
 		}
 		p.screenshot("judge-lookup")

@@ -238,7 +238,8 @@
           [T.court, cert.issued_by + ' @ ' + fmtTime(cert.issued_at)],
         ])];
         try {
-          const rec = (await (await api('/v1/evidence/' + encodeURIComponent(id))).json()).receipt.entry;
+          const got = await (await api('/v1/evidence/' + encodeURIComponent(id))).json();
+          const rec = (got.receipt || got).entry; // the route answers the receipt itself
           out.push(facts([[T.court, rec.court], [T.recorded, fmtTime(rec.accepted_at)], [T.platform, rec.submission.platform],
             [T.category, rec.submission.category], [T.title, rec.submission.title], [T.position, String(rec.index || 0)]]));
         } catch (err) { /* the certificate is what the role may see */ }
