@@ -3,6 +3,7 @@ package court
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/courtledger/courtledger/crypto/sm2"
 
+	"github.com/courtledger/courtledger/consensus"
 	"github.com/courtledger/courtledger/court/access"
 	"github.com/courtledger/courtledger/court/web"
 	"github.com/courtledger/courtledger/court/witness"
@@ -93,26 +95,15 @@ func (n *Node) webStatus(context.Context) (web.Status, error) {
 	st := web.Status{Node: n.cfg.NodeID}
 	st.Ready, st.NotReady = n.ready()
 	h, err := n.ledger.LatestHead()
-	if err != nil {
+	switch {
+	case errors.Is(err, consensus.ErrEmpty):
+		// A new court: nothing filed, nothing signed yet; its mirrors and
+		// alarms are still worth showing.
+		st.Empty = true
+	case err != nil:
 		return st, fmt.Errorf("the court's newest head: %w", err)
-	}
-	st.Head = web.Head{Size: h.Head.Size, RootHex: hex.EncodeToString(h.Head.Root), Time: h.Head.Time, Note: string(h.Note)}
-	if lines, err := n.ledger.Cosignatures(h.Head.Size); err == nil && len(lines) > 0 {
-		if signed, err := checkpoint.WithSignatures(h.Note, lines...); err == nil {
-			st.Head.Note = string(signed)
-			if sigs, err := checkpoint.Signatures(signed); err == nil {
-				for _, s := range sigs {
-					if s.Name == n.cfg.Court {
-						continue
-					}
-					c := web.Cosignature{Court: s.Name, KeyID: fmt.Sprintf("%08x", s.KeyID)}
-					if at, err := checkpoint.CosignedAt(s); err == nil && at.Year() <= 9999 {
-						c.Time = at
-					}
-					st.Head.Witnesses = append(st.Head.Witnesses, c)
-				}
-			}
-		}
+	default:
+		st.Head = n.webHead(h)
 	}
 	for _, m := range n.syncer.Status() {
 		wm := web.Mirror{Court: m.Court, Size: m.Size, CheckedAt: m.Checked, Alarmed: m.Alarmed}
@@ -136,6 +127,38 @@ func (n *Node) webStatus(context.Context) (web.Status, error) {
 		st.Alarms = append(st.Alarms, web.Alarm{Court: a.Court, Kind: string(a.Kind), Detail: a.Detail, Source: a.Source, RaisedAt: a.RaisedAt})
 	}
 	return st, nil
+}
+
+// webHead is the court's head with the witnesses' cosignatures on it, as
+// receipts carry them.
+func (n *Node) webHead(h consensus.SignedHead) web.Head {
+	head := web.Head{Size: h.Head.Size, RootHex: hex.EncodeToString(h.Head.Root), Time: h.Head.Time, Note: string(h.Note)}
+	lines, err := n.ledger.Cosignatures(h.Head.Size)
+	if err != nil || len(lines) == 0 {
+		return head
+	}
+	signed, err := checkpoint.WithSignatures(h.Note, lines...)
+	if err != nil {
+		return head
+	}
+	head.Note = string(signed)
+	sigs, err := checkpoint.Signatures(signed)
+	if err != nil {
+		return head
+	}
+	for _, s := range sigs {
+		if s.Name == n.cfg.Court {
+			continue
+		}
+		c := web.Cosignature{Court: s.Name, KeyID: fmt.Sprintf("%08x", s.KeyID)}
+		// A line that is no cosignature has no time (see
+		// certificate.Cosignatures).
+		if at, err := checkpoint.CosignedAt(s); err == nil && at.Year() <= 9999 {
+			c.Time = at
+		}
+		head.Witnesses = append(head.Witnesses, c)
+	}
+	return head
 }
 
 // withSessions puts the sign-in sessions, if any, in front of the API.

@@ -56,6 +56,7 @@ var messages = map[string]message{
 	"status.time":       {"签名时间", "Signed at"},
 	"status.note":       {"签名文本（C2SP checkpoint）", "Signed note (C2SP checkpoint)"},
 	"status.witnesses":  {"见证法院的联署", "Witness courts' cosignatures"},
+	"status.empty":      {"本院尚无存证，尚未签署树头。", "Nothing has been filed at this court yet, so it has signed no tree head."},
 	"status.nowitness":  {"暂无见证法院联署此树头。", "No witness court has cosigned this head yet."},
 	"status.mirrors":    {"本院镜像的其他法院账本", "Other courts' ledgers this court mirrors"},
 	"status.court":      {"法院", "Court"},

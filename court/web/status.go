@@ -11,9 +11,11 @@ type Status struct {
 	Ready bool
 	// NotReady says why the node answering is not ready, if it is not.
 	NotReady string
-	Head     Head
-	Mirrors  []Mirror
-	Alarms   []Alarm
+	// Empty: the court has filed nothing yet, so it has no signed head.
+	Empty   bool
+	Head    Head
+	Mirrors []Mirror
+	Alarms  []Alarm
 }
 
 // Head is a signed tree head and its cosignatures.
