@@ -485,3 +485,65 @@ func flipInProof(t testing.TB, raw []byte) []byte {
 	out, _ := json.MarshalIndent(m, "", "  ")
 	return out
 }
+
+// BenchmarkBrowserVerify measures, in headless Chromium on this machine,
+// what a person waits for: the time from pressing 核验 with a file of
+// 100 MiB to the court's verdict on screen (SM3 in the page, then one
+// request), the certificate page's check of a certificate, and the bytes
+// each page loads. Run it with
+//
+//	go test -run '^$' -bench BrowserVerify -benchtime 3x ./cmd/evidencectl/
+func BenchmarkBrowserVerify(b *testing.B) {
+	nw := startNetwork(b)
+	hz := nw.courts[hzCourt]
+	hzURL := "https://" + hz.https[0]
+	dir := b.TempDir()
+	big := filepath.Join(dir, "100MiB.bin")
+	content := make([]byte, 100<<20)
+	rand.Read(content)
+	writeTestFile(b, big, content)
+	ctx := newBrowser(b)
+	run := func(js string) string {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js, chromedp.EvalAsValue, chromedp.EvalAwaitPromise))
+		if err != nil {
+			b.Fatalf("%s: %v", js, err)
+		}
+		return v
+	}
+	weight := func(path string) string {
+		if err := chromedp.Do(ctx, chromedp.Navigate(hzURL+path), chromedp.WaitReady(`body[data-ready="true"]`)); err != nil {
+			b.Fatal(err)
+		}
+		if path == "/certificate" {
+			if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('wasm-state').dataset.ready === 'true'`)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return run(`(() => { const n = performance.getEntriesByType('navigation')[0]; const rs = performance.getEntriesByType('resource');
+			let t = n.transferSize, d = n.decodedBodySize; for (const r of rs) { t += r.transferSize; d += r.decodedBodySize; }
+			return t + ' bytes transferred, ' + d + ' decoded, ' + (rs.length + 1) + ' requests'; })()`)
+	}
+	b.Logf("page weight /: %s", weight("/"))
+	b.Logf("page weight /certificate (with the verifier): %s; verifier ready in %s ms", weight("/certificate"),
+		run(`document.getElementById('wasm-state').dataset.loadMs`))
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(hzURL+"/"), chromedp.WaitReady(`body[data-ready="true"]`),
+		chromedp.SetUploadFiles("#file", []string{big})); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		run(`(document.getElementById('result').replaceChildren(), '')`)
+		if err := chromedp.Do(ctx, chromedp.Click("#verify-button")); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('#result .verdict') !== null`, chromedp.WithPollingTimeout(5*time.Minute))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if v := run(`document.querySelector('#result .verdict').dataset.verdict`); v != "VERDICT_NOT_RECORDED" {
+		b.Fatalf("verdict %s", v)
+	}
+	b.ReportMetric(float64(100<<20)/(float64(b.Elapsed().Seconds())/float64(b.N))/1e6, "MB/s")
+}

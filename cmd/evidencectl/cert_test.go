@@ -27,7 +27,7 @@ import (
 
 const certTestCourt = "hangzhou.court.example/evidence"
 
-func loopback(t *testing.T) string {
+func loopback(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

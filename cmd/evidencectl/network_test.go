@@ -81,7 +81,7 @@ type testNetwork struct {
 	tls         *tls.Config
 }
 
-func startNetwork(t *testing.T) *testNetwork {
+func startNetwork(t testing.TB) *testNetwork {
 	t.Helper()
 	nw := &testNetwork{courts: map[string]*testCourt{}, dir: t.TempDir(), verifiers: map[string][]*checkpoint.Verifier{}}
 	nw.rules = []access.TokenRule{
@@ -189,7 +189,7 @@ func startNetwork(t *testing.T) *testNetwork {
 
 // client is a Go client of court c as the token's holder, trusting every
 // court of the network.
-func (nw *testNetwork) client(t *testing.T, c *testCourt, token string) *client.Client {
+func (nw *testNetwork) client(t testing.TB, c *testCourt, token string) *client.Client {
 	t.Helper()
 	cl, err := client.New(client.Config{Endpoints: strings.Split(c.grpc(), ","), Trust: nw.verifiers,
 		Platform: netPlatform, Key: nw.platform, Attempts: 100,
