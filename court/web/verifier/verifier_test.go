@@ -457,8 +457,8 @@ func TestWasmRefusesBadArguments(t *testing.T) {
 }
 
 // TestVerifierLinksNoFont: the verifier does not link evidence/certpdf,
-// whose font and PDF libraries would make the page's download 11.9 MB of
-// WebAssembly instead of 7.3.
+// whose font and PDF libraries would add 5 MB (2 MB gzipped) to the
+// page's download.
 func TestVerifierLinksNoFont(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {

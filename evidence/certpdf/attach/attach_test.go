@@ -5,6 +5,7 @@ import (
 	"compress/zlib"
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -181,14 +182,42 @@ func TestVerifyInputMalformed(t *testing.T) {
 	}
 }
 
+// lengthRE is what lengthOf stands for.
+var lengthRE = regexp.MustCompile(`/Length (\d+)`)
+
+func TestLengthOf(t *testing.T) {
+	for _, dict := range []string{
+		"<< /Type /EmbeddedFile /Length 123 /Filter /FlateDecode >>",
+		"<< /Length /Length 5 >>", "<< /Length 0 >>", "<< /Length >>", "/Length 7", "/Length", "/Length  8", "",
+		"<< /Length 00012x /Length 9 >>",
+	} {
+		got := lengthOf([]byte(dict))
+		var want []byte
+		if m := lengthRE.FindSubmatch([]byte(dict)); m != nil {
+			want = m[1]
+		}
+		if !bytes.Equal(got, want) || (got == nil) != (want == nil) {
+			t.Errorf("lengthOf(%q) = %q, want %q", dict, got, want)
+		}
+	}
+}
+
 // Attachment never panics, and reads back what fpdf's way of attaching
-// wrote.
+// wrote; lengthOf finds what the regular expression finds.
 func FuzzAttachment(f *testing.F) {
 	f.Add(attachFlate([]byte(`{"format":"courtledger.certificate/v1"}`)), []byte(`{"format":"courtledger.certificate/v1"}`))
 	f.Add([]byte("%PDF-1.3\n<< /Type /EmbeddedFile /Length 99999999 >>\nstream\n"), []byte("x"))
 	f.Add([]byte("%PDF-1.3\n<< /Type /EmbeddedFile /Length 3 >>\nstream\r\nabc"), []byte("abc"))
+	f.Add([]byte("%PDF-1.3\n<< /Type /EmbeddedFile /Length /Length 3 >>\nstream\nabc"), []byte(""))
 	f.Fuzz(func(t *testing.T, pdf, content []byte) {
 		Attachment(pdf)
+		var want []byte
+		if m := lengthRE.FindSubmatch(pdf); m != nil {
+			want = m[1]
+		}
+		if got := lengthOf(pdf); !bytes.Equal(got, want) || (got == nil) != (want == nil) {
+			t.Fatalf("lengthOf(%q) = %q, the regular expression finds %q", pdf, got, want)
+		}
 		got, err := Attachment(attachFlate(content))
 		if err != nil || !bytes.Equal(got, content) {
 			t.Fatalf("attached %q, read %q (%v)", content, got, err)
