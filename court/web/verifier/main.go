@@ -93,10 +93,8 @@ func readArgs(args []js.Value) (input, error) {
 	if !cert.InstanceOf(js.Global().Get("Uint8Array")) {
 		return in, fmt.Errorf("cert: want the certificate file's bytes as a Uint8Array (new Uint8Array(await file.arrayBuffer())), got %s", describe(args[0]))
 	}
+	// An empty file is no error but MALFORMED, as evidencectl says of it.
 	n := cert.Get("length").Int()
-	if n == 0 {
-		return in, fmt.Errorf("cert: the file is empty: give the certificate's JSON or its PDF")
-	}
 	if n > maxCert {
 		return in, fmt.Errorf("cert: %d bytes is more than the %d MiB a certificate's JSON or PDF can be: is it the right file?", n, maxCert>>20)
 	}
