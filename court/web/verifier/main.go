@@ -19,6 +19,17 @@
 // answer is the JSON `evidencectl cert verify --json` prints, or, for an
 // argument that cannot be used, {"error": "..."} naming it.
 //
+// A page loads it with the wasm_exec.js generated beside it:
+//
+//	const go = new Go();
+//	const { instance } = await WebAssembly.instantiateStreaming(fetch("verifier.wasm"), go.importObject);
+//	go.run(instance); // not awaited: it settles only if the program exits; the globals are set now
+//	const result = JSON.parse(courtledgerVerifyCertificate(bytes, trustText, fingerprint, 0));
+//
+// instantiateStreaming needs the module served as application/wasm, and a
+// Content-Security-Policy must allow compiling it: script-src 'self'
+// 'wasm-unsafe-eval' (no inline script and no 'unsafe-eval' needed).
+//
 // court/web/generate.sh builds it into court/web/static/verifier.wasm.
 package main
 
