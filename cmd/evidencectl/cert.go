@@ -16,6 +16,7 @@ import (
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
 	"github.com/courtledger/courtledger/evidence/certificate"
+	"github.com/courtledger/courtledger/evidence/certpdf/attach"
 )
 
 func certCmd(r *remote) *cobra.Command {
@@ -48,11 +49,6 @@ certificate.json is what is checked (the printed page is for people).
 			if err != nil {
 				return err
 			}
-			if isPDF(raw) {
-				if raw, err = pdfAttachment(raw); err != nil {
-					return fmt.Errorf("%s: %w", args[0], err)
-				}
-			}
 			var p certificate.Policy
 			p.MinWitnesses = minWitnesses
 			switch {
@@ -71,9 +67,13 @@ certificate.json is what is checked (the printed page is for people).
 				}
 				p.Fingerprint = &fp
 			}
-			res := v.Verify(raw, p)
+			// The web page's verifier (court/web/verifier) calls the same
+			// function and returns the same JSON.
+			res := attach.VerifyInput(v, raw, p)
 			if jsonOutput(cmd) {
-				printJSON(cmd.OutOrStdout(), resultJSON{res.Verdict.String(), res})
+				if _, err := cmd.OutOrStdout().Write(res.JSON()); err != nil {
+					return err
+				}
 			} else {
 				printResult(cmd.OutOrStdout(), res)
 			}

@@ -23,6 +23,7 @@ import (
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
 	"github.com/courtledger/courtledger/evidence/certificate"
+	"github.com/courtledger/courtledger/evidence/certpdf/attach"
 )
 
 const certTestCourt = "hangzhou.court.example/evidence"
@@ -166,6 +167,21 @@ func TestCertCommands(t *testing.T) {
 	wantVerdict(t, err, certificate.Untrusted, 5)
 
 	raw, _ := os.ReadFile(certJSON)
+	// --json prints what attach.VerifyInput gives, for the JSON and the
+	// PDF alike: the web page's verifier returns those same bytes.
+	v, err := loadTrust(trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sm3.Sum(content)
+	want := attach.VerifyInput(v, raw, certificate.Policy{Fingerprint: &sum}).JSON()
+	for _, c := range []string{certJSON, certPDF} {
+		out, err := run(t, "cert", "verify", c, "--file", file, "--trust", trust, "--json")
+		if err != nil || out != string(want) {
+			t.Fatalf("cert verify %s --json: %v\n%s\nwant\n%s", filepath.Base(c), err, out, want)
+		}
+	}
+
 	truncated := filepath.Join(dir, "truncated.json")
 	os.WriteFile(truncated, raw[:len(raw)/2], 0o644)
 	_, err = run(t, "cert", "verify", truncated, "--trust", trust)
@@ -183,5 +199,38 @@ func TestCertCommands(t *testing.T) {
 	wantVerdict(t, err, certificate.NotRecorded, 3)
 	if _, err := run(t, "cert", "verify", certJSON); !errors.Is(err, errUsage) {
 		t.Fatalf("cert verify without --trust: %v, want a usage error", err)
+	}
+}
+
+// TestCertVerifyNotACertificate: a PDF without a certificate attached and
+// a file that is neither JSON nor PDF are MALFORMED (exit 7) with the
+// reason, and --json prints attach.VerifyInput's result, as the web page's
+// verifier returns it.
+func TestCertVerifyNotACertificate(t *testing.T) {
+	dir := t.TempDir()
+	k, _ := sm2.GenerateKey()
+	s, _ := checkpoint.NewSigner(certTestCourt, k)
+	trust := filepath.Join(dir, "trust.txt")
+	os.WriteFile(trust, []byte(s.Verifier().String()+"\n"), 0o644)
+	v, err := loadTrust(trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, content, reason string }{
+		{"letter.pdf", "%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n%%EOF\n", "not a certificate PDF: the PDF has no attached file"},
+		{"photo.png", "\x89PNG\r\n\x1a\n", "not a valid certificate"},
+	} {
+		path := filepath.Join(dir, tc.name)
+		os.WriteFile(path, []byte(tc.content), 0o644)
+		out, err := run(t, "cert", "verify", path, "--trust", trust)
+		wantVerdict(t, err, certificate.Malformed, 7)
+		if !strings.HasPrefix(out, "MALFORMED (格式错误): "+tc.reason) {
+			t.Fatalf("%s: %s", tc.name, out)
+		}
+		out, err = run(t, "cert", "verify", path, "--trust", trust, "--json")
+		wantVerdict(t, err, certificate.Malformed, 7)
+		if want := attach.VerifyInput(v, []byte(tc.content), certificate.Policy{}).JSON(); out != string(want) {
+			t.Fatalf("%s --json:\n%s\nwant\n%s", tc.name, out, want)
+		}
 	}
 }

@@ -59,13 +59,11 @@ court, time recorded, platform, position in the log, witnessing courts.
 			}
 			verdict, reason, results := judge(v, fp, resp)
 			if jsonOutput(cmd) {
-				var rs []resultJSON
-				for _, res := range results {
-					rs = append(rs, resultJSON{res.Verdict.String(), res})
-				}
+				// Each result encodes with its verdict by name
+				// (certificate.Result.MarshalJSON).
 				printJSON(cmd.OutOrStdout(), map[string]any{
 					"verdict": verdict.String(), "reason": reason, "fingerprint": hex.EncodeToString(fp[:]),
-					"served_by": resp.ServedBy, "recordings": rs})
+					"served_by": resp.ServedBy, "recordings": results})
 			} else {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s (%s): %s\n", verdict, verdict.Chinese(), reason)
 				for i, res := range results {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -11,13 +10,9 @@ import (
 	"github.com/courtledger/courtledger/evidence/certificate"
 )
 
-// trustLinePrefix is what `courtd keygen` prints before a court's key;
-// a line pasted with it is taken without it.
-const trustLinePrefix = "trust line:"
-
-// readTrust reads a trust file (one court key a line, as `courtd keygen`
-// prints it); a line pasted with keygen's "trust line:" label is read
-// without it. An unreadable line is named, with what a line must be.
+// readTrust reads the trust file at path (certificate.ParseTrustFile:
+// one court key a line, keygen's "trust line:" label allowed), naming the
+// file in an error.
 func readTrust(path string) (*certificate.Trust, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: --trust is required: receipts and certificates are checked against the courts' keys", errUsage)
@@ -26,29 +21,11 @@ func readTrust(path string) (*certificate.Trust, error) {
 	if err != nil {
 		return nil, fmt.Errorf("trust file: %w", err)
 	}
-	t, err := parseTrust(raw)
+	t, err := certificate.ParseTrustFile(raw)
 	if err != nil {
 		return nil, fmt.Errorf("trust file %s: %w", path, err)
 	}
 	return t, nil
-}
-
-// parseTrust is readTrust's parser.
-func parseTrust(raw []byte) (*certificate.Trust, error) {
-	var clean bytes.Buffer
-	for n, line := range strings.Split(string(raw), "\n") {
-		line = strings.TrimSpace(line)
-		if rest, ok := strings.CutPrefix(line, trustLinePrefix); ok {
-			line = strings.TrimSpace(rest)
-		}
-		if line != "" && !strings.HasPrefix(line, "#") {
-			if _, err := checkpoint.ParseVerifier(line); err != nil {
-				return nil, fmt.Errorf("line %d is not a court key (%v): each line is one key, NAME+KEYID+BASE64, as `courtd keygen` prints after %q; '#' starts a comment", n+1, err, trustLinePrefix)
-			}
-		}
-		clean.WriteString(line + "\n")
-	}
-	return certificate.ParseTrust(&clean)
 }
 
 // trustMap is a trust as the Go client takes it: every court's keys.

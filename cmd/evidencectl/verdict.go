@@ -100,8 +100,3 @@ func printResult(w io.Writer, r certificate.Result) {
 	}
 	fmt.Fprintf(w, "  certificate %s, issued by %s at %s: unverified (%s)\n", d.CertificateID, d.IssuedBy, d.IssuedAt.Format(time.RFC3339Nano), d.IssuerNote)
 }
-
-type resultJSON struct {
-	Verdict string `json:"verdict"`
-	certificate.Result
-}
