@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/internal/pdfqr"
 )
 
@@ -286,11 +288,11 @@ func TestBrowserVerification(t *testing.T) {
 	writeTestFile(t, truncated, raw[:len(raw)/2])
 	wrongSig := filepath.Join(dir, "wrong-signature.json")
 	writeTestFile(t, wrongSig, flipInProof(t, raw))
-	type certCase struct{ name, cert, file string }
+	type certCase struct{ name, cert, file, want string }
 	cases := []certCase{
-		{"json", certJSON, ""}, {"pdf", certPDF, ""}, {"json with the file", certJSON, file},
-		{"pdf with a changed file", certPDF, changed}, {"tampered id", tampered, ""},
-		{"truncated", truncated, ""}, {"wrong signature", wrongSig, ""},
+		{"json", certJSON, "", "VALID"}, {"pdf", certPDF, "", "VALID"}, {"json with the file", certJSON, file, "VALID"},
+		{"pdf with a changed file", certPDF, changed, "TAMPERED"}, {"tampered id", tampered, "", "MALFORMED"},
+		{"truncated", truncated, "", "MALFORMED"}, {"wrong proof", wrongSig, "", "INVALID PROOF"},
 	}
 	checkCerts := func(t *testing.T, tag string) {
 		for _, c := range cases {
@@ -303,14 +305,14 @@ func TestBrowserVerification(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &cli); err != nil {
 				t.Fatalf("%s: cert verify --json: %v\n%s", c.name, err, out)
 			}
-			p.eval(`(document.getElementById('orig-file').value = '', '')`)
+			p.eval(`(() => { const f = document.getElementById('orig-file'); f.value = ''; f.dispatchEvent(new Event('change')); return ''; })()`)
 			p.upload("#cert-file", c.cert)
 			if c.file != "" {
 				p.upload("#orig-file", c.file)
 			}
 			v, text := p.verdict("#cert-button")
-			if v != cli.Verdict {
-				t.Errorf("%s (%s): the page says %s, evidencectl cert verify says %s\n%s", c.name, tag, v, cli.Verdict, text)
+			if v != cli.Verdict || v != c.want {
+				t.Errorf("%s (%s): the page says %s, evidencectl cert verify says %s, want %s\n%s", c.name, tag, v, cli.Verdict, c.want, text)
 			}
 			if c.name == "pdf" && tag == "online" {
 				p.screenshot("certificate-valid")
@@ -526,6 +528,41 @@ func BenchmarkBrowserVerify(b *testing.B) {
 	b.Logf("page weight /: %s", weight("/"))
 	b.Logf("page weight /certificate (with the verifier): %s; verifier ready in %s ms", weight("/certificate"),
 		run(`document.getElementById('wasm-state').dataset.loadMs`))
+
+	// A certificate to check in the page: one small file filed and its
+	// certificate taken as JSON and PDF.
+	small := filepath.Join(dir, "small.txt")
+	writeTestFile(b, small, []byte("a certificate to check"))
+	if out, errs, err := as(b, tokPlatform, "submit", small, "--server", hz.grpc(), "--platform", netPlatform, "--key", nw.platformKey, "--json"); err != nil {
+		b.Fatalf("submit: %v\n%s%s", err, out, errs)
+	}
+	certJSON, certPDF := filepath.Join(dir, "c.json"), filepath.Join(dir, "c.pdf")
+	sum := sm3.Sum([]byte("a certificate to check"))
+	out, errs, err := as(b, tokJudge, "lookup", hex.EncodeToString(sum[:]), "--server", hz.grpc(), "--json")
+	var entries []lookupEntry
+	if err != nil || json.Unmarshal([]byte(out), &entries) != nil || len(entries) != 1 {
+		b.Fatalf("lookup: %v\n%s%s", err, out, errs)
+	}
+	if _, errs, err := as(b, tokJudge, "cert", "get", entries[0].EvidenceID, "--server", hz.grpc(), "--out-json", certJSON, "--out-pdf", certPDF); err != nil {
+		b.Fatalf("cert get: %v %s", err, errs)
+	}
+	for _, cert := range []string{certJSON, certPDF} {
+		var times []string
+		for range 5 {
+			run(`(document.getElementById('result').replaceChildren(), '')`)
+			if err := chromedp.Do(ctx, chromedp.SetUploadFiles("#cert-file", []string{cert}), chromedp.Click("#cert-button")); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('#result .verdict') !== null`)); err != nil {
+				b.Fatal(err)
+			}
+			if v := run(`document.querySelector('#result .verdict').dataset.verdict`); v != "VALID" {
+				b.Fatalf("certificate %s: %s", cert, v)
+			}
+			times = append(times, run(`document.querySelector('#result .verdict').dataset.ms`))
+		}
+		b.Logf("certificate check in the page (%s), ms: %s", filepath.Ext(cert), strings.Join(times, " "))
+	}
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(hzURL+"/"), chromedp.WaitReady(`body[data-ready="true"]`),
 		chromedp.SetUploadFiles("#file", []string{big})); err != nil {

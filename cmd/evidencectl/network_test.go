@@ -209,7 +209,7 @@ func quiet() *slog.Logger {
 }
 
 // as runs evidencectl with a user's token; stdout and stderr apart.
-func as(t *testing.T, token string, args ...string) (stdout, stderr string, err error) {
+func as(t testing.TB, token string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	t.Setenv("EVIDENCECTL_TOKEN", token)
 	root := newRoot()

@@ -70,6 +70,7 @@ var messages = map[string]message{
 	"js.hashing":       {"正在浏览器内计算 SM3 指纹…", "Computing the SM3 fingerprint in this browser…"},
 	"js.asking":        {"正在向法院查询指纹…", "Asking the court about the fingerprint…"},
 	"js.fingerprint":   {"文件 SM3 指纹", "File SM3 fingerprint"},
+	"js.recordedFP":    {"存证的 SM3 指纹", "Recorded SM3 fingerprint"},
 	"js.court":         {"存证法院", "Filing court"},
 	"js.evidence":      {"证据编号", "Evidence ID"},
 	"js.recorded":      {"存证时间", "Recorded at"},

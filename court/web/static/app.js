@@ -330,8 +330,8 @@
     if (d.evidence_id) {
       out.push(facts([
         [T.evidence, el('code', {}, d.evidence_id)],
-        [T.fingerprint, el('code', { class: 'hash' }, d.fingerprint)],
-        fp ? [T.fingerprint + ' (file)', el('code', { class: 'hash' }, fp)] : ['', ''],
+        [T.recordedFP, el('code', { class: 'hash' }, d.fingerprint)],
+        fp ? [T.fingerprint, el('code', { class: 'hash' }, fp)] : ['', ''],
         [T.court, d.court],
         [T.recorded, fmtTime(d.recorded_at)],
         [T.platform, d.platform],
