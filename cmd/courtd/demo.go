@@ -305,13 +305,23 @@ func (d *demo) print(w io.Writer) {
 	fmt.Fprintf(w, `
 Platform %q is registered at every court; its signing key is %s/platform.key.pem.
 Court keys to trust: %s/trust.txt. OpenAPI: %s://%s/openapi.json
-%s
+%s%s
 Next steps, in another terminal, at the repository's root:
-`, demoPlatform, k, k, scheme, d.nodes[0].http, d.sec.banner())
+`, demoPlatform, k, k, scheme, d.nodes[0].http, d.sec.banner(), d.webLine())
 	for _, line := range d.nextSteps() {
 		fmt.Fprintln(w, "  "+line)
 	}
 	fmt.Fprint(w, "\nCtrl-C stops the courts; running the demo again resumes with the same data.\n")
+}
+
+// webLine says where the verification pages are: every node's HTTPS
+// address serves them (docs/web.md); none over plain text.
+func (d *demo) webLine() string {
+	if d.sec.insecure {
+		return "No web pages over plain text: they need HTTPS (run the demo without --insecure).\n"
+	}
+	return fmt.Sprintf("Web pages for people (verify a file or a certificate, sign in, court status): https://%s/ (Hangzhou), https://%s/ (Beijing);\n"+
+		"the browser does not know the demo's CA: import %s/ca.pem, or accept the warning.\n", d.nodes[0].http, d.nodes[3].http, d.sec.pki)
 }
 
 // demoBuild is the first next step: the binaries, built as README.md

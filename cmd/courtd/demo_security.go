@@ -3,9 +3,13 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/courtledger/courtledger/court"
 	"github.com/courtledger/courtledger/court/access"
@@ -53,7 +57,36 @@ func newDemoSecurity(dir string, insecure bool, log *slog.Logger) (*demoSecurity
 			return nil, err
 		}
 	}
+	// A browser has no certificate of the demo's CA: judges and lawyers
+	// sign in to the web pages with a token, kept beside their
+	// certificates so that the demo resumes with the same ones.
+	for _, role := range []access.Role{access.RoleJudge, access.RoleLawyer} {
+		rule, err := loadOrCreateToken(filepath.Join(s.pki, string(role)+".token"), access.Identity{Role: role, ID: demoUsers[role]})
+		if err != nil {
+			return nil, err
+		}
+		s.users = append(s.users, rule)
+	}
 	return s, nil
+}
+
+// loadOrCreateToken reads a user's token from path, or makes one and
+// writes it there (mode 0600).
+func loadOrCreateToken(path string, id access.Identity) (access.TokenRule, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return access.TokenRule{}, fmt.Errorf("demo token %s is empty: remove it and the demo makes another", path)
+		}
+		return access.TokenRule{Hash: access.TokenHash(tok), Identity: id}, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return access.TokenRule{}, fmt.Errorf("demo token: %w", err)
+	}
+	tok, rule := newToken(id)
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return access.TokenRule{}, fmt.Errorf("demo token: %w", err)
+	}
+	return rule, nil
 }
 
 // makeTokens makes every token of an insecure run before any node starts,
@@ -107,7 +140,7 @@ func (s *demoSecurity) node(courtID, nodeID string) (court.Security, error) {
 			NodeToken: s.nodeTokens[access.NodeIdentity(courtID, nodeID).ID]}, nil
 	}
 	tc, err := s.ca.NodeTLS(s.pki, courtID, nodeID)
-	return court.Security{TLS: &tc, PeerCourts: peers}, err
+	return court.Security{TLS: &tc, PeerCourts: peers, Tokens: s.users}, err
 }
 
 // as is the evidencectl flag of a role's credential.
@@ -137,5 +170,6 @@ func (s *demoSecurity) banner() string {
 	if s.insecure {
 		return "\nINSECURE: plain text, tokens valid for this run only.\n"
 	}
-	return fmt.Sprintf("\nTLS everywhere, CA %s/ca.pem; users' certificates: %s/{platform,judge,lawyer,admin}.pem.\n", s.pki, s.pki)
+	return fmt.Sprintf("\nTLS everywhere, CA %s/ca.pem; users' certificates: %s/{platform,judge,lawyer,admin}.pem;\n"+
+		"judges' and lawyers' tokens for the web pages' sign-in: %s/{judge,lawyer}.token.\n", s.pki, s.pki, s.pki)
 }

@@ -375,9 +375,10 @@ func TestDemoCommand(t *testing.T) {
 		t.Fatalf("submit: %d %s", code, out)
 	}
 	verifyEventually(t, env, ctl, "verify", asJudge, file)
-	// TLS is on, and a platform's certificate is no judge's.
-	if out, code := run(t, env, ctl, "verify", asPlatform, file); code == 0 || !strings.Contains(out, "PermissionDenied") {
-		t.Fatalf("verify as the platform: exit %d: %s", code, out)
+	// TLS is on, and a platform's certificate is no admin's. (Verifying a
+	// file is open to whoever holds it since the web pages, issue 15.)
+	if out, code := run(t, env, ctl, "alarms", asPlatform); code == 0 || !strings.Contains(out, "PermissionDenied") {
+		t.Fatalf("alarms as the platform: exit %d: %s", code, out)
 	}
 	// A second demo on the same ports fails, and writes nothing.
 	dir2 := filepath.Join(t.TempDir(), "second")
