@@ -433,6 +433,21 @@ func TestBrowserVerification(t *testing.T) {
 			t.Fatalf("the QR link's page with the file: %s\n%s", v, text)
 		}
 		p.screenshot("qr-link")
+		// On a phone: the page is one column that fits the screen's width
+		// (no sideways scrolling), as a scan of the QR code opens it.
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2))); err != nil {
+			t.Fatal(err)
+		}
+		defer chromedp.Do(ctx, chromedp.ResetViewport())
+		p.open(link)
+		p.upload("#file", file)
+		if v, _ := p.verdict("#verify-button"); v != "VERDICT_VALID" {
+			t.Fatalf("on a phone: %s", v)
+		}
+		if w := p.eval(`String(document.documentElement.scrollWidth - window.innerWidth)`); w != "0" {
+			t.Errorf("on a phone the page is %s px wider than the screen", w)
+		}
+		p.screenshot("qr-link-phone")
 	})
 
 	t.Run("every court stopped: certificates still check in the loaded page", func(t *testing.T) {

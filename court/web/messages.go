@@ -109,8 +109,17 @@ var messages = map[string]message{
 	"js.recordings":    {"存证记录", "Recordings"},
 	"js.notRecordedAt": {"本院及其镜像中均无此指纹的存证记录。", "Neither this court nor its mirrors hold a recording of this fingerprint."},
 	"js.found":         {"已取得该证据的存证证明。", "The evidence's certificate was found."},
-	"js.bytes":         {"字节", "bytes"},
-	"js.seconds":       {"秒", "s"},
+	// The refusals a person meets, by the API's reason; the court's own
+	// message (English) follows in brackets.
+	"js.reason.PROOF_OF_POSSESSION_REQUIRED": {"须提供证据文件的 SM3 指纹（持有证明）。请在上方选择文件核验。", "The evidence file's SM3 fingerprint is required (proof of possession): verify the file above."},
+	"js.reason.SESSION_EXPIRED":              {"会话已过期，请重新登录。", "The session has expired; sign in again."},
+	"js.reason.CSRF_TOKEN_MISMATCH":          {"请求未带有效的防伪令牌，请刷新页面。", "The request lacked a valid anti-forgery token; reload the page."},
+	"js.reason.UNKNOWN_TOKEN":                {"访问令牌不正确。", "The access token is not known at this court."},
+	"js.reason.ROLE_NOT_ALLOWED":             {"此身份无权进行该操作。", "This role may not do that."},
+	"js.reason.RATE_LIMITED":                 {"请求过于频繁，请稍后再试。", "Too many requests; try again shortly."},
+	"js.reason.NOT_FOUND":                    {"未找到该证据（或文件指纹与之不符）。", "No such evidence here (or the file's fingerprint is not its)."},
+	"js.bytes":                               {"字节", "bytes"},
+	"js.seconds":                             {"秒", "s"},
 }
 
 // verdictKey is the page script's key of a verdict's words, by the API's

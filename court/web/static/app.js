@@ -50,6 +50,9 @@
         const j = await resp.json();
         const reason = (j.details || []).map((d) => d.reason).filter(Boolean)[0];
         msg = (j.message || j.error || msg) + (reason ? ' [' + reason + ']' : '');
+        // The court's messages are English; a known refusal is said in
+        // the page's language first.
+        if (reason && T['reason.' + reason]) msg = T['reason.' + reason] + ' (' + msg + ')';
       } catch (e) { /* not JSON */ }
       if (resp.status === 401 && who) {
         who = null; csrf = null; showSession();
