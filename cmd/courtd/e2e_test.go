@@ -123,9 +123,20 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	waitForProc(t, what, nil, cond)
+}
+
+// waitForProc is waitUntil for a process's output: the failure shows what the
+// process printed (a demo that could not start says why, say a port
+// another test took).
+func waitForProc(t *testing.T, what string, p *proc, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
+			if p != nil {
+				t.Fatalf("timed out waiting for %s; it printed:\n%s", what, p.output())
+			}
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -359,10 +370,10 @@ func TestCourtOfThreeProcesses(t *testing.T) {
 func TestDemoCommand(t *testing.T) {
 	courtd, ctl := binaries(t)
 	dir := t.TempDir()
-	base := 20000 + rand.IntN(200)*10 + rand.IntN(5)*3000
+	base := freeDemoBase(t) // checked free, below the ephemeral ports
 	start := func() *proc {
 		p := startProc(t, courtd, "demo", "--dir", dir, "--base-port", fmt.Sprint(base))
-		waitUntil(t, "the demo to start", func() bool { return strings.Contains(p.output(), "Ctrl-C stops") })
+		waitForProc(t, "the demo to start", p, func() bool { return strings.Contains(p.output(), "Ctrl-C stops") })
 		return p
 	}
 	p := start()
@@ -410,7 +421,7 @@ func TestDemoCommand(t *testing.T) {
 // what Hangzhou recorded included, work as printed.
 func TestDemoInsecureCommand(t *testing.T) {
 	courtd, ctl := binaries(t)
-	base := 20000 + rand.IntN(200)*10 + rand.IntN(5)*3000
+	base := freeDemoBase(t) // checked free, below the ephemeral ports
 	p := startProc(t, courtd, "demo", "--insecure", "--dir", t.TempDir(), "--base-port", fmt.Sprint(base))
 	waitUntil(t, "the demo to start", func() bool { return strings.Contains(p.output(), "Ctrl-C stops") })
 	runNextSteps(t, p.output(), filepath.Dir(ctl))
