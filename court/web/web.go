@@ -53,7 +53,6 @@ type Handler struct {
 	pages     map[string]*template.Template
 	trustSM3  string
 	assets    map[string]*asset
-	gzipOnce  sync.Once
 	trustText []byte
 }
 
@@ -92,7 +91,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Handler{cfg: cfg, pages: map[string]*template.Template{}, trustText: cfg.Trust, assets: map[string]*asset{}}
+	h := &Handler{cfg: cfg, pages: map[string]*template.Template{}, trustText: cfg.Trust}
 	d := sm3.Sum(cfg.Trust)
 	h.trustSM3 = hex.EncodeToString(d[:])
 	for _, p := range pageNames {
@@ -102,7 +101,17 @@ func New(cfg Config) (*Handler, error) {
 		}
 		h.pages[p] = t
 	}
-	err = fs.WalkDir(staticFS, "static", func(name string, d fs.DirEntry, err error) error {
+	if h.assets, err = sharedAssets(); err != nil {
+		return nil, fmt.Errorf("web: assets: %w", err)
+	}
+	return h, nil
+}
+
+// sharedAssets reads the embedded assets once per process: the demo runs
+// nine nodes in one, and the verifier alone is 6.8 MB.
+var sharedAssets = sync.OnceValues(func() (map[string]*asset, error) {
+	assets := map[string]*asset{}
+	err := fs.WalkDir(staticFS, "static", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -120,13 +129,36 @@ func New(cfg Config) (*Handler, error) {
 		case "":
 			ctype = "text/plain; charset=utf-8"
 		}
-		h.assets["/"+name] = &asset{body: body, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, ctype: ctype}
+		assets["/"+name] = &asset{body: body, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, ctype: ctype}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("web: assets: %w", err)
+		return nil, err
 	}
-	return h, nil
+	return assets, nil
+})
+
+// gzipShared makes the gzipped copies at the first asset served, not at
+// start: a node that serves no page spends nothing on them.
+var gzipShared = sync.OnceFunc(func() {
+	if assets, err := sharedAssets(); err == nil {
+		gzipAssets(assets)
+	}
+})
+
+// gzipAssets keeps a gzipped copy of each large asset, for browsers that
+// take it: the verifier's WebAssembly shrinks to about a third.
+func gzipAssets(assets map[string]*asset) {
+	for _, a := range assets {
+		if len(a.body) < gzipMin {
+			continue
+		}
+		var b bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+		zw.Write(a.body)
+		zw.Close()
+		a.gz = b.Bytes()
+	}
 }
 
 // Routes adds the pages, the assets and the published trust file to mux.
@@ -232,8 +264,7 @@ func (h *Handler) serveTrust(w http.ResponseWriter, r *http.Request) {
 	w.Write(h.trustText)
 }
 
-// gzipMin is the size above which an asset is sent gzipped to a browser
-// that takes it: the verifier's WebAssembly shrinks to about a third.
+// gzipMin is the size above which an asset is sent gzipped.
 const gzipMin = 32 << 10
 
 func (h *Handler) serveAsset(w http.ResponseWriter, r *http.Request) {
@@ -242,18 +273,7 @@ func (h *Handler) serveAsset(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	h.gzipOnce.Do(func() {
-		for _, a := range h.assets {
-			if len(a.body) < gzipMin {
-				continue
-			}
-			var b bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
-			zw.Write(a.body)
-			zw.Close()
-			a.gz = b.Bytes()
-		}
-	})
+	gzipShared()
 	hd := w.Header()
 	hd.Set("Content-Type", a.ctype)
 	hd.Set("ETag", a.etag)
