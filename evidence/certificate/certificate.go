@@ -60,6 +60,10 @@ type Certificate struct {
 	// DER signature.
 	IssuerKeyID     uint32
 	IssuerSignature []byte
+	// Timestamp is a TSA's token over a stamped head covering the entry,
+	// if the court had one when it issued the certificate (timestamp.go);
+	// it stands outside SignedBytes and the ID.
+	Timestamp *Timestamp
 
 	rep repeated // as decoded, for checkRepeated; zero for an issued certificate
 }
@@ -264,6 +268,8 @@ type jsonCertificate struct {
 	PlatformKey          *string `json:"platform_key,omitempty"`
 	IssuerKeyID          *string `json:"issuer_key_id,omitempty"`
 	IssuerSignature      *string `json:"issuer_signature,omitempty"`
+	// Timestamp (issue 16) is outside the signed bytes: see timestamp.go.
+	Timestamp *jsonTimestamp `json:"timestamp,omitempty"`
 }
 
 func ptr(s string) *string { return &s }
@@ -301,6 +307,9 @@ func (c *Certificate) Marshal() []byte {
 		}
 		j.IssuerKeyID = ptr(fmt.Sprintf("%08x", c.IssuerKeyID))
 		j.IssuerSignature = ptr(base64.StdEncoding.EncodeToString(c.IssuerSignature))
+	}
+	if c.Timestamp != nil {
+		j.Timestamp = c.Timestamp.marshal(c.Entry.Index)
 	}
 	b, err := json.MarshalIndent(j, "", "  ")
 	if err != nil {
@@ -391,6 +400,11 @@ func decodeParts(b []byte) (*Certificate, repeated, error) {
 	c.Version = version
 	if version == 2 {
 		if err := decodeV2(c, &j); err != nil {
+			return nil, repeated{}, err
+		}
+	}
+	if j.Timestamp != nil {
+		if err := decodeTimestamp(c, j.Timestamp); err != nil {
 			return nil, repeated{}, err
 		}
 	}

@@ -2,9 +2,12 @@ package certificate
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/courtledger/courtledger/crypto/merkle"
 )
 
 // FuzzUnmarshal: the decoder never panics; whatever it accepts marshals
@@ -17,6 +20,12 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add(good)
 	f.Add(good[:len(good)/3])
 	f.Add(l.cert(f, 0, false).Marshal())
+	// With a timestamp (issue 16): the stamped head of 4 covers entry 3.
+	if proof, err := merkle.Inclusion(context.Background(), l.store, 3, 4); err == nil {
+		if ts, err := l.cert(f, 3, true).WithTimestamp("http://tsa.example/", proof, l.head(f, 4, false), []byte{0x30, 0x03, 0x02, 0x01, 0x00}); err == nil {
+			f.Add(ts.Marshal())
+		}
+	}
 	f.Add([]byte(`{"format":"courtledger.certificate/v1"}`))
 	f.Add([]byte(`{"format":"courtledger.certificate/v2"}`))
 	// Version 1 (unsigned) and a version 2 without the platform members.

@@ -2,6 +2,7 @@ package certificate
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"slices"
@@ -19,7 +20,14 @@ import (
 // beside the new one (docs/security.md, "Key rotation").
 type Trust struct {
 	courts map[string][]*checkpoint.Verifier
+	// tsa holds the PEM certificates of the time-stamping authorities
+	// trusted for certificates' timestamps (issue 16), as the trust file
+	// gives them; nil if it gives none.
+	tsa []byte
 }
+
+// TSAAnchors returns the trust file's TSA certificates as PEM, or nil.
+func (t *Trust) TSAAnchors() []byte { return bytes.Clone(t.tsa) }
 
 // NewTrust trusts the given court keys; a court may have several, all
 // accepted alike. The same key listed twice is an error: it is a slip in
@@ -40,12 +48,33 @@ func NewTrust(keys ...*checkpoint.Verifier) (*Trust, error) {
 // ParseTrust reads a trust file: one verifier key string per line; empty
 // lines and lines starting with '#' are skipped. Several lines may name the
 // same court: by convention its current key first, then the older ones; all
-// are accepted, whatever the order.
+// are accepted, whatever the order. PEM certificates ("-----BEGIN
+// CERTIFICATE-----" to its END line) are the trusted time-stamping
+// authorities' (TSAAnchors); they are kept as given and checked by
+// whoever verifies a token with them.
 func ParseTrust(r io.Reader) (*Trust, error) {
 	var keys []*checkpoint.Verifier
+	var tsa bytes.Buffer
+	inPEM := false
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == pemBegin:
+			if inPEM {
+				return nil, fmt.Errorf("certificate: trust file line %d: a certificate begins inside another", n)
+			}
+			inPEM = true
+		case inPEM && line == pemEnd:
+			inPEM = false
+		}
+		if inPEM || line == pemEnd {
+			if tsa.Len()+len(line) > maxTSAAnchors {
+				return nil, fmt.Errorf("certificate: trust file line %d: TSA certificates of more than %d bytes", n, maxTSAAnchors)
+			}
+			tsa.WriteString(line + "\n")
+			continue
+		}
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
@@ -58,8 +87,25 @@ func ParseTrust(r io.Reader) (*Trust, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("certificate: trust file: %w", err)
 	}
-	return NewTrust(keys...)
+	if inPEM {
+		return nil, fmt.Errorf("certificate: trust file: a TSA certificate has no %q line", pemEnd)
+	}
+	t, err := NewTrust(keys...)
+	if err != nil {
+		return nil, err
+	}
+	if tsa.Len() > 0 {
+		t.tsa = tsa.Bytes()
+	}
+	return t, nil
 }
+
+const (
+	pemBegin = "-----BEGIN CERTIFICATE-----"
+	pemEnd   = "-----END CERTIFICATE-----"
+	// maxTSAAnchors bounds the PEM a trust file may hold: a few TSA chains.
+	maxTSAAnchors = 256 << 10
+)
 
 // Court returns the trusted keys of a court, in the order given.
 func (t *Trust) Court(id string) ([]*checkpoint.Verifier, bool) {

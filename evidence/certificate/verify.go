@@ -117,6 +117,8 @@ type Details struct {
 	Title       string        `json:"title,omitempty"`
 	Fingerprint string        `json:"fingerprint,omitempty"`
 	Witnesses   []Witness     `json:"witnesses,omitempty"`
+	// Timestamp is the certificate's trusted time, if it carries one.
+	Timestamp *TimestampDetails `json:"timestamp,omitempty"`
 }
 
 // BatchDetails is the signed batch a submission was filed in.
@@ -157,6 +159,9 @@ type Policy struct {
 // VerifierConfig configures a Verifier.
 type VerifierConfig struct {
 	Trust *Trust // required: the courts' keys
+	// Timestamps checks RFC 3161 tokens against the TSA anchors; nil
+	// reports a certificate's timestamp without checking it.
+	Timestamps TimestampChecker
 }
 
 // Verifier checks certificates against one trust file.
@@ -164,8 +169,9 @@ type Verifier struct {
 	trust *Trust
 	// courts and cosigners hold every trusted court's keys, as head keys
 	// and as witness keys.
-	courts    map[string][]note.Verifier
-	cosigners map[string][]note.Verifier
+	courts     map[string][]note.Verifier
+	cosigners  map[string][]note.Verifier
+	timestamps TimestampChecker
 }
 
 // NewVerifier returns a verifier trusting cfg.Trust.
@@ -173,7 +179,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if cfg.Trust == nil {
 		return nil, errors.New("certificate: verifier: Trust is required")
 	}
-	v := &Verifier{trust: cfg.Trust, courts: map[string][]note.Verifier{}, cosigners: map[string][]note.Verifier{}}
+	v := &Verifier{trust: cfg.Trust, courts: map[string][]note.Verifier{}, cosigners: map[string][]note.Verifier{}, timestamps: cfg.Timestamps}
 	for _, id := range cfg.Trust.Courts() {
 		keys, _ := cfg.Trust.Court(id)
 		for _, k := range keys {
@@ -252,6 +258,9 @@ func (v *Verifier) VerifyCertificate(c *Certificate, p Policy) Result {
 	if err := v.checkIssuer(c, &r.Details); err != nil {
 		return fail(InvalidProof, err, "%v", err)
 	}
+	if err := v.checkTimestamp(c, &r.Details); err != nil {
+		return fail(InvalidProof, err, "%v", err)
+	}
 	if r.Details.IssuerVerified && c.Platform != nil {
 		if err := c.Entry.VerifySignature(c.Platform.Key); err != nil {
 			what := "the submission"
@@ -285,6 +294,9 @@ func (v *Verifier) VerifyCertificate(c *Certificate, p Policy) Result {
 		origin, c.Entry.Index, c.Entry.AcceptedAt.Format(time.RFC3339), c.Head.Size)
 	if p.Fingerprint != nil {
 		r.Reason = "the file is the one " + r.Reason
+	}
+	if t := r.Details.Timestamp; t != nil && t.Verified {
+		r.Reason += fmt.Sprintf("; timestamped by %s at %s", t.Signer, t.Time.UTC().Format(time.RFC3339))
 	}
 	return r
 }
