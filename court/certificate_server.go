@@ -198,6 +198,9 @@ func certificateToPB(c *certificate.Certificate) *pb.Certificate {
 		out.PlatformCourt, out.PlatformRegisteredAt, out.PlatformKey = p.Court, timestamppb.New(p.RegisteredAt), p.Key.MarshalPKIX()
 	}
 	out.IssuerKeyId, out.IssuerSignature = fmt.Sprintf("%08x", c.IssuerKeyID), c.IssuerSignature
+	if t := c.Timestamp; t != nil {
+		out.Timestamp = &pb.CertificateTimestamp{Tsa: t.TSA, Proof: string(t.ProofText(c.Entry.Index)), Token: t.Token}
+	}
 	return out
 }
 

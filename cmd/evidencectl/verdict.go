@@ -83,6 +83,14 @@ func printResult(w io.Writer, r certificate.Result) {
 		ws = []string{"none"}
 	}
 	fmt.Fprintf(w, "  witnesses   %s\n", strings.Join(ws, "; "))
+	if ts := d.Timestamp; ts != nil {
+		if ts.Verified {
+			fmt.Fprintf(w, "  timestamp   %s by %s (TSA %s), on the court's head of %d entries (RFC 3161 token verified)\n",
+				ts.Time.Format(time.RFC3339Nano), ts.Signer, ts.TSA, ts.HeadSize)
+		} else {
+			fmt.Fprintf(w, "  timestamp   of TSA %s on the court's head of %d entries: not checked (%s)\n", ts.TSA, ts.HeadSize, ts.Note)
+		}
+	}
 	if k := d.PlatformKey; k != nil {
 		how := "stated by the issuer, unverified"
 		if d.PlatformSigned {

@@ -76,8 +76,13 @@ type jsonTimestamp struct {
 }
 
 func (t *Timestamp) marshal(index uint64) *jsonTimestamp {
-	return &jsonTimestamp{TSA: t.TSA, Proof: string(marshalTlogProof(index, t.Proof, t.SignedHead)),
-		Token: base64.StdEncoding.EncodeToString(t.Token)}
+	return &jsonTimestamp{TSA: t.TSA, Proof: string(t.ProofText(index)), Token: base64.StdEncoding.EncodeToString(t.Token)}
+}
+
+// ProofText is the timestamp's proof as C2SP tlog-proof text: index, the
+// inclusion proof under the stamped head, and the head.
+func (t *Timestamp) ProofText(index uint64) []byte {
+	return marshalTlogProof(index, t.Proof, t.SignedHead)
 }
 
 func decodeTimestamp(c *Certificate, j *jsonTimestamp) error {
