@@ -70,6 +70,8 @@ var messages = map[string]message{
 	"js.hashing":       {"正在浏览器内计算 SM3 指纹…", "Computing the SM3 fingerprint in this browser…"},
 	"js.asking":        {"正在向法院查询指纹…", "Asking the court about the fingerprint…"},
 	"js.fingerprint":   {"文件 SM3 指纹", "File SM3 fingerprint"},
+	"js.timestamp":     {"可信时间戳", "Trusted timestamp"},
+	"js.tsNotChecked":  {"未核验（信任文件中没有时间戳服务机构证书）", "not checked (the trust file holds no TSA certificate)"},
 	"js.recordedFP":    {"存证的 SM3 指纹", "Recorded SM3 fingerprint"},
 	"js.court":         {"存证法院", "Filing court"},
 	"js.evidence":      {"证据编号", "Evidence ID"},

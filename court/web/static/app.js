@@ -343,6 +343,9 @@
         [T.position, String(d.index || 0) + ' (' + T.of + ' ' + d.tree_size + ')'],
         [T.batch, d.batch ? d.batch.batch_id + ', ' + T.entry + ' ' + (d.batch.leaf + 1) + ' / ' + d.batch.count : ''],
         [T.witnesses, witnessList(d.witnesses)],
+        [T.timestamp, d.timestamp ? (d.timestamp.verified
+          ? fmtTime(d.timestamp.time) + ' — ' + d.timestamp.signer + ' (' + d.timestamp.tsa + ')'
+          : T.tsNotChecked + ' (' + d.timestamp.tsa + ': ' + (d.timestamp.note || '') + ')') : ''],
         [T.issuer, (d.issued_by || '') + ' @ ' + fmtTime(d.issued_at) + ' — ' + (d.issuer_verified ? T.verified : T.notVerified + (d.issuer_note ? ': ' + d.issuer_note : ''))],
       ]));
     }
