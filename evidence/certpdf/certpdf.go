@@ -57,13 +57,18 @@ type Config struct {
 	// prints the instructions without an address (offline verification
 	// only) and QRText in the QR code.
 	VerifyURL string
+	// Timestamps checks a certificate's RFC 3161 token (issue 16) so that
+	// the page prints the TSA's time and name; nil prints a timestamp as
+	// not checked. The court passes its TSA anchors.
+	Timestamps certificate.TimestampChecker
 }
 
 // Renderer renders certificates. It is safe for concurrent use.
 type Renderer struct {
-	courtName func(string) string
-	verifyURL string
-	glyphs    glyphSet
+	courtName  func(string) string
+	verifyURL  string
+	glyphs     glyphSet
+	timestamps certificate.TimestampChecker
 }
 
 // New returns a renderer. A VerifyURL that is not an absolute https URL
@@ -79,7 +84,7 @@ func New(cfg Config) (*Renderer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Renderer{courtName: cfg.CourtName, verifyURL: cfg.VerifyURL, glyphs: glyphs}, nil
+	return &Renderer{courtName: cfg.CourtName, verifyURL: cfg.VerifyURL, glyphs: glyphs, timestamps: cfg.Timestamps}, nil
 }
 
 // CheckVerifyURL accepts "" or an absolute https URL without a query or

@@ -288,6 +288,9 @@ func (r *Renderer) Render(w io.Writer, c *certificate.Certificate) error {
 	if len(witnesses) == 0 {
 		d.row("见证法院联署", "无（本证明所附树头尚无其他法院联署）", bodyW-labelW, 9, 4.6)
 	}
+	if line := r.timestampLine(c, named); line != "" {
+		d.row("可信时间戳", line, bodyW-labelW, 9, 4.6)
+	}
 	d.row("出具法院", named(c.IssuedBy)+" 于 "+cst(c.IssuedAt)+" 出具本证明", bodyW-labelW, 9, 4.6)
 
 	if d.flagged {
@@ -365,4 +368,27 @@ func proofRows(c *certificate.Certificate, courtName func(string) string) [][2]s
 		rows = append(rows, [2]string{label, "— " + name + "\n" + strings.Join(chunks, "\n")})
 	}
 	return rows
+}
+
+// timestampLine says what the certificate's trusted timestamp proves: the
+// TSA's time and name once its token verifies, else that it was not
+// checked. A certificate without a timestamp prints no line.
+func (r *Renderer) timestampLine(c *certificate.Certificate, named func(string) string) string {
+	t := c.Timestamp
+	if t == nil {
+		return ""
+	}
+	if r.timestamps == nil {
+		return fmt.Sprintf("时间戳服务机构 %s 对%s第 %d 条时的签名树头的时间戳（未核验）", t.TSA, named(t.Head.Origin), t.Head.Size)
+	}
+	text, err := certificate.StampedText(t.SignedHead)
+	if err != nil {
+		return ""
+	}
+	info, err := r.timestamps(t.Token, text, t.Head.Time)
+	if err != nil {
+		return fmt.Sprintf("时间戳服务机构 %s 的时间戳未通过核验：%v", t.TSA, err)
+	}
+	return fmt.Sprintf("%s 由时间戳服务机构 %s（%s）签发，证明%s前 %d 条记录（含本证据）此时已存在",
+		cst(info.Time), info.TSA, t.TSA, named(t.Head.Origin), t.Head.Size)
 }
