@@ -199,7 +199,7 @@ func certificateToPB(c *certificate.Certificate) *pb.Certificate {
 	}
 	out.IssuerKeyId, out.IssuerSignature = fmt.Sprintf("%08x", c.IssuerKeyID), c.IssuerSignature
 	if t := c.Timestamp; t != nil {
-		out.Timestamp = &pb.CertificateTimestamp{Tsa: t.TSA, Proof: string(t.ProofText(c.Entry.Index)), Token: t.Token}
+		out.Timestamp = &pb.TrustedTimestamp{Tsa: t.TSA, Proof: string(t.ProofText(c.Entry.Index)), Token: t.Token}
 	}
 	return out
 }

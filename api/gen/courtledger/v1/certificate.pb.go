@@ -135,7 +135,7 @@ type Certificate struct {
 	// entry's court that a time-stamping authority stamped and that covers
 	// the entry; absent while no such head is stamped. Outside the issuer's
 	// signature: it proves itself (docs/formats.md, "Timestamp").
-	Timestamp     *CertificateTimestamp `protobuf:"bytes,14,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	Timestamp     *TrustedTimestamp `protobuf:"bytes,14,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -261,75 +261,9 @@ func (x *Certificate) GetIssuerSignature() []byte {
 	return nil
 }
 
-func (x *Certificate) GetTimestamp() *CertificateTimestamp {
+func (x *Certificate) GetTimestamp() *TrustedTimestamp {
 	if x != nil {
 		return x.Timestamp
-	}
-	return nil
-}
-
-// CertificateTimestamp is a TSA's token over a signed head of the entry's
-// court, with the entry's inclusion proof under that head.
-type CertificateTimestamp struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The TSA as the court names it (its URL).
-	Tsa string `protobuf:"bytes,1,opt,name=tsa,proto3" json:"tsa,omitempty"`
-	// C2SP tlog-proof text: the entry's index, its inclusion proof under the
-	// stamped head, and the stamped head as the court signed it.
-	Proof string `protobuf:"bytes,2,opt,name=proof,proto3" json:"proof,omitempty"`
-	// The DER TimeStampResp (RFC 3161), over the stamped head's note text.
-	Token         []byte `protobuf:"bytes,3,opt,name=token,proto3" json:"token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CertificateTimestamp) Reset() {
-	*x = CertificateTimestamp{}
-	mi := &file_courtledger_v1_certificate_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CertificateTimestamp) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CertificateTimestamp) ProtoMessage() {}
-
-func (x *CertificateTimestamp) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_certificate_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CertificateTimestamp.ProtoReflect.Descriptor instead.
-func (*CertificateTimestamp) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_certificate_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *CertificateTimestamp) GetTsa() string {
-	if x != nil {
-		return x.Tsa
-	}
-	return ""
-}
-
-func (x *CertificateTimestamp) GetProof() string {
-	if x != nil {
-		return x.Proof
-	}
-	return ""
-}
-
-func (x *CertificateTimestamp) GetToken() []byte {
-	if x != nil {
-		return x.Token
 	}
 	return nil
 }
@@ -349,7 +283,7 @@ type GetCertificateRequest struct {
 
 func (x *GetCertificateRequest) Reset() {
 	*x = GetCertificateRequest{}
-	mi := &file_courtledger_v1_certificate_proto_msgTypes[2]
+	mi := &file_courtledger_v1_certificate_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -361,7 +295,7 @@ func (x *GetCertificateRequest) String() string {
 func (*GetCertificateRequest) ProtoMessage() {}
 
 func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_certificate_proto_msgTypes[2]
+	mi := &file_courtledger_v1_certificate_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -374,7 +308,7 @@ func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_certificate_proto_rawDescGZIP(), []int{2}
+	return file_courtledger_v1_certificate_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *GetCertificateRequest) GetEvidenceId() string {
@@ -410,7 +344,7 @@ type GetCertificateResponse struct {
 
 func (x *GetCertificateResponse) Reset() {
 	*x = GetCertificateResponse{}
-	mi := &file_courtledger_v1_certificate_proto_msgTypes[3]
+	mi := &file_courtledger_v1_certificate_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +356,7 @@ func (x *GetCertificateResponse) String() string {
 func (*GetCertificateResponse) ProtoMessage() {}
 
 func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_certificate_proto_msgTypes[3]
+	mi := &file_courtledger_v1_certificate_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +369,7 @@ func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GetCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_certificate_proto_rawDescGZIP(), []int{3}
+	return file_courtledger_v1_certificate_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GetCertificateResponse) GetCertificate() *Certificate {
@@ -464,7 +398,7 @@ type VerifyEvidenceRequest struct {
 
 func (x *VerifyEvidenceRequest) Reset() {
 	*x = VerifyEvidenceRequest{}
-	mi := &file_courtledger_v1_certificate_proto_msgTypes[4]
+	mi := &file_courtledger_v1_certificate_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +410,7 @@ func (x *VerifyEvidenceRequest) String() string {
 func (*VerifyEvidenceRequest) ProtoMessage() {}
 
 func (x *VerifyEvidenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_certificate_proto_msgTypes[4]
+	mi := &file_courtledger_v1_certificate_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +423,7 @@ func (x *VerifyEvidenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEvidenceRequest.ProtoReflect.Descriptor instead.
 func (*VerifyEvidenceRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_certificate_proto_rawDescGZIP(), []int{4}
+	return file_courtledger_v1_certificate_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *VerifyEvidenceRequest) GetFingerprint() string {
@@ -519,7 +453,7 @@ type Witness struct {
 
 func (x *Witness) Reset() {
 	*x = Witness{}
-	mi := &file_courtledger_v1_certificate_proto_msgTypes[5]
+	mi := &file_courtledger_v1_certificate_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -531,7 +465,7 @@ func (x *Witness) String() string {
 func (*Witness) ProtoMessage() {}
 
 func (x *Witness) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_certificate_proto_msgTypes[5]
+	mi := &file_courtledger_v1_certificate_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -544,7 +478,7 @@ func (x *Witness) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Witness.ProtoReflect.Descriptor instead.
 func (*Witness) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_certificate_proto_rawDescGZIP(), []int{5}
+	return file_courtledger_v1_certificate_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Witness) GetCourt() string {
@@ -594,7 +528,7 @@ type Recording struct {
 
 func (x *Recording) Reset() {
 	*x = Recording{}
-	mi := &file_courtledger_v1_certificate_proto_msgTypes[6]
+	mi := &file_courtledger_v1_certificate_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +540,7 @@ func (x *Recording) String() string {
 func (*Recording) ProtoMessage() {}
 
 func (x *Recording) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_certificate_proto_msgTypes[6]
+	mi := &file_courtledger_v1_certificate_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +553,7 @@ func (x *Recording) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recording.ProtoReflect.Descriptor instead.
 func (*Recording) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_certificate_proto_rawDescGZIP(), []int{6}
+	return file_courtledger_v1_certificate_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Recording) GetCourt() string {
@@ -727,7 +661,7 @@ type VerifyEvidenceResponse struct {
 
 func (x *VerifyEvidenceResponse) Reset() {
 	*x = VerifyEvidenceResponse{}
-	mi := &file_courtledger_v1_certificate_proto_msgTypes[7]
+	mi := &file_courtledger_v1_certificate_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -739,7 +673,7 @@ func (x *VerifyEvidenceResponse) String() string {
 func (*VerifyEvidenceResponse) ProtoMessage() {}
 
 func (x *VerifyEvidenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_certificate_proto_msgTypes[7]
+	mi := &file_courtledger_v1_certificate_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -752,7 +686,7 @@ func (x *VerifyEvidenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEvidenceResponse.ProtoReflect.Descriptor instead.
 func (*VerifyEvidenceResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_certificate_proto_rawDescGZIP(), []int{7}
+	return file_courtledger_v1_certificate_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *VerifyEvidenceResponse) GetVerdict() Verdict {
@@ -801,7 +735,7 @@ var File_courtledger_v1_certificate_proto protoreflect.FileDescriptor
 
 const file_courtledger_v1_certificate_proto_rawDesc = "" +
 	"\n" +
-	" courtledger/v1/certificate.proto\x12\x0ecourtledger.v1\x1a\x1dcourtledger/v1/evidence.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x04\n" +
+	" courtledger/v1/certificate.proto\x12\x0ecourtledger.v1\x1a\x1dcourtledger/v1/evidence.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\x04\n" +
 	"\vCertificate\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\tR\x06format\x12%\n" +
 	"\x0ecertificate_id\x18\x02 \x01(\tR\rcertificateId\x12\x1b\n" +
@@ -818,12 +752,8 @@ const file_courtledger_v1_certificate_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\x14platformRegisteredAt\x12!\n" +
 	"\fplatform_key\x18\v \x01(\fR\vplatformKey\x12\"\n" +
 	"\rissuer_key_id\x18\f \x01(\tR\vissuerKeyId\x12)\n" +
-	"\x10issuer_signature\x18\r \x01(\fR\x0fissuerSignature\x12B\n" +
-	"\ttimestamp\x18\x0e \x01(\v2$.courtledger.v1.CertificateTimestampR\ttimestamp\"T\n" +
-	"\x14CertificateTimestamp\x12\x10\n" +
-	"\x03tsa\x18\x01 \x01(\tR\x03tsa\x12\x14\n" +
-	"\x05proof\x18\x02 \x01(\tR\x05proof\x12\x14\n" +
-	"\x05token\x18\x03 \x01(\fR\x05token\"{\n" +
+	"\x10issuer_signature\x18\r \x01(\fR\x0fissuerSignature\x12>\n" +
+	"\ttimestamp\x18\x0e \x01(\v2 .courtledger.v1.TrustedTimestampR\ttimestamp\"{\n" +
 	"\x15GetCertificateRequest\x12\x1f\n" +
 	"\vevidence_id\x18\x01 \x01(\tR\n" +
 	"evidenceId\x12\x1f\n" +
@@ -894,36 +824,36 @@ func file_courtledger_v1_certificate_proto_rawDescGZIP() []byte {
 }
 
 var file_courtledger_v1_certificate_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_courtledger_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_courtledger_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_courtledger_v1_certificate_proto_goTypes = []any{
 	(Verdict)(0),                   // 0: courtledger.v1.Verdict
 	(*Certificate)(nil),            // 1: courtledger.v1.Certificate
-	(*CertificateTimestamp)(nil),   // 2: courtledger.v1.CertificateTimestamp
-	(*GetCertificateRequest)(nil),  // 3: courtledger.v1.GetCertificateRequest
-	(*GetCertificateResponse)(nil), // 4: courtledger.v1.GetCertificateResponse
-	(*VerifyEvidenceRequest)(nil),  // 5: courtledger.v1.VerifyEvidenceRequest
-	(*Witness)(nil),                // 6: courtledger.v1.Witness
-	(*Recording)(nil),              // 7: courtledger.v1.Recording
-	(*VerifyEvidenceResponse)(nil), // 8: courtledger.v1.VerifyEvidenceResponse
-	(*timestamppb.Timestamp)(nil),  // 9: google.protobuf.Timestamp
+	(*GetCertificateRequest)(nil),  // 2: courtledger.v1.GetCertificateRequest
+	(*GetCertificateResponse)(nil), // 3: courtledger.v1.GetCertificateResponse
+	(*VerifyEvidenceRequest)(nil),  // 4: courtledger.v1.VerifyEvidenceRequest
+	(*Witness)(nil),                // 5: courtledger.v1.Witness
+	(*Recording)(nil),              // 6: courtledger.v1.Recording
+	(*VerifyEvidenceResponse)(nil), // 7: courtledger.v1.VerifyEvidenceResponse
+	(*timestamppb.Timestamp)(nil),  // 8: google.protobuf.Timestamp
+	(*TrustedTimestamp)(nil),       // 9: courtledger.v1.TrustedTimestamp
 	(*SignedTreeHead)(nil),         // 10: courtledger.v1.SignedTreeHead
 }
 var file_courtledger_v1_certificate_proto_depIdxs = []int32{
-	9,  // 0: courtledger.v1.Certificate.issued_at:type_name -> google.protobuf.Timestamp
-	9,  // 1: courtledger.v1.Certificate.platform_registered_at:type_name -> google.protobuf.Timestamp
-	2,  // 2: courtledger.v1.Certificate.timestamp:type_name -> courtledger.v1.CertificateTimestamp
+	8,  // 0: courtledger.v1.Certificate.issued_at:type_name -> google.protobuf.Timestamp
+	8,  // 1: courtledger.v1.Certificate.platform_registered_at:type_name -> google.protobuf.Timestamp
+	9,  // 2: courtledger.v1.Certificate.timestamp:type_name -> courtledger.v1.TrustedTimestamp
 	1,  // 3: courtledger.v1.GetCertificateResponse.certificate:type_name -> courtledger.v1.Certificate
-	9,  // 4: courtledger.v1.Witness.cosigned_at:type_name -> google.protobuf.Timestamp
-	9,  // 5: courtledger.v1.Recording.recorded_at:type_name -> google.protobuf.Timestamp
-	6,  // 6: courtledger.v1.Recording.witnesses:type_name -> courtledger.v1.Witness
+	8,  // 4: courtledger.v1.Witness.cosigned_at:type_name -> google.protobuf.Timestamp
+	8,  // 5: courtledger.v1.Recording.recorded_at:type_name -> google.protobuf.Timestamp
+	5,  // 6: courtledger.v1.Recording.witnesses:type_name -> courtledger.v1.Witness
 	1,  // 7: courtledger.v1.Recording.certificate:type_name -> courtledger.v1.Certificate
 	0,  // 8: courtledger.v1.VerifyEvidenceResponse.verdict:type_name -> courtledger.v1.Verdict
-	7,  // 9: courtledger.v1.VerifyEvidenceResponse.recordings:type_name -> courtledger.v1.Recording
+	6,  // 9: courtledger.v1.VerifyEvidenceResponse.recordings:type_name -> courtledger.v1.Recording
 	10, // 10: courtledger.v1.VerifyEvidenceResponse.latest_head:type_name -> courtledger.v1.SignedTreeHead
-	3,  // 11: courtledger.v1.CertificateService.GetCertificate:input_type -> courtledger.v1.GetCertificateRequest
-	5,  // 12: courtledger.v1.CertificateService.VerifyEvidence:input_type -> courtledger.v1.VerifyEvidenceRequest
-	4,  // 13: courtledger.v1.CertificateService.GetCertificate:output_type -> courtledger.v1.GetCertificateResponse
-	8,  // 14: courtledger.v1.CertificateService.VerifyEvidence:output_type -> courtledger.v1.VerifyEvidenceResponse
+	2,  // 11: courtledger.v1.CertificateService.GetCertificate:input_type -> courtledger.v1.GetCertificateRequest
+	4,  // 12: courtledger.v1.CertificateService.VerifyEvidence:input_type -> courtledger.v1.VerifyEvidenceRequest
+	3,  // 13: courtledger.v1.CertificateService.GetCertificate:output_type -> courtledger.v1.GetCertificateResponse
+	7,  // 14: courtledger.v1.CertificateService.VerifyEvidence:output_type -> courtledger.v1.VerifyEvidenceResponse
 	13, // [13:15] is the sub-list for method output_type
 	11, // [11:13] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
@@ -943,7 +873,7 @@ func file_courtledger_v1_certificate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_courtledger_v1_certificate_proto_rawDesc), len(file_courtledger_v1_certificate_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

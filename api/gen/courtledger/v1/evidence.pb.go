@@ -531,6 +531,73 @@ func (x *SignedTreeHead) GetNote() string {
 	return ""
 }
 
+// TrustedTimestamp is a time-stamping authority's RFC 3161 token over a
+// signed head of the entry's court, with the entry's inclusion proof under
+// that head (issue 16; docs/formats.md, "Timestamp").
+type TrustedTimestamp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The TSA as the court names it (its URL).
+	Tsa string `protobuf:"bytes,1,opt,name=tsa,proto3" json:"tsa,omitempty"`
+	// C2SP tlog-proof text: the entry's index, its inclusion proof under the
+	// stamped head, and the stamped head as the court signed it.
+	Proof string `protobuf:"bytes,2,opt,name=proof,proto3" json:"proof,omitempty"`
+	// The DER TimeStampResp (RFC 3161), over the stamped head's note text.
+	Token         []byte `protobuf:"bytes,3,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustedTimestamp) Reset() {
+	*x = TrustedTimestamp{}
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustedTimestamp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustedTimestamp) ProtoMessage() {}
+
+func (x *TrustedTimestamp) ProtoReflect() protoreflect.Message {
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustedTimestamp.ProtoReflect.Descriptor instead.
+func (*TrustedTimestamp) Descriptor() ([]byte, []int) {
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TrustedTimestamp) GetTsa() string {
+	if x != nil {
+		return x.Tsa
+	}
+	return ""
+}
+
+func (x *TrustedTimestamp) GetProof() string {
+	if x != nil {
+		return x.Proof
+	}
+	return ""
+}
+
+func (x *TrustedTimestamp) GetToken() []byte {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
 type Receipt struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Entry *Entry                 `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
@@ -540,14 +607,21 @@ type Receipt struct {
 	// The request ID was recorded before: this is the original receipt.
 	Duplicate bool `protobuf:"varint,4,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
 	// Where the answer came from; absent on a submit's receipt.
-	Provenance    *Provenance `protobuf:"bytes,5,opt,name=provenance,proto3" json:"provenance,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Provenance *Provenance `protobuf:"bytes,5,opt,name=provenance,proto3" json:"provenance,omitempty"`
+	// The trusted timestamp of the first stamped head covering the entry,
+	// if the court has one yet (issue 16).
+	Timestamp *TrustedTimestamp `protobuf:"bytes,6,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	// The court stamps its heads with a TSA and none covering the entry is
+	// stamped yet: a receipt of a submission just filed. Ask again later
+	// (GetEvidence, or the certificate) for the timestamp.
+	TimestampPending bool `protobuf:"varint,7,opt,name=timestamp_pending,json=timestampPending,proto3" json:"timestamp_pending,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[6]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +633,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[6]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,7 +646,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{6}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Receipt) GetEntry() *Entry {
@@ -610,6 +684,20 @@ func (x *Receipt) GetProvenance() *Provenance {
 	return nil
 }
 
+func (x *Receipt) GetTimestamp() *TrustedTimestamp {
+	if x != nil {
+		return x.Timestamp
+	}
+	return nil
+}
+
+func (x *Receipt) GetTimestampPending() bool {
+	if x != nil {
+		return x.TimestampPending
+	}
+	return false
+}
+
 // Provenance says which court recorded an entry and which court answered:
 // the origin from its own ledger, or another court from its mirror of the
 // origin's log, with how fresh that mirror is.
@@ -635,7 +723,7 @@ type Provenance struct {
 
 func (x *Provenance) Reset() {
 	*x = Provenance{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[7]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +735,7 @@ func (x *Provenance) String() string {
 func (*Provenance) ProtoMessage() {}
 
 func (x *Provenance) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[7]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,7 +748,7 @@ func (x *Provenance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Provenance.ProtoReflect.Descriptor instead.
 func (*Provenance) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{7}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Provenance) GetOriginCourt() string {
@@ -734,7 +822,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[8]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +834,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[8]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +847,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{8}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Problem) GetCode() string {
@@ -799,7 +887,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[9]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +899,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[9]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +912,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{9}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SubmitRequest) GetSubmission() *SignedSubmission {
@@ -843,7 +931,7 @@ type SubmitResponse struct {
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[10]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -855,7 +943,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[10]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -868,7 +956,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{10}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SubmitResponse) GetReceipt() *Receipt {
@@ -887,7 +975,7 @@ type SubmitBatchRequest struct {
 
 func (x *SubmitBatchRequest) Reset() {
 	*x = SubmitBatchRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[11]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -899,7 +987,7 @@ func (x *SubmitBatchRequest) String() string {
 func (*SubmitBatchRequest) ProtoMessage() {}
 
 func (x *SubmitBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[11]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -912,7 +1000,7 @@ func (x *SubmitBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitBatchRequest.ProtoReflect.Descriptor instead.
 func (*SubmitBatchRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{11}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SubmitBatchRequest) GetSubmissions() []*SignedSubmission {
@@ -935,7 +1023,7 @@ type BatchSubmission struct {
 
 func (x *BatchSubmission) Reset() {
 	*x = BatchSubmission{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[12]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +1035,7 @@ func (x *BatchSubmission) String() string {
 func (*BatchSubmission) ProtoMessage() {}
 
 func (x *BatchSubmission) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[12]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +1048,7 @@ func (x *BatchSubmission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSubmission.ProtoReflect.Descriptor instead.
 func (*BatchSubmission) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{12}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BatchSubmission) GetSubmission() *Submission {
@@ -990,7 +1078,7 @@ type SubmitSignedBatchRequest struct {
 
 func (x *SubmitSignedBatchRequest) Reset() {
 	*x = SubmitSignedBatchRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[13]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1090,7 @@ func (x *SubmitSignedBatchRequest) String() string {
 func (*SubmitSignedBatchRequest) ProtoMessage() {}
 
 func (x *SubmitSignedBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[13]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1103,7 @@ func (x *SubmitSignedBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitSignedBatchRequest.ProtoReflect.Descriptor instead.
 func (*SubmitSignedBatchRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{13}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SubmitSignedBatchRequest) GetHeader() *BatchHeader {
@@ -1052,7 +1140,7 @@ type SubmitResult struct {
 
 func (x *SubmitResult) Reset() {
 	*x = SubmitResult{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[14]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1064,7 +1152,7 @@ func (x *SubmitResult) String() string {
 func (*SubmitResult) ProtoMessage() {}
 
 func (x *SubmitResult) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[14]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1077,7 +1165,7 @@ func (x *SubmitResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResult.ProtoReflect.Descriptor instead.
 func (*SubmitResult) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{14}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SubmitResult) GetOutcome() isSubmitResult_Outcome {
@@ -1130,7 +1218,7 @@ type SubmitBatchResponse struct {
 
 func (x *SubmitBatchResponse) Reset() {
 	*x = SubmitBatchResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[15]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1230,7 @@ func (x *SubmitBatchResponse) String() string {
 func (*SubmitBatchResponse) ProtoMessage() {}
 
 func (x *SubmitBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[15]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1155,7 +1243,7 @@ func (x *SubmitBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitBatchResponse.ProtoReflect.Descriptor instead.
 func (*SubmitBatchResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{15}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SubmitBatchResponse) GetResults() []*SubmitResult {
@@ -1174,7 +1262,7 @@ type GetEvidenceRequest struct {
 
 func (x *GetEvidenceRequest) Reset() {
 	*x = GetEvidenceRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[16]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1274,7 @@ func (x *GetEvidenceRequest) String() string {
 func (*GetEvidenceRequest) ProtoMessage() {}
 
 func (x *GetEvidenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[16]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1287,7 @@ func (x *GetEvidenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEvidenceRequest.ProtoReflect.Descriptor instead.
 func (*GetEvidenceRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{16}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetEvidenceRequest) GetEvidenceId() string {
@@ -1218,7 +1306,7 @@ type GetEvidenceResponse struct {
 
 func (x *GetEvidenceResponse) Reset() {
 	*x = GetEvidenceResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[17]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1230,7 +1318,7 @@ func (x *GetEvidenceResponse) String() string {
 func (*GetEvidenceResponse) ProtoMessage() {}
 
 func (x *GetEvidenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[17]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1243,7 +1331,7 @@ func (x *GetEvidenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEvidenceResponse.ProtoReflect.Descriptor instead.
 func (*GetEvidenceResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{17}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetEvidenceResponse) GetReceipt() *Receipt {
@@ -1264,7 +1352,7 @@ type LookupFingerprintRequest struct {
 
 func (x *LookupFingerprintRequest) Reset() {
 	*x = LookupFingerprintRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[18]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1276,7 +1364,7 @@ func (x *LookupFingerprintRequest) String() string {
 func (*LookupFingerprintRequest) ProtoMessage() {}
 
 func (x *LookupFingerprintRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[18]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1289,7 +1377,7 @@ func (x *LookupFingerprintRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupFingerprintRequest.ProtoReflect.Descriptor instead.
 func (*LookupFingerprintRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{18}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LookupFingerprintRequest) GetFingerprint() string {
@@ -1315,7 +1403,7 @@ type LookupFingerprintResponse struct {
 
 func (x *LookupFingerprintResponse) Reset() {
 	*x = LookupFingerprintResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[19]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1415,7 @@ func (x *LookupFingerprintResponse) String() string {
 func (*LookupFingerprintResponse) ProtoMessage() {}
 
 func (x *LookupFingerprintResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[19]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1428,7 @@ func (x *LookupFingerprintResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupFingerprintResponse.ProtoReflect.Descriptor instead.
 func (*LookupFingerprintResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{19}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LookupFingerprintResponse) GetEntries() []*Entry {
@@ -1363,7 +1451,7 @@ type GetInclusionProofRequest struct {
 
 func (x *GetInclusionProofRequest) Reset() {
 	*x = GetInclusionProofRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[20]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1463,7 @@ func (x *GetInclusionProofRequest) String() string {
 func (*GetInclusionProofRequest) ProtoMessage() {}
 
 func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[20]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1476,7 @@ func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{20}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetInclusionProofRequest) GetCourt() string {
@@ -1423,7 +1511,7 @@ type GetInclusionProofResponse struct {
 
 func (x *GetInclusionProofResponse) Reset() {
 	*x = GetInclusionProofResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[21]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1435,7 +1523,7 @@ func (x *GetInclusionProofResponse) String() string {
 func (*GetInclusionProofResponse) ProtoMessage() {}
 
 func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[21]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1448,7 +1536,7 @@ func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofResponse.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{21}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetInclusionProofResponse) GetIndex() uint64 {
@@ -1485,7 +1573,7 @@ type GetConsistencyProofRequest struct {
 
 func (x *GetConsistencyProofRequest) Reset() {
 	*x = GetConsistencyProofRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[22]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1497,7 +1585,7 @@ func (x *GetConsistencyProofRequest) String() string {
 func (*GetConsistencyProofRequest) ProtoMessage() {}
 
 func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[22]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1510,7 +1598,7 @@ func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{22}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetConsistencyProofRequest) GetCourt() string {
@@ -1545,7 +1633,7 @@ type GetConsistencyProofResponse struct {
 
 func (x *GetConsistencyProofResponse) Reset() {
 	*x = GetConsistencyProofResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[23]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1557,7 +1645,7 @@ func (x *GetConsistencyProofResponse) String() string {
 func (*GetConsistencyProofResponse) ProtoMessage() {}
 
 func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[23]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1570,7 +1658,7 @@ func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofResponse.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{23}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetConsistencyProofResponse) GetFirst() uint64 {
@@ -1604,7 +1692,7 @@ type GetLatestTreeHeadRequest struct {
 
 func (x *GetLatestTreeHeadRequest) Reset() {
 	*x = GetLatestTreeHeadRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[24]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +1704,7 @@ func (x *GetLatestTreeHeadRequest) String() string {
 func (*GetLatestTreeHeadRequest) ProtoMessage() {}
 
 func (x *GetLatestTreeHeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[24]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +1717,7 @@ func (x *GetLatestTreeHeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatestTreeHeadRequest.ProtoReflect.Descriptor instead.
 func (*GetLatestTreeHeadRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{24}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetLatestTreeHeadRequest) GetCourt() string {
@@ -1648,7 +1736,7 @@ type GetLatestTreeHeadResponse struct {
 
 func (x *GetLatestTreeHeadResponse) Reset() {
 	*x = GetLatestTreeHeadResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[25]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +1748,7 @@ func (x *GetLatestTreeHeadResponse) String() string {
 func (*GetLatestTreeHeadResponse) ProtoMessage() {}
 
 func (x *GetLatestTreeHeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[25]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +1761,7 @@ func (x *GetLatestTreeHeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatestTreeHeadResponse.ProtoReflect.Descriptor instead.
 func (*GetLatestTreeHeadResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{25}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetLatestTreeHeadResponse) GetTreeHead() *SignedTreeHead {
@@ -1692,7 +1780,7 @@ type VerifyFingerprintRequest struct {
 
 func (x *VerifyFingerprintRequest) Reset() {
 	*x = VerifyFingerprintRequest{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[26]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1704,7 +1792,7 @@ func (x *VerifyFingerprintRequest) String() string {
 func (*VerifyFingerprintRequest) ProtoMessage() {}
 
 func (x *VerifyFingerprintRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[26]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1717,7 +1805,7 @@ func (x *VerifyFingerprintRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyFingerprintRequest.ProtoReflect.Descriptor instead.
 func (*VerifyFingerprintRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{26}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *VerifyFingerprintRequest) GetFingerprint() string {
@@ -1740,7 +1828,7 @@ type VerifyFingerprintResponse struct {
 
 func (x *VerifyFingerprintResponse) Reset() {
 	*x = VerifyFingerprintResponse{}
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[27]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1752,7 +1840,7 @@ func (x *VerifyFingerprintResponse) String() string {
 func (*VerifyFingerprintResponse) ProtoMessage() {}
 
 func (x *VerifyFingerprintResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_evidence_proto_msgTypes[27]
+	mi := &file_courtledger_v1_evidence_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1765,7 +1853,7 @@ func (x *VerifyFingerprintResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyFingerprintResponse.ProtoReflect.Descriptor instead.
 func (*VerifyFingerprintResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{27}
+	return file_courtledger_v1_evidence_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *VerifyFingerprintResponse) GetRecorded() bool {
@@ -1843,7 +1931,11 @@ const file_courtledger_v1_evidence_proto_rawDesc = "" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x12\n" +
 	"\x04root\x18\x03 \x01(\fR\x04root\x12.\n" +
 	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
-	"\x04note\x18\x05 \x01(\tR\x04note\"\xf6\x01\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\"P\n" +
+	"\x10TrustedTimestamp\x12\x10\n" +
+	"\x03tsa\x18\x01 \x01(\tR\x03tsa\x12\x14\n" +
+	"\x05proof\x18\x02 \x01(\tR\x05proof\x12\x14\n" +
+	"\x05token\x18\x03 \x01(\fR\x05token\"\xe3\x02\n" +
 	"\aReceipt\x12+\n" +
 	"\x05entry\x18\x01 \x01(\v2\x15.courtledger.v1.EntryR\x05entry\x12'\n" +
 	"\x0finclusion_proof\x18\x02 \x03(\fR\x0einclusionProof\x12;\n" +
@@ -1851,7 +1943,9 @@ const file_courtledger_v1_evidence_proto_rawDesc = "" +
 	"\tduplicate\x18\x04 \x01(\bR\tduplicate\x12:\n" +
 	"\n" +
 	"provenance\x18\x05 \x01(\v2\x1a.courtledger.v1.ProvenanceR\n" +
-	"provenance\"\xdc\x02\n" +
+	"provenance\x12>\n" +
+	"\ttimestamp\x18\x06 \x01(\v2 .courtledger.v1.TrustedTimestampR\ttimestamp\x12+\n" +
+	"\x11timestamp_pending\x18\a \x01(\bR\x10timestampPending\"\xdc\x02\n" +
 	"\n" +
 	"Provenance\x12!\n" +
 	"\forigin_court\x18\x01 \x01(\tR\voriginCourt\x12\x1b\n" +
@@ -1950,7 +2044,7 @@ func file_courtledger_v1_evidence_proto_rawDescGZIP() []byte {
 	return file_courtledger_v1_evidence_proto_rawDescData
 }
 
-var file_courtledger_v1_evidence_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_courtledger_v1_evidence_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_courtledger_v1_evidence_proto_goTypes = []any{
 	(*Submission)(nil),                  // 0: courtledger.v1.Submission
 	(*SignedSubmission)(nil),            // 1: courtledger.v1.SignedSubmission
@@ -1958,83 +2052,85 @@ var file_courtledger_v1_evidence_proto_goTypes = []any{
 	(*BatchFiling)(nil),                 // 3: courtledger.v1.BatchFiling
 	(*Entry)(nil),                       // 4: courtledger.v1.Entry
 	(*SignedTreeHead)(nil),              // 5: courtledger.v1.SignedTreeHead
-	(*Receipt)(nil),                     // 6: courtledger.v1.Receipt
-	(*Provenance)(nil),                  // 7: courtledger.v1.Provenance
-	(*Problem)(nil),                     // 8: courtledger.v1.Problem
-	(*SubmitRequest)(nil),               // 9: courtledger.v1.SubmitRequest
-	(*SubmitResponse)(nil),              // 10: courtledger.v1.SubmitResponse
-	(*SubmitBatchRequest)(nil),          // 11: courtledger.v1.SubmitBatchRequest
-	(*BatchSubmission)(nil),             // 12: courtledger.v1.BatchSubmission
-	(*SubmitSignedBatchRequest)(nil),    // 13: courtledger.v1.SubmitSignedBatchRequest
-	(*SubmitResult)(nil),                // 14: courtledger.v1.SubmitResult
-	(*SubmitBatchResponse)(nil),         // 15: courtledger.v1.SubmitBatchResponse
-	(*GetEvidenceRequest)(nil),          // 16: courtledger.v1.GetEvidenceRequest
-	(*GetEvidenceResponse)(nil),         // 17: courtledger.v1.GetEvidenceResponse
-	(*LookupFingerprintRequest)(nil),    // 18: courtledger.v1.LookupFingerprintRequest
-	(*LookupFingerprintResponse)(nil),   // 19: courtledger.v1.LookupFingerprintResponse
-	(*GetInclusionProofRequest)(nil),    // 20: courtledger.v1.GetInclusionProofRequest
-	(*GetInclusionProofResponse)(nil),   // 21: courtledger.v1.GetInclusionProofResponse
-	(*GetConsistencyProofRequest)(nil),  // 22: courtledger.v1.GetConsistencyProofRequest
-	(*GetConsistencyProofResponse)(nil), // 23: courtledger.v1.GetConsistencyProofResponse
-	(*GetLatestTreeHeadRequest)(nil),    // 24: courtledger.v1.GetLatestTreeHeadRequest
-	(*GetLatestTreeHeadResponse)(nil),   // 25: courtledger.v1.GetLatestTreeHeadResponse
-	(*VerifyFingerprintRequest)(nil),    // 26: courtledger.v1.VerifyFingerprintRequest
-	(*VerifyFingerprintResponse)(nil),   // 27: courtledger.v1.VerifyFingerprintResponse
-	nil,                                 // 28: courtledger.v1.Submission.MetadataEntry
-	(*timestamppb.Timestamp)(nil),       // 29: google.protobuf.Timestamp
+	(*TrustedTimestamp)(nil),            // 6: courtledger.v1.TrustedTimestamp
+	(*Receipt)(nil),                     // 7: courtledger.v1.Receipt
+	(*Provenance)(nil),                  // 8: courtledger.v1.Provenance
+	(*Problem)(nil),                     // 9: courtledger.v1.Problem
+	(*SubmitRequest)(nil),               // 10: courtledger.v1.SubmitRequest
+	(*SubmitResponse)(nil),              // 11: courtledger.v1.SubmitResponse
+	(*SubmitBatchRequest)(nil),          // 12: courtledger.v1.SubmitBatchRequest
+	(*BatchSubmission)(nil),             // 13: courtledger.v1.BatchSubmission
+	(*SubmitSignedBatchRequest)(nil),    // 14: courtledger.v1.SubmitSignedBatchRequest
+	(*SubmitResult)(nil),                // 15: courtledger.v1.SubmitResult
+	(*SubmitBatchResponse)(nil),         // 16: courtledger.v1.SubmitBatchResponse
+	(*GetEvidenceRequest)(nil),          // 17: courtledger.v1.GetEvidenceRequest
+	(*GetEvidenceResponse)(nil),         // 18: courtledger.v1.GetEvidenceResponse
+	(*LookupFingerprintRequest)(nil),    // 19: courtledger.v1.LookupFingerprintRequest
+	(*LookupFingerprintResponse)(nil),   // 20: courtledger.v1.LookupFingerprintResponse
+	(*GetInclusionProofRequest)(nil),    // 21: courtledger.v1.GetInclusionProofRequest
+	(*GetInclusionProofResponse)(nil),   // 22: courtledger.v1.GetInclusionProofResponse
+	(*GetConsistencyProofRequest)(nil),  // 23: courtledger.v1.GetConsistencyProofRequest
+	(*GetConsistencyProofResponse)(nil), // 24: courtledger.v1.GetConsistencyProofResponse
+	(*GetLatestTreeHeadRequest)(nil),    // 25: courtledger.v1.GetLatestTreeHeadRequest
+	(*GetLatestTreeHeadResponse)(nil),   // 26: courtledger.v1.GetLatestTreeHeadResponse
+	(*VerifyFingerprintRequest)(nil),    // 27: courtledger.v1.VerifyFingerprintRequest
+	(*VerifyFingerprintResponse)(nil),   // 28: courtledger.v1.VerifyFingerprintResponse
+	nil,                                 // 29: courtledger.v1.Submission.MetadataEntry
+	(*timestamppb.Timestamp)(nil),       // 30: google.protobuf.Timestamp
 }
 var file_courtledger_v1_evidence_proto_depIdxs = []int32{
-	28, // 0: courtledger.v1.Submission.metadata:type_name -> courtledger.v1.Submission.MetadataEntry
-	29, // 1: courtledger.v1.Submission.signed_at:type_name -> google.protobuf.Timestamp
+	29, // 0: courtledger.v1.Submission.metadata:type_name -> courtledger.v1.Submission.MetadataEntry
+	30, // 1: courtledger.v1.Submission.signed_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: courtledger.v1.SignedSubmission.submission:type_name -> courtledger.v1.Submission
-	29, // 3: courtledger.v1.BatchHeader.signed_at:type_name -> google.protobuf.Timestamp
+	30, // 3: courtledger.v1.BatchHeader.signed_at:type_name -> google.protobuf.Timestamp
 	2,  // 4: courtledger.v1.BatchFiling.header:type_name -> courtledger.v1.BatchHeader
-	29, // 5: courtledger.v1.Entry.accepted_at:type_name -> google.protobuf.Timestamp
+	30, // 5: courtledger.v1.Entry.accepted_at:type_name -> google.protobuf.Timestamp
 	0,  // 6: courtledger.v1.Entry.submission:type_name -> courtledger.v1.Submission
 	3,  // 7: courtledger.v1.Entry.batch:type_name -> courtledger.v1.BatchFiling
-	29, // 8: courtledger.v1.SignedTreeHead.time:type_name -> google.protobuf.Timestamp
+	30, // 8: courtledger.v1.SignedTreeHead.time:type_name -> google.protobuf.Timestamp
 	4,  // 9: courtledger.v1.Receipt.entry:type_name -> courtledger.v1.Entry
 	5,  // 10: courtledger.v1.Receipt.tree_head:type_name -> courtledger.v1.SignedTreeHead
-	7,  // 11: courtledger.v1.Receipt.provenance:type_name -> courtledger.v1.Provenance
-	29, // 12: courtledger.v1.Provenance.mirror_head_time:type_name -> google.protobuf.Timestamp
-	29, // 13: courtledger.v1.Provenance.mirror_checked_at:type_name -> google.protobuf.Timestamp
-	1,  // 14: courtledger.v1.SubmitRequest.submission:type_name -> courtledger.v1.SignedSubmission
-	6,  // 15: courtledger.v1.SubmitResponse.receipt:type_name -> courtledger.v1.Receipt
-	1,  // 16: courtledger.v1.SubmitBatchRequest.submissions:type_name -> courtledger.v1.SignedSubmission
-	0,  // 17: courtledger.v1.BatchSubmission.submission:type_name -> courtledger.v1.Submission
-	2,  // 18: courtledger.v1.SubmitSignedBatchRequest.header:type_name -> courtledger.v1.BatchHeader
-	12, // 19: courtledger.v1.SubmitSignedBatchRequest.submissions:type_name -> courtledger.v1.BatchSubmission
-	6,  // 20: courtledger.v1.SubmitResult.receipt:type_name -> courtledger.v1.Receipt
-	8,  // 21: courtledger.v1.SubmitResult.problem:type_name -> courtledger.v1.Problem
-	14, // 22: courtledger.v1.SubmitBatchResponse.results:type_name -> courtledger.v1.SubmitResult
-	6,  // 23: courtledger.v1.GetEvidenceResponse.receipt:type_name -> courtledger.v1.Receipt
-	4,  // 24: courtledger.v1.LookupFingerprintResponse.entries:type_name -> courtledger.v1.Entry
-	5,  // 25: courtledger.v1.GetLatestTreeHeadResponse.tree_head:type_name -> courtledger.v1.SignedTreeHead
-	6,  // 26: courtledger.v1.VerifyFingerprintResponse.receipts:type_name -> courtledger.v1.Receipt
-	5,  // 27: courtledger.v1.VerifyFingerprintResponse.tree_head:type_name -> courtledger.v1.SignedTreeHead
-	9,  // 28: courtledger.v1.EvidenceService.Submit:input_type -> courtledger.v1.SubmitRequest
-	11, // 29: courtledger.v1.EvidenceService.SubmitBatch:input_type -> courtledger.v1.SubmitBatchRequest
-	13, // 30: courtledger.v1.EvidenceService.SubmitSignedBatch:input_type -> courtledger.v1.SubmitSignedBatchRequest
-	16, // 31: courtledger.v1.EvidenceService.GetEvidence:input_type -> courtledger.v1.GetEvidenceRequest
-	18, // 32: courtledger.v1.EvidenceService.LookupFingerprint:input_type -> courtledger.v1.LookupFingerprintRequest
-	20, // 33: courtledger.v1.EvidenceService.GetInclusionProof:input_type -> courtledger.v1.GetInclusionProofRequest
-	22, // 34: courtledger.v1.EvidenceService.GetConsistencyProof:input_type -> courtledger.v1.GetConsistencyProofRequest
-	24, // 35: courtledger.v1.EvidenceService.GetLatestTreeHead:input_type -> courtledger.v1.GetLatestTreeHeadRequest
-	26, // 36: courtledger.v1.EvidenceService.VerifyFingerprint:input_type -> courtledger.v1.VerifyFingerprintRequest
-	10, // 37: courtledger.v1.EvidenceService.Submit:output_type -> courtledger.v1.SubmitResponse
-	15, // 38: courtledger.v1.EvidenceService.SubmitBatch:output_type -> courtledger.v1.SubmitBatchResponse
-	15, // 39: courtledger.v1.EvidenceService.SubmitSignedBatch:output_type -> courtledger.v1.SubmitBatchResponse
-	17, // 40: courtledger.v1.EvidenceService.GetEvidence:output_type -> courtledger.v1.GetEvidenceResponse
-	19, // 41: courtledger.v1.EvidenceService.LookupFingerprint:output_type -> courtledger.v1.LookupFingerprintResponse
-	21, // 42: courtledger.v1.EvidenceService.GetInclusionProof:output_type -> courtledger.v1.GetInclusionProofResponse
-	23, // 43: courtledger.v1.EvidenceService.GetConsistencyProof:output_type -> courtledger.v1.GetConsistencyProofResponse
-	25, // 44: courtledger.v1.EvidenceService.GetLatestTreeHead:output_type -> courtledger.v1.GetLatestTreeHeadResponse
-	27, // 45: courtledger.v1.EvidenceService.VerifyFingerprint:output_type -> courtledger.v1.VerifyFingerprintResponse
-	37, // [37:46] is the sub-list for method output_type
-	28, // [28:37] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	8,  // 11: courtledger.v1.Receipt.provenance:type_name -> courtledger.v1.Provenance
+	6,  // 12: courtledger.v1.Receipt.timestamp:type_name -> courtledger.v1.TrustedTimestamp
+	30, // 13: courtledger.v1.Provenance.mirror_head_time:type_name -> google.protobuf.Timestamp
+	30, // 14: courtledger.v1.Provenance.mirror_checked_at:type_name -> google.protobuf.Timestamp
+	1,  // 15: courtledger.v1.SubmitRequest.submission:type_name -> courtledger.v1.SignedSubmission
+	7,  // 16: courtledger.v1.SubmitResponse.receipt:type_name -> courtledger.v1.Receipt
+	1,  // 17: courtledger.v1.SubmitBatchRequest.submissions:type_name -> courtledger.v1.SignedSubmission
+	0,  // 18: courtledger.v1.BatchSubmission.submission:type_name -> courtledger.v1.Submission
+	2,  // 19: courtledger.v1.SubmitSignedBatchRequest.header:type_name -> courtledger.v1.BatchHeader
+	13, // 20: courtledger.v1.SubmitSignedBatchRequest.submissions:type_name -> courtledger.v1.BatchSubmission
+	7,  // 21: courtledger.v1.SubmitResult.receipt:type_name -> courtledger.v1.Receipt
+	9,  // 22: courtledger.v1.SubmitResult.problem:type_name -> courtledger.v1.Problem
+	15, // 23: courtledger.v1.SubmitBatchResponse.results:type_name -> courtledger.v1.SubmitResult
+	7,  // 24: courtledger.v1.GetEvidenceResponse.receipt:type_name -> courtledger.v1.Receipt
+	4,  // 25: courtledger.v1.LookupFingerprintResponse.entries:type_name -> courtledger.v1.Entry
+	5,  // 26: courtledger.v1.GetLatestTreeHeadResponse.tree_head:type_name -> courtledger.v1.SignedTreeHead
+	7,  // 27: courtledger.v1.VerifyFingerprintResponse.receipts:type_name -> courtledger.v1.Receipt
+	5,  // 28: courtledger.v1.VerifyFingerprintResponse.tree_head:type_name -> courtledger.v1.SignedTreeHead
+	10, // 29: courtledger.v1.EvidenceService.Submit:input_type -> courtledger.v1.SubmitRequest
+	12, // 30: courtledger.v1.EvidenceService.SubmitBatch:input_type -> courtledger.v1.SubmitBatchRequest
+	14, // 31: courtledger.v1.EvidenceService.SubmitSignedBatch:input_type -> courtledger.v1.SubmitSignedBatchRequest
+	17, // 32: courtledger.v1.EvidenceService.GetEvidence:input_type -> courtledger.v1.GetEvidenceRequest
+	19, // 33: courtledger.v1.EvidenceService.LookupFingerprint:input_type -> courtledger.v1.LookupFingerprintRequest
+	21, // 34: courtledger.v1.EvidenceService.GetInclusionProof:input_type -> courtledger.v1.GetInclusionProofRequest
+	23, // 35: courtledger.v1.EvidenceService.GetConsistencyProof:input_type -> courtledger.v1.GetConsistencyProofRequest
+	25, // 36: courtledger.v1.EvidenceService.GetLatestTreeHead:input_type -> courtledger.v1.GetLatestTreeHeadRequest
+	27, // 37: courtledger.v1.EvidenceService.VerifyFingerprint:input_type -> courtledger.v1.VerifyFingerprintRequest
+	11, // 38: courtledger.v1.EvidenceService.Submit:output_type -> courtledger.v1.SubmitResponse
+	16, // 39: courtledger.v1.EvidenceService.SubmitBatch:output_type -> courtledger.v1.SubmitBatchResponse
+	16, // 40: courtledger.v1.EvidenceService.SubmitSignedBatch:output_type -> courtledger.v1.SubmitBatchResponse
+	18, // 41: courtledger.v1.EvidenceService.GetEvidence:output_type -> courtledger.v1.GetEvidenceResponse
+	20, // 42: courtledger.v1.EvidenceService.LookupFingerprint:output_type -> courtledger.v1.LookupFingerprintResponse
+	22, // 43: courtledger.v1.EvidenceService.GetInclusionProof:output_type -> courtledger.v1.GetInclusionProofResponse
+	24, // 44: courtledger.v1.EvidenceService.GetConsistencyProof:output_type -> courtledger.v1.GetConsistencyProofResponse
+	26, // 45: courtledger.v1.EvidenceService.GetLatestTreeHead:output_type -> courtledger.v1.GetLatestTreeHeadResponse
+	28, // 46: courtledger.v1.EvidenceService.VerifyFingerprint:output_type -> courtledger.v1.VerifyFingerprintResponse
+	38, // [38:47] is the sub-list for method output_type
+	29, // [29:38] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_courtledger_v1_evidence_proto_init() }
@@ -2042,7 +2138,7 @@ func file_courtledger_v1_evidence_proto_init() {
 	if File_courtledger_v1_evidence_proto != nil {
 		return
 	}
-	file_courtledger_v1_evidence_proto_msgTypes[14].OneofWrappers = []any{
+	file_courtledger_v1_evidence_proto_msgTypes[15].OneofWrappers = []any{
 		(*SubmitResult_Receipt)(nil),
 		(*SubmitResult_Problem)(nil),
 	}
@@ -2052,7 +2148,7 @@ func file_courtledger_v1_evidence_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_courtledger_v1_evidence_proto_rawDesc), len(file_courtledger_v1_evidence_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
