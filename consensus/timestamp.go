@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -192,4 +193,36 @@ func (l *Ledger) LastStamped() (size uint64, err error) {
 		return nil
 	})
 	return size, err
+}
+
+// Unstamped returns how many of the court's own signed heads are newer
+// than the newest stamped one, and the time of the oldest of them: since
+// then entries have waited for trusted time (zero if none waits). It walks
+// the keys of those heads, about 50 ns each: an hour of a TSA outage at
+// five heads a second is a millisecond.
+func (l *Ledger) Unstamped() (heads uint64, oldest time.Time, err error) {
+	err = l.fsm.view(func(tx *bolt.Tx) error {
+		var last uint64
+		if b := tx.Bucket(bucketTimestamps); b != nil {
+			if k, _ := b.Cursor().Last(); k != nil {
+				last = getU64(k)
+			}
+		}
+		lb := ownLog(tx)
+		c := lb.heads.Cursor()
+		k, note := c.Seek(u64(last + 1))
+		if k == nil {
+			return nil
+		}
+		h, err := lb.head(k, note)
+		if err != nil {
+			return err
+		}
+		oldest = h.Head.Time
+		for ; k != nil; k, _ = c.Next() {
+			heads++
+		}
+		return nil
+	})
+	return heads, oldest, err
 }

@@ -76,6 +76,9 @@ func TestTimestampApply(t *testing.T) {
 		}
 	}
 	checkTimestamp(t, l, 2, "", "")
+	if n, oldest, err := l.Unstamped(); err != nil || n != 2 || oldest.IsZero() {
+		t.Fatalf("Unstamped with heads 2 and 5 unstamped: %d %v %v", n, oldest, err)
+	}
 	if err := m.apply(timestampCmd(3, "tsa-a", "no such head")); !errors.Is(err, ErrUnknownHead) {
 		t.Fatalf("token for size 3: %v, want ErrUnknownHead", err)
 	}
@@ -94,6 +97,9 @@ func TestTimestampApply(t *testing.T) {
 	checkCovering(t, l, 0, 2, "token-2")
 	checkCovering(t, l, 1, 2, "token-2")
 	checkCovering(t, l, 2, 0, "") // entries 2..4 only in the unstamped head 5
+	if n, _, err := l.Unstamped(); err != nil || n != 1 {
+		t.Fatalf("Unstamped with head 5 unstamped: %d %v", n, err)
+	}
 
 	if err := m.apply(timestampCmd(5, "tsa-b", "token-5")); err != nil {
 		t.Fatal(err)
@@ -105,6 +111,9 @@ func TestTimestampApply(t *testing.T) {
 	checkCovering(t, l, ^uint64(0), 0, "")
 	if n, _ := l.LastStamped(); n != 5 {
 		t.Fatalf("LastStamped %d, want 5", n)
+	}
+	if n, oldest, err := l.Unstamped(); err != nil || n != 0 || !oldest.IsZero() {
+		t.Fatalf("Unstamped when all stamped: %d %v %v", n, oldest, err)
 	}
 
 	// The tokens are outside the Merkle checks: the file still verifies,
