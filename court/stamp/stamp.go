@@ -205,6 +205,21 @@ func (s *Stamper) lagSeconds() float64 {
 
 // Run stamps while the node leads, and returns when ctx is done.
 func (s *Stamper) Run(ctx context.Context) {
+	// The gauges are refreshed on a loop of their own: a TSA that hangs
+	// holds up the stamping loop for up to Timeout, and that is when they
+	// matter.
+	observed := make(chan struct{})
+	go func() {
+		defer close(observed)
+		every(ctx, s.cfg.Interval, s.observe)
+	}()
+	every(ctx, s.cfg.Interval, func() { s.tick(ctx) })
+	<-observed
+}
+
+// every runs fn at once and then every interval after it returns, until
+// ctx is done.
+func every(ctx context.Context, interval time.Duration, fn func()) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -213,15 +228,13 @@ func (s *Stamper) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		s.tick(ctx)
-		t.Reset(s.cfg.Interval)
+		fn()
+		t.Reset(interval)
 	}
 }
 
-// tick looks at the ledger, and, when leading and behind, stamps its
-// newest head.
+// tick, when the node leads and its newest head is not stamped, stamps it.
 func (s *Stamper) tick(ctx context.Context) {
-	s.observe()
 	leader := s.cfg.IsLeader()
 	s.mu.Lock()
 	if leader != s.leader {

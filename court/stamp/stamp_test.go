@@ -435,6 +435,23 @@ func TestStamperTimesOutAHangingTSA(t *testing.T) {
 	}
 }
 
+// While a TSA hangs (up to Timeout), the gauges still follow the ledger.
+func TestStamperGaugesWhileTSAHangs(t *testing.T) {
+	tsa := &fakeTSA{name: "tsa-hanging", gate: make(chan struct{})}
+	defer close(tsa.gate)
+	h := start(t, []TSA{tsa}, func(c *Config) { c.Timeout = time.Hour })
+	h.ledger.grow(1)
+	waitFor(t, "the request for head 1", func() (bool, string) { return tsa.callCount() == 1, "" })
+	for i := 0; i < 3; i++ {
+		h.ledger.grow(1)
+	}
+	waitFor(t, "four heads behind while the TSA hangs", func() (bool, string) {
+		n, _ := h.s.Behind()
+		g := h.metric("courtledger_tsa_behind_heads")
+		return n == 4 && g == 4, fmt.Sprint(n, " ", g)
+	})
+}
+
 func TestNewRefusesBadConfig(t *testing.T) {
 	l := newFakeLedger(t)
 	ok := Config{Ledger: l, IsLeader: func() bool { return true }, TSAs: []TSA{&fakeTSA{name: "a"}}, Verify: fakeVerify}
