@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -230,7 +231,10 @@ func Start(cfg Config) (*Node, error) {
 		OnMirrored: func(court string, entries int) { n.metrics.mirrored.WithLabelValues(court).Add(float64(entries)) }})
 	if len(cfg.TSAs) > 0 {
 		if n.stamper, err = stamp.New(stamp.Config{Ledger: n.ledger, IsLeader: n.ledger.IsLeader, TSAs: cfg.TSAs,
-			Verify: cfg.TSAVerify, Metrics: n.metrics.reg, Logger: n.log, Now: cfg.Clock}); err != nil {
+			Verify: cfg.TSAVerify, Logger: n.log, Now: cfg.Clock,
+			Metrics: prometheus.WrapRegistererWith(prometheus.Labels{"court": cfg.Court, "node": cfg.NodeID}, n.metrics.reg)}); err != nil {
+			n.grpcLn.Close() // not serving yet: Shutdown would leave them open
+			n.httpLn.Close()
 			n.Shutdown(context.Background())
 			return nil, fmt.Errorf("court: config: %w", err)
 		}

@@ -5,6 +5,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -13,6 +16,7 @@ import (
 
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/court/stamp"
+	"github.com/courtledger/courtledger/crypto/sm2"
 )
 
 // gatedTSA issues tokens "sha256(data)|unix ms" once its gate is open;
@@ -131,6 +135,26 @@ func TestCourtStampsHeads(t *testing.T) {
 		return heads > 1 && !since.IsZero(), fmt.Sprint(heads)
 	})
 
+	mfs, err := leader.metrics.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposed := false
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if mf.GetName() == "courtledger_tsa_behind_heads" && labels["node"] == leader.cfg.NodeID && m.GetGauge().GetValue() > 1 {
+				exposed = true
+			}
+		}
+	}
+	if !exposed {
+		t.Fatal("the node's metrics do not show it behind (courtledger_tsa_behind_heads with its node label)")
+	}
+
 	tsa.open()
 	h, err := leader.ledger.LatestHead()
 	if err != nil {
@@ -195,4 +219,34 @@ func TestCourtStampsHeads(t *testing.T) {
 	if size, _, _, ok, _ := next.ledger.TimestampCovering(resp.Receipt.Entry.Index); !ok || size <= resp.Receipt.Entry.Index {
 		t.Fatalf("entry %d filed after the failover has no covering token (size %d)", resp.Receipt.Entry.Index, size)
 	}
+}
+
+// TSAs without a verifier are refused at start: a token is recorded only
+// once it verifies. The node releases what it opened.
+func TestStartRefusesTSAsWithoutVerify(t *testing.T) {
+	key, _ := sm2.GenerateKey()
+	ca := testCA(t)
+	p := Peer{NodeID: "hz-0", RaftAddr: freeAddr(t), GRPCAddr: freeAddr(t)}
+	cfg := Config{
+		Court: testCourt, NodeID: p.NodeID, DataDir: filepath.Join(t.TempDir(), p.NodeID),
+		RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr, HTTPAddr: "127.0.0.1:0", CourtKey: key,
+		Peers: []Peer{p}, Bootstrap: true, Fast: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Security: testSecurity(t, ca, testCourt, p.NodeID),
+		TSAs:     []stamp.TSA{&gatedTSA{gate: make(chan struct{})}},
+	}
+	if n, err := Start(cfg); err == nil || !strings.Contains(err.Error(), "Verify is required") {
+		if n != nil {
+			n.Shutdown(context.Background())
+		}
+		t.Fatalf("Start with TSAs and no TSAVerify: %v, want an error naming Verify", err)
+	}
+	// Nothing stays open: the same node starts once configured properly.
+	cfg.TSAVerify = gatedVerify
+	n, err := Start(cfg)
+	if err != nil {
+		t.Fatalf("start after the refusal: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n.Shutdown(ctx)
 }
