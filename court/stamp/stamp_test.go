@@ -452,6 +452,30 @@ func TestStamperGaugesWhileTSAHangs(t *testing.T) {
 	})
 }
 
+// Whatever the write rate, at most one head per Interval is stamped: the
+// newest covers the rest. Reported: heads signed and tokens a TSA served.
+func TestStamperAtMostOnePerInterval(t *testing.T) {
+	const interval = 50 * time.Millisecond
+	tsa := &fakeTSA{name: "tsa-a"}
+	h := start(t, []TSA{tsa}, func(c *Config) { c.Interval = interval })
+	began := time.Now()
+	heads := 0
+	for time.Since(began) < 10*interval {
+		h.ledger.grow(1)
+		heads++
+		time.Sleep(time.Millisecond)
+	}
+	last := h.ledger.grow(1)
+	heads++
+	waitFor(t, "the newest head stamped", func() (bool, string) { _, ok := h.ledger.token(last.Head.Size); return ok, "" })
+	elapsed := time.Since(began)
+	calls := tsa.callCount()
+	t.Logf("%d heads in %v, %d tokens requested at Interval %v", heads, elapsed.Round(time.Millisecond), calls, interval)
+	if maxCalls := int(elapsed/interval) + 1; calls > maxCalls {
+		t.Fatalf("%d tokens requested in %v, at most %d at one per %v", calls, elapsed, maxCalls, interval)
+	}
+}
+
 func TestNewRefusesBadConfig(t *testing.T) {
 	l := newFakeLedger(t)
 	ok := Config{Ledger: l, IsLeader: func() bool { return true }, TSAs: []TSA{&fakeTSA{name: "a"}}, Verify: fakeVerify}
