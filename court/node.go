@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -28,6 +29,7 @@ import (
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
 	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/stamp"
 	"github.com/courtledger/courtledger/court/witness"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm2"
@@ -86,6 +88,13 @@ type Config struct {
 	// certificate tells readers to ask the court by certificate ID.
 	PublicURL string
 
+	// TSAs, if any, stamp the court's signed heads (issue 16; package
+	// court/stamp): tried in order, each token verified with TSAVerify
+	// (required with TSAs) before it is recorded. Every node runs the
+	// stamper; it acts only while the node leads.
+	TSAs      []stamp.TSA
+	TSAVerify stamp.Verify
+
 	// DialVia maps an address this node dials (another node's Raft or
 	// gRPC address, another court's endpoint) to a relay to dial instead;
 	// see dialvia.go. Empty in production.
@@ -111,6 +120,9 @@ type Node struct {
 	metrics *metrics
 
 	syncDone chan struct{} // closed when the sync loops have stopped
+
+	stamper   *stamp.Stamper // nil without TSAs
+	stampStop func()         // ends the stamper and waits for it
 
 	mu    sync.Mutex
 	peers map[string]string // node ID -> gRPC address
@@ -217,6 +229,16 @@ func Start(cfg Config) (*Node, error) {
 			n.metrics.alarmsRaised.WithLabelValues(court, string(kind)).Inc()
 		},
 		OnMirrored: func(court string, entries int) { n.metrics.mirrored.WithLabelValues(court).Add(float64(entries)) }})
+	if len(cfg.TSAs) > 0 {
+		if n.stamper, err = stamp.New(stamp.Config{Ledger: n.ledger, IsLeader: n.ledger.IsLeader, TSAs: cfg.TSAs,
+			Verify: cfg.TSAVerify, Logger: n.log, Now: cfg.Clock,
+			Metrics: prometheus.WrapRegistererWith(prometheus.Labels{"court": cfg.Court, "node": cfg.NodeID}, n.metrics.reg)}); err != nil {
+			n.grpcLn.Close() // not serving yet: Shutdown would leave them open
+			n.httpLn.Close()
+			n.Shutdown(context.Background())
+			return nil, fmt.Errorf("court: config: %w", err)
+		}
+	}
 	logs := courtLogs{ledger: n.ledger, courts: n.courts}
 	pb.RegisterEvidenceServiceServer(n.grpc, &evidenceServer{ledger: n.ledger, logs: logs, fwd: n})
 	pb.RegisterAdminServiceServer(n.grpc, &adminServer{n: n})
@@ -281,6 +303,12 @@ func Start(cfg Config) (*Node, error) {
 	go n.watchLeader()
 	n.syncDone = make(chan struct{})
 	go func() { defer close(n.syncDone); n.syncer.Run(n.done) }()
+	if n.stamper != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		stopped := make(chan struct{})
+		go func() { defer close(stopped); n.stamper.Run(ctx) }()
+		n.stampStop = func() { cancel(); <-stopped }
+	}
 	n.log.Info("court node serving", "grpc", n.grpcLn.Addr().String(), "http", n.httpLn.Addr().String(), "raft", cfg.RaftAddr)
 	return n, nil
 }
@@ -326,6 +354,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	if n.syncDone != nil {
 		<-n.syncDone
+	}
+	if n.stampStop != nil {
+		n.stampStop() // before the ledger closes: it may be recording a token
 	}
 	if n.audit != nil {
 		n.audit.Close() // flushes what it can while the ledger is open
