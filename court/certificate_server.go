@@ -68,6 +68,15 @@ func (s *certificateServer) find(ctx context.Context, id string, fp *evidence.Fi
 }
 
 func (s *certificateServer) issue(p Proven) (*certificate.Certificate, error) {
+	c, err := s.issueBare(p)
+	if err != nil || p.Timestamp == nil {
+		return c, err
+	}
+	t := p.Timestamp
+	return c.WithTimestamp(t.TSA, t.Proof, t.SignedHead, t.Token)
+}
+
+func (s *certificateServer) issueBare(p Proven) (*certificate.Certificate, error) {
 	return certificate.Issue(certificate.Input{Entry: p.Entry, Index: p.Index, Proof: p.Proof,
 		SignedHead: p.SignedHead, IssuedBy: s.court, IssuedAt: s.now(), Signer: s.key,
 		PlatformKeyOf: func(court, id string) (*certificate.PlatformKey, error) {

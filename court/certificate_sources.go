@@ -17,6 +17,23 @@ type Proven struct {
 	Index      uint64
 	Proof      [][]byte
 	SignedHead []byte
+	// Timestamp is the trusted time of the entry (issue 16): the token of
+	// the first stamped head covering it, if the source holds one.
+	Timestamp *ProvenTimestamp
+}
+
+// ProvenTimestamp is a TSA token over a stamped head, with the entry's
+// inclusion proof under that head.
+type ProvenTimestamp struct {
+	TSA        string
+	Proof      [][]byte
+	SignedHead []byte
+	Token      []byte
+}
+
+// stampSource reads the tokens of the court's own heads (consensus.Ledger).
+type stampSource interface {
+	TimestampCovering(index uint64) (size uint64, tsa string, token []byte, ok bool, err error)
 }
 
 // EvidenceSource is one court's log as this node can read it: the court's
@@ -44,13 +61,22 @@ type EvidenceSource interface {
 func (c courtLogs) evidenceSources() []EvidenceSource {
 	var out []EvidenceSource
 	for _, v := range c.all() {
-		out = append(out, logSource{v})
+		src := logSource{v: v}
+		if v.Own() {
+			src.stamps = c.ledger
+		}
+		out = append(out, src)
 	}
 	return out
 }
 
-// logSource reads one court's log: the court's own or a mirror.
-type logSource struct{ v *consensus.LogView }
+// logSource reads one court's log: the court's own or a mirror. stamps
+// is set for the court's own log, whose heads it has stamped; a mirror
+// holds no tokens (they are not synced between courts).
+type logSource struct {
+	v      *consensus.LogView
+	stamps stampSource
+}
 
 func (s logSource) Court() string { return s.v.Court() }
 
@@ -101,5 +127,32 @@ func (s logSource) prove(e *evidence.Entry) (Proven, error) {
 	if err != nil {
 		return Proven{}, fmt.Errorf("prove evidence %s: %w", e.EvidenceID, err)
 	}
-	return Proven{Entry: r.Entry.Marshal(), Index: e.Index, Proof: r.Proof, SignedHead: r.SignedHead}, nil
+	p := Proven{Entry: r.Entry.Marshal(), Index: e.Index, Proof: r.Proof, SignedHead: r.SignedHead}
+	if s.stamps != nil {
+		ts, err := s.timestamp(e.Index)
+		if err != nil {
+			return Proven{}, fmt.Errorf("prove evidence %s: trusted timestamp: %w", e.EvidenceID, err)
+		}
+		p.Timestamp = ts
+	}
+	return p, nil
+}
+
+// timestamp is the token of the first stamped head covering index, with
+// the head and the entry's proof under it; nil if no such head is stamped
+// yet.
+func (s logSource) timestamp(index uint64) (*ProvenTimestamp, error) {
+	size, tsa, token, ok, err := s.stamps.TimestampCovering(index)
+	if err != nil || !ok {
+		return nil, err
+	}
+	h, err := s.v.HeadAt(size)
+	if err != nil {
+		return nil, err
+	}
+	proof, err := s.v.InclusionProof(index, size)
+	if err != nil {
+		return nil, err
+	}
+	return &ProvenTimestamp{TSA: tsa, Proof: proof, SignedHead: h.Note, Token: token}, nil
 }

@@ -52,6 +52,9 @@ func (s *evidenceServer) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb
 		if err != nil {
 			return nil, toStatus(err)
 		}
+		// A receipt is issued before any head covering it is stamped:
+		// the trusted time comes later (GetEvidence, the certificate).
+		r.TimestampPending = s.logs.stamping
 		return &pb.SubmitResponse{Receipt: r}, nil
 	})
 }
@@ -81,7 +84,7 @@ func (s *evidenceServer) SubmitBatch(ctx context.Context, req *pb.SubmitBatchReq
 				return nil, toStatus(err)
 			}
 			for j, r := range res {
-				out.Results[at[j]] = submitResult(r)
+				out.Results[at[j]] = s.submitResult(r)
 			}
 		}
 		return out, nil
@@ -109,13 +112,13 @@ func (s *evidenceServer) SubmitSignedBatch(ctx context.Context, req *pb.SubmitSi
 		}
 		out := &pb.SubmitBatchResponse{Results: make([]*pb.SubmitResult, len(res))}
 		for i, r := range res {
-			out.Results[i] = submitResult(r)
+			out.Results[i] = s.submitResult(r)
 		}
 		return out, nil
 	})
 }
 
-func submitResult(r consensus.Result) *pb.SubmitResult {
+func (s *evidenceServer) submitResult(r consensus.Result) *pb.SubmitResult {
 	if r.Err != nil {
 		return problemResult(r.Err)
 	}
@@ -123,6 +126,7 @@ func submitResult(r consensus.Result) *pb.SubmitResult {
 	if err != nil {
 		return problemResult(err)
 	}
+	rc.TimestampPending = s.logs.stamping
 	return &pb.SubmitResult{Outcome: &pb.SubmitResult_Receipt{Receipt: rc}}
 }
 

@@ -239,7 +239,7 @@ func Start(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("court: config: %w", err)
 		}
 	}
-	logs := courtLogs{ledger: n.ledger, courts: n.courts}
+	logs := courtLogs{ledger: n.ledger, courts: n.courts, stamping: len(cfg.TSAs) > 0}
 	pb.RegisterEvidenceServiceServer(n.grpc, &evidenceServer{ledger: n.ledger, logs: logs, fwd: n})
 	pb.RegisterAdminServiceServer(n.grpc, &adminServer{n: n})
 	pb.RegisterAuditServiceServer(n.grpc, &auditServer{ledger: n.ledger})

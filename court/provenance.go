@@ -4,6 +4,7 @@ import (
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
 	"github.com/courtledger/courtledger/court/witness"
+	"github.com/courtledger/courtledger/evidence/certificate"
 )
 
 // courtLogs are the logs a node reads evidence from: its court's own and
@@ -11,6 +12,9 @@ import (
 type courtLogs struct {
 	ledger *consensus.Ledger
 	courts *witness.Courts
+	// stamping: the court has its heads stamped by a TSA, so a receipt
+	// without a timestamp says it is pending.
+	stamping bool
 }
 
 // all returns the court's own log, then the mirrors of the other courts
@@ -64,5 +68,23 @@ func (c courtLogs) receipt(log *consensus.LogView, index uint64) (*pb.Receipt, e
 		}
 	}
 	rc.Provenance = p
+	if log.Own() {
+		// The trusted time, if a head covering the entry is stamped
+		// (issue 16); a court that stamps says when it is still pending.
+		ts, err := logSource{v: log, stamps: c.ledger}.timestamp(index)
+		if err != nil {
+			return nil, err
+		}
+		if ts != nil {
+			rc.Timestamp = trustedTimestampToPB(index, ts)
+		} else {
+			rc.TimestampPending = c.stamping
+		}
+	}
 	return rc, nil
+}
+
+func trustedTimestampToPB(index uint64, t *ProvenTimestamp) *pb.TrustedTimestamp {
+	ts := certificate.Timestamp{TSA: t.TSA, Proof: t.Proof, SignedHead: t.SignedHead, Token: t.Token}
+	return &pb.TrustedTimestamp{Tsa: t.TSA, Proof: string(ts.ProofText(index)), Token: t.Token}
 }
