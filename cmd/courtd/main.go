@@ -44,6 +44,7 @@ func newRoot() *cobra.Command {
 	// walk-through for people and refuses --json).
 	root.PersistentFlags().Bool("json", false, "print one JSON document instead of text")
 	root.AddCommand(runCmd(), demoCmd(), devcaCmd(), tokenCmd(), keygenCmd())
+	root.AddCommand(tsaCmd())
 	return root
 }
 
