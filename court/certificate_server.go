@@ -34,8 +34,8 @@ type certificateServer struct {
 	}
 }
 
-func newCertificateServer(court string, key *sm2.PrivateKey, publicURL string, logs courtLogs) (*certificateServer, error) {
-	r, err := certpdf.New(certpdf.Config{VerifyURL: publicURL})
+func newCertificateServer(court string, key *sm2.PrivateKey, publicURL string, logs courtLogs, timestamps certificate.TimestampChecker) (*certificateServer, error) {
+	r, err := certpdf.New(certpdf.Config{VerifyURL: publicURL, Timestamps: timestamps})
 	if err != nil {
 		return nil, err
 	}

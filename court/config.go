@@ -51,6 +51,8 @@ import (
 //	forward_timeout: 2s                      # each try of a write forwarded to the leader; shorter than an election
 //	max_pending: 4096                        # submissions a leader holds at once before it answers COURT_BUSY (default 4 × 1024)
 //	public_url: https://evidence.hangzhou.court.example   # printed on certificates: where to verify
+//	tsa:                                     # RFC 3161 time-stamping authorities (court/tsa.go)
+//	  - {url: https://tsa.example/tsa, roots_file: /etc/courtd/tsa-root.pem, tolerance: 1m}
 type FileConfig struct {
 	Court           string      `koanf:"court"`
 	NodeID          string      `koanf:"node_id"`
@@ -81,6 +83,9 @@ type FileConfig struct {
 	// relay (the fault suite's proxies; see court/dialvia.go):
 	//   dial_via: [{addr: 10.0.0.2:7101, via: 127.0.0.1:17101}]
 	DialVia []FileDialVia `koanf:"dial_via"`
+	// TSA lists the time-stamping authorities that stamp the court's
+	// heads (issue 16; court/tsa.go, docs/timestamps.md).
+	TSA []FileTSA `koanf:"tsa"`
 	// Security: TLS, tokens, limits (issue 7; config_security.go).
 	FileSecurity `koanf:",squash"`
 }
@@ -205,6 +210,9 @@ func (fc FileConfig) validate() error {
 	if err := certpdf.CheckVerifyURL(fc.PublicURL); err != nil {
 		errs = append(errs, fmt.Errorf("public_url %w", err))
 	}
+	for i, t := range fc.TSA {
+		errs = append(errs, t.validate(i)...)
+	}
 	if fc.Bootstrap && len(fc.Peers) == 0 {
 		errs = append(errs, errors.New("bootstrap needs peers"))
 	}
@@ -275,6 +283,13 @@ func (fc FileConfig) NodeConfig(log *slog.Logger) (Config, error) {
 	}
 	if fc.SyncInterval != "" {
 		cfg.Sync.Interval, _ = time.ParseDuration(fc.SyncInterval) // validated
+	}
+	for _, t := range fc.TSA {
+		tc, err := t.load()
+		if err != nil {
+			return Config{}, err
+		}
+		cfg.TSA = append(cfg.TSA, tc)
 	}
 	return cfg, nil
 }

@@ -94,6 +94,11 @@ type Config struct {
 	// stamper; it acts only while the node leads.
 	TSAs      []stamp.TSA
 	TSAVerify stamp.Verify
+	// TSA configures the TSAs from their URLs and roots (the YAML's
+	// tsa list): the stamper's clients and checks are built from it unless
+	// TSAs is given, and certificates, PDFs and the published trust file
+	// use its roots.
+	TSA []TSAConfig
 
 	// DialVia maps an address this node dials (another node's Raft or
 	// gRPC address, another court's endpoint) to a relay to dial instead;
@@ -229,9 +234,18 @@ func Start(cfg Config) (*Node, error) {
 			n.metrics.alarmsRaised.WithLabelValues(court, string(kind)).Inc()
 		},
 		OnMirrored: func(court string, entries int) { n.metrics.mirrored.WithLabelValues(court).Add(float64(entries)) }})
+	if len(cfg.TSA) > 0 && len(cfg.TSAs) == 0 {
+		cfg.TSAs, cfg.TSAVerify, err = tsaClients(cfg.TSA)
+		if err != nil {
+			n.grpcLn.Close()
+			n.httpLn.Close()
+			n.Shutdown(context.Background())
+			return nil, err
+		}
+	}
 	if len(cfg.TSAs) > 0 {
 		if n.stamper, err = stamp.New(stamp.Config{Ledger: n.ledger, IsLeader: n.ledger.IsLeader, TSAs: cfg.TSAs,
-			Verify: cfg.TSAVerify, Logger: n.log, Now: cfg.Clock,
+			Verify: cfg.TSAVerify, Logger: n.log, Now: cfg.Clock, Reason: tsaReason,
 			Metrics: prometheus.WrapRegistererWith(prometheus.Labels{"court": cfg.Court, "node": cfg.NodeID}, n.metrics.reg)}); err != nil {
 			n.grpcLn.Close() // not serving yet: Shutdown would leave them open
 			n.httpLn.Close()
@@ -244,7 +258,7 @@ func Start(cfg Config) (*Node, error) {
 	pb.RegisterAdminServiceServer(n.grpc, &adminServer{n: n})
 	pb.RegisterAuditServiceServer(n.grpc, &auditServer{ledger: n.ledger})
 	pb.RegisterSyncServiceServer(n.grpc, n.syncServer())
-	cs, err := newCertificateServer(cfg.Court, cfg.CourtKey, cfg.PublicURL, logs)
+	cs, err := newCertificateServer(cfg.Court, cfg.CourtKey, cfg.PublicURL, logs, tsaChecker(cfg.TSA))
 	if err != nil {
 		n.Shutdown(context.Background())
 		return nil, err

@@ -86,6 +86,15 @@ func (n *Node) trustFile() ([]byte, error) {
 			return nil, err
 		}
 	}
+	// The roots of the TSAs that stamp this court's heads: the page checks
+	// a certificate's timestamp with them (issue 16).
+	for _, t := range n.cfg.TSA {
+		fmt.Fprintf(&b, "# Time-stamping authority %s\n", t.URL)
+		b.Write(t.AnchorPEM)
+		if len(t.AnchorPEM) > 0 && t.AnchorPEM[len(t.AnchorPEM)-1] != '\n' {
+			b.WriteByte('\n')
+		}
+	}
 	return []byte(b.String()), nil
 }
 

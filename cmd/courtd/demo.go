@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,9 +18,11 @@ import (
 	"github.com/courtledger/courtledger/consensus"
 	"github.com/courtledger/courtledger/court"
 	"github.com/courtledger/courtledger/court/access"
+	"github.com/courtledger/courtledger/court/devtsa"
 	"github.com/courtledger/courtledger/court/witness"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm2"
+	"github.com/courtledger/courtledger/crypto/tsa"
 )
 
 // demoCourts are the three internet courts of the demo.
@@ -90,7 +93,15 @@ type demo struct {
 	dir   string
 	nodes []*demoNode
 	sec   *demoSecurity // demo_security.go
+	// tsa is the development time-stamping authority that stamps every
+	// court's heads (issue 16), on its own loopback port.
+	tsa    *http.Server
+	tsaURL string
 }
+
+// demoTSAPort is the port of the demo's TSA: base+3, between the courts'
+// Raft ports (base+10*court+node, node 0 to 2).
+func demoTSAPort(base int) string { return fmt.Sprintf("127.0.0.1:%d", base+3) }
 
 // demoNodeID names the i-th node (from 0) of a demo court: hz-1, hz-2, ...
 func demoNodeID(prefix string, i int) string { return fmt.Sprintf("%s-%d", prefix, i+1) }
@@ -125,6 +136,12 @@ func checkDemoPorts(base int) error {
 			ln.Close()
 		}
 	}()
+	ln, err := net.Listen("tcp", demoTSAPort(base))
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s for the demo's TSA (is another courtd demo running?): %w; stop it, or give this one other ports with --base-port",
+			demoTSAPort(base), err)
+	}
+	lns = append(lns, ln)
 	for ci := range demoCourts {
 		for i := range 3 {
 			raft, grpc, http := demoPorts(base, ci, i)
@@ -182,6 +199,10 @@ func startDemo(dir string, base int, insecure bool, log *slog.Logger) (*demo, er
 	if err != nil {
 		return nil, fmt.Errorf("platform key: %w", err)
 	}
+	tsaCfg, err := d.startTSA(dir, base)
+	if err != nil {
+		return nil, err
+	}
 	// Every court's key first: each court trusts the others' keys and
 	// mirrors their logs.
 	var (
@@ -229,7 +250,7 @@ func startDemo(dir string, base int, insecure bool, log *slog.Logger) (*demo, er
 				Court: c.id, NodeID: p.NodeID, DataDir: filepath.Join(dir, "data", p.NodeID),
 				RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr, HTTPAddr: httpAddr, CourtKey: keys[ci],
 				Peers: peers, Bootstrap: true, Fast: false, Logger: log, Courts: others(ci), Security: sec,
-				PublicURL: demoPublicURL(base, ci, insecure),
+				PublicURL: demoPublicURL(base, ci, insecure), TSA: []court.TSAConfig{tsaCfg},
 			})
 			if err != nil {
 				d.stop()
@@ -238,7 +259,10 @@ func startDemo(dir string, base int, insecure bool, log *slog.Logger) (*demo, er
 			d.nodes = append(d.nodes, &demoNode{court: c.id, id: p.NodeID, grpc: p.GRPCAddr, http: httpAddr, raft: p.RaftAddr, node: n})
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "keys", "trust.txt"), []byte(strings.Join(trust, "\n")+"\n"), 0o644); err != nil {
+	// The trust file carries the TSA's root too: `evidencectl cert verify`
+	// then checks a certificate's timestamp.
+	trustFile := strings.Join(trust, "\n") + "\n# The demo's time-stamping authority (" + d.tsaURL + ")\n" + string(tsaCfg.AnchorPEM)
+	if err := os.WriteFile(filepath.Join(dir, "keys", "trust.txt"), []byte(trustFile), 0o644); err != nil {
 		d.stop()
 		return nil, err
 	}
@@ -284,7 +308,31 @@ func (d *demo) stop() error {
 	for _, n := range d.nodes {
 		errs = append(errs, n.node.Shutdown(ctx))
 	}
+	if d.tsa != nil {
+		errs = append(errs, d.tsa.Shutdown(ctx))
+	}
 	return errors.Join(errs...)
+}
+
+// startTSA serves the development TSA kept in dir/tsa (as `courtd tsa`
+// does) and returns how the courts use it.
+func (d *demo) startTSA(dir string, base int) (court.TSAConfig, error) {
+	t, err := devtsa.LoadOrCreate(filepath.Join(dir, "tsa"))
+	if err != nil {
+		return court.TSAConfig{}, fmt.Errorf("demo TSA: %w", err)
+	}
+	anchors, err := tsa.ParseAnchors(t.RootPEM())
+	if err != nil {
+		return court.TSAConfig{}, fmt.Errorf("demo TSA: %w", err)
+	}
+	ln, err := net.Listen("tcp", demoTSAPort(base))
+	if err != nil {
+		return court.TSAConfig{}, fmt.Errorf("demo TSA: %w", err)
+	}
+	d.tsa = &http.Server{Handler: t.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go d.tsa.Serve(ln)
+	d.tsaURL = "http://" + ln.Addr().String() + "/"
+	return court.TSAConfig{URL: d.tsaURL, Anchors: anchors, AnchorPEM: t.RootPEM(), Tolerance: court.DefaultTSATolerance}, nil
 }
 
 func (d *demo) print(w io.Writer) {
@@ -306,8 +354,11 @@ func (d *demo) print(w io.Writer) {
 Platform %q is registered at every court; its signing key is %s/platform.key.pem.
 Court keys to trust: %s/trust.txt. OpenAPI: %s://%s/openapi.json
 %s%s
+Trusted time: a development TSA at %s stamps every court's heads (RFC 3161;
+its root is %s/tsa/%s, also in trust.txt).
+
 Next steps, in another terminal, at the repository's root:
-`, demoPlatform, k, k, scheme, d.nodes[0].http, d.sec.banner(), d.webLine())
+`, demoPlatform, k, k, scheme, d.nodes[0].http, d.sec.banner(), d.webLine(), d.tsaURL, d.dir, devtsa.RootFile)
 	for _, line := range d.nextSteps() {
 		fmt.Fprintln(w, "  "+line)
 	}

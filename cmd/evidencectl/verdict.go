@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/courtledger/courtledger/evidence/certificate"
+	"github.com/courtledger/courtledger/evidence/certpdf/attach"
 )
 
 // Exit codes of a verdict (verify, cert verify); README and the command
@@ -47,7 +48,7 @@ func loadTrust(path string) (*certificate.Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return certificate.NewVerifier(certificate.VerifierConfig{Trust: trust})
+	return attach.NewVerifier(trust)
 }
 
 // printResult prints a verdict line and what the certificate says.

@@ -77,7 +77,7 @@ func verifyCertificate(_ js.Value, args []js.Value) (answer any) {
 	if err != nil {
 		return errorJSON(fmt.Errorf("trust file: %w", err))
 	}
-	v, err := certificate.NewVerifier(certificate.VerifierConfig{Trust: trust})
+	v, err := attach.NewVerifier(trust)
 	if err != nil {
 		return errorJSON(fmt.Errorf("trust file: %w", err))
 	}

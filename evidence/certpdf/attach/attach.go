@@ -16,6 +16,10 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
+
+	"github.com/courtledger/courtledger/crypto/tsa"
+	"github.com/courtledger/courtledger/evidence/certificate"
 )
 
 // maxAttachment bounds an attachment read out of a PDF: a certificate's
@@ -102,4 +106,28 @@ func lengthOf(dict []byte) []byte {
 			return rest[:n]
 		}
 	}
+}
+
+// TimestampTolerance is how far a certificate's timestamp may be from the
+// time its stamped head states, for a verifier that knows nothing of the
+// court's configuration: a court refuses tokens further off than its own
+// tolerance (a minute by default), so this bound is looser.
+const TimestampTolerance = 10 * time.Minute
+
+// NewVerifier is the certificate verifier `evidencectl cert verify` and
+// the web page both use: the trust file's court keys, and its TSA
+// certificates (if any) to check certificates' timestamps.
+func NewVerifier(trust *certificate.Trust) (*certificate.Verifier, error) {
+	cfg := certificate.VerifierConfig{Trust: trust}
+	if pem := trust.TSAAnchors(); pem != nil {
+		anchors, err := tsa.ParseAnchors(pem)
+		if err != nil {
+			return nil, fmt.Errorf("trust file: %w", err)
+		}
+		cfg.Timestamps = func(token, data []byte, headTime time.Time) (certificate.TimestampInfo, error) {
+			info, err := tsa.Verify(token, data, tsa.VerifyOptions{Anchors: anchors, Expected: headTime, Tolerance: TimestampTolerance})
+			return certificate.TimestampInfo{TSA: info.TSA, Time: info.Time}, err
+		}
+	}
+	return certificate.NewVerifier(cfg)
 }
