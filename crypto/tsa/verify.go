@@ -88,7 +88,7 @@ type VerifyOptions struct {
 type Info struct {
 	Time     time.Time     // the TSA's time, UTC
 	TSA      string        // the signer certificate's subject common name (the whole subject if it has none)
-	Serial   string        // the token's serial number, 0x-prefixed hex as openssl ts -reply -text prints it
+	Serial   string        // the token's serial number, 0x and hex of whole bytes, as openssl ts -reply -text prints it
 	Policy   string        // the TSA policy OID, dotted
 	Accuracy time.Duration // as the TSA states it; zero if it states none
 	Hash     string        // the imprint's hash, e.g. "SHA-256"
@@ -131,9 +131,9 @@ func Verify(tsr, data []byte, opts VerifyOptions) (Info, error) {
 	if name == "" {
 		name = signer.Subject.String()
 	}
-	var serial string
-	if ts.SerialNumber != nil {
-		serial = fmt.Sprintf("0x%X", ts.SerialNumber)
+	serial := "0x00"
+	if ts.SerialNumber != nil && ts.SerialNumber.Sign() > 0 {
+		serial = fmt.Sprintf("0x%X", ts.SerialNumber.Bytes()) // whole bytes, as OpenSSL prints it
 	}
 	return Info{
 		Time: ts.Time.UTC(), TSA: name, Serial: serial, Policy: ts.Policy.String(),
@@ -326,7 +326,7 @@ type signingCertificateV2 struct {
 }
 
 type essCertID struct {
-	CertHash     []byte // SHA-1
+	CertHash     []byte        // SHA-1
 	IssuerSerial asn1.RawValue `asn1:"optional"`
 }
 
