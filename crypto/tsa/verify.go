@@ -24,8 +24,8 @@ import (
 )
 
 // MaxToken bounds what Verify reads and what a Client accepts by default:
-// a token is a few KB (an ECDSA TSA's, with its certificate, about 1 KB;
-// an RSA TSA's with a chain, 3 to 6 KB).
+// a token is a few KB at most (the development TSA's, ECDSA with its
+// certificate, about 1.1 KB; RSA keys and a longer chain make it larger).
 const MaxToken = 64 << 10
 
 // oidExtKeyUsage is id-ce-extKeyUsage, the extension RFC 3161 section 2.3
