@@ -20,7 +20,8 @@
 //
 //   - the bytes decode, at most [MaxToken] of them: [ErrMalformed],
 //     [ErrTooLarge]; a response whose status is not granted: [ErrRejected]
-//   - the CMS signature over the TSTInfo is the signer certificate's:
+//   - the CMS signature over the TSTInfo is the signer certificate's, and
+//     the signed signing-certificate attribute names that certificate:
 //     [ErrSignature]
 //   - the signer certificate chains to a trust anchor: [ErrUntrustedChain]
 //   - it was valid at the token's time and carries exactly one extended

@@ -87,11 +87,15 @@ func TestOpenSSLAgreesOnFaults(t *testing.T) {
 		{"no EKU", devtsa.Faults{NoEKU: true}, nil, "unsuitable certificate purpose"},
 		{"non-critical EKU", devtsa.Faults{NonCriticalEKU: true}, nil, "unsuitable certificate purpose"},
 		{"untrusted root", devtsa.Faults{}, other.RootPEM(), "unable to get local issuer certificate"},
+		{"another certificate for the TSA's key", devtsa.Faults{}, nil, "signer certificate not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f.faults(t, tc.faults)
 			defer f.faults(t, devtsa.Faults{})
 			tok := f.tsa.Respond(query(t, head, true))
+			if tc.reason == "signer certificate not found" {
+				tok = swapCert(t, f, tok)
+			}
 			root := f.tsa.RootPEM()
 			if tc.root != nil {
 				root = tc.root

@@ -183,6 +183,8 @@ func TestVerifyRefuses(t *testing.T) {
 		{name: "token without certificate", tsr: noCert, want: tsa.ErrMalformed, inText: []string{"certReq"}},
 		{name: "signature byte flipped", tsr: flipLast(good), want: tsa.ErrSignature},
 		{name: "TSA time altered", tsr: alterTime(t, good), want: tsa.ErrSignature},
+		{name: "another certificate for the TSA's key", tsr: swapCert(t, f, good), want: tsa.ErrSignature,
+			inText: []string{"is its signer's"}},
 		{name: "over 64 KiB", tsr: make([]byte, tsa.MaxToken+1), want: tsa.ErrTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,6 +220,27 @@ func query(t testing.TB, data []byte, certReq bool) []byte {
 		t.Fatal(err)
 	}
 	return q
+}
+
+// swapCert puts in tok, in place of the TSA certificate, another one for
+// the same key from the same root (expired: the only other kind devtsa
+// issues), of the same length so that the DER stays whole. The CMS
+// signature is still good, but the certificate is not the signer's.
+func swapCert(t testing.TB, f *fixture, tok []byte) []byte {
+	t.Helper()
+	a := f.tsa.Certificate()
+	defer f.faults(t, devtsa.Faults{})
+	for range 100 {
+		f.faults(t, devtsa.Faults{ExpiredCert: true})
+		if b := f.tsa.Certificate(); len(b.Raw) == len(a.Raw) {
+			if !bytes.Contains(tok, a.Raw) {
+				t.Fatal("the token does not carry the TSA certificate")
+			}
+			return bytes.Replace(tok, a.Raw, b.Raw, 1)
+		}
+	}
+	t.Fatal("no certificate of the same length in 100 tries")
+	return nil
 }
 
 // flipLast flips the token's last byte: the last byte of the ECDSA

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
 	"errors"
@@ -14,15 +15,17 @@ import (
 	"github.com/digitorus/pkcs7"
 	"github.com/digitorus/timestamp"
 
-	// The hashes a token may name; linked here so crypto.Hash.Available
-	// holds wherever this package is used.
+	// The hashes a token may name (SHA-1 only in an RFC 2634 signing
+	// certificate attribute); linked here so crypto.Hash.New works wherever
+	// this package is used.
+	_ "crypto/sha1"
 	_ "crypto/sha256"
 	_ "crypto/sha512"
 )
 
 // MaxToken bounds what Verify reads and what a Client accepts by default:
-// a token is a few KB (an ECDSA TSA's, with its certificate, about 1 KB;
-// an RSA TSA's with a chain, 3 to 6 KB).
+// a token is a few KB at most (the development TSA's, ECDSA with its
+// certificate, about 1.1 KB; RSA keys and a longer chain make it larger).
 const MaxToken = 64 << 10
 
 // oidExtKeyUsage is id-ce-extKeyUsage, the extension RFC 3161 section 2.3
@@ -85,7 +88,7 @@ type VerifyOptions struct {
 type Info struct {
 	Time     time.Time     // the TSA's time, UTC
 	TSA      string        // the signer certificate's subject common name (the whole subject if it has none)
-	Serial   string        // the token's serial number, 0x-prefixed hex as openssl ts -reply -text prints it
+	Serial   string        // the token's serial number, 0x and hex of whole bytes, as openssl ts -reply -text prints it
 	Policy   string        // the TSA policy OID, dotted
 	Accuracy time.Duration // as the TSA states it; zero if it states none
 	Hash     string        // the imprint's hash, e.g. "SHA-256"
@@ -128,9 +131,9 @@ func Verify(tsr, data []byte, opts VerifyOptions) (Info, error) {
 	if name == "" {
 		name = signer.Subject.String()
 	}
-	var serial string
-	if ts.SerialNumber != nil {
-		serial = fmt.Sprintf("0x%X", ts.SerialNumber)
+	serial := "0x00"
+	if ts.SerialNumber != nil && ts.SerialNumber.Sign() > 0 {
+		serial = fmt.Sprintf("0x%X", ts.SerialNumber.Bytes()) // whole bytes, as OpenSSL prints it
 	}
 	return Info{
 		Time: ts.Time.UTC(), TSA: name, Serial: serial, Policy: ts.Policy.String(),
@@ -212,8 +215,14 @@ func parseToken(tok []byte) (ts *timestamp.Timestamp, signer *x509.Certificate, 
 		return nil, nil, nil, fmt.Errorf("%w: %d signers, want one", ErrMalformed, len(p7.Signers))
 	}
 	signer = p7.GetOnlySigner()
-	if signer == nil {
+	switch {
+	case signer == nil && len(p7.Certificates) == 0:
 		return nil, nil, nil, fmt.Errorf("%w: the token carries no TSA certificate (request tokens with certReq, as Client does)", ErrMalformed)
+	case signer == nil:
+		return nil, nil, nil, fmt.Errorf("%w: none of the token's %d certificates is its signer's (by issuer and serial number)", ErrSignature, len(p7.Certificates))
+	}
+	if err := checkESS(p7, signer); err != nil {
+		return nil, nil, nil, err
 	}
 	// timestamp.Parse checks the CMS signature whenever the token carries
 	// certificates, which it does here.
@@ -292,6 +301,70 @@ func checkImprint(h crypto.Hash, imprint, data []byte) error {
 	d.Write(data)
 	if sum := d.Sum(nil); !bytes.Equal(sum, imprint) {
 		return fmt.Errorf("%w: imprint %x, %s of the data %x", ErrImprint, imprint, h, sum)
+	}
+	return nil
+}
+
+// The signed attributes that name the signer certificate (RFC 5035's
+// SigningCertificateV2, RFC 2634's SigningCertificate), which RFC 3161 and
+// RFC 5816 require in a token. digitorus/timestamp writes the first but
+// reads neither.
+var (
+	oidSigningCertificateV2 = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 47}
+	oidSigningCertificate   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 12}
+)
+
+type essCertIDv2 struct {
+	HashAlgorithm pkix.AlgorithmIdentifier `asn1:"optional"` // absent: SHA-256
+	CertHash      []byte
+	IssuerSerial  asn1.RawValue `asn1:"optional"`
+}
+
+type signingCertificateV2 struct {
+	Certs    []essCertIDv2
+	Policies asn1.RawValue `asn1:"optional"`
+}
+
+type essCertID struct {
+	CertHash     []byte        // SHA-1
+	IssuerSerial asn1.RawValue `asn1:"optional"`
+}
+
+type signingCertificate struct {
+	Certs    []essCertID
+	Policies asn1.RawValue `asn1:"optional"`
+}
+
+// checkESS holds the signer certificate to the one the signed attributes
+// name, so that no other certificate for the same key (an older one, one
+// with other usages) can be put in the token in its place.
+func checkESS(p7 *pkcs7.PKCS7, signer *x509.Certificate) error {
+	var hash crypto.Hash
+	var want []byte
+	var v2 signingCertificateV2
+	var v1 signingCertificate
+	switch {
+	case p7.UnmarshalSignedAttribute(oidSigningCertificateV2, &v2) == nil && len(v2.Certs) > 0:
+		want, hash = v2.Certs[0].CertHash, crypto.SHA256
+		switch alg := v2.Certs[0].HashAlgorithm.Algorithm; {
+		case len(alg) == 0 || alg.Equal(pkcs7.OIDDigestAlgorithmSHA256):
+		case alg.Equal(pkcs7.OIDDigestAlgorithmSHA384):
+			hash = crypto.SHA384
+		case alg.Equal(pkcs7.OIDDigestAlgorithmSHA512):
+			hash = crypto.SHA512
+		default:
+			return fmt.Errorf("%w: signing certificate named with hash %s", ErrMalformed, alg)
+		}
+	case p7.UnmarshalSignedAttribute(oidSigningCertificate, &v1) == nil && len(v1.Certs) > 0:
+		want, hash = v1.Certs[0].CertHash, crypto.SHA1
+	default:
+		return fmt.Errorf("%w: no signing-certificate attribute naming the TSA certificate (RFC 3161 section 2.4.2)", ErrMalformed)
+	}
+	h := hash.New()
+	h.Write(signer.Raw)
+	if !bytes.Equal(h.Sum(nil), want) {
+		return fmt.Errorf("%w: the token carries a TSA certificate (%q, serial %X) other than the one its signed attributes name",
+			ErrSignature, signer.Subject.String(), signer.SerialNumber)
 	}
 	return nil
 }
