@@ -96,7 +96,7 @@ func New(name string) (*TSA, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(), Subject: pkix.Name{CommonName: name + " root", Organization: []string{"courtledger development"}},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0),
+		NotBefore: devNotBefore, NotAfter: now.AddDate(10, 0, 0),
 		IsCA: true, BasicConstraintsValid: true, MaxPathLenZero: true,
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}
@@ -123,6 +123,12 @@ func New(name string) (*TSA, error) {
 
 var oidExtKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 37}
 
+// devNotBefore is when the development certificates become valid: a
+// fixed date in the past, so that a worked example with fixed dates
+// (docs/verify-by-hand.md) can be stamped at its own time with a clock
+// offset (Faults.ClockOffset).
+var devNotBefore = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // issue makes a TSA certificate for t.key, well-formed or faulty as f says.
 func (t *TSA) issue(name string, f Faults) (*x509.Certificate, error) {
 	if t.rootKey == nil {
@@ -131,7 +137,7 @@ func (t *TSA) issue(name string, f Faults) (*x509.Certificate, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(), Subject: pkix.Name{CommonName: name, Organization: []string{"courtledger development"}},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0).Add(-time.Hour),
+		NotBefore: devNotBefore, NotAfter: now.AddDate(10, 0, 0).Add(-time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature,
 	}
 	switch {
