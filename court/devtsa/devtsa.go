@@ -47,6 +47,7 @@ const Accuracy = time.Second
 // behaves.
 type Faults struct {
 	Down           bool          // answer every request 503 Service Unavailable
+	Delay          time.Duration // answer each request this late (or when the client gives up)
 	ClockOffset    time.Duration // added to the TSA's clock
 	OtherImprint   bool          // sign a token over an imprint other than the one asked for
 	ExpiredCert    bool          // sign with a TSA certificate that expired a year ago

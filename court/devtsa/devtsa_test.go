@@ -261,6 +261,22 @@ func TestFaults(t *testing.T) {
 			}
 		})
 	}
+	// Slow: a client that waits less gives up; one that waits long enough
+	// gets a good token.
+	if err := d.SetFaults(devtsa.Faults{Delay: 300 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d.Handler())
+	defer srv.Close()
+	for _, tc := range []struct {
+		timeout time.Duration
+		want    error
+	}{{50 * time.Millisecond, tsa.ErrUnavailable}, {time.Minute, nil}} {
+		c, _ := tsa.NewClient(tsa.ClientConfig{URL: srv.URL, Timeout: tc.timeout})
+		if _, err := c.Stamp(context.Background(), data); !errors.Is(err, tc.want) {
+			t.Errorf("delayed TSA, client timeout %v: %v, want %v", tc.timeout, err, tc.want)
+		}
+	}
 	if err := d.SetFaults(devtsa.Faults{NoEKU: true, ExpiredCert: true}); err == nil {
 		t.Fatal("two certificate faults at once were accepted")
 	}

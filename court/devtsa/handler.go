@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // MaxQuery bounds a request's body: a TimeStampReq is about 100 bytes.
@@ -15,9 +16,18 @@ const MaxQuery = 4 << 10
 // application/timestamp-query gets an application/timestamp-reply, a token
 // or a rejection saying what is wrong with the query. Other methods get
 // 405, other media types 415, bodies over MaxQuery 413, and every request
-// 503 while the TSA is Down.
+// 503 while the TSA is Down; with a Delay, every answer comes that late.
 func (t *TSA) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d := t.Faults().Delay; d > 0 {
+			timer := time.NewTimer(d)
+			select {
+			case <-timer.C:
+			case <-r.Context().Done():
+				timer.Stop()
+				return
+			}
+		}
 		if t.Faults().Down {
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, "development TSA: down (a test's fault)", http.StatusServiceUnavailable)
