@@ -3,6 +3,8 @@ package court
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -116,6 +118,17 @@ func TestTrustedTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPDFText(t, pdfResp.Pdf, "可信时间戳", "test TSA")
+
+	// The status page says which TSA stamps and how far it has come.
+	hr, err := newREST(c.ca, "").Get("https://" + n.HTTPAddr() + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(hr.Body)
+	hr.Body.Close()
+	if last, _ := n.ledger.LastStamped(); !bytes.Contains(page, []byte(tsaCfg.URL)) || !bytes.Contains(page, []byte(fmt.Sprintf(`id="stamped-size">%d<`, last))) {
+		t.Errorf("the status page lacks the TSA or its stamped head:\n%s", page)
+	}
 
 	// The TSA down: filing goes on, receipts say pending, nothing stamped;
 	// when it returns, one token covers what was filed meanwhile.

@@ -114,6 +114,18 @@ func (n *Node) webStatus(context.Context) (web.Status, error) {
 	default:
 		st.Head = n.webHead(h)
 	}
+	for _, t := range n.cfg.TSA {
+		st.TSAs = append(st.TSAs, t.URL)
+	}
+	if n.stamper != nil {
+		if len(st.TSAs) == 0 {
+			for _, t := range n.cfg.TSAs {
+				st.TSAs = append(st.TSAs, t.Name())
+			}
+		}
+		st.StampedSize, _ = n.ledger.LastStamped()
+		st.Behind, st.BehindSince = n.stamper.Behind()
+	}
 	for _, m := range n.syncer.Status() {
 		wm := web.Mirror{Court: m.Court, Size: m.Size, CheckedAt: m.Checked, Alarmed: m.Alarmed}
 		if m.Head.Note != nil {

@@ -16,6 +16,13 @@ type Status struct {
 	Head    Head
 	Mirrors []Mirror
 	Alarms  []Alarm
+	// Stamping: the court's heads are stamped by the TSAs named (issue
+	// 16); StampedSize is the newest stamped head, Behind the heads signed
+	// since, the oldest of them at BehindSince.
+	TSAs        []string
+	StampedSize uint64
+	Behind      uint64
+	BehindSince time.Time
 }
 
 // Head is a signed tree head and its cosignatures.
