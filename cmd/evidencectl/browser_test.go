@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,10 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/courtledger/courtledger/court"
+	"github.com/courtledger/courtledger/court/devtsa"
 	"github.com/courtledger/courtledger/crypto/sm3"
+	"github.com/courtledger/courtledger/crypto/tsa"
 	"github.com/courtledger/courtledger/internal/pdfqr"
 )
 
@@ -156,7 +160,23 @@ func (p *page) screenshot(name string) {
 }
 
 func TestBrowserVerification(t *testing.T) {
-	nw := startNetwork(t)
+	// Every court has its heads stamped by a development TSA (issue 16),
+	// whose root its /trust.txt publishes and the CLI's trust file holds.
+	dev, err := devtsa.New("browser test TSA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tsaSrv := httptest.NewServer(dev.Handler())
+	defer tsaSrv.Close()
+	anchors, err := tsa.ParseAnchors(dev.RootPEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nw := startNetworkWith(t, func(cfg *court.Config) {
+		cfg.TSA = []court.TSAConfig{{URL: tsaSrv.URL + "/", Anchors: anchors, AnchorPEM: dev.RootPEM(), Tolerance: time.Minute}}
+	})
+	trustText, _ := os.ReadFile(nw.trust)
+	writeTestFile(t, nw.trust, append(trustText, dev.RootPEM()...))
 	hz, bj := nw.courts[hzCourt], nw.courts[bjCourt]
 	hzURL, bjURL := "https://"+hz.https[0], "https://"+bj.https[0]
 	dir := t.TempDir()
@@ -331,6 +351,58 @@ func TestBrowserVerification(t *testing.T) {
 		checkCerts(t, "online")
 		if got, want := p.eval(`document.getElementById('trust-state').dataset.sm3`), p.eval(`document.getElementById('trust-sm3').textContent`); got != want {
 			t.Errorf("the trust file's SM3 in the page %s, in the footer %s", got, want)
+		}
+	})
+
+	// A certificate of the filing court carries its trusted timestamp; the
+	// page checks the token against the TSA root the court publishes, as
+	// the CLI does against its trust file, and a changed token fails both.
+	t.Run("a certificate's trusted timestamp", func(t *testing.T) {
+		p.t = t
+		stamped := filepath.Join(dir, "stamped.json")
+		eventually(t, 30*time.Second, "a certificate with a timestamp", func() error {
+			if _, errs, err := as(t, tokJudge, "cert", "get", id, "--server", hz.grpc(), "--out-json", stamped); err != nil {
+				return fmt.Errorf("%v: %s", err, errs)
+			}
+			if b, _ := os.ReadFile(stamped); !bytes.Contains(b, []byte(`"timestamp"`)) {
+				return fmt.Errorf("no timestamp yet")
+			}
+			return nil
+		})
+		raw, _ := os.ReadFile(stamped)
+		var m map[string]any
+		json.Unmarshal(raw, &m)
+		ts := m["timestamp"].(map[string]any)
+		tok := []byte(ts["token"].(string))
+		// Another base64 digit: one changed byte of the DER.
+		if tok[len(tok)/2] == 'A' {
+			tok[len(tok)/2] = 'B'
+		} else {
+			tok[len(tok)/2] = 'A'
+		}
+		ts["token"] = string(tok)
+		badTS, _ := json.MarshalIndent(m, "", "  ")
+		badToken := filepath.Join(dir, "bad-token.json")
+		writeTestFile(t, badToken, badTS)
+		p.open(bjURL + "/certificate")
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.getElementById('cert-button').disabled`)); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct{ cert, want string }{{stamped, "VALID"}, {badToken, "INVALID PROOF"}} {
+			out, _, _ := as(t, "", "cert", "verify", c.cert, "--json")
+			var cli struct{ Verdict string }
+			json.Unmarshal([]byte(out), &cli)
+			p.upload("#cert-file", c.cert)
+			v, text := p.verdict("#cert-button")
+			if v != c.want || cli.Verdict != c.want {
+				t.Fatalf("%s: the page says %s, the CLI %s, want %s\n%s", filepath.Base(c.cert), v, cli.Verdict, c.want, text)
+			}
+			if c.want == "VALID" {
+				if !strings.Contains(text, "browser test TSA") || !strings.Contains(out, `"verified": true`) {
+					t.Fatalf("the timestamp is not shown verified:\n%s\n%s", text, out)
+				}
+				p.screenshot("certificate-timestamp")
+			}
 		}
 	})
 

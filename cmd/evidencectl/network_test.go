@@ -83,6 +83,12 @@ type testNetwork struct {
 
 func startNetwork(t testing.TB) *testNetwork {
 	t.Helper()
+	return startNetworkWith(t, nil)
+}
+
+// startNetworkWith lets a test change each node's Config before it starts.
+func startNetworkWith(t testing.TB, edit func(*court.Config)) *testNetwork {
+	t.Helper()
 	nw := &testNetwork{courts: map[string]*testCourt{}, dir: t.TempDir(), verifiers: map[string][]*checkpoint.Verifier{}}
 	nw.rules = []access.TokenRule{
 		{Hash: access.TokenHash(tokJudge), Identity: access.Identity{Role: access.RoleJudge, ID: "judge-wang"}},
@@ -143,6 +149,9 @@ func startNetwork(t testing.TB) *testNetwork {
 				HTTPAddr: c.https[i], PublicURL: "https://" + c.https[0], CourtKey: c.key, Peers: c.peers, Bootstrap: true, Fast: true, Courts: others,
 				Logger: quiet(), Sync: witness.Config{Interval: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond},
 				Security: sec}
+			if edit != nil {
+				edit(&cfg)
+			}
 			n, err := court.Start(cfg)
 			if err != nil {
 				t.Fatalf("start %s: %v", p.NodeID, err)
