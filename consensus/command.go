@@ -17,6 +17,7 @@ import (
 //	3 revokePlatform     bytes(platform ID), u64 at (ms)
 //	4..7                 cross-court sync: see mirror.go
 //	8                    addTimestamp: see timestamp.go
+//	9                    addMirrorTimestamp: see mirrorstamp.go
 //
 // bytes is a u32 big-endian length and the bytes, as in package evidence.
 const (
@@ -173,7 +174,9 @@ func decodeCommand(data []byte) (any, error) {
 			// Security (issue 7): audit commands, 16 and up, are in audit.go.
 			if cmd, ok = decodeAuditCommand(data[0], &r); !ok {
 				if cmd, ok = decodeTimestampCommand(data[0], &r); !ok { // issue 16
-					return nil, fmt.Errorf("%w: unknown type %d", errBadCommand, data[0])
+					if cmd, ok = decodeMirrorTimestampCommand(data[0], &r); !ok {
+						return nil, fmt.Errorf("%w: unknown type %d", errBadCommand, data[0])
+					}
 				}
 			}
 		}

@@ -358,6 +358,8 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 				results[i] = applyAudit(tx, c)
 			case *addTimestamp: // trusted time (issue 16), timestamp.go
 				results[i] = applyTimestamp(tx, c)
+			case *addMirrorTimestamp: // mirrorstamp.go
+				results[i] = applyMirrorTimestamp(tx, c)
 			}
 			if err, _ := results[i].(error); errors.Is(err, evidence.ErrNewerVersion) {
 				// Skipping it as a stale batch would leave this node

@@ -165,6 +165,7 @@ func FuzzDecodeCommand(f *testing.F) {
 	f.Add(append([]byte{cmdRaiseAlarm}, encodeAlarm(&Alarm{Court: "c", Kind: AlarmSameSize, RaisedAt: time.UnixMilli(5)})...))
 	f.Add((&clearAlarm{court: "c", by: "judge", at: 7}).encode())
 	f.Add((&addTimestamp{size: 3, tsa: "tsa.example", token: []byte{0x30, 0x03, 0x02, 0x01, 0x00}}).encode())
+	f.Add((&addMirrorTimestamp{court: "beijing.court.example/evidence", size: 3, tsa: "tsa.example", token: []byte{0x30, 0x03, 0x02, 0x01, 0x00}, note: []byte("beijing.court.example/evidence\n3\n\n")}).encode())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cmd, err := decodeCommand(data)
 		if err != nil {

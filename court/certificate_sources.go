@@ -34,6 +34,7 @@ type ProvenTimestamp struct {
 // stampSource reads the tokens of the court's own heads (consensus.Ledger).
 type stampSource interface {
 	TimestampCovering(index uint64) (size uint64, tsa string, token []byte, ok bool, err error)
+	MirrorTimestampCovering(court string, index uint64) (size uint64, tsa string, token, note []byte, ok bool, err error)
 }
 
 // EvidenceSource is one court's log as this node can read it: the court's
@@ -61,18 +62,14 @@ type EvidenceSource interface {
 func (c courtLogs) evidenceSources() []EvidenceSource {
 	var out []EvidenceSource
 	for _, v := range c.all() {
-		src := logSource{v: v}
-		if v.Own() {
-			src.stamps = c.ledger
-		}
-		out = append(out, src)
+		out = append(out, logSource{v: v, stamps: c.ledger})
 	}
 	return out
 }
 
 // logSource reads one court's log: the court's own or a mirror. stamps
-// is set for the court's own log, whose heads it has stamped; a mirror
-// holds no tokens (they are not synced between courts).
+// reads the tokens of its heads: the court's own, or those of the other
+// court that this court fetched and checked (mirrorstamps.go).
 type logSource struct {
 	v      *consensus.LogView
 	stamps stampSource
@@ -142,17 +139,29 @@ func (s logSource) prove(e *evidence.Entry) (Proven, error) {
 // the head and the entry's proof under it; nil if no such head is stamped
 // yet.
 func (s logSource) timestamp(index uint64) (*ProvenTimestamp, error) {
-	size, tsa, token, ok, err := s.stamps.TimestampCovering(index)
-	if err != nil || !ok {
-		return nil, err
+	var (
+		size      uint64
+		tsa       string
+		token, hd []byte
+		ok        bool
+		err       error
+	)
+	if s.v.Own() {
+		size, tsa, token, ok, err = s.stamps.TimestampCovering(index)
+		if err == nil && ok {
+			var h consensus.SignedHead
+			h, err = s.v.HeadAt(size)
+			hd = h.Note
+		}
+	} else {
+		size, tsa, token, hd, ok, err = s.stamps.MirrorTimestampCovering(s.v.Court(), index)
 	}
-	h, err := s.v.HeadAt(size)
-	if err != nil {
+	if err != nil || !ok {
 		return nil, err
 	}
 	proof, err := s.v.InclusionProof(index, size)
 	if err != nil {
 		return nil, err
 	}
-	return &ProvenTimestamp{TSA: tsa, Proof: proof, SignedHead: h.Note, Token: token}, nil
+	return &ProvenTimestamp{TSA: tsa, Proof: proof, SignedHead: hd, Token: token}, nil
 }

@@ -128,6 +128,8 @@ type Node struct {
 
 	stamper   *stamp.Stamper // nil without TSAs
 	stampStop func()         // ends the stamper and waits for it
+	// mirrorStampsStop ends the loop that fetches other courts' tokens.
+	mirrorStampsStop func()
 
 	mu    sync.Mutex
 	peers map[string]string // node ID -> gRPC address
@@ -317,6 +319,7 @@ func Start(cfg Config) (*Node, error) {
 	go n.watchLeader()
 	n.syncDone = make(chan struct{})
 	go func() { defer close(n.syncDone); n.syncer.Run(n.done) }()
+	n.mirrorStampsStop = n.startMirrorStamps()
 	if n.stamper != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		stopped := make(chan struct{})
@@ -368,6 +371,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	if n.syncDone != nil {
 		<-n.syncDone
+	}
+	if n.mirrorStampsStop != nil {
+		n.mirrorStampsStop()
 	}
 	if n.stampStop != nil {
 		n.stampStop() // before the ledger closes: it may be recording a token

@@ -45,7 +45,12 @@ type syncLedger interface {
 	// Grown returns a channel closed the next time the court's own log
 	// grows on this node.
 	Grown() <-chan struct{}
+	// Timestamps are the TSA tokens of the court's own heads (issue 16).
+	Timestamps(after uint64, limit int) ([]consensus.StampRecord, error)
 }
+
+// maxStampsPerCall bounds the tokens one GetCheckpoint answers.
+const maxStampsPerCall = 16
 
 // gossiper checks the heads another court gossips and says which this
 // court holds; *witness.Syncer is one.
@@ -54,7 +59,7 @@ type gossiper interface {
 	HeldHeads() []string
 }
 
-func (s *syncServer) GetCheckpoint(ctx context.Context, _ *pb.GetCheckpointRequest) (*pb.GetCheckpointResponse, error) {
+func (s *syncServer) GetCheckpoint(ctx context.Context, req *pb.GetCheckpointRequest) (*pb.GetCheckpointResponse, error) {
 	h, err := s.ledger.LatestHead()
 	if errors.Is(err, consensus.ErrEmpty) {
 		return &pb.GetCheckpointResponse{}, nil
@@ -62,7 +67,17 @@ func (s *syncServer) GetCheckpoint(ctx context.Context, _ *pb.GetCheckpointReque
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.GetCheckpointResponse{Note: string(h.Note)}, nil
+	out := &pb.GetCheckpointResponse{Note: string(h.Note)}
+	if req.WithTimestamps {
+		stamps, err := s.ledger.Timestamps(req.TimestampsAfter, maxStampsPerCall)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		for _, st := range stamps {
+			out.Timestamps = append(out.Timestamps, &pb.HeadTimestamp{Size: st.Size, Tsa: st.TSA, Token: st.Token, Note: string(st.Note)})
+		}
+	}
+	return out, nil
 }
 
 func (s *syncServer) GetConsistency(ctx context.Context, req *pb.GetConsistencyRequest) (*pb.GetConsistencyResponse, error) {

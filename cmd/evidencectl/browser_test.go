@@ -369,6 +369,21 @@ func TestBrowserVerification(t *testing.T) {
 			}
 			return nil
 		})
+		// Beijing fetches Hangzhou's tokens for its mirror: its own
+		// certificate of the evidence carries the same trusted time.
+		fromMirror := filepath.Join(dir, "stamped-at-beijing.json")
+		eventually(t, 30*time.Second, "Beijing's certificate with Hangzhou's timestamp", func() error {
+			if _, errs, err := as(t, tokJudge, "cert", "get", id, "--server", bj.grpc(), "--out-json", fromMirror); err != nil {
+				return fmt.Errorf("%v: %s", err, errs)
+			}
+			if b, _ := os.ReadFile(fromMirror); !bytes.Contains(b, []byte(`"timestamp"`)) {
+				return fmt.Errorf("no timestamp yet")
+			}
+			return nil
+		})
+		if out, errs, err := as(t, "", "cert", "verify", fromMirror, "--json"); err != nil || !strings.Contains(out, `"issued_by": "`+bjCourt) || !strings.Contains(out, `"verified": true`) {
+			t.Fatalf("Beijing's certificate from its mirror: %v\n%s%s", err, out, errs)
+		}
 		raw, _ := os.ReadFile(stamped)
 		var m map[string]any
 		json.Unmarshal(raw, &m)

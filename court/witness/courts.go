@@ -141,6 +141,15 @@ func (c *Courts) Others() []string {
 // OwnVerifiers check heads signed by this court, with any of its keys.
 func (c *Courts) OwnVerifiers() []note.Verifier { return c.verifiers }
 
+// HeadVerifiers returns the verifiers of another court's heads.
+func (c *Courts) HeadVerifiers(court string) ([]note.Verifier, bool) {
+	o, ok := c.others[court]
+	if !ok {
+		return nil, false
+	}
+	return o.verifiers, true
+}
+
 // Witnesses lists the courts whose cosignatures on a head of origin verify
 // under the keys this court holds (its own included, old keys too).
 func (c *Courts) Witnesses(origin string, signed []byte) []string {

@@ -28,9 +28,15 @@ const (
 type GetCheckpointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The calling court, for logs.
-	FromCourt     string `protobuf:"bytes,1,opt,name=from_court,json=fromCourt,proto3" json:"from_court,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FromCourt string `protobuf:"bytes,1,opt,name=from_court,json=fromCourt,proto3" json:"from_court,omitempty"`
+	// Trusted time (issue 16): also answer the TSA tokens of this court's
+	// heads larger than this size (at most 16, smallest first), for the
+	// caller's mirror. 0 asks from the first.
+	TimestampsAfter uint64 `protobuf:"varint,2,opt,name=timestamps_after,json=timestampsAfter,proto3" json:"timestamps_after,omitempty"`
+	// Whether to answer tokens at all; callers before issue 16 ask none.
+	WithTimestamps bool `protobuf:"varint,3,opt,name=with_timestamps,json=withTimestamps,proto3" json:"with_timestamps,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetCheckpointRequest) Reset() {
@@ -70,11 +76,27 @@ func (x *GetCheckpointRequest) GetFromCourt() string {
 	return ""
 }
 
+func (x *GetCheckpointRequest) GetTimestampsAfter() uint64 {
+	if x != nil {
+		return x.TimestampsAfter
+	}
+	return 0
+}
+
+func (x *GetCheckpointRequest) GetWithTimestamps() bool {
+	if x != nil {
+		return x.WithTimestamps
+	}
+	return false
+}
+
 type GetCheckpointResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// C2SP signed note of the court's newest head; empty while the court has
 	// recorded nothing.
-	Note          string `protobuf:"bytes,1,opt,name=note,proto3" json:"note,omitempty"`
+	Note string `protobuf:"bytes,1,opt,name=note,proto3" json:"note,omitempty"`
+	// The tokens asked for with with_timestamps.
+	Timestamps    []*HeadTimestamp `protobuf:"bytes,2,rep,name=timestamps,proto3" json:"timestamps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -116,6 +138,84 @@ func (x *GetCheckpointResponse) GetNote() string {
 	return ""
 }
 
+func (x *GetCheckpointResponse) GetTimestamps() []*HeadTimestamp {
+	if x != nil {
+		return x.Timestamps
+	}
+	return nil
+}
+
+// HeadTimestamp is a TSA's token over one of the court's signed heads.
+type HeadTimestamp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Size  uint64                 `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	Tsa   string                 `protobuf:"bytes,2,opt,name=tsa,proto3" json:"tsa,omitempty"`
+	// The DER TimeStampResp over the head's note text.
+	Token []byte `protobuf:"bytes,3,opt,name=token,proto3" json:"token,omitempty"`
+	// The head as the court signed it (its signature line only).
+	Note          string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeadTimestamp) Reset() {
+	*x = HeadTimestamp{}
+	mi := &file_courtledger_v1_sync_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeadTimestamp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeadTimestamp) ProtoMessage() {}
+
+func (x *HeadTimestamp) ProtoReflect() protoreflect.Message {
+	mi := &file_courtledger_v1_sync_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeadTimestamp.ProtoReflect.Descriptor instead.
+func (*HeadTimestamp) Descriptor() ([]byte, []int) {
+	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *HeadTimestamp) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *HeadTimestamp) GetTsa() string {
+	if x != nil {
+		return x.Tsa
+	}
+	return ""
+}
+
+func (x *HeadTimestamp) GetToken() []byte {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *HeadTimestamp) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
 type GetConsistencyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FromSize      uint64                 `protobuf:"varint,1,opt,name=from_size,json=fromSize,proto3" json:"from_size,omitempty"`
@@ -126,7 +226,7 @@ type GetConsistencyRequest struct {
 
 func (x *GetConsistencyRequest) Reset() {
 	*x = GetConsistencyRequest{}
-	mi := &file_courtledger_v1_sync_proto_msgTypes[2]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -138,7 +238,7 @@ func (x *GetConsistencyRequest) String() string {
 func (*GetConsistencyRequest) ProtoMessage() {}
 
 func (x *GetConsistencyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_sync_proto_msgTypes[2]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -151,7 +251,7 @@ func (x *GetConsistencyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyRequest.ProtoReflect.Descriptor instead.
 func (*GetConsistencyRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{2}
+	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetConsistencyRequest) GetFromSize() uint64 {
@@ -177,7 +277,7 @@ type GetConsistencyResponse struct {
 
 func (x *GetConsistencyResponse) Reset() {
 	*x = GetConsistencyResponse{}
-	mi := &file_courtledger_v1_sync_proto_msgTypes[3]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -189,7 +289,7 @@ func (x *GetConsistencyResponse) String() string {
 func (*GetConsistencyResponse) ProtoMessage() {}
 
 func (x *GetConsistencyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_sync_proto_msgTypes[3]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -202,7 +302,7 @@ func (x *GetConsistencyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyResponse.ProtoReflect.Descriptor instead.
 func (*GetConsistencyResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{3}
+	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetConsistencyResponse) GetProof() [][]byte {
@@ -224,7 +324,7 @@ type StreamEntriesRequest struct {
 
 func (x *StreamEntriesRequest) Reset() {
 	*x = StreamEntriesRequest{}
-	mi := &file_courtledger_v1_sync_proto_msgTypes[4]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -236,7 +336,7 @@ func (x *StreamEntriesRequest) String() string {
 func (*StreamEntriesRequest) ProtoMessage() {}
 
 func (x *StreamEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_sync_proto_msgTypes[4]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -249,7 +349,7 @@ func (x *StreamEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEntriesRequest.ProtoReflect.Descriptor instead.
 func (*StreamEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{4}
+	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StreamEntriesRequest) GetStart() uint64 {
@@ -287,7 +387,7 @@ type EntriesPage struct {
 
 func (x *EntriesPage) Reset() {
 	*x = EntriesPage{}
-	mi := &file_courtledger_v1_sync_proto_msgTypes[5]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -299,7 +399,7 @@ func (x *EntriesPage) String() string {
 func (*EntriesPage) ProtoMessage() {}
 
 func (x *EntriesPage) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_sync_proto_msgTypes[5]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -312,7 +412,7 @@ func (x *EntriesPage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntriesPage.ProtoReflect.Descriptor instead.
 func (*EntriesPage) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{5}
+	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *EntriesPage) GetStart() uint64 {
@@ -349,7 +449,7 @@ type AddCosignatureRequest struct {
 
 func (x *AddCosignatureRequest) Reset() {
 	*x = AddCosignatureRequest{}
-	mi := &file_courtledger_v1_sync_proto_msgTypes[6]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -361,7 +461,7 @@ func (x *AddCosignatureRequest) String() string {
 func (*AddCosignatureRequest) ProtoMessage() {}
 
 func (x *AddCosignatureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_sync_proto_msgTypes[6]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -374,7 +474,7 @@ func (x *AddCosignatureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCosignatureRequest.ProtoReflect.Descriptor instead.
 func (*AddCosignatureRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{6}
+	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AddCosignatureRequest) GetWitness() string {
@@ -399,7 +499,7 @@ type AddCosignatureResponse struct {
 
 func (x *AddCosignatureResponse) Reset() {
 	*x = AddCosignatureResponse{}
-	mi := &file_courtledger_v1_sync_proto_msgTypes[7]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -411,7 +511,7 @@ func (x *AddCosignatureResponse) String() string {
 func (*AddCosignatureResponse) ProtoMessage() {}
 
 func (x *AddCosignatureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_sync_proto_msgTypes[7]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -424,7 +524,7 @@ func (x *AddCosignatureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCosignatureResponse.ProtoReflect.Descriptor instead.
 func (*AddCosignatureResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{7}
+	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{8}
 }
 
 type ExchangeHeadsRequest struct {
@@ -439,7 +539,7 @@ type ExchangeHeadsRequest struct {
 
 func (x *ExchangeHeadsRequest) Reset() {
 	*x = ExchangeHeadsRequest{}
-	mi := &file_courtledger_v1_sync_proto_msgTypes[8]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +551,7 @@ func (x *ExchangeHeadsRequest) String() string {
 func (*ExchangeHeadsRequest) ProtoMessage() {}
 
 func (x *ExchangeHeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_sync_proto_msgTypes[8]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +564,7 @@ func (x *ExchangeHeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeHeadsRequest.ProtoReflect.Descriptor instead.
 func (*ExchangeHeadsRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{8}
+	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ExchangeHeadsRequest) GetFromCourt() string {
@@ -490,7 +590,7 @@ type ExchangeHeadsResponse struct {
 
 func (x *ExchangeHeadsResponse) Reset() {
 	*x = ExchangeHeadsResponse{}
-	mi := &file_courtledger_v1_sync_proto_msgTypes[9]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -502,7 +602,7 @@ func (x *ExchangeHeadsResponse) String() string {
 func (*ExchangeHeadsResponse) ProtoMessage() {}
 
 func (x *ExchangeHeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_sync_proto_msgTypes[9]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -515,7 +615,7 @@ func (x *ExchangeHeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeHeadsResponse.ProtoReflect.Descriptor instead.
 func (*ExchangeHeadsResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{9}
+	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ExchangeHeadsResponse) GetHeads() []string {
@@ -535,7 +635,7 @@ type WatchHeadsRequest struct {
 
 func (x *WatchHeadsRequest) Reset() {
 	*x = WatchHeadsRequest{}
-	mi := &file_courtledger_v1_sync_proto_msgTypes[10]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -547,7 +647,7 @@ func (x *WatchHeadsRequest) String() string {
 func (*WatchHeadsRequest) ProtoMessage() {}
 
 func (x *WatchHeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_sync_proto_msgTypes[10]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -560,7 +660,7 @@ func (x *WatchHeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchHeadsRequest.ProtoReflect.Descriptor instead.
 func (*WatchHeadsRequest) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{10}
+	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WatchHeadsRequest) GetFromCourt() string {
@@ -581,7 +681,7 @@ type WatchHeadsResponse struct {
 
 func (x *WatchHeadsResponse) Reset() {
 	*x = WatchHeadsResponse{}
-	mi := &file_courtledger_v1_sync_proto_msgTypes[11]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +693,7 @@ func (x *WatchHeadsResponse) String() string {
 func (*WatchHeadsResponse) ProtoMessage() {}
 
 func (x *WatchHeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_courtledger_v1_sync_proto_msgTypes[11]
+	mi := &file_courtledger_v1_sync_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +706,7 @@ func (x *WatchHeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchHeadsResponse.ProtoReflect.Descriptor instead.
 func (*WatchHeadsResponse) Descriptor() ([]byte, []int) {
-	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{11}
+	return file_courtledger_v1_sync_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchHeadsResponse) GetNote() string {
@@ -620,12 +720,22 @@ var File_courtledger_v1_sync_proto protoreflect.FileDescriptor
 
 const file_courtledger_v1_sync_proto_rawDesc = "" +
 	"\n" +
-	"\x19courtledger/v1/sync.proto\x12\x0ecourtledger.v1\"5\n" +
+	"\x19courtledger/v1/sync.proto\x12\x0ecourtledger.v1\"\x89\x01\n" +
 	"\x14GetCheckpointRequest\x12\x1d\n" +
 	"\n" +
-	"from_court\x18\x01 \x01(\tR\tfromCourt\"+\n" +
+	"from_court\x18\x01 \x01(\tR\tfromCourt\x12)\n" +
+	"\x10timestamps_after\x18\x02 \x01(\x04R\x0ftimestampsAfter\x12'\n" +
+	"\x0fwith_timestamps\x18\x03 \x01(\bR\x0ewithTimestamps\"j\n" +
 	"\x15GetCheckpointResponse\x12\x12\n" +
-	"\x04note\x18\x01 \x01(\tR\x04note\"M\n" +
+	"\x04note\x18\x01 \x01(\tR\x04note\x12=\n" +
+	"\n" +
+	"timestamps\x18\x02 \x03(\v2\x1d.courtledger.v1.HeadTimestampR\n" +
+	"timestamps\"_\n" +
+	"\rHeadTimestamp\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x04R\x04size\x12\x10\n" +
+	"\x03tsa\x18\x02 \x01(\tR\x03tsa\x12\x14\n" +
+	"\x05token\x18\x03 \x01(\fR\x05token\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"M\n" +
 	"\x15GetConsistencyRequest\x12\x1b\n" +
 	"\tfrom_size\x18\x01 \x01(\x04R\bfromSize\x12\x17\n" +
 	"\ato_size\x18\x02 \x01(\x04R\x06toSize\".\n" +
@@ -675,39 +785,41 @@ func file_courtledger_v1_sync_proto_rawDescGZIP() []byte {
 	return file_courtledger_v1_sync_proto_rawDescData
 }
 
-var file_courtledger_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_courtledger_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_courtledger_v1_sync_proto_goTypes = []any{
 	(*GetCheckpointRequest)(nil),   // 0: courtledger.v1.GetCheckpointRequest
 	(*GetCheckpointResponse)(nil),  // 1: courtledger.v1.GetCheckpointResponse
-	(*GetConsistencyRequest)(nil),  // 2: courtledger.v1.GetConsistencyRequest
-	(*GetConsistencyResponse)(nil), // 3: courtledger.v1.GetConsistencyResponse
-	(*StreamEntriesRequest)(nil),   // 4: courtledger.v1.StreamEntriesRequest
-	(*EntriesPage)(nil),            // 5: courtledger.v1.EntriesPage
-	(*AddCosignatureRequest)(nil),  // 6: courtledger.v1.AddCosignatureRequest
-	(*AddCosignatureResponse)(nil), // 7: courtledger.v1.AddCosignatureResponse
-	(*ExchangeHeadsRequest)(nil),   // 8: courtledger.v1.ExchangeHeadsRequest
-	(*ExchangeHeadsResponse)(nil),  // 9: courtledger.v1.ExchangeHeadsResponse
-	(*WatchHeadsRequest)(nil),      // 10: courtledger.v1.WatchHeadsRequest
-	(*WatchHeadsResponse)(nil),     // 11: courtledger.v1.WatchHeadsResponse
+	(*HeadTimestamp)(nil),          // 2: courtledger.v1.HeadTimestamp
+	(*GetConsistencyRequest)(nil),  // 3: courtledger.v1.GetConsistencyRequest
+	(*GetConsistencyResponse)(nil), // 4: courtledger.v1.GetConsistencyResponse
+	(*StreamEntriesRequest)(nil),   // 5: courtledger.v1.StreamEntriesRequest
+	(*EntriesPage)(nil),            // 6: courtledger.v1.EntriesPage
+	(*AddCosignatureRequest)(nil),  // 7: courtledger.v1.AddCosignatureRequest
+	(*AddCosignatureResponse)(nil), // 8: courtledger.v1.AddCosignatureResponse
+	(*ExchangeHeadsRequest)(nil),   // 9: courtledger.v1.ExchangeHeadsRequest
+	(*ExchangeHeadsResponse)(nil),  // 10: courtledger.v1.ExchangeHeadsResponse
+	(*WatchHeadsRequest)(nil),      // 11: courtledger.v1.WatchHeadsRequest
+	(*WatchHeadsResponse)(nil),     // 12: courtledger.v1.WatchHeadsResponse
 }
 var file_courtledger_v1_sync_proto_depIdxs = []int32{
-	0,  // 0: courtledger.v1.SyncService.GetCheckpoint:input_type -> courtledger.v1.GetCheckpointRequest
-	2,  // 1: courtledger.v1.SyncService.GetConsistency:input_type -> courtledger.v1.GetConsistencyRequest
-	4,  // 2: courtledger.v1.SyncService.StreamEntries:input_type -> courtledger.v1.StreamEntriesRequest
-	6,  // 3: courtledger.v1.SyncService.AddCosignature:input_type -> courtledger.v1.AddCosignatureRequest
-	8,  // 4: courtledger.v1.SyncService.ExchangeHeads:input_type -> courtledger.v1.ExchangeHeadsRequest
-	10, // 5: courtledger.v1.SyncService.WatchHeads:input_type -> courtledger.v1.WatchHeadsRequest
-	1,  // 6: courtledger.v1.SyncService.GetCheckpoint:output_type -> courtledger.v1.GetCheckpointResponse
-	3,  // 7: courtledger.v1.SyncService.GetConsistency:output_type -> courtledger.v1.GetConsistencyResponse
-	5,  // 8: courtledger.v1.SyncService.StreamEntries:output_type -> courtledger.v1.EntriesPage
-	7,  // 9: courtledger.v1.SyncService.AddCosignature:output_type -> courtledger.v1.AddCosignatureResponse
-	9,  // 10: courtledger.v1.SyncService.ExchangeHeads:output_type -> courtledger.v1.ExchangeHeadsResponse
-	11, // 11: courtledger.v1.SyncService.WatchHeads:output_type -> courtledger.v1.WatchHeadsResponse
-	6,  // [6:12] is the sub-list for method output_type
-	0,  // [0:6] is the sub-list for method input_type
-	0,  // [0:0] is the sub-list for extension type_name
-	0,  // [0:0] is the sub-list for extension extendee
-	0,  // [0:0] is the sub-list for field type_name
+	2,  // 0: courtledger.v1.GetCheckpointResponse.timestamps:type_name -> courtledger.v1.HeadTimestamp
+	0,  // 1: courtledger.v1.SyncService.GetCheckpoint:input_type -> courtledger.v1.GetCheckpointRequest
+	3,  // 2: courtledger.v1.SyncService.GetConsistency:input_type -> courtledger.v1.GetConsistencyRequest
+	5,  // 3: courtledger.v1.SyncService.StreamEntries:input_type -> courtledger.v1.StreamEntriesRequest
+	7,  // 4: courtledger.v1.SyncService.AddCosignature:input_type -> courtledger.v1.AddCosignatureRequest
+	9,  // 5: courtledger.v1.SyncService.ExchangeHeads:input_type -> courtledger.v1.ExchangeHeadsRequest
+	11, // 6: courtledger.v1.SyncService.WatchHeads:input_type -> courtledger.v1.WatchHeadsRequest
+	1,  // 7: courtledger.v1.SyncService.GetCheckpoint:output_type -> courtledger.v1.GetCheckpointResponse
+	4,  // 8: courtledger.v1.SyncService.GetConsistency:output_type -> courtledger.v1.GetConsistencyResponse
+	6,  // 9: courtledger.v1.SyncService.StreamEntries:output_type -> courtledger.v1.EntriesPage
+	8,  // 10: courtledger.v1.SyncService.AddCosignature:output_type -> courtledger.v1.AddCosignatureResponse
+	10, // 11: courtledger.v1.SyncService.ExchangeHeads:output_type -> courtledger.v1.ExchangeHeadsResponse
+	12, // 12: courtledger.v1.SyncService.WatchHeads:output_type -> courtledger.v1.WatchHeadsResponse
+	7,  // [7:13] is the sub-list for method output_type
+	1,  // [1:7] is the sub-list for method input_type
+	1,  // [1:1] is the sub-list for extension type_name
+	1,  // [1:1] is the sub-list for extension extendee
+	0,  // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_courtledger_v1_sync_proto_init() }
@@ -721,7 +833,7 @@ func file_courtledger_v1_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_courtledger_v1_sync_proto_rawDesc), len(file_courtledger_v1_sync_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,120 @@
+package court
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/evidence/certificate"
+)
+
+// Trusted time in the mirrors (issue 16): the leader asks each other court
+// for the TSA tokens of its heads (GetCheckpoint with_timestamps) and
+// records those it can check, so that a certificate this court issues from
+// its mirror carries the origin's trusted time. A token is recorded only if
+// the head it stamps is signed by that court, agrees with the tree this
+// court mirrors at that size, and the token verifies under this court's own
+// TSA roots: a court cannot vouch for a TSA it does not trust, and a token
+// that would fail its certificates' check is better left out.
+
+// mirrorStampInterval is how often the leader asks each court for tokens.
+const mirrorStampInterval = 2 * time.Second
+
+func (n *Node) runMirrorStamps(ctx context.Context, check certificate.TimestampChecker) {
+	conns := map[string]*grpc.ClientConn{}
+	defer func() {
+		for _, cc := range conns {
+			cc.Close()
+		}
+	}()
+	t := time.NewTicker(mirrorStampInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !n.ledger.IsLeader() {
+			continue
+		}
+		for _, oc := range n.cfg.Courts {
+			if err := n.mirrorStamps(ctx, oc.Court, oc.Endpoints, conns, check); err != nil && ctx.Err() == nil {
+				n.log.Debug("mirror timestamps", "court", oc.Court, "err", err)
+			}
+		}
+	}
+}
+
+func (n *Node) mirrorStamps(ctx context.Context, court string, endpoints []string, conns map[string]*grpc.ClientConn, check certificate.TimestampChecker) error {
+	verifiers, ok := n.courts.HeadVerifiers(court)
+	if !ok || len(endpoints) == 0 {
+		return nil
+	}
+	after, err := n.ledger.LastMirrorStamped(court)
+	if err != nil {
+		return err
+	}
+	cc := conns[court]
+	if cc == nil {
+		if cc, err = grpc.NewClient(endpoints[0], n.DialCourt(court)); err != nil {
+			return err
+		}
+		conns[court] = cc
+	}
+	cctx, cancel := context.WithTimeout(n.courtCallContext(ctx, court), 10*time.Second)
+	defer cancel()
+	resp, err := pb.NewSyncServiceClient(cc).GetCheckpoint(cctx, &pb.GetCheckpointRequest{FromCourt: n.cfg.Court, WithTimestamps: true, TimestampsAfter: after})
+	if err != nil {
+		return err
+	}
+	log := n.ledger.Log(court)
+	for _, st := range resp.Timestamps {
+		if st.Size <= after || st.Size > log.Size() {
+			continue // not beyond what is held yet, or not mirrored yet
+		}
+		h, _, err := checkpoint.OpenAny([]byte(st.Note), verifiers)
+		if err != nil || h.Origin != court || h.Size != st.Size {
+			return fmt.Errorf("the head stamped at size %d is not %s's: %v", st.Size, court, err)
+		}
+		root, err := log.RootAt(st.Size)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(root, h.Root) {
+			return fmt.Errorf("the head stamped at size %d disagrees with the mirror's tree", st.Size)
+		}
+		text, err := certificate.StampedText([]byte(st.Note))
+		if err != nil {
+			return err
+		}
+		if _, err := check(st.Token, text, h.Time); err != nil {
+			return fmt.Errorf("the token of %s's head at size %d does not verify under this court's TSA roots: %w", court, st.Size, err)
+		}
+		if err := n.ledger.AddMirrorTimestamp(ctx, court, st.Size, st.Tsa, st.Token, []byte(st.Note)); err != nil {
+			return err
+		}
+		after = st.Size
+	}
+	return nil
+}
+
+// startMirrorStamps runs the loop while the node runs, if the court checks
+// tokens (it has TSAs configured); stop ends it and waits.
+func (n *Node) startMirrorStamps() (stop func()) {
+	check := tsaChecker(n.cfg.TSA)
+	if check == nil || len(n.cfg.Courts) == 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); n.runMirrorStamps(ctx, check) }()
+	return func() { cancel(); wg.Wait() }
+}
