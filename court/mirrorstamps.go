@@ -26,11 +26,20 @@ import (
 // mirrorStampInterval is how often the leader asks each court for tokens.
 const mirrorStampInterval = 2 * time.Second
 
+// courtConn is the connection to one node of another court; a failed call
+// moves on to the next of the court's endpoints.
+type courtConn struct {
+	cc   *grpc.ClientConn
+	next int
+}
+
 func (n *Node) runMirrorStamps(ctx context.Context, check certificate.TimestampChecker) {
-	conns := map[string]*grpc.ClientConn{}
+	conns := map[string]*courtConn{}
 	defer func() {
-		for _, cc := range conns {
-			cc.Close()
+		for _, c := range conns {
+			if c.cc != nil {
+				c.cc.Close()
+			}
 		}
 	}()
 	t := time.NewTicker(mirrorStampInterval)
@@ -52,7 +61,7 @@ func (n *Node) runMirrorStamps(ctx context.Context, check certificate.TimestampC
 	}
 }
 
-func (n *Node) mirrorStamps(ctx context.Context, court string, endpoints []string, conns map[string]*grpc.ClientConn, check certificate.TimestampChecker) error {
+func (n *Node) mirrorStamps(ctx context.Context, court string, endpoints []string, conns map[string]*courtConn, check certificate.TimestampChecker) error {
 	verifiers, ok := n.courts.HeadVerifiers(court)
 	if !ok || len(endpoints) == 0 {
 		return nil
@@ -61,17 +70,23 @@ func (n *Node) mirrorStamps(ctx context.Context, court string, endpoints []strin
 	if err != nil {
 		return err
 	}
-	cc := conns[court]
-	if cc == nil {
-		if cc, err = grpc.NewClient(endpoints[0], n.DialCourt(court)); err != nil {
+	c := conns[court]
+	if c == nil {
+		c = &courtConn{}
+		conns[court] = c
+	}
+	if c.cc == nil {
+		if c.cc, err = grpc.NewClient(endpoints[c.next%len(endpoints)], n.DialCourt(court)); err != nil {
 			return err
 		}
-		conns[court] = cc
 	}
 	cctx, cancel := context.WithTimeout(n.courtCallContext(ctx, court), 10*time.Second)
 	defer cancel()
-	resp, err := pb.NewSyncServiceClient(cc).GetCheckpoint(cctx, &pb.GetCheckpointRequest{FromCourt: n.cfg.Court, WithTimestamps: true, TimestampsAfter: after})
+	resp, err := pb.NewSyncServiceClient(c.cc).GetCheckpoint(cctx, &pb.GetCheckpointRequest{FromCourt: n.cfg.Court, WithTimestamps: true, TimestampsAfter: after})
 	if err != nil {
+		// That node is down or lags: the next of the court's nodes, next time.
+		c.cc.Close()
+		c.cc, c.next = nil, c.next+1
 		return err
 	}
 	log := n.ledger.Log(court)
