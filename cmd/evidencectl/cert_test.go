@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,15 +31,37 @@ import (
 
 const certTestCourt = "hangzhou.court.example/evidence"
 
+// loopback is a free loopback address for a node to listen on later. It
+// is picked below the ephemeral range (32768 and up on Linux): a port the
+// kernel hands out for ":0" can be handed out again, before the node
+// listens, as the local port of another test's outgoing connection (seen
+// in CI: "bind: address already in use"). Ports given out before are not
+// given again in this process.
 func loopback(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	loopbackMu.Lock()
+	defer loopbackMu.Unlock()
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if loopbackUsed[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		loopbackUsed[port] = true
+		return ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free loopback port from 20000 to 31999")
+	return ""
 }
+
+var (
+	loopbackMu   sync.Mutex
+	loopbackUsed = map[int]bool{}
+)
 
 // oneNodeCourt starts a court of one node with a registered platform,
 // files file with it and returns the node's gRPC address, a trust file of
