@@ -95,9 +95,9 @@ func applyMirrorTimestamp(tx *bolt.Tx, c *addMirrorTimestamp) error {
 	if b.Get(k) != nil {
 		return nil // the first token stays
 	}
-	w := wbuf{}
-	w.bytes([]byte(c.tsa))
-	w.bytes(c.token)
+	// The own heads' record (timestamp.go), then the head: a mirror's
+	// head is not in this court's heads bucket.
+	w := wbuf{b: encodeTimestampRecord(c.tsa, c.token)}
 	w.bytes(c.note)
 	return b.Put(k, w.b)
 }

@@ -359,28 +359,26 @@ func TestBrowserVerification(t *testing.T) {
 	// the CLI does against its trust file, and a changed token fails both.
 	t.Run("a certificate's trusted timestamp", func(t *testing.T) {
 		p.t = t
+		// stampedCertificate waits until server issues the evidence's
+		// certificate with a timestamp, written to out.
+		stampedCertificate := func(what, server, out string) {
+			t.Helper()
+			eventually(t, 30*time.Second, what, func() error {
+				if _, errs, err := as(t, tokJudge, "cert", "get", id, "--server", server, "--out-json", out); err != nil {
+					return fmt.Errorf("%v: %s", err, errs)
+				}
+				if b, _ := os.ReadFile(out); !bytes.Contains(b, []byte(`"timestamp"`)) {
+					return fmt.Errorf("no timestamp yet")
+				}
+				return nil
+			})
+		}
 		stamped := filepath.Join(dir, "stamped.json")
-		eventually(t, 30*time.Second, "a certificate with a timestamp", func() error {
-			if _, errs, err := as(t, tokJudge, "cert", "get", id, "--server", hz.grpc(), "--out-json", stamped); err != nil {
-				return fmt.Errorf("%v: %s", err, errs)
-			}
-			if b, _ := os.ReadFile(stamped); !bytes.Contains(b, []byte(`"timestamp"`)) {
-				return fmt.Errorf("no timestamp yet")
-			}
-			return nil
-		})
+		stampedCertificate("a certificate with a timestamp", hz.grpc(), stamped)
 		// Beijing fetches Hangzhou's tokens for its mirror: its own
 		// certificate of the evidence carries the same trusted time.
 		fromMirror := filepath.Join(dir, "stamped-at-beijing.json")
-		eventually(t, 30*time.Second, "Beijing's certificate with Hangzhou's timestamp", func() error {
-			if _, errs, err := as(t, tokJudge, "cert", "get", id, "--server", bj.grpc(), "--out-json", fromMirror); err != nil {
-				return fmt.Errorf("%v: %s", err, errs)
-			}
-			if b, _ := os.ReadFile(fromMirror); !bytes.Contains(b, []byte(`"timestamp"`)) {
-				return fmt.Errorf("no timestamp yet")
-			}
-			return nil
-		})
+		stampedCertificate("Beijing's certificate with Hangzhou's timestamp", bj.grpc(), fromMirror)
 		if out, errs, err := as(t, "", "cert", "verify", fromMirror, "--json"); err != nil || !strings.Contains(out, `"issued_by": "`+bjCourt) || !strings.Contains(out, `"verified": true`) {
 			t.Fatalf("Beijing's certificate from its mirror: %v\n%s%s", err, out, errs)
 		}
