@@ -1,7 +1,6 @@
 package web
 
 import (
-	"fmt"
 	"html/template"
 	"strings"
 	"time"
@@ -186,13 +185,6 @@ var templateFuncs = template.FuncMap{
 		}
 		return "en"
 	},
-	"hexshort": func(s string) string {
-		if len(s) > 16 {
-			return s[:16] + "…"
-		}
-		return s
-	},
-	"plural": func(n int) string { return fmt.Sprint(n) },
 }
 
 var chinaTime = time.FixedZone("UTC+8", 8*3600)

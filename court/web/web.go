@@ -49,11 +49,10 @@ type Config struct {
 
 // Handler serves the pages and their assets.
 type Handler struct {
-	cfg       Config
-	pages     map[string]*template.Template
-	trustSM3  string
-	assets    map[string]*asset
-	trustText []byte
+	cfg      Config
+	pages    map[string]*template.Template
+	trustSM3 string
+	assets   map[string]*asset
 }
 
 // asset is an embedded file with its validator and, for large ones, a
@@ -91,7 +90,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Handler{cfg: cfg, pages: map[string]*template.Template{}, trustText: cfg.Trust}
+	h := &Handler{cfg: cfg, pages: map[string]*template.Template{}}
 	d := sm3.Sum(cfg.Trust)
 	h.trustSM3 = hex.EncodeToString(d[:])
 	for _, p := range pageNames {
@@ -261,7 +260,7 @@ func (h *Handler) serveTrust(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Courtledger-Trust-SM3", h.trustSM3)
-	w.Write(h.trustText)
+	w.Write(h.cfg.Trust)
 }
 
 // gzipMin is the size above which an asset is sent gzipped.
