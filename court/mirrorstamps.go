@@ -23,14 +23,28 @@ import (
 // TSA roots: a court cannot vouch for a TSA it does not trust, and a token
 // that would fail its certificates' check is better left out.
 
-// mirrorStampInterval is how often the leader asks each court for tokens.
-const mirrorStampInterval = 2 * time.Second
+// mirrorStampInterval is how often the leader looks for tokens to fetch.
+// It asks a court only while this court mirrors entries of it that no
+// recorded token covers yet, and backs off to mirrorStampMaxWait while the
+// answers bring nothing new: each call is audited at the other court, so
+// an idle pair of courts must not call every interval (an idle spell
+// costs each court's Raft log a few audit records, TestDemoIdleSyncIsCheapButPrompt).
+const (
+	mirrorStampInterval = 2 * time.Second
+	mirrorStampMaxWait  = 30 * time.Second
+)
 
 // courtConn is the connection to one node of another court; a failed call
 // moves on to the next of the court's endpoints.
 type courtConn struct {
 	cc   *grpc.ClientConn
 	next int
+
+	// due and wait pace the calls; seen is the mirror's size when wait
+	// was last reset (a grown mirror is worth asking about at once).
+	due  time.Time
+	wait time.Duration
+	seen uint64
 }
 
 func (n *Node) runMirrorStamps(ctx context.Context, check certificate.TimestampChecker) {
@@ -70,11 +84,26 @@ func (n *Node) mirrorStamps(ctx context.Context, court string, endpoints []strin
 	if err != nil {
 		return err
 	}
+	log := n.ledger.Log(court)
+	size := log.Size()
+	if size <= after {
+		return nil // every mirrored entry is covered by a recorded token
+	}
 	c := conns[court]
 	if c == nil {
 		c = &courtConn{}
 		conns[court] = c
 	}
+	now := time.Now()
+	if size != c.seen {
+		c.seen, c.wait, c.due = size, 0, now
+	}
+	if now.Before(c.due) {
+		return nil
+	}
+	// Until a call records a token, each next call waits twice as long.
+	c.wait = min(max(2*c.wait, mirrorStampInterval), mirrorStampMaxWait)
+	c.due = now.Add(c.wait)
 	if c.cc == nil {
 		if c.cc, err = grpc.NewClient(endpoints[c.next%len(endpoints)], n.DialCourt(court)); err != nil {
 			return err
@@ -89,9 +118,14 @@ func (n *Node) mirrorStamps(ctx context.Context, court string, endpoints []strin
 		c.cc, c.next = nil, c.next+1
 		return err
 	}
-	log := n.ledger.Log(court)
+	recorded := false
+	defer func() {
+		if recorded {
+			c.wait, c.due = 0, time.Now()
+		}
+	}()
 	for _, st := range resp.Timestamps {
-		if st.Size <= after || st.Size > log.Size() {
+		if st.Size <= after || st.Size > size {
 			continue // not beyond what is held yet, or not mirrored yet
 		}
 		h, _, err := checkpoint.OpenAny([]byte(st.Note), verifiers)
@@ -115,7 +149,7 @@ func (n *Node) mirrorStamps(ctx context.Context, court string, endpoints []strin
 		if err := n.ledger.AddMirrorTimestamp(ctx, court, st.Size, st.Tsa, st.Token, []byte(st.Note)); err != nil {
 			return err
 		}
-		after = st.Size
+		after, recorded = st.Size, true
 	}
 	return nil
 }
