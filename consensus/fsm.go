@@ -181,6 +181,7 @@ func (f *fsm) openWith(openDB func(path string) (*bolt.DB, error)) (err error) {
 	}
 	var (
 		size, applied uint64
+		layoutFrom    uint64
 		platforms     = map[string]*sm2.PublicKey{}
 	)
 	err = db.Update(func(tx *bolt.Tx) error {
@@ -201,7 +202,8 @@ func (f *fsm) openWith(openDB func(path string) (*bolt.DB, error)) (err error) {
 		case string(c) != f.court:
 			return fmt.Errorf("ledger belongs to court %q, not %q", c, f.court)
 		}
-		if err := checkLayout(meta); err != nil {
+		var err error
+		if layoutFrom, err = upgradeLayout(tx); err != nil {
 			return err
 		}
 		if err := markAllIndexed(tx); err != nil {
@@ -226,6 +228,9 @@ func (f *fsm) openWith(openDB func(path string) (*bolt.DB, error)) (err error) {
 	if err != nil {
 		db.Close()
 		return fmt.Errorf("load ledger %s: %w", f.path, err)
+	}
+	if layoutFrom != layoutVersion {
+		f.log.Warn("ledger file migrated to this build's layout", "path", f.path, "from", layoutFrom, "to", layoutVersion)
 	}
 	var (
 		rng     *merkle.Range
@@ -574,6 +579,14 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		os.Remove(tmp)
 		return fmt.Errorf("restore: write %s: %w", tmp, err)
 	}
+	// A snapshot from a node of an older build (a rolling upgrade) is
+	// migrated before it is checked.
+	if from, err := upgradeFile(tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("restore: %w", err)
+	} else if from != layoutVersion {
+		f.log.Warn("snapshot migrated to this build's layout", "from", from, "to", layoutVersion)
+	}
 	if err := checkLedgerFile(tmp, f.court); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("restore: %w", err)
@@ -607,21 +620,12 @@ func (f *fsm) failRestore(err error) error {
 	return err
 }
 
-// ErrLayout is returned for a ledger file of another layout version than
-// this build's (see schema.go): it must be rebuilt, by a snapshot from a
-// node of this version or by replaying the court's Raft log.
+// ErrLayout is returned for a ledger file of a layout this build cannot
+// migrate (see schema.go, migrate.go): a newer one. It must be rebuilt, by
+// a snapshot from a node of this version or by replaying the court's Raft
+// log.
 var ErrLayout = errors.New("consensus: ledger file has another layout")
 
-func checkLayout(meta *bolt.Bucket) error {
-	v := uint64(1)
-	if b := meta.Get(keyLayout); b != nil {
-		v = getU64(b)
-	}
-	if v != layoutVersion {
-		return fmt.Errorf("%w: version %d, this build reads %d", ErrLayout, v, layoutVersion)
-	}
-	return nil
-}
 
 func checkLedgerFile(path, court string) error {
 	if err := inspectLedger(path, court); err != nil {
