@@ -626,7 +626,6 @@ func (f *fsm) failRestore(err error) error {
 // log.
 var ErrLayout = errors.New("consensus: ledger file has another layout")
 
-
 func checkLedgerFile(path, court string) error {
 	if err := inspectLedger(path, court); err != nil {
 		return fmt.Errorf("snapshot does not check: %w", err)
