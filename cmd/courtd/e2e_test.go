@@ -158,6 +158,7 @@ func run(t *testing.T, env []string, name string, args ...string) (string, int) 
 
 type e2eNode struct {
 	id, raft, grpc, http string
+	config               string
 	proc                 *proc
 }
 
@@ -180,7 +181,15 @@ type e2eCourt struct {
 // says it is ready.
 func startCourtProcesses(t *testing.T) *e2eCourt {
 	t.Helper()
-	courtd, ctl := binaries(t)
+	courtd, _ := binaries(t)
+	return startCourtProcessesWith(t, courtd)
+}
+
+// startCourtProcessesWith is startCourtProcesses with another build of
+// courtd (upgrade_test.go's previous release).
+func startCourtProcessesWith(t *testing.T, courtd string) *e2eCourt {
+	t.Helper()
+	_, ctl := binaries(t)
 	dir := t.TempDir()
 	const courtID = "hangzhou.court.example/evidence"
 	courtKey, _ := sm2.GenerateKey()
@@ -225,24 +234,30 @@ func startCourtProcesses(t *testing.T) *e2eCourt {
 		cfg := fmt.Sprintf("court: %s\nnode_id: %s\ndata_dir: %s\nraft_addr: %q\ngrpc_addr: %q\nhttp_addr: %q\ncourt_key_file: %s\nbootstrap: true\npeers:\n%s"+
 			"tls_cert_file: %s\ntls_key_file: %s\ntls_ca_file: %s\n",
 			courtID, n.id, filepath.Join(dir, n.id), n.raft, n.grpc, n.http, keyFile, peers.String(), nodeCert, nodeCert, filepath.Join(pki, "ca.pem"))
-		path := filepath.Join(dir, n.id+".yaml")
-		os.WriteFile(path, []byte(cfg), 0o644)
-		n.proc = startProc(t, courtd, "run", "--config", path)
+		n.config = filepath.Join(dir, n.id+".yaml")
+		os.WriteFile(n.config, []byte(cfg), 0o644)
+		n.proc = startProc(t, courtd, "run", "--config", n.config)
 	}
 	c := &e2eCourt{dir: dir, ctl: ctl, courtID: courtID, verifier: v, trust: trust, platform: platform, pubFile: pubFile,
 		platKeyFile: platKeyFile, pki: pki, certOf: certOf, nodes: nodes}
-	judgeHTTP := c.httpAs(t, access.RoleJudge)
 	for _, n := range nodes {
-		waitUntil(t, n.id+" ready", func() bool {
-			r, err := judgeHTTP.Get("https://" + n.http + "/readyz")
-			if err != nil {
-				return false
-			}
-			r.Body.Close()
-			return r.StatusCode == 200
-		})
+		c.waitReady(t, n)
 	}
 	return c
+}
+
+// waitReady waits until n's /readyz answers 200.
+func (c *e2eCourt) waitReady(t *testing.T, n *e2eNode) {
+	t.Helper()
+	judgeHTTP := c.httpAs(t, access.RoleJudge)
+	waitUntil(t, n.id+" ready", func() bool {
+		r, err := judgeHTTP.Get("https://" + n.http + "/readyz")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == 200
+	})
 }
 
 // httpAs is an HTTPS client presenting a role's certificate.
