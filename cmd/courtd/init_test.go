@@ -250,3 +250,40 @@ func TestInitDeploymentRunsOnLoopback(t *testing.T) {
 		t.Fatalf("verify at Beijing with Hangzhou down: exit %d: %s", code, o)
 	}
 }
+
+// Whatever a spec file holds, loading and checking it does not panic, and
+// a spec that passes has valid, unique court IDs, node names and
+// listeners.
+func FuzzInitSpec(f *testing.F) {
+	f.Add([]byte("courts:\n  - id: hangzhou.court.example/evidence\n    prefix: hz\n    nodes:\n      - {name: hz-1, host: 10.0.0.1, raft: 7100, grpc: 8100, http: 9100}\n"))
+	f.Add([]byte("courts:\n  - id: a.example/x\n    prefix: a\n    nodes: [{name: a, host: h, raft: 1, grpc: 1, http: 2}]\n"))
+	f.Add([]byte("tsa: [{url: x}]\n"))
+	f.Add([]byte("courts: 7\n"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(dir, "spec.yaml")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := loadSpec(path)
+		if err != nil || s.validate() != nil {
+			return
+		}
+		addrs, names := map[string]bool{}, map[string]bool{}
+		for _, c := range s.Courts {
+			for _, n := range c.Nodes {
+				if names[n.Name] {
+					t.Fatalf("node %s twice in a valid spec", n.Name)
+				}
+				names[n.Name] = true
+				for _, p := range []int{n.Raft, n.GRPC, n.HTTP} {
+					if a := n.addr(p); addrs[a] {
+						t.Fatalf("%s twice in a valid spec", a)
+					} else {
+						addrs[a] = true
+					}
+				}
+			}
+		}
+	})
+}

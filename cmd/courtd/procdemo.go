@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/court"
 )
 
 // The multi-process demo (issue 17): the local deployment of `courtd init
@@ -58,6 +58,10 @@ func startProcDemo(dir string, base int, out io.Writer) (*procDemo, error) {
 		}
 	} else if p.d, err = existingDeployment(deployDir); err != nil {
 		return nil, err
+	} else if want := localSpec(base).Courts[0].Nodes[0]; p.d.courts[0].nodes[0].grpc != want.addr(want.GRPC) {
+		// The ports are in the generated files: a resumed demo keeps them.
+		return nil, fmt.Errorf("%w: the demo in %s listens from another base port (hz-1's gRPC is %s): give the --base-port it was made with, or remove %s",
+			errUsage, dir, p.d.courts[0].nodes[0].grpc, dir)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -124,43 +128,15 @@ func existingDeployment(out string) (*deployment, error) {
 		for i := range 3 {
 			name := demoNodeID(c.prefix, i)
 			cfg := filepath.Join(out, c.prefix, name, "node.yaml")
-			fc, err := loadNodeYAML(cfg)
+			fc, err := court.LoadConfig(cfg, nil)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w (remove %s to start afresh)", cfg, err, out)
+				return nil, fmt.Errorf("%w (remove %s to start afresh)", err, out)
 			}
-			dc.nodes = append(dc.nodes, deployNode{name: name, dir: filepath.Dir(cfg), config: cfg, grpc: fc.grpc, http: fc.http})
+			dc.nodes = append(dc.nodes, deployNode{name: name, dir: filepath.Dir(cfg), config: cfg, grpc: fc.GRPCAddr, http: fc.HTTPAddr})
 		}
 		d.courts = append(d.courts, dc)
 	}
 	return d, nil
-}
-
-// loadNodeYAML reads the listeners of a generated node.yaml.
-func loadNodeYAML(path string) (deployNode, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return deployNode{}, err
-	}
-	defer f.Close()
-	var n deployNode
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ": ")
-		if !ok {
-			continue
-		}
-		v = strings.Trim(v, `"`)
-		switch k {
-		case "grpc_addr":
-			n.grpc = v
-		case "http_addr":
-			n.http = v
-		}
-	}
-	if n.grpc == "" || n.http == "" {
-		return n, errors.New("no grpc_addr or http_addr")
-	}
-	return n, sc.Err()
 }
 
 // register registers init's platform key at court c, as its admin.
@@ -249,6 +225,11 @@ func (p *procDemo) nextSteps() []string {
 
 // runProcDemo is `courtd demo --processes`.
 func runProcDemo(cmd *cobra.Command, dir string, base int) error {
+	for _, f := range []string{"insecure", "pprof"} {
+		if cmd.Flags().Changed(f) {
+			return fmt.Errorf("%w: --%s is for the in-process demo; the processes of --processes run the generated node.yaml files (TLS always)", errUsage, f)
+		}
+	}
 	out := cmd.OutOrStdout()
 	p, err := startProcDemo(dir, base, out)
 	if err != nil {

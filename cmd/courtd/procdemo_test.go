@@ -62,3 +62,25 @@ func TestDemoStopRefuses(t *testing.T) {
 		t.Fatalf("printed %q", out.String())
 	}
 }
+
+// A resumed process demo keeps its ports, which are in its files: another
+// --base-port is refused, as are the in-process demo's flags.
+func TestProcessDemoRefusesFlags(t *testing.T) {
+	dir := t.TempDir()
+	root := newRoot()
+	root.SetArgs([]string{"demo", "--processes", "--insecure", "--dir", dir})
+	if err := root.Execute(); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--insecure is for the in-process demo") {
+		t.Fatalf("--insecure: %v", err)
+	}
+	if _, err := generate(localSpec(21000), initOptions{out: filepath.Join(dir, "deploy"), local: true}); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	_, err := startProcDemo(dir, freeDemoBase(t), &out)
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "hz-1's gRPC is 127.0.0.1:22000") {
+		t.Fatalf("another base port: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, pidFileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a refused demo wrote a pid file")
+	}
+}
