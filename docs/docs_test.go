@@ -152,6 +152,7 @@ var documents = []struct{ file, dir string }{
 	{"README.md", "."},
 	{"docs/api.md", "."},
 	{"docs/verify-by-hand.md", "evidence/certificate/testdata/by_hand"},
+	{"docs/deploy.md", "."},
 }
 
 func TestDocumentedCommandsRun(t *testing.T) {

@@ -41,6 +41,7 @@ func demoCmd() *cobra.Command {
 		verbose  bool
 		insecure bool
 		pprofAt  string
+		procs    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -53,6 +54,9 @@ every court; later runs reuse the keys and the data. Ctrl-C stops it.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if jsonOutput(cmd) {
 				return fmt.Errorf("%w: demo prints a walk-through for people; --json is not supported", errUsage)
+			}
+			if procs {
+				return runProcDemo(cmd, dir, basePort) // procdemo.go
 			}
 			level := slog.LevelError
 			if verbose {
@@ -80,6 +84,8 @@ every court; later runs reuse the keys and the data. Ctrl-C stops it.`,
 	cmd.Flags().BoolVar(&insecure, "insecure", false, "plain text, tokens instead of certificates (debugging only; logs a warning)")
 	cmd.Flags().StringVar(&pprofAt, "pprof", "", "serve Go's profiles (net/http/pprof) at this loopback address, e.g. 127.0.0.1:6060")
 	cmd.Flags().MarkHidden("pprof")
+	cmd.Flags().BoolVar(&procs, "processes", false, "run each node as its own courtd process, so that one court can be stopped (courtd demo stop hz)")
+	cmd.AddCommand(demoStopCmd())
 	return cmd
 }
 

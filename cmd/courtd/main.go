@@ -3,6 +3,7 @@
 //	courtd run --config node.yaml      one node, configured by file, COURTD_* and flags
 //	courtd demo [--dir DIR]            Hangzhou, Beijing and Guangzhou, 3 nodes each, on loopback
 //	courtd keygen --court ID PREFIX    a court signing key (first, or next in a rotation)
+//	courtd init --spec FILE --out DIR   keys, certificates, tokens, node.yaml, systemd units of a deployment
 //
 // Exit codes: 0 after a clean shutdown (SIGINT, SIGTERM); 1 on an error;
 // 2 on a wrong command line.
@@ -45,6 +46,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().Bool("json", false, "print one JSON document instead of text")
 	root.AddCommand(runCmd(), demoCmd(), devcaCmd(), tokenCmd(), keygenCmd())
 	root.AddCommand(tsaCmd())
+	root.AddCommand(initCmd())
 	return root
 }
 
