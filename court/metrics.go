@@ -47,6 +47,10 @@ func newMetrics(n *Node) *metrics {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "courtledger_ledger_corruptions_total", Help: "Corrupt records this node found in its ledger since it started.", ConstLabels: labels},
 			func() float64 { return float64(n.ledger.Corruptions()) }),
 	)
+	wrapped := prometheus.WrapRegistererWith(labels, m.reg)
+	for _, c := range n.ledger.Collectors() {
+		wrapped.MustRegister(c)
+	}
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courtledger_raft_term", Help: "Raft's current term on this node.", ConstLabels: labels},
 			func() float64 { return float64(n.ledger.Status().Term) }),
