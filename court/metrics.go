@@ -15,6 +15,7 @@ type metrics struct {
 	reg          *prometheus.Registry
 	alarmsRaised *prometheus.CounterVec
 	mirrored     *prometheus.CounterVec
+	rpc          *rpcMetrics // gRPC RED metrics (metrics_rpc.go)
 }
 
 func newMetrics(n *Node) *metrics {
@@ -29,6 +30,7 @@ func newMetrics(n *Node) *metrics {
 			Help: "Entries of other courts this node proposed into their mirrors.",
 		}, []string{"court"}),
 	}
+	m.rpc = newRPCMetrics()
 	m.reg.MustRegister(m.alarmsRaised, m.mirrored,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	labels := prometheus.Labels{"court": n.cfg.Court, "node": n.cfg.NodeID}
@@ -48,7 +50,7 @@ func newMetrics(n *Node) *metrics {
 			func() float64 { return float64(n.ledger.Corruptions()) }),
 	)
 	wrapped := prometheus.WrapRegistererWith(labels, m.reg)
-	for _, c := range n.ledger.Collectors() {
+	for _, c := range append(n.ledger.Collectors(), m.rpc.collectors()...) {
 		wrapped.MustRegister(c)
 	}
 	m.reg.MustRegister(

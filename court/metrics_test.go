@@ -2,6 +2,7 @@ package court
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -10,7 +11,28 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
+	"github.com/courtledger/courtledger/court/access"
 )
+
+func scrapeBody(t *testing.T, url string) string {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
 
 // scrapeTypes reads a Prometheus text exposition and returns each metric
 // family's type by name.
@@ -60,6 +82,37 @@ func TestMetricsListener(t *testing.T) {
 	}
 }
 
+// Every RPC is counted by method and code, refused ones included (the
+// counting interceptor runs before the guard), and timed.
+func TestRPCMetrics(t *testing.T) {
+	addr := freeAddr(t)
+	c := startCourtWith(t, 1, func(cfg *Config) { cfg.MetricsAddr = addr })
+	grpcAddr := c.nodes[0].GRPCAddr()
+	_, admin := c.dial(t, grpcAddr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := 0; i < 2; i++ {
+		if _, err := admin.GetClusterStatus(ctx, &pb.GetClusterStatusRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	asPlatform := pb.NewAdminServiceClient(dialToken(t, c.ca, grpcAddr, tokenFor(access.RolePlatform)))
+	_, err := asPlatform.RemoveNode(ctx, &pb.RemoveNodeRequest{NodeId: "hz-9"})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("a platform removing a node: %v, want PermissionDenied", err)
+	}
+	body := scrapeBody(t, "http://"+addr+"/metrics")
+	for _, want := range []string{
+		`grpc_server_handled_total{court="` + testCourt + `",grpc_code="OK",grpc_method="GetClusterStatus",grpc_service="courtledger.v1.AdminService",grpc_type="unary",node="hz-0"} 2`,
+		`grpc_server_handled_total{court="` + testCourt + `",grpc_code="PermissionDenied",grpc_method="RemoveNode",grpc_service="courtledger.v1.AdminService",grpc_type="unary",node="hz-0"} 1`,
+		`grpc_server_handling_seconds_count{court="` + testCourt + `",grpc_method="GetClusterStatus",grpc_service="courtledger.v1.AdminService",grpc_type="unary",node="hz-0"} 2`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
 // A bad metrics_addr is refused by name; a good one reaches the node.
 func TestConfigMetricsAddr(t *testing.T) {
 	cfg, err := loadWith(t, "metrics_addr: 127.0.0.1:9464")
@@ -97,7 +150,14 @@ func TestMetricsDocumented(t *testing.T) {
 		t.Fatal("docs/operations.md has no metric table rows")
 	}
 	addr := freeAddr(t)
-	startCourtWith(t, 1, func(cfg *Config) { cfg.MetricsAddr = addr })
+	c := startCourtWith(t, 1, func(cfg *Config) { cfg.MetricsAddr = addr })
+	// One RPC, so that the per-method metrics have a series to show.
+	_, admin := c.dial(t, c.nodes[0].GRPCAddr())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := admin.GetClusterStatus(ctx, &pb.GetClusterStatusRequest{}); err != nil {
+		t.Fatal(err)
+	}
 	types := scrapeTypes(t, "http://"+addr+"/metrics")
 	for name, typ := range types {
 		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") || strings.HasPrefix(name, "promhttp_") {

@@ -233,8 +233,8 @@ func Start(cfg Config) (*Node, error) {
 	n.audit = access.NewAuditor(cfg.Security.Audit, n.auditSink, n.log) // security hook: audit log
 	n.guard.SetAudit(n.audit)
 
-	n.grpc = grpc.NewServer(n.serverOptions()...) // security hook: guard, limits, TLS
 	n.metrics = newMetrics(n)
+	n.grpc = grpc.NewServer(append(n.metrics.rpc.serverOptions(), n.serverOptions()...)...) // security hook: guard, limits, TLS
 	n.syncer = witness.New(witness.Options{Config: cfg.Sync, Ledger: n.ledger, Courts: n.courts, Cosigner: n.cosigner,
 		DialCourt: n.DialCourt, CallContext: n.courtCallContext, MaxRecvBytes: cfg.MaxRequestBytes, Clock: cfg.Clock, Logger: n.log,
 		OnAlarm: func(court string, kind consensus.AlarmKind) {
