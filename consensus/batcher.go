@@ -389,6 +389,7 @@ type flight struct {
 	entries    []evidence.Entry
 	signedHead []byte
 	headSize   uint64
+	proposed   time.Time // for the commit latency metric
 }
 
 // batcher is the leader's group commit: one goroutine packs and proposes
@@ -692,6 +693,7 @@ func (b *batcher) propose(batch []*item) bool {
 	}
 	fl.signedHead, fl.headSize = signed, head.Size
 	cmd := (&appendBatch{entries: raws, signedHead: signed}).encode()
+	fl.proposed = time.Now()
 	fl.future = b.l.raftNode().Apply(cmd, b.cfg.Timeout)
 	b.spec, b.lastTime = next, now
 	b.flights <- fl
@@ -767,6 +769,7 @@ func (b *batcher) finishFlight(fl *flight) {
 		delete(b.inflight, it.id)
 	}
 	b.mu.Unlock()
+	b.l.metrics.batchCommitted(len(fl.items), fl.proposed)
 	b.returning.Add(int64(len(fl.items)))
 	for i, it := range fl.items {
 		it.finish(Result{Receipt: &evidence.Receipt{Entry: fl.entries[i], SignedHead: fl.signedHead}, headSize: fl.headSize})

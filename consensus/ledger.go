@@ -107,6 +107,7 @@ type Ledger struct {
 	logStore *raftboltdb.BoltStore
 	snaps    *snapshotStore
 	batcher  *batcher
+	metrics  *metrics   // group commit and apply times (metrics.go)
 	admit    *admission // bounds the submissions held at once (admission.go)
 	work     *workPool  // signature checks and proofs, one goroutine per core (pool.go)
 	// sigChecks counts the platform signature checks the leader made: one
@@ -152,8 +153,9 @@ func Open(cfg Config) (*Ledger, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("consensus: %w", err)
 	}
-	l := &Ledger{cfg: cfg, log: cfg.Logger.With("court", cfg.Court, "node", cfg.NodeID), done: make(chan struct{})}
-	l.fsm = &fsm{path: filepath.Join(cfg.Dir, "ledger.db"), court: cfg.Court, log: l.log, grown: l.grownSig.fire}
+	l := &Ledger{cfg: cfg, log: cfg.Logger.With("court", cfg.Court, "node", cfg.NodeID), done: make(chan struct{}), metrics: newMetrics()}
+	l.fsm = &fsm{path: filepath.Join(cfg.Dir, "ledger.db"), court: cfg.Court, log: l.log, grown: l.grownSig.fire,
+		applyTime: l.metrics.apply}
 	l.obs = make(chan raft.Observation, 16)
 	if err := l.openStores(); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package court
 
 import (
+	"net"
 	"os"
 
 	"errors"
@@ -60,6 +61,7 @@ type FileConfig struct {
 	RaftAddr        string      `koanf:"raft_addr"`
 	GRPCAddr        string      `koanf:"grpc_addr"`
 	HTTPAddr        string      `koanf:"http_addr"`
+	MetricsAddr     string      `koanf:"metrics_addr"` // optional: plain HTTP, /metrics only, no credentials
 	CourtKeyFile    string      `koanf:"court_key_file"`
 	Bootstrap       bool        `koanf:"bootstrap"`
 	MaxRequestBytes int         `koanf:"max_request_bytes"`
@@ -168,6 +170,13 @@ func (fc FileConfig) validate() error {
 	need("grpc_addr", fc.GRPCAddr)
 	need("http_addr", fc.HTTPAddr)
 	need("court_key_file", fc.CourtKeyFile)
+	if fc.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(fc.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("metrics_addr %q is not host:port (e.g. 127.0.0.1:9464)", fc.MetricsAddr))
+		} else if fc.MetricsAddr == fc.HTTPAddr || fc.MetricsAddr == fc.GRPCAddr || fc.MetricsAddr == fc.RaftAddr {
+			errs = append(errs, fmt.Errorf("metrics_addr %q is also another listener's address: give it a port of its own", fc.MetricsAddr))
+		}
+	}
 	if fc.Court != "" && !evidence.ValidCourtID(fc.Court) {
 		errs = append(errs, fmt.Errorf("court %q is not a valid court ID", fc.Court))
 	}
@@ -253,7 +262,7 @@ func (fc FileConfig) NodeConfig(log *slog.Logger) (Config, error) {
 	}
 	cfg := Config{Security: sec,
 		Court: fc.Court, NodeID: fc.NodeID, DataDir: fc.DataDir, RaftAddr: fc.RaftAddr,
-		GRPCAddr: fc.GRPCAddr, HTTPAddr: fc.HTTPAddr, CourtKey: key, Bootstrap: fc.Bootstrap,
+		GRPCAddr: fc.GRPCAddr, HTTPAddr: fc.HTTPAddr, MetricsAddr: fc.MetricsAddr, CourtKey: key, Bootstrap: fc.Bootstrap,
 		MaxRequestBytes: fc.MaxRequestBytes, Logger: log, PublicURL: fc.PublicURL, MaxPending: fc.MaxPending,
 	}
 	for _, p := range fc.Peers {

@@ -1,6 +1,8 @@
 package court
 
 import (
+	"syscall"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -13,6 +15,7 @@ type metrics struct {
 	reg          *prometheus.Registry
 	alarmsRaised *prometheus.CounterVec
 	mirrored     *prometheus.CounterVec
+	rpc          *rpcMetrics // gRPC RED metrics (metrics_rpc.go)
 }
 
 func newMetrics(n *Node) *metrics {
@@ -27,6 +30,7 @@ func newMetrics(n *Node) *metrics {
 			Help: "Entries of other courts this node proposed into their mirrors.",
 		}, []string{"court"}),
 	}
+	m.rpc = newRPCMetrics()
 	m.reg.MustRegister(m.alarmsRaised, m.mirrored,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	labels := prometheus.Labels{"court": n.cfg.Court, "node": n.cfg.NodeID}
@@ -45,6 +49,29 @@ func newMetrics(n *Node) *metrics {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "courtledger_ledger_corruptions_total", Help: "Corrupt records this node found in its ledger since it started.", ConstLabels: labels},
 			func() float64 { return float64(n.ledger.Corruptions()) }),
 	)
+	wrapped := prometheus.WrapRegistererWith(labels, m.reg)
+	for _, c := range append(n.ledger.Collectors(), m.rpc.collectors()...) {
+		wrapped.MustRegister(c)
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courtledger_raft_term", Help: "Raft's current term on this node.", ConstLabels: labels},
+			func() float64 { return float64(n.ledger.Status().Term) }),
+		// Free space is read when scraped: a statfs call, cheap at scrape rates.
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courtledger_disk_free_bytes", Help: "Bytes free to unprivileged users on the file system of the data directory (-1: unknown).", ConstLabels: labels},
+			func() float64 { return diskFree(n.cfg.DataDir) }),
+	)
+	for _, state := range []string{"Leader", "Follower", "Candidate"} {
+		l := prometheus.Labels{"court": n.cfg.Court, "node": n.cfg.NodeID, "state": state}
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courtledger_raft_state",
+			Help: "1 for this node's Raft state (Leader, Follower, Candidate), 0 for the others.", ConstLabels: l},
+			func() float64 { return b2f(n.ledger.Status().State == state) }))
+	}
+	if n.tls != nil {
+		notAfter := float64(n.tls.NotAfter().Unix())
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courtledger_tls_cert_not_after_seconds",
+			Help: "Unix time at which the node's TLS certificate expires.", ConstLabels: labels},
+			func() float64 { return notAfter }))
+	}
 	for _, state := range []consensus.HealthState{consensus.HealthOK, consensus.HealthBehind, consensus.HealthBroken, consensus.HealthCorrupt, consensus.HealthRebuilding} {
 		l := prometheus.Labels{"court": n.cfg.Court, "node": n.cfg.NodeID, "state": string(state)}
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "courtledger_ledger_health",
@@ -76,4 +103,14 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// diskFree is the space left for the data directory's file system, -1 if
+// it cannot be read.
+func diskFree(dir string) float64 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return -1
+	}
+	return float64(st.Bavail) * float64(st.Bsize)
 }

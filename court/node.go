@@ -50,7 +50,11 @@ type Config struct {
 	RaftAddr string // Raft TCP listen address
 	GRPCAddr string // gRPC listen address
 	HTTPAddr string // REST gateway, health and OpenAPI listen address
-	CourtKey *sm2.PrivateKey
+	// MetricsAddr, if set, is a plain-HTTP listener serving only /metrics,
+	// without credentials, so a scraper needs no client certificate
+	// (metrics_listener.go).
+	MetricsAddr string
+	CourtKey    *sm2.PrivateKey
 	// PreviousKeys are the public halves of keys the court signed with
 	// before CourtKey: its heads keep the signatures they were made with,
 	// so the node still recognises them (cosignatures other courts send
@@ -120,9 +124,10 @@ type Node struct {
 	cosigner *checkpoint.Cosigner // this court as a witness of others
 	// courts are this court's keys (CourtKey, then PreviousKeys) and the
 	// other courts it mirrors, with the verifiers of their heads.
-	courts  *witness.Courts
-	syncer  *witness.Syncer
-	metrics *metrics
+	courts     *witness.Courts
+	syncer     *witness.Syncer
+	metrics    *metrics
+	metricsSrv *metricsListener
 
 	syncDone chan struct{} // closed when the sync loops have stopped
 
@@ -228,8 +233,8 @@ func Start(cfg Config) (*Node, error) {
 	n.audit = access.NewAuditor(cfg.Security.Audit, n.auditSink, n.log) // security hook: audit log
 	n.guard.SetAudit(n.audit)
 
-	n.grpc = grpc.NewServer(n.serverOptions()...) // security hook: guard, limits, TLS
 	n.metrics = newMetrics(n)
+	n.grpc = grpc.NewServer(append(n.metrics.rpc.serverOptions(), n.serverOptions()...)...) // security hook: guard, limits, TLS
 	n.syncer = witness.New(witness.Options{Config: cfg.Sync, Ledger: n.ledger, Courts: n.courts, Cosigner: n.cosigner,
 		DialCourt: n.DialCourt, CallContext: n.courtCallContext, MaxRecvBytes: cfg.MaxRequestBytes, Clock: cfg.Clock, Logger: n.log,
 		OnAlarm: func(court string, kind consensus.AlarmKind) {
@@ -313,6 +318,12 @@ func Start(cfg Config) (*Node, error) {
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: cfg.Security.MaxHeaderBytes}
 
+	if n.metricsSrv, err = startMetricsListener(cfg.MetricsAddr, n.metrics.reg); err != nil {
+		n.grpcLn.Close()
+		n.httpLn.Close()
+		n.Shutdown(ctx)
+		return nil, err
+	}
 	go n.grpc.Serve(n.grpcLn)
 	go n.http.Serve(n.httpLn)
 	go n.watchHealth()
@@ -360,6 +371,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if n.http != nil {
 		errs = append(errs, n.http.Shutdown(ctx))
 	}
+	errs = append(errs, n.metricsSrv.shutdown(ctx))
 	if n.grpc != nil {
 		stopped := make(chan struct{})
 		go func() { n.grpc.GracefulStop(); close(stopped) }()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"google.golang.org/grpc/credentials"
 )
@@ -81,6 +82,10 @@ func (m *Material) Self() Identity { return m.self }
 
 // Pool is the CAs trusted for clients and peers.
 func (m *Material) Pool() *x509.CertPool { return m.pool }
+
+// NotAfter is when the node's own TLS certificate expires (a metric:
+// operators renew before then).
+func (m *Material) NotAfter() time.Time { return m.cert.Leaf.NotAfter }
 
 // ServerTLS asks for a client certificate but does not verify it in the
 // handshake: the Authenticator verifies it per call, so a bad certificate
