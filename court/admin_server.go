@@ -2,6 +2,9 @@ package court
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -28,6 +31,13 @@ func (s *adminServer) GetClusterStatus(ctx context.Context, _ *pb.GetClusterStat
 		Court: s.n.cfg.Court, NodeId: st.NodeID, State: st.State, LeaderId: st.LeaderID, Term: st.Term,
 		CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, Size: st.Size,
 		Ready: ready, Health: string(h.State), Reason: why, Corruptions: s.n.ledger.Corruptions(),
+		HeadAgeSeconds: -1, DiskFreeBytes: int64(diskFree(s.n.cfg.DataDir)),
+	}
+	if fi, err := os.Stat(filepath.Join(s.n.cfg.DataDir, "ledger.db")); err == nil {
+		out.LedgerBytes = uint64(fi.Size())
+	}
+	if head, err := s.n.ledger.LatestHead(); err == nil && !head.Head.Time.IsZero() {
+		out.HeadAgeSeconds = time.Since(head.Head.Time).Seconds()
 	}
 	servers, err := s.n.ledger.Servers()
 	if err != nil {

@@ -882,37 +882,6 @@ func pinSize(ctx context.Context, c *client.Client, r *remote, court string, siz
 	return h.Size, nil
 }
 
-func clusterCmd(r *remote) *cobra.Command {
-	cmd := &cobra.Command{Use: "cluster", Short: "The court's nodes"}
-	cmd.AddCommand(&cobra.Command{
-		Use: "status", Short: "This node's view of the court", Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := call(r, func(ctx context.Context, c *client.Client) (*pb.GetClusterStatusResponse, error) {
-				return c.Admin().GetClusterStatus(ctx, &pb.GetClusterStatusRequest{})
-			})
-			if err != nil {
-				return err
-			}
-			if jsonOutput(cmd) {
-				return printJSON(cmd.OutOrStdout(), st)
-			}
-			w := cmd.OutOrStdout()
-			ready := "ready"
-			if !st.Ready {
-				ready = "NOT ready: " + st.Reason
-			}
-			fmt.Fprintf(w, "court %s: %d entries, leader %s, term %d\nasked node %s (%s): %s, ledger %s, applied %d of %d committed",
-				st.Court, st.Size, st.LeaderId, st.Term, st.NodeId, st.State, ready, st.Health, st.AppliedIndex, st.CommitIndex)
-			if st.Corruptions > 0 {
-				fmt.Fprintf(w, ", %d corrupt records found", st.Corruptions)
-			}
-			fmt.Fprintln(w)
-			return printNodes(w, st.Nodes)
-		},
-	})
-	return cmd
-}
-
 // printNodes prints a table of a court's nodes.
 func printNodes(w io.Writer, nodes []*pb.Node) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -174,7 +174,15 @@ type GetClusterStatusResponse struct {
 	Reason string `protobuf:"bytes,12,opt,name=reason,proto3" json:"reason,omitempty"`
 	// corruptions counts the corrupt records the answering node has found
 	// in its ledger since it started.
-	Corruptions   uint64 `protobuf:"varint,13,opt,name=corruptions,proto3" json:"corruptions,omitempty"`
+	Corruptions uint64 `protobuf:"varint,13,opt,name=corruptions,proto3" json:"corruptions,omitempty"`
+	// ledger_bytes is the size of the answering node's ledger file.
+	LedgerBytes uint64 `protobuf:"varint,14,opt,name=ledger_bytes,json=ledgerBytes,proto3" json:"ledger_bytes,omitempty"`
+	// head_age_seconds is how long ago (by the answering node's clock) the
+	// court signed the newest head this node holds; -1 when it holds none.
+	HeadAgeSeconds float64 `protobuf:"fixed64,15,opt,name=head_age_seconds,json=headAgeSeconds,proto3" json:"head_age_seconds,omitempty"`
+	// disk_free_bytes is the space left to the node on the file system of
+	// its data directory; -1 when it cannot be read.
+	DiskFreeBytes int64 `protobuf:"varint,16,opt,name=disk_free_bytes,json=diskFreeBytes,proto3" json:"disk_free_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -296,6 +304,27 @@ func (x *GetClusterStatusResponse) GetReason() string {
 func (x *GetClusterStatusResponse) GetCorruptions() uint64 {
 	if x != nil {
 		return x.Corruptions
+	}
+	return 0
+}
+
+func (x *GetClusterStatusResponse) GetLedgerBytes() uint64 {
+	if x != nil {
+		return x.LedgerBytes
+	}
+	return 0
+}
+
+func (x *GetClusterStatusResponse) GetHeadAgeSeconds() float64 {
+	if x != nil {
+		return x.HeadAgeSeconds
+	}
+	return 0
+}
+
+func (x *GetClusterStatusResponse) GetDiskFreeBytes() int64 {
+	if x != nil {
+		return x.DiskFreeBytes
 	}
 	return 0
 }
@@ -1273,7 +1302,7 @@ const file_courtledger_v1_admin_proto_rawDesc = "" +
 	"\x05ready\x18\x04 \x01(\bR\x05ready\x12\x16\n" +
 	"\x06health\x18\x05 \x01(\tR\x06health\x12\x16\n" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\"\x19\n" +
-	"\x17GetClusterStatusRequest\"\x80\x03\n" +
+	"\x17GetClusterStatusRequest\"\xf5\x03\n" +
 	"\x18GetClusterStatusResponse\x12\x14\n" +
 	"\x05court\x18\x01 \x01(\tR\x05court\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x14\n" +
@@ -1288,7 +1317,10 @@ const file_courtledger_v1_admin_proto_rawDesc = "" +
 	" \x01(\bR\x05ready\x12\x16\n" +
 	"\x06health\x18\v \x01(\tR\x06health\x12\x16\n" +
 	"\x06reason\x18\f \x01(\tR\x06reason\x12 \n" +
-	"\vcorruptions\x18\r \x01(\x04R\vcorruptions\":\n" +
+	"\vcorruptions\x18\r \x01(\x04R\vcorruptions\x12!\n" +
+	"\fledger_bytes\x18\x0e \x01(\x04R\vledgerBytes\x12(\n" +
+	"\x10head_age_seconds\x18\x0f \x01(\x01R\x0eheadAgeSeconds\x12&\n" +
+	"\x0fdisk_free_bytes\x18\x10 \x01(\x03R\rdiskFreeBytes\":\n" +
 	"\x0eAddNodeRequest\x12(\n" +
 	"\x04node\x18\x01 \x01(\v2\x14.courtledger.v1.NodeR\x04node\"\x11\n" +
 	"\x0fAddNodeResponse\",\n" +
