@@ -162,17 +162,10 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 	return c.w.Write(p)
 }
 
-// VerifyBackup checks, offline, that the file at path is the backup m
-// describes: its length and SM3, a ledger of m.Court that passes the
-// ledger's page check, whose tree at the head's size has the head's root,
-// and whose head is signed by one of the court's keys.
-func VerifyBackup(path string, m BackupManifest, courtKeys []note.Verifier) error {
-	if err := m.check(); err != nil {
-		return err
-	}
-	if len(courtKeys) == 0 {
-		return fmt.Errorf("%w: no key of court %q given to check the head's signature", ErrBackup, m.Court)
-	}
+// CheckBackupBytes checks that the file at path has the length and SM3
+// the manifest gives: what a client checks as soon as a streamed backup
+// is written, before it has the court's keys.
+func CheckBackupBytes(path string, m BackupManifest) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBackup, err)
@@ -186,6 +179,23 @@ func VerifyBackup(path string, m BackupManifest, courtKeys []note.Verifier) erro
 	if sum := hex.EncodeToString(h.Sum(nil)); n != m.Bytes || sum != m.SM3 {
 		return fmt.Errorf("%w: %s is %d bytes with SM3 %s, the manifest says %d bytes with SM3 %s: the file is damaged or not this backup",
 			ErrBackup, path, n, sum, m.Bytes, m.SM3)
+	}
+	return nil
+}
+
+// VerifyBackup checks, offline, that the file at path is the backup m
+// describes: its length and SM3, a ledger of m.Court that passes the
+// ledger's page check, whose tree at the head's size has the head's root,
+// and whose head is signed by one of the court's keys.
+func VerifyBackup(path string, m BackupManifest, courtKeys []note.Verifier) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	if len(courtKeys) == 0 {
+		return fmt.Errorf("%w: no key of court %q given to check the head's signature", ErrBackup, m.Court)
+	}
+	if err := CheckBackupBytes(path, m); err != nil {
+		return err
 	}
 	if err := inspectLedger(path, m.Court); err != nil {
 		return fmt.Errorf("%w: %s is not a sound ledger of court %q: %v", ErrBackup, path, m.Court, err)

@@ -264,6 +264,7 @@ func Start(cfg Config) (*Node, error) {
 	pb.RegisterEvidenceServiceServer(n.grpc, &evidenceServer{ledger: n.ledger, logs: logs, fwd: n})
 	pb.RegisterAdminServiceServer(n.grpc, &adminServer{n: n})
 	pb.RegisterAuditServiceServer(n.grpc, &auditServer{ledger: n.ledger})
+	pb.RegisterBackupServiceServer(n.grpc, &backupServer{ledger: n.ledger})
 	pb.RegisterSyncServiceServer(n.grpc, n.syncServer())
 	cs, err := newCertificateServer(cfg.Court, cfg.CourtKey, cfg.PublicURL, logs, tsaChecker(cfg.TSA))
 	if err != nil {

@@ -540,7 +540,7 @@ func TestAPIDocRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	services := map[string]string{"": "EvidenceService", "CertificateService": "CertificateService"}
+	services := map[string]string{"": "EvidenceService", "CertificateService": "CertificateService", "BackupService": "BackupService"}
 	admin := []string{"GetClusterStatus", "AddNode", "RemoveNode", "RegisterPlatform", "RevokePlatform", "ListPlatforms", "GetSyncStatus", "ListAlarms", "ClearAlarm"}
 	roleWord := regexp.MustCompile(`\b(platform|judge|lawyer|admin)\b`)
 	rows := 0

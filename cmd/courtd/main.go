@@ -46,6 +46,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().Bool("json", false, "print one JSON document instead of text")
 	root.AddCommand(runCmd(), demoCmd(), devcaCmd(), tokenCmd(), keygenCmd())
 	root.AddCommand(tsaCmd())
+	root.AddCommand(backupCmd(), restoreCmd(), recoverCmd())
 	root.AddCommand(initCmd())
 	return root
 }

@@ -74,6 +74,8 @@ var methodAccess = map[string]Access{
 	"/courtledger.v1.SyncService/WatchHeads":     {Roles: []Role{RolePeer}},
 
 	"/courtledger.v1.AuditService/QueryAudit": {Roles: []Role{RoleAdmin}},
+	"/courtledger.v1.BackupService/Backup": {Roles: []Role{RoleAdmin},
+		Note: "a consistent copy of the answering node's ledger file, one at a time per node"},
 	"/courtledger.v1.AuditService/AppendAudit": {Roles: []Role{RoleNode},
 		Note: "a follower hands its audit records to the leader"},
 
