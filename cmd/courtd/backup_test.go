@@ -36,6 +36,23 @@ func courtClient(t *testing.T, ec *e2eCourt, role access.Role, endpoints ...stri
 	return c
 }
 
+// platformClient registers the platform at ec (waiting until the court
+// takes it) and returns its failover client of all of ec's nodes.
+func (ec *e2eCourt) platformClient(t *testing.T) *client.Client {
+	t.Helper()
+	admin := ec.dialAs(t, access.RoleAdmin, ec.nodes[0].grpc)
+	waitUntil(t, "the platform registered", func() bool {
+		_, err := pb.NewAdminServiceClient(admin).RegisterPlatform(context.Background(), &pb.RegisterPlatformRequest{
+			PlatformId: "esign.example", PublicKeyPem: string(ec.platform.Public().MarshalPEM())})
+		return err == nil || strings.Contains(err.Error(), "already")
+	})
+	var eps []string
+	for _, n := range ec.nodes {
+		eps = append(eps, n.grpc)
+	}
+	return courtClient(t, ec, access.RolePlatform, eps...)
+}
+
 // fileN files n filings named prefix-i and returns their receipts.
 func fileN(t *testing.T, c *client.Client, prefix string, n int) map[string]*evidence.Receipt {
 	t.Helper()
@@ -88,16 +105,7 @@ func stopAll(ec *e2eCourt) {
 func TestBackupAndRestoreCommands(t *testing.T) {
 	courtd, _ := binaries(t)
 	ec := startCourtProcesses(t)
-	admin := ec.dialAs(t, access.RoleAdmin, ec.nodes[0].grpc)
-	if _, err := pb.NewAdminServiceClient(admin).RegisterPlatform(context.Background(), &pb.RegisterPlatformRequest{
-		PlatformId: "esign.example", PublicKeyPem: string(ec.platform.Public().MarshalPEM())}); err != nil {
-		t.Fatal(err)
-	}
-	var eps []string
-	for _, n := range ec.nodes {
-		eps = append(eps, n.grpc)
-	}
-	c := courtClient(t, ec, access.RolePlatform, eps...)
+	c := ec.platformClient(t)
 	before := fileN(t, c, "before", 20)
 
 	out := filepath.Join(ec.dir, "hz.backup")
@@ -163,16 +171,7 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 func TestRecoverCommandAfterQuorumLoss(t *testing.T) {
 	courtd, _ := binaries(t)
 	ec := startCourtProcesses(t)
-	admin := ec.dialAs(t, access.RoleAdmin, ec.nodes[0].grpc)
-	if _, err := pb.NewAdminServiceClient(admin).RegisterPlatform(context.Background(), &pb.RegisterPlatformRequest{
-		PlatformId: "esign.example", PublicKeyPem: string(ec.platform.Public().MarshalPEM())}); err != nil {
-		t.Fatal(err)
-	}
-	var eps []string
-	for _, n := range ec.nodes {
-		eps = append(eps, n.grpc)
-	}
-	filed := fileN(t, courtClient(t, ec, access.RolePlatform, eps...), "acked", 25)
+	filed := fileN(t, ec.platformClient(t), "acked", 25)
 	survivor := ec.nodes[2]
 	holdsOnce(t, ec, survivor.grpc, filed) // what the survivor held
 	stopAll(ec)

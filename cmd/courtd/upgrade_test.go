@@ -11,10 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-
-	"github.com/courtledger/courtledger/api/client"
-	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/court/access"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
@@ -63,31 +59,7 @@ func TestRollingUpgradeFromThePreviousRelease(t *testing.T) {
 	old := buildPreviousRelease(t)
 	ec := startCourtProcessesWith(t, old)
 
-	admin := ec.dialAs(t, access.RoleAdmin, ec.nodes[0].grpc)
-	waitUntil(t, "the platform registered", func() bool {
-		_, err := pb.NewAdminServiceClient(admin).RegisterPlatform(context.Background(), &pb.RegisterPlatformRequest{
-			PlatformId: "esign.example", PublicKeyPem: string(ec.platform.Public().MarshalPEM())})
-		return err == nil || strings.Contains(err.Error(), "already")
-	})
-	newClient := func(role access.Role, endpoints ...string) *client.Client {
-		t.Helper()
-		dial, err := client.DialTLS(client.TLSFiles{CAFile: filepath.Join(ec.pki, "ca.pem"), CertFile: ec.certOf[role]})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := client.New(client.Config{Endpoints: endpoints, Court: ec.verifier, Platform: "esign.example", Key: ec.platform,
-			Attempts: 60, DialOptions: []grpc.DialOption{dial}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	var endpoints []string
-	for _, n := range ec.nodes {
-		endpoints = append(endpoints, n.grpc)
-	}
-	c := newClient(access.RolePlatform, endpoints...)
+	c := ec.platformClient(t)
 
 	// A platform files all along, one at a time, retrying as its client
 	// does; acked holds what the court acknowledged.
@@ -172,7 +144,7 @@ func TestRollingUpgradeFromThePreviousRelease(t *testing.T) {
 
 	// Every acknowledged filing, on every node: found once, at its index.
 	for _, n := range ec.nodes {
-		nc := newClient(access.RoleJudge, n.grpc) // a judge looks up any filing
+		nc := courtClient(t, ec, access.RoleJudge, n.grpc) // a judge looks up any filing
 		for name, r := range acked {
 			var (
 				got  []*evidence.Receipt
