@@ -108,6 +108,13 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 	c := ec.platformClient(t)
 	before := fileN(t, c, "before", 20)
 
+	// A follower's backup holds what it has applied: wait until that is
+	// every filing acknowledged so far.
+	follower := pb.NewAdminServiceClient(ec.dialAs(t, access.RoleAdmin, ec.nodes[1].grpc))
+	waitUntil(t, "hz-2 to apply the 20 filings", func() bool {
+		st, err := follower.GetClusterStatus(context.Background(), &pb.GetClusterStatusRequest{})
+		return err == nil && st.Size >= 20
+	})
 	out := filepath.Join(ec.dir, "hz.backup")
 	args := []string{"backup", "--server", ec.nodes[1].grpc, "--out", out, "--ca-file", filepath.Join(ec.pki, "ca.pem"), "--cert", ec.certOf[access.RoleAdmin]}
 	if o, code := run(t, nil, courtd, args...); code != 0 {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -70,14 +71,38 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// freePort picks a port for a node process in 32000-32767: below the
+// kernel's ephemeral range (32768 and up), so that no outgoing connection
+// of another test takes it between the check and the node's bind, or while
+// the node is down for a restart (a CI run saw a node never become ready),
+// and apart from the ranges of the other packages' tests (cmd/courtfaults
+// 10000-19999, cmd/evidencectl 20000-31999). A port is never handed out
+// twice in one run.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for try := 0; try < 200; try++ {
+		p := 32000 + rand.IntN(768)
+		if handedOut.ports[p] {
+			continue
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", p)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		handedOut.ports[p] = true
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port in 32000-32767")
+	return ""
 }
 
 type proc struct {
@@ -250,7 +275,7 @@ func startCourtProcessesWith(t *testing.T, courtd string) *e2eCourt {
 func (c *e2eCourt) waitReady(t *testing.T, n *e2eNode) {
 	t.Helper()
 	judgeHTTP := c.httpAs(t, access.RoleJudge)
-	waitUntil(t, n.id+" ready", func() bool {
+	waitForProc(t, n.id+" ready", n.proc, func() bool {
 		r, err := judgeHTTP.Get("https://" + n.http + "/readyz")
 		if err != nil {
 			return false
