@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // cluster status shows every node of the court, each as it sees itself,
@@ -11,17 +12,31 @@ import (
 func TestClusterStatusTable(t *testing.T) {
 	nw := startNetwork(t)
 	hz := nw.courts[hzCourt]
-	stopped := hz.peers[2].NodeID
-	hz.stop(2)
-
-	out, errs, err := as(t, tokAdmin, "cluster", "status", "--json", "--server", hz.grpc())
-	if err != nil {
-		t.Fatalf("cluster status: %v\n%s", err, errs)
+	status := func() (clusterView, string) {
+		t.Helper()
+		out, errs, err := as(t, tokAdmin, "cluster", "status", "--json", "--server", hz.grpc())
+		if err != nil {
+			t.Fatalf("cluster status: %v\n%s", err, errs)
+		}
+		var v clusterView
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			t.Fatalf("--json: %v\n%s", err, out)
+		}
+		return v, out
 	}
-	var v clusterView
-	if err := json.Unmarshal([]byte(out), &v); err != nil {
-		t.Fatalf("--json: %v\n%s", err, out)
+	// Stop a follower, so that the court keeps its leader.
+	v, out := status()
+	for deadline := time.Now().Add(20 * time.Second); v.Leader == "" && time.Now().Before(deadline); v, out = status() {
+		time.Sleep(100 * time.Millisecond)
 	}
+	stopped := ""
+	for i, p := range hz.peers {
+		if p.NodeID != v.Leader && stopped == "" {
+			stopped = p.NodeID
+			hz.stop(i)
+		}
+	}
+	v, out = status()
 	if len(v.Nodes) != 3 || v.Court != hz.id || v.Leader == "" {
 		t.Fatalf("court %q leader %q with %d rows, want %s, a leader, 3 rows:\n%s", v.Court, v.Leader, len(v.Nodes), hz.id, out)
 	}
