@@ -110,6 +110,12 @@ type Config struct {
 	DialVia map[string]string
 }
 
+// OwnKeys are the court's public keys, the current one first: what its
+// heads are checked against.
+func (c Config) OwnKeys() []*sm2.PublicKey {
+	return append([]*sm2.PublicKey{c.CourtKey.Public()}, c.PreviousKeys...)
+}
+
 // Node is a running court node.
 type Node struct {
 	cfg    Config
@@ -189,7 +195,7 @@ func Start(cfg Config) (*Node, error) {
 	if n.cosigner, err = checkpoint.NewCosigner(cfg.Court, cfg.CourtKey, cfg.Clock); err != nil {
 		return nil, fmt.Errorf("court: %w", err)
 	}
-	if n.courts, err = witness.NewCourts(cfg.Court, append([]*sm2.PublicKey{cfg.CourtKey.Public()}, cfg.PreviousKeys...), cfg.Courts); err != nil {
+	if n.courts, err = witness.NewCourts(cfg.Court, cfg.OwnKeys(), cfg.Courts); err != nil {
 		return nil, fmt.Errorf("court: config: %w", err)
 	}
 	if err := n.setupSecurity(); err != nil { // security hook

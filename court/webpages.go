@@ -76,7 +76,7 @@ func (n *Node) trustFile() ([]byte, error) {
 		}
 		return nil
 	}
-	if err := add(n.cfg.Court, append([]*sm2.PublicKey{n.cfg.CourtKey.Public()}, n.cfg.PreviousKeys...)...); err != nil {
+	if err := add(n.cfg.Court, n.cfg.OwnKeys()...); err != nil {
 		return nil, err
 	}
 	others := slices.Clone(n.cfg.Courts)

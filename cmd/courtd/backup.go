@@ -19,7 +19,7 @@ import (
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/consensus"
 	"github.com/courtledger/courtledger/court"
-	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/court/witness"
 )
 
 // Backup, restore and quorum-loss recovery (docs/backup.md).
@@ -177,22 +177,14 @@ func nodeConfig(path string) (court.Config, error) {
 	return fc.NodeConfig(slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
-// courtVerifiers are the court's own keys: its signing key's and the
-// previous ones'.
+// courtVerifiers are the court's own keys, checked as the node checks
+// them (witness.NewCourts: none missing, none twice).
 func courtVerifiers(cfg court.Config) ([]note.Verifier, error) {
-	var out []note.Verifier
-	v, err := checkpoint.NewVerifier(cfg.Court, cfg.CourtKey.Public())
+	courts, err := witness.NewCourts(cfg.Court, cfg.OwnKeys(), nil)
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, v)
-	for _, k := range cfg.PreviousKeys {
-		if v, err = checkpoint.NewVerifier(cfg.Court, k); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
+	return courts.OwnVerifiers(), nil
 }
 
 func restoreCmd() *cobra.Command {
