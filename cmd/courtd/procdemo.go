@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -272,7 +273,7 @@ func stopDemoCourt(w io.Writer, dir, prefix string) error {
 		if len(f) != 3 {
 			return fmt.Errorf("%s: bad line %q", pidFileName, line)
 		}
-		if !contains(known, f[0]) {
+		if !slices.Contains(known, f[0]) {
 			known = append(known, f[0])
 		}
 		if f[0] != prefix {
@@ -302,13 +303,4 @@ func stopDemoCourt(w io.Writer, dir, prefix string) error {
 	}
 	fmt.Fprintf(w, "court %s is down\n", prefix)
 	return nil
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
