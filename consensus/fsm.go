@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,6 +150,31 @@ func boltOptions() *bolt.Options {
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
 	}
+}
+
+// ledgerMmapMin is the least address space mapped for a ledger file.
+// bbolt grows its mapping by remapping, which waits for every open read
+// transaction to end; a backup or a Raft snapshot is one read transaction
+// over the whole file, so a commit that needed a larger mapping would wait
+// for the copy (over 10 s at 1 GiB), the ledger would fall behind, and the
+// leader would hand over. etcd maps 10 GiB for the same reason. The
+// mapping is address space, not memory: pages are read in as touched.
+const ledgerMmapMin = 16 << 30
+
+// ledgerBoltOptions are boltOptions for the ledger file at path: mapped
+// with room to grow to twice its size (at least ledgerMmapMin) before any
+// remap, so that commits do not wait for a copy in progress.
+func ledgerBoltOptions(path string) *bolt.Options {
+	o := boltOptions()
+	if strconv.IntSize < 64 {
+		return o // a 32-bit address space has no such room
+	}
+	size := int64(0)
+	if fi, err := os.Stat(path); err == nil {
+		size = fi.Size()
+	}
+	o.InitialMmapSize = int(max(ledgerMmapMin, 2*size))
+	return o
 }
 
 // open opens the bbolt file, walking its pages first, and loads the

@@ -53,7 +53,7 @@ func openWalkedDB(path string) (db *bolt.DB, err error) {
 		}
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return bolt.Open(path, 0o600, boltOptions())
+	return bolt.Open(path, 0o600, ledgerBoltOptions(path))
 }
 
 // verifyLedgerFile checks the ledger file at path, open as db, for court,

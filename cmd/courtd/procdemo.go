@@ -81,6 +81,7 @@ func startProcDemo(dir string, base int, out io.Writer) (*procDemo, error) {
 			}
 			cmd := exec.Command(self, "run", "--config", n.config)
 			cmd.Stdout, cmd.Stderr = logf, logf
+			orphanSignal(cmd)
 			if err := cmd.Start(); err != nil {
 				logf.Close()
 				p.stop()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -83,4 +85,58 @@ func TestProcessDemoRefusesFlags(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, pidFileName)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("a refused demo wrote a pid file")
 	}
+}
+
+// A demo killed outright takes its nodes with it: none is left serving a
+// court nobody sees.
+func TestProcessDemoKilledStopsItsNodes(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("only Linux signals a child when its parent dies")
+	}
+	courtd, _ := binaries(t)
+	dir := t.TempDir()
+	p := startProc(t, courtd, "demo", "--processes", "--dir", dir, "--base-port", fmt.Sprint(freeDemoBase(t)))
+	waitForProc(t, "the demo to start", p, func() bool { return strings.Contains(p.output(), "Ctrl-C stops") })
+	b, err := os.ReadFile(filepath.Join(dir, pidFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		pid, err := strconv.Atoi(f[len(f)-1])
+		if err != nil {
+			t.Fatalf("%s: %q", pidFileName, line)
+		}
+		pids = append(pids, pid)
+	}
+	if len(pids) != 9 {
+		t.Fatalf("%d pids in %s, want 9:\n%s", len(pids), pidFileName, b)
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Wait()
+	deadline := time.Now().Add(60 * time.Second)
+	for _, pid := range pids {
+		for running(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("node pid %d still runs 60 s after the demo was killed", pid)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// running reports whether pid is a live process: an exited one that its new
+// parent has not reaped yet (a zombie, state Z) has stopped.
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
