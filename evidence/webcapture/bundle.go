@@ -145,9 +145,11 @@ func (b *Bundle) WriteZip(w io.Writer, receipt []byte) error {
 	return zw.Close()
 }
 
-// Checked is a bundle whose files all match its manifest.
+// Checked is a bundle whose files all match its manifest. With a
+// MismatchError it is the bundle read, and with an unparsable manifest
+// (ErrMalformed) only ManifestJSON, Fingerprint and Receipt are set.
 type Checked struct {
-	Manifest     *Manifest
+	Manifest     *Manifest // nil if it did not parse
 	ManifestJSON []byte
 	Fingerprint  sm3.Digest
 	Receipt      []byte // courtledger-receipt.json, if present; a claim, not checked here
@@ -158,7 +160,8 @@ type Checked struct {
 // optional courtledger-receipt.json. It returns ErrNotBundle for anything
 // that is not a zip with a manifest, an error wrapping ErrMalformed for a
 // bundle it cannot read safely (unsafe or duplicate names, too many files,
-// a manifest it cannot parse), and *MismatchError when files differ.
+// a manifest it cannot parse: then the manifest's bytes and the receipt
+// come back too), and *MismatchError when files differ.
 // Reading is bounded: names and sizes are checked before any data is read,
 // and no file is read past the size its manifest gives.
 func Read(r io.ReaderAt, size int64) (*Checked, error) {
@@ -198,16 +201,19 @@ func Read(r io.ReaderAt, size int64) (*Checked, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, ManifestName, err)
 	}
-	m, err := parseManifest(mj)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	out := &Checked{Manifest: m, ManifestJSON: mj, Fingerprint: Fingerprint(mj)}
+	out := &Checked{ManifestJSON: mj, Fingerprint: Fingerprint(mj)}
 	if rf := byName[ReceiptName]; rf != nil {
 		if out.Receipt, err = readBounded(rf, MaxReceiptBytes); err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, ReceiptName, err)
 		}
 	}
+	m, err := parseManifest(mj)
+	if err != nil {
+		// The manifest's bytes and the receipt still go back: the court can
+		// say whether the recording the receipt names is of these bytes.
+		return out, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	out.Manifest = m
 	var problems []string
 	listed := make(map[string]bool, len(m.Files))
 	for _, want := range m.Files {
