@@ -315,6 +315,7 @@ func Capture(ctx context.Context, cfg Config) (*Bundle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	cfg.Logger.DebugContext(ctx, "capture: waited", "ready", ready, "after", time.Since(m.StartedAt))
 	if d := rec.downloadURL(); d != "" {
 		return nil, fmt.Errorf("%w: %s", ErrDownload, d)
 	}
@@ -326,20 +327,25 @@ func Capture(ctx context.Context, cfg Config) (*Bundle, error) {
 	}
 
 	// Scroll through the page so lazy content loads, then back to the top.
-	if _, err := chromedp.Run(bctx, chromedp.Evaluate[int64](scrollJS, chromedp.EvalAwaitPromise)); err != nil {
+	if h, err := chromedp.Run(bctx, chromedp.Evaluate[float64](scrollJS, chromedp.EvalAwaitPromise)); err != nil {
 		warn("scroll: %v", err)
+	} else if h > float64(scrollSteps*cfg.Height) {
+		warn("scroll: the page is %.0f CSS pixels tall; only the first %d screens were scrolled through, so lazy content further down may be missing", h, scrollSteps)
 	}
 	if !waitFor(ctx, time.Now().Add(min(cfg.WaitMax, 10*time.Second)), func() bool { return rec.idle(idleQuiet) }) && !m.Page.WaitBoundHit {
 		warn("after scrolling, the page did not go network-idle within %s", min(cfg.WaitMax, 10*time.Second))
 	}
 
+	cfg.Logger.DebugContext(ctx, "capture: scrolled", "after", time.Since(m.StartedAt))
 	if err := capturePage(bctx, b, cfg, warn); err != nil {
 		return nil, err
 	}
+	cfg.Logger.DebugContext(ctx, "capture: page recorded", "after", time.Since(m.StartedAt))
 	m.FinishedAt = cfg.Now().UTC()
 	xs := rec.snapshot()
 	fetchBodies(bctx, xs, cfg.MaxBytes-int64(len(b.File(DOMName))), warn, &m.Page.Truncated)
 	describeTraffic(bctx, b, xs, cfg, warn)
+	cfg.Logger.DebugContext(ctx, "capture: traffic recorded", "after", time.Since(m.StartedAt))
 
 	warcData, cdxj, err := writeWARC(xs, m, cfg.Software, warn)
 	if err != nil {
@@ -386,6 +392,7 @@ func capturePage(ctx context.Context, b *Bundle, cfg Config, warn func(string, .
 	if m.Title, err = chromedp.Run(ctx, chromedp.Title()); err != nil {
 		return fmt.Errorf("title: %w", err)
 	}
+	cfg.Logger.DebugContext(ctx, "capture: title")
 	dom, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.doctype ? new XMLSerializer().serializeToString(document.doctype) + "\n" : "") + document.documentElement.outerHTML`))
 	if err != nil {
 		return fmt.Errorf("DOM: %w", err)
@@ -396,6 +403,7 @@ func capturePage(ctx context.Context, b *Bundle, cfg Config, warn func(string, .
 	}
 	b.add(DOMName, []byte(dom))
 
+	cfg.Logger.DebugContext(ctx, "capture: DOM", "bytes", len(dom))
 	lm, err := chromedp.Call(ctx, page.GetLayoutMetrics, cdp.Empty{})
 	if err != nil {
 		return fmt.Errorf("layout: %w", err)
@@ -414,6 +422,7 @@ func capturePage(ctx context.Context, b *Bundle, cfg Config, warn func(string, .
 	if err != nil {
 		return fmt.Errorf("screenshot: %w", err)
 	}
+	cfg.Logger.DebugContext(ctx, "capture: screenshot", "bytes", len(shot.Data))
 	img, err := png.DecodeConfig(bytes.NewReader(shot.Data))
 	if err != nil {
 		return fmt.Errorf("screenshot: not a PNG: %w", err)

@@ -232,6 +232,17 @@ func TestCaptureBounded(t *testing.T) {
 			t.Errorf("recorded %d bytes of bodies and DOM, bound 1 MiB", total+len(b.File(DOMName)))
 		}
 	})
+	t.Run("sub-resource TLS error", func(t *testing.T) {
+		b, err := Capture(captureCtx(t), site.config(t, "/mixed"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Manifest.Resources.Failed == 0 || !slices.ContainsFunc(b.Manifest.Warnings, func(w string) bool {
+			return strings.Contains(w, "TLS error loading") && strings.Contains(w, "ERR_CERT")
+		}) {
+			t.Errorf("resources %+v warnings %q", b.Manifest.Resources, b.Manifest.Warnings)
+		}
+	})
 	t.Run("selector never visible", func(t *testing.T) {
 		cfg := site.config(t, "/index.html")
 		cfg.Wait, cfg.WaitMax = "selector:#nothing", 2*time.Second
@@ -243,4 +254,49 @@ func TestCaptureBounded(t *testing.T) {
 			t.Errorf("page %+v warnings %q", b.Manifest.Page, b.Manifest.Warnings)
 		}
 	})
+}
+
+// The throw-away profile directory is removed after a capture, whether it
+// succeeded or failed.
+func TestProfileRemoved(t *testing.T) {
+	site := newTestSite(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	if _, err := Capture(captureCtx(t), site.config(t, "/index.html")); err != nil {
+		t.Fatal(err)
+	}
+	bad := site.config(t, "/index.html")
+	bad.AcceptSPKI = nil
+	if _, err := Capture(captureCtx(t), bad); err == nil {
+		t.Fatal("an untrusted certificate was captured")
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "courtledger-capture-profile-*")); len(left) > 0 {
+		t.Errorf("profile directories left behind: %v", left)
+	}
+}
+
+// BenchmarkCapture measures a whole capture (browser start to sealed
+// bundle) of the test site and of a 5 MB page, and the bundle's size
+// (docs/benchmarks.md, "Web capture").
+func BenchmarkCapture(b *testing.B) {
+	site := newTestSite(b)
+	for _, bc := range []struct{ name, path string }{{"testsite", "/start"}, {"page-5MB", "/big?mb=5"}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var size int
+			for b.Loop() {
+				bundle, err := Capture(captureCtx(b), site.config(b, bc.path))
+				if err != nil {
+					b.Fatal(err)
+				}
+				var z bytes.Buffer
+				if err := bundle.WriteZip(&z, nil); err != nil {
+					b.Fatal(err)
+				}
+				size = z.Len()
+				b.Logf("%s: %d requests, %d body bytes, screenshot %dx%d, %d warnings", bc.name, bundle.Manifest.Resources.Requests,
+					bundle.Manifest.Resources.BodyBytes, bundle.Manifest.Page.Width, bundle.Manifest.Page.Height, len(bundle.Manifest.Warnings))
+			}
+			b.ReportMetric(float64(size), "bundle-bytes")
+		})
+	}
 }

@@ -3,12 +3,21 @@ package webcapture
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
 	"log"
+	"log/slog"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -120,6 +129,19 @@ func newTestSite(t testing.TB) *testSite {
 		}
 		fmt.Fprint(w, "</pre></body></html>")
 	})
+	// /mixed shows an image of another origin whose certificate nothing
+	// trusts: a sub-resource TLS error.
+	other := httptest.NewUnstartedServer(http.HandlerFunc(img(logo)))
+	other.Config.ErrorLog = log.New(io.Discard, "", 0)
+	// Its own key: httptest's servers all share one certificate, which the
+	// pin of the main site would accept.
+	other.TLS = &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}
+	other.StartTLS()
+	t.Cleanup(other.Close)
+	mux.HandleFunc("/mixed", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!DOCTYPE html><html><head><title>mixed</title></head><body><img src="%s/other.png"></body></html>`, other.URL)
+	})
 	srv := httptest.NewUnstartedServer(mux)
 	// The TLS-error case makes the browser hang up on the handshake; that is expected.
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -135,11 +157,32 @@ func (s *testSite) url(path string) string { return s.srv.URL + path }
 func (s *testSite) pin() string { return SPKI(s.srv.Certificate()) }
 
 func (s *testSite) config(t testing.TB, path string) Config {
-	return Config{URL: s.url(path), Browser: chromium(t), AcceptSPKI: []string{s.pin()}, WaitMax: 20 * time.Second}
+	var logger *slog.Logger
+	if os.Getenv("COURTLEDGER_CAPTURE_DEBUG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return Config{URL: s.url(path), Browser: chromium(t), AcceptSPKI: []string{s.pin()}, WaitMax: 20 * time.Second, Logger: logger}
 }
 
 func captureCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// selfSigned is a certificate for 127.0.0.1 with a fresh key.
+func selfSigned(t testing.TB) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "other origin"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
