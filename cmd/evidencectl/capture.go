@@ -10,9 +10,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -108,7 +110,11 @@ bodies past --max-bytes are cut; the manifest's warnings say so.`,
 			cfg.Logger = slog.New(slog.DiscardHandler)
 			// The whole capture is bounded: the wait, then scrolling, the
 			// screenshot and reading the bodies.
-			ctx, cancel := context.WithTimeout(cmd.Context(), max(cfg.WaitMax, webcapture.DefaultWaitMax)*2+2*time.Minute)
+			// Interrupted, the capture still stops its browser and removes
+			// the profile directory.
+			sctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			ctx, cancel := context.WithTimeout(sctx, max(cfg.WaitMax, webcapture.DefaultWaitMax)*2+2*time.Minute)
 			defer cancel()
 			fmt.Fprintf(cmd.ErrOrStderr(), "evidencectl: capturing %s ...\n", cfg.URL)
 			b, err := webcapture.Capture(ctx, cfg)

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/courtledger/courtledger/evidence"
 	"github.com/courtledger/courtledger/evidence/certificate"
 	"github.com/courtledger/courtledger/evidence/webcapture"
 )
@@ -243,6 +244,27 @@ func TestParseSize(t *testing.T) {
 		got, err := parseSize(tc.in)
 		if got != tc.want || (err == nil) != (tc.want > 0) {
 			t.Errorf("parseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// A capture's filings are valid submissions even for a URL longer than a
+// title or a metadata value may be, and a Chinese one cut mid-way.
+func TestCaptureJobsValidate(t *testing.T) {
+	at := time.Date(2026, 12, 4, 4, 0, 0, 0, time.UTC)
+	for _, u := range []string{"https://shop.example/item/1", "https://shop.example/search?q=" + strings.Repeat("仿冒", 600)} {
+		b := &webcapture.Bundle{ManifestJSON: []byte("{}"), Manifest: webcapture.Manifest{URL: u, FinalURL: u, StartedAt: at,
+			Files: []webcapture.File{{Path: "capture/page.html", SM3: strings.Repeat("ab", 32), Bytes: 3}}}}
+		jobs := captureJobs(b, true)
+		if len(jobs) != 2 || jobs[0].metadata["capture"] != webcapture.Format || !strings.HasSuffix(jobs[0].Title, " @ 2026-12-04T04:00:00Z") {
+			t.Fatalf("jobs %+v", jobs)
+		}
+		for _, j := range jobs {
+			s := evidence.Submission{Court: "hangzhou.court.example/evidence", Platform: "esign.example", RequestID: "fp-1",
+				Fingerprint: j.fp, Category: evidence.CategoryWebpage, Title: j.Title, Metadata: j.metadata, SignedAt: at}
+			if err := s.Validate(); err != nil {
+				t.Errorf("%s (URL of %d bytes): %v", j.Path, len(u), err)
+			}
 		}
 	}
 }

@@ -172,21 +172,23 @@ func Read(r io.ReaderAt, size int64) (*Checked, error) {
 	if zr == nil {
 		return nil, ErrNotBundle
 	}
+	// Any zip without a manifest is some other evidence file, however many
+	// entries it has.
+	if !slices.ContainsFunc(zr.File, func(f *zip.File) bool { return f.Name == ManifestName }) {
+		return nil, ErrNotBundle
+	}
+	if len(zr.File) > MaxFiles+2 {
+		return nil, fmt.Errorf("%w: %d files, at most %d", ErrMalformed, len(zr.File), MaxFiles+2)
+	}
 	byName := make(map[string]*zip.File, len(zr.File))
 	var dup []string
-	for i, f := range zr.File {
-		if i >= MaxFiles+2 {
-			return nil, fmt.Errorf("%w: more than %d files", ErrMalformed, MaxFiles+2)
-		}
+	for _, f := range zr.File {
 		if byName[f.Name] != nil {
 			dup = append(dup, f.Name)
 		}
 		byName[f.Name] = f
 	}
 	mf := byName[ManifestName]
-	if mf == nil {
-		return nil, ErrNotBundle
-	}
 	for _, f := range zr.File {
 		if err := checkPath(f.Name); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)

@@ -393,13 +393,28 @@ func capturePage(ctx context.Context, b *Bundle, cfg Config, warn func(string, .
 		return fmt.Errorf("title: %w", err)
 	}
 	cfg.Logger.DebugContext(ctx, "capture: title")
-	dom, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.doctype ? new XMLSerializer().serializeToString(document.doctype) + "\n" : "") + document.documentElement.outerHTML`))
+	// Cut in the page already: a DOM of hundreds of MB is not sent whole
+	// over the DevTools connection. (JavaScript counts UTF-16 units, so the
+	// cut there is at MaxBytes units, and then at MaxBytes bytes here.)
+	type domText struct {
+		HTML   string `json:"html"`
+		Length int64  `json:"length"`
+		Cut    bool   `json:"cut"`
+	}
+	d, err := chromedp.Run(ctx, chromedp.Evaluate[domText](fmt.Sprintf(`(() => {
+  const s = (document.doctype ? new XMLSerializer().serializeToString(document.doctype) + "\n" : "") + document.documentElement.outerHTML;
+  return {html: s.length > %[1]d ? s.slice(0, %[1]d) : s, length: s.length, cut: s.length > %[1]d};
+})()`, cfg.MaxBytes)))
 	if err != nil {
 		return fmt.Errorf("DOM: %w", err)
 	}
-	if int64(len(dom)) > cfg.MaxBytes {
-		warn("DOM of %d bytes cut to --max-bytes %d", len(dom), cfg.MaxBytes)
-		dom, m.Page.Truncated = dom[:cfg.MaxBytes], true
+	dom := d.HTML
+	if d.Cut || int64(len(dom)) > cfg.MaxBytes {
+		warn("DOM of %d characters cut to --max-bytes %d", d.Length, cfg.MaxBytes)
+		m.Page.Truncated = true
+		if int64(len(dom)) > cfg.MaxBytes {
+			dom = dom[:cfg.MaxBytes]
+		}
 	}
 	b.add(DOMName, []byte(dom))
 
