@@ -45,6 +45,18 @@ var ErrURL = errors.New("only http and https URLs can be captured")
 // ErrDownload: the URL is a download, not a page.
 var ErrDownload = errors.New("the URL is a download, not a page")
 
+// UnresponsiveError: the page loaded but its renderer did not answer within
+// the bound (a page too large to lay out, a script in a loop); nothing was
+// captured.
+type UnresponsiveError struct {
+	Step  string
+	Bound time.Duration
+}
+
+func (e *UnresponsiveError) Error() string {
+	return fmt.Sprintf("the page did not respond within %s (%s): its renderer is busy, e.g. a page too large to lay out or a script that does not stop", e.Bound, e.Step)
+}
+
 // LoadError: the page did not load at all (no host, refused, TLS failed);
 // nothing was captured.
 type LoadError struct {
@@ -207,8 +219,9 @@ func (c *Config) flags(profile string) [][2]string {
 
 // Capture records cfg.URL and returns the sealed bundle. A page that
 // loads at all is captured, with what went wrong said in the manifest's
-// warnings; a URL refused, a page that does not load (*LoadError) or a
-// download (ErrDownload) is an error and nothing is captured.
+// warnings; a URL refused, a page that does not load (*LoadError), a
+// download (ErrDownload) or a page that stops answering (*UnresponsiveError)
+// is an error and nothing is captured.
 func Capture(ctx context.Context, cfg Config) (*Bundle, error) {
 	wait, err := cfg.check()
 	if err != nil {
@@ -327,9 +340,16 @@ func Capture(ctx context.Context, cfg Config) (*Bundle, error) {
 	}
 
 	// Scroll through the page so lazy content loads, then back to the top.
-	if h, err := chromedp.Run(bctx, chromedp.Evaluate[float64](scrollJS, chromedp.EvalAwaitPromise)); err != nil {
+	stepMax := max(cfg.WaitMax, 10*time.Second)
+	sctx, scancel := context.WithTimeout(bctx, stepMax)
+	h, err := chromedp.Run(sctx, chromedp.Evaluate[float64](scrollJS, chromedp.EvalAwaitPromise))
+	scancel()
+	switch {
+	case err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+		return nil, &UnresponsiveError{Step: "scrolling", Bound: stepMax}
+	case err != nil:
 		warn("scroll: %v", err)
-	} else if h > float64(scrollSteps*cfg.Height) {
+	case h > float64(scrollSteps*cfg.Height):
 		warn("scroll: the page is %.0f CSS pixels tall; only the first %d screens were scrolled through, so lazy content further down may be missing", h, scrollSteps)
 	}
 	if !waitFor(ctx, time.Now().Add(min(cfg.WaitMax, 10*time.Second)), func() bool { return rec.idle(idleQuiet) }) && !m.Page.WaitBoundHit {
@@ -337,14 +357,22 @@ func Capture(ctx context.Context, cfg Config) (*Bundle, error) {
 	}
 
 	cfg.Logger.DebugContext(ctx, "capture: scrolled", "after", time.Since(m.StartedAt))
-	if err := capturePage(bctx, b, cfg, warn); err != nil {
+	pctx, pcancel := context.WithTimeout(bctx, stepMax)
+	err = capturePage(pctx, b, cfg, warn)
+	pcancel()
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return nil, &UnresponsiveError{Step: "reading the DOM and the screenshot", Bound: stepMax}
+	}
+	if err != nil {
 		return nil, err
 	}
 	cfg.Logger.DebugContext(ctx, "capture: page recorded", "after", time.Since(m.StartedAt))
 	m.FinishedAt = cfg.Now().UTC()
 	xs := rec.snapshot()
-	fetchBodies(bctx, xs, cfg.MaxBytes-int64(len(b.File(DOMName))), warn, &m.Page.Truncated)
-	describeTraffic(bctx, b, xs, cfg, warn)
+	fctx, fcancel := context.WithTimeout(bctx, stepMax)
+	fetchBodies(fctx, xs, cfg.MaxBytes-int64(len(b.File(DOMName))), warn, &m.Page.Truncated)
+	describeTraffic(fctx, b, xs, cfg, warn)
+	fcancel()
 	cfg.Logger.DebugContext(ctx, "capture: traffic recorded", "after", time.Since(m.StartedAt))
 
 	warcData, cdxj, err := writeWARC(xs, m, cfg.Software, warn)

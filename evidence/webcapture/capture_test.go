@@ -232,6 +232,15 @@ func TestCaptureBounded(t *testing.T) {
 			t.Errorf("recorded %d bytes of bodies and DOM, bound 1 MiB", total+len(b.File(DOMName)))
 		}
 	})
+	t.Run("unresponsive page", func(t *testing.T) {
+		cfg := site.config(t, "/hang")
+		cfg.WaitMax = 2 * time.Second
+		b, err := Capture(captureCtx(t), cfg)
+		var ue *UnresponsiveError
+		if b != nil || !errors.As(err, &ue) || ue.Bound != 10*time.Second {
+			t.Fatalf("bundle %v, error %v", b != nil, err)
+		}
+	})
 	t.Run("sub-resource TLS error", func(t *testing.T) {
 		b, err := Capture(captureCtx(t), site.config(t, "/mixed"))
 		if err != nil {

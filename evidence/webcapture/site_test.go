@@ -111,6 +111,12 @@ func newTestSite(t testing.TB) *testSite {
 		fmt.Fprint(w, `<!DOCTYPE html><html><head><title>busy</title></head><body><p id="n">0</p>
 <script>let n = 0; setInterval(() => fetch("/tick?" + (n++)).then(r => r.text()).then(t => document.getElementById("n").textContent = t), 100);</script></body></html>`)
 	})
+	// /hang stops answering after load: a script that never returns.
+	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!DOCTYPE html><html><head><title>hang</title></head><body>
+<script>addEventListener("load", () => setTimeout(() => { for (;;) {} }, 600));</script></body></html>`)
+	})
 	mux.HandleFunc("/tick", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, r.URL.RawQuery) })
 	mux.HandleFunc("/file.zip", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/zip")
