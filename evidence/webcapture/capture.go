@@ -295,7 +295,14 @@ func Capture(ctx context.Context, cfg Config) (*Bundle, error) {
 
 	m.StartedAt = cfg.Now().UTC()
 	cfg.Logger.InfoContext(ctx, "capture", "url", cfg.URL, "wait", cfg.Wait)
-	nav, err := chromedp.Call(bctx, page.Navigate, page.NavigateParams{URL: cfg.URL})
+	// Navigate returns once the response has begun: a server that never
+	// answers is a page that does not load, after the wait bound.
+	nctx, ncancel := context.WithTimeout(bctx, cfg.WaitMax)
+	nav, err := chromedp.Call(nctx, page.Navigate, page.NavigateParams{URL: cfg.URL})
+	ncancel()
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return nil, &LoadError{URL: cfg.URL, Text: fmt.Sprintf("no response within %s", cfg.WaitMax)}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("navigate %s: %w", cfg.URL, err)
 	}

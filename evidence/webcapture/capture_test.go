@@ -181,6 +181,10 @@ func TestCaptureBadInput(t *testing.T) {
 			var le *LoadError
 			return errors.As(err, &le) && le.TLS()
 		}},
+		{"no response", Config{URL: site.url("/stall"), Browser: browser, AcceptSPKI: []string{site.pin()}, WaitMax: 2 * time.Second}, func(err error) bool {
+			var le *LoadError
+			return errors.As(err, &le) && strings.Contains(le.Text, "no response within 2s")
+		}},
 		{"download", Config{URL: site.url("/file.zip"), Browser: browser, AcceptSPKI: []string{site.pin()}}, func(err error) bool { return errors.Is(err, ErrDownload) }},
 		{"bad wait", Config{URL: site.url("/index.html"), Browser: browser, Wait: "soon"}, func(err error) bool { return err != nil && strings.Contains(err.Error(), "network-idle") }},
 	} {

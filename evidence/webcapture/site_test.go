@@ -111,6 +111,8 @@ func newTestSite(t testing.TB) *testSite {
 		fmt.Fprint(w, `<!DOCTYPE html><html><head><title>busy</title></head><body><p id="n">0</p>
 <script>let n = 0; setInterval(() => fetch("/tick?" + (n++)).then(r => r.text()).then(t => document.getElementById("n").textContent = t), 100);</script></body></html>`)
 	})
+	// /stall never answers.
+	mux.HandleFunc("/stall", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	// /hang stops answering after load: a script that never returns.
 	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
