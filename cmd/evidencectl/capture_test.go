@@ -67,17 +67,43 @@ func TestCaptureSubmitVerifyAtAnotherCourt(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "capture")
 
 	stdout, errs, err := as(t, tokPlatform, "capture", url, "--out", out, "--accept-spki", pin, "--wait-max", "20s",
-		"--submit", "--server", hz.grpc(), "--platform", netPlatform, "--key", nw.platformKey, "--json")
+		"--submit", "--submit-files", "--server", hz.grpc(), "--platform", netPlatform, "--key", nw.platformKey, "--json")
 	if err != nil {
 		t.Fatalf("capture: %v\n%s%s", err, stdout, errs)
 	}
 	var res captureResult
-	if err := json.Unmarshal([]byte(stdout), &res); err != nil || res.Filing == nil || len(res.Filing.Filed) != 1 {
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil || res.Filing == nil || len(res.Filing.Filed) != len(res.Manifest.Files)+1 {
 		t.Fatalf("capture --json: %v\n%s", err, stdout)
 	}
-	filed := res.Filing.Filed[0]
-	if filed.Fingerprint != res.Fingerprint || !strings.HasPrefix(filed.Title, url+" @ ") || !filed.Verified {
-		t.Errorf("filed %+v, fingerprint %s", filed, res.Fingerprint)
+	var filed receiptView
+	for _, v := range res.Filing.Filed {
+		if v.Fingerprint == res.Fingerprint {
+			filed = v
+		}
+	}
+	if !strings.HasPrefix(filed.Title, url+" @ ") || !filed.Verified {
+		t.Errorf("the manifest's filing %+v, fingerprint %s", filed, res.Fingerprint)
+	}
+	if zr, err := zip.OpenReader(filepath.Join(out, bundleName)); err != nil {
+		t.Fatal(err)
+	} else {
+		found := false
+		for _, f := range zr.File {
+			if f.Name == webcapture.ReceiptName {
+				found = true
+				rc, _ := f.Open()
+				var rv receiptView
+				json.NewDecoder(rc).Decode(&rv)
+				rc.Close()
+				if rv.EvidenceID != filed.EvidenceID {
+					t.Errorf("the bundle's receipt names %q, filed %q", rv.EvidenceID, filed.EvidenceID)
+				}
+			}
+		}
+		zr.Close()
+		if !found {
+			t.Errorf("the bundle holds no %s", webcapture.ReceiptName)
+		}
 	}
 	for _, name := range []string{bundleName, webcapture.ManifestName, receiptJSON} {
 		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
