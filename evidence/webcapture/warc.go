@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -171,25 +172,35 @@ func writeWARC(xs []*exchange, m *Manifest, software string, warn func(string, .
 	return out.Bytes(), []byte(idx), nil
 }
 
-// surt is the sort-friendly URI form CDXJ indexes by: host labels
-// reversed and joined by commas (an IP address kept as is), ")", then the
-// path and query, lower-cased.
+// surt is the sort-friendly URI form CDXJ indexes by, as ReplayWeb.page
+// (wabac.js) computes it for lookups: lower-cased, a leading "www." (or
+// www2. ...) dropped, host labels reversed and joined by commas, the port
+// if not the scheme's default, ")", the path, and the query with its
+// parameters sorted by name.
 func surt(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
+	u, err := url.Parse(strings.ToLower(raw))
+	if err != nil || u.Host == "" {
 		return strings.ToLower(raw)
 	}
-	host := strings.TrimPrefix(strings.ToLower(u.Hostname()), "www.")
-	if strings.Trim(host, "0123456789.") != "" {
-		labels := strings.Split(host, ".")
-		slices.Reverse(labels)
-		host = strings.Join(labels, ",")
-	}
+	host := wwwPrefix.ReplaceAllString(u.Hostname(), "")
+	labels := strings.Split(host, ".")
+	slices.Reverse(labels)
+	out := strings.Join(labels, ",")
 	if p := u.Port(); p != "" && !(u.Scheme == "http" && p == "80") && !(u.Scheme == "https" && p == "443") {
-		host += ":" + p
+		out += ":" + p
 	}
-	return host + ")" + strings.ToLower(u.RequestURI())
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	out += ")" + path
+	if u.RawQuery != "" {
+		out += "?" + u.Query().Encode()
+	}
+	return out
 }
+
+var wwwPrefix = regexp.MustCompile(`^www\d*\.`)
 
 // pagesJSONL is WACZ's pages/pages.jsonl: a header line, then the page.
 func pagesJSONL(m *Manifest) []byte {
