@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -151,11 +150,8 @@ bodies past --max-bytes are cut; the manifest's warnings say so.`,
 					}
 				}
 			}
-			var zipBuf bytes.Buffer
-			if err := b.WriteZip(&zipBuf, receipt); err != nil {
-				return err
-			}
-			if err := os.WriteFile(res.Bundle, zipBuf.Bytes(), 0o644); err != nil {
+			size, err := writeBundle(res.Bundle, b, receipt)
+			if err != nil {
 				return err
 			}
 			if err := os.WriteFile(filepath.Join(out, webcapture.ManifestName), b.ManifestJSON, 0o644); err != nil {
@@ -166,7 +162,7 @@ bodies past --max-bytes are cut; the manifest's warnings say so.`,
 					return err
 				}
 			} else {
-				printCapture(cmd.OutOrStdout(), res, zipBuf.Len())
+				printCapture(cmd.OutOrStdout(), res, size)
 				if res.Filing != nil {
 					printSubmitResult(cmd, *res.Filing)
 				}
@@ -244,7 +240,7 @@ func captureError(err error) error {
 	return fmt.Errorf("nothing captured: %w", err)
 }
 
-func printCapture(w io.Writer, r captureResult, size int) {
+func printCapture(w io.Writer, r captureResult, size int64) {
 	m := r.Manifest
 	fmt.Fprintf(w, "captured %s\n", m.URL)
 	if m.FinalURL != m.URL {
@@ -281,4 +277,30 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size such as 200MB", s)
 	}
 	return n * mult, nil
+}
+
+// writeBundle writes the bundle's zip to name through a temporary file
+// renamed at the end, so name is a whole bundle or absent. It returns the
+// zip's size.
+func writeBundle(name string, b *webcapture.Bundle, receipt []byte) (int64, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(name), ".capture-*.wacz")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp.Name())
+	if err := b.WriteZip(tmp, receipt); err != nil {
+		tmp.Close()
+		return 0, fmt.Errorf("write %s: %w", name, err)
+	}
+	st, err := tmp.Stat()
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write %s: %w", name, err)
+	}
+	return st.Size(), os.Rename(tmp.Name(), name)
 }
