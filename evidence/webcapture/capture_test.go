@@ -48,6 +48,9 @@ func TestCaptureTestSite(t *testing.T) {
 		!slices.Equal(m.Origins[0].IPs, []string{"127.0.0.1"}) || m.Origins[0].TLS.SystemRoots == "verified" {
 		t.Errorf("origins %+v (TLS %+v)", m.Origins, m.Origins[0].TLS)
 	}
+	if tl := m.Origins[0].TLS; tl.Subject != site.srv.Certificate().Subject.String() || tl.Protocol == "" {
+		t.Errorf("TLS %+v", tl)
+	}
 	if pemData := b.File(m.Origins[0].TLS.Chain); !bytes.Contains(pemData, []byte("BEGIN CERTIFICATE")) {
 		t.Errorf("chain file %s: %q", m.Origins[0].TLS.Chain, pemData)
 	}

@@ -96,6 +96,9 @@ func describeTraffic(ctx context.Context, b *Bundle, xs []*exchange, cfg Config,
 				}
 				t.Chain = fmt.Sprintf("%s%02d-%s.pem", certsDir, i, fileSafe(acc.url.Host))
 				b.add(t.Chain, pemBuf.Bytes())
+				// The whole names, from the certificate (the browser gives
+				// only the common names).
+				t.Subject, t.Issuer = chain[0].Subject.String(), chain[0].Issuer.String()
 				t.SystemRoots = systemRoots(chain, acc.url.Hostname())
 				if t.SystemRoots != "verified" {
 					pin := spki(chain[0])
