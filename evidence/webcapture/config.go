@@ -149,7 +149,8 @@ func (c *Config) flags(profile string) [][2]string {
 		{"disable-gpu", ""}, {"disable-extensions", ""}, {"disable-background-networking", ""},
 		{"disable-component-update", ""}, {"disable-sync", ""}, {"disable-quic", ""},
 		{"disable-default-apps", ""}, {"disable-breakpad", ""}, {"disable-client-side-phishing-detection", ""},
-		{"disable-dev-shm-usage", ""}, {"disable-features", "Translate,OptimizationHints,MediaRouter"},
+		{"disable-dev-shm-usage", ""}, {"disable-features", "Translate,OptimizationHints,OptimizationGuideModelDownloading,OptimizationHintsFetching,MediaRouter,DialMediaRouteProvider,AutofillServerCommunication,CertificateTransparencyComponentUpdater"},
+		{"disable-component-extensions-with-background-pages", ""}, {"disable-field-trial-config", ""}, {"no-pings", ""}, {"disable-domain-reliability", ""},
 		{"metrics-recording-only", ""}, {"safebrowsing-disable-auto-update", ""}, {"password-store", "basic"},
 		{"hide-scrollbars", ""}, {"mute-audio", ""}, {"force-color-profile", "srgb"},
 		{"window-size", fmt.Sprintf("%d,%d", c.Width, c.Height)},
@@ -158,7 +159,9 @@ func (c *Config) flags(profile string) [][2]string {
 	if c.Proxy == "" {
 		f = append(f, [2]string{"no-proxy-server", ""})
 	} else {
-		f = append(f, [2]string{"proxy-server", c.Proxy})
+		// Everything through the proxy named, loopback too (which Chromium
+		// otherwise never proxies).
+		f = append(f, [2]string{"proxy-server", c.Proxy}, [2]string{"proxy-bypass-list", "<-loopback>"})
 	}
 	if len(c.AcceptSPKI) > 0 {
 		f = append(f, [2]string{"ignore-certificate-errors-spki-list", strings.Join(c.AcceptSPKI, ",")})
