@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/courtledger/courtledger/crypto/checkpoint"
+	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/evidence"
 	"github.com/courtledger/courtledger/evidence/certificate"
 	"github.com/courtledger/courtledger/evidence/webcapture"
@@ -260,6 +262,33 @@ func TestCaptureRefuses(t *testing.T) {
 			t.Errorf("a failed capture wrote %s", out)
 		}
 	})
+}
+
+// A capture whose filing fails is still written (it is what was
+// captured), says it was not filed, and exits 1.
+func TestCaptureNotFiled(t *testing.T) {
+	url, pin := captureSite(t)
+	dir := t.TempDir()
+	key, _ := sm2.GenerateKey()
+	pemBytes, _ := key.MarshalPEM()
+	keyFile, trustFile := filepath.Join(dir, "platform.key.pem"), filepath.Join(dir, "trust.txt")
+	v, _ := checkpoint.NewVerifier("hangzhou.court.example/evidence", key.Public())
+	os.WriteFile(keyFile, pemBytes, 0o600)
+	os.WriteFile(trustFile, []byte(v.String()+"\n"), 0o644)
+	out := filepath.Join(dir, "capture")
+	// Nothing listens at the address loopback() returns once it is closed.
+	_, errs, err := as(t, tokPlatform, "capture", url, "--out", out, "--accept-spki", pin, "--submit", "--server", loopback(t),
+		"--trust", trustFile, "--platform", "esign.example", "--key", keyFile, "--timeout", "5s", "--attempt-timeout", "1s")
+	if code, _ := exitCode(err); code != exitError {
+		t.Fatalf("exit %d, error %v\n%s", code, err, errs)
+	}
+	if _, err := os.Stat(filepath.Join(out, bundleName)); err != nil {
+		t.Errorf("the capture was not written: %v", err)
+	}
+	c, err := readCapture(filepath.Join(out, bundleName))
+	if err != nil || c.Receipt != nil {
+		t.Errorf("bundle: %v, receipt %q", err, c.Receipt)
+	}
 }
 
 func TestParseSize(t *testing.T) {
