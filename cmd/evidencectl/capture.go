@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -106,6 +107,9 @@ bodies past --max-bytes are cut; the manifest's warnings say so.`,
 				return fmt.Errorf("%w: %s already holds a capture: give another --out", errUsage, out)
 			}
 			cfg.Software = "evidencectl capture"
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				cfg.Software += " (" + bi.Main.Path + " " + bi.Main.Version + ")"
+			}
 			cfg.Logger = slog.New(slog.DiscardHandler)
 			// The whole capture is bounded: the wait, then scrolling, the
 			// screenshot and reading the bodies.

@@ -87,7 +87,7 @@ func Capture(ctx context.Context, cfg Config) (*Bundle, error) {
 
 	b := &Bundle{}
 	m := &b.Manifest
-	m.Format, m.URL, m.Clock = Format, cfg.URL, "the capturing machine's clock; when filed, the court's receipt time is the trusted time"
+	m.Format, m.URL, m.Software, m.Clock = Format, cfg.URL, cfg.Software, "the capturing machine's clock; when filed, the court's receipt time is the trusted time"
 	m.Settings = Settings{Wait: cfg.Wait, WaitMax: cfg.WaitMax.String(), Viewport: fmt.Sprintf("%dx%d", cfg.Width, cfg.Height),
 		MaxBytes: cfg.MaxBytes, Proxy: cfg.Proxy, SPKI: slices.Clone(cfg.AcceptSPKI),
 		Profile: "fresh empty directory, removed after the capture; no extensions", Flags: recordedFlags}

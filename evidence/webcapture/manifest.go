@@ -42,6 +42,7 @@ type Manifest struct {
 	StartedAt  time.Time     `json:"started_at"`
 	FinishedAt time.Time     `json:"finished_at"`
 	Clock      string        `json:"clock"`
+	Software   string        `json:"software"` // the capturing program and its version
 	Browser    Browser       `json:"browser"`
 	Settings   Settings      `json:"settings"`
 	Page       PageInfo      `json:"page"`
