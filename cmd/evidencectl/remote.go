@@ -118,7 +118,7 @@ func (r *remote) connect(ctx context.Context, platform string, key *sm2.PrivateK
 
 func remoteCmds() []*cobra.Command {
 	r := &remote{}
-	cmds := []*cobra.Command{submitCmd(r), verifyCmd(r), certCmd(r), getCmd(r), lookupCmd(r), headCmd(r), proofCmd(r),
+	cmds := []*cobra.Command{submitCmd(r), captureCmd(r), verifyCmd(r), certCmd(r), getCmd(r), lookupCmd(r), headCmd(r), proofCmd(r),
 		clusterCmd(r), nodeCmd(r), platformCmd(r), auditCmd(r), alarmsCmd(r), syncCmd(r)}
 	for _, c := range cmds {
 		r.flags(c)
@@ -288,12 +288,8 @@ command line.`,
 			if _, err := readTrust(r.trust); err != nil {
 				return err
 			}
-			type job struct {
-				fileJob
-				fp evidence.Fingerprint
-			}
 			var (
-				jobs []job
+				jobs []filingJob
 				res  = submitResult{Filed: []receiptView{}, Unverified: []unverifiedFiling{}, Failed: []failedFiling{}, Skipped: []skipped{}}
 			)
 			if fingerprint != "" {
@@ -301,7 +297,7 @@ command line.`,
 				if err != nil {
 					return fmt.Errorf("%w: --fingerprint: %w", errUsage, err)
 				}
-				jobs = append(jobs, job{fileJob{"--fingerprint", title}, fp})
+				jobs = append(jobs, filingJob{fileJob: fileJob{"--fingerprint", title}, fp: fp})
 			} else {
 				files, skips, err := expand(args)
 				if err != nil {
@@ -317,110 +313,21 @@ command line.`,
 						res.Failed = append(res.Failed, failedFiling{f.Path, err.Error()})
 						continue
 					}
-					jobs = append(jobs, job{f, fp})
+					jobs = append(jobs, filingJob{fileJob: f, fp: fp})
 				}
 			}
 			ctx, cancel := withTimeout(r)
 			defer cancel()
-			if len(jobs) > 0 {
-				c, err := r.connect(ctx, platform, key, true)
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				bar := newBar(cmd, int64(len(jobs)), "filing")
-				subOf := func(j job) evidence.Submission {
-					t := title
-					if t == "" {
-						t = j.Title
-					}
-					rid := requestID
-					if rid == "" {
-						rid = "fp-" + hex.EncodeToString(j.fp[:16])
-					}
-					return evidence.Submission{RequestID: rid, Fingerprint: j.fp, Category: evidence.Category(category), Title: t}
-				}
-				// record files the outcome of one submission: rc, or err
-				// (a refusal with AlreadyExists of a derived request ID
-				// shows the earlier filing if it is of the same file).
-				record := func(j job, rid string, rc *evidence.Receipt, dup bool, err error) {
-					if status.Code(err) == codes.AlreadyExists && requestID == "" {
-						// Filed before under the derived request ID, at another
-						// time: show that filing if it is of the same file.
-						rc, err = c.Original(ctx, rid, j.fp)
-						dup = err == nil
-					}
-					var unverified *client.UnverifiedError
-					switch {
-					case errors.As(err, &unverified):
-						res.Unverified = append(res.Unverified, unverifiedFiling{j.Path, unverified.EvidenceID, plain(receiptError(unverified.Err).Error())})
-					case err != nil:
-						res.Failed = append(res.Failed, failedFiling{j.Path, describe(err).Error()})
-					default:
-						res.Filed = append(res.Filed, viewOf(rc, dup))
-					}
-					bar.Add(1)
-				}
-				single := jobs
-				if batchSize > 1 && requestID == "" && len(jobs) > 1 {
-					// Signed once per batch; what cannot be in a batch (a
-					// second file of the same content, so of the same
-					// request ID) is filed alone after.
-					var batched []job
-					batched, single = splitBatchable(jobs, func(j job) string { return subOf(j).RequestID })
-					for start := 0; start < len(batched); start += batchSize {
-						chunk := batched[start:min(start+batchSize, len(batched))]
-						subs := make([]evidence.Submission, len(chunk))
-						for i, j := range chunk {
-							subs[i] = subOf(j)
-						}
-						submitBatch(ctx, c, platform, subs, func(i int, rc *evidence.Receipt, dup bool, err error) {
-							record(chunk[i], subs[i].RequestID, rc, dup, err)
-						})
-					}
-				}
-				for _, j := range single {
-					sub := subOf(j)
-					s, err := c.Sign(sub)
-					if err != nil {
-						res.Failed = append(res.Failed, failedFiling{j.Path, err.Error()})
-						bar.Add(1)
-						continue
-					}
-					rc, dup, err := c.Submit(ctx, s)
-					record(j, sub.RequestID, rc, dup, err)
-				}
-				bar.Finish()
+			fl := filing{platform: platform, key: key, category: evidence.Category(category), title: title, requestID: requestID, batchSize: batchSize}
+			if err := fl.file(ctx, cmd, r, jobs, &res); err != nil {
+				return err
 			}
-			if jsonOutput(cmd) {
-				if err := printJSON(cmd.OutOrStdout(), res); err != nil {
-					return err
-				}
-			} else {
-				w := cmd.OutOrStdout()
-				for _, v := range res.Filed {
-					if v.Duplicate {
-						fmt.Fprintln(w, "(filed before: this is the original receipt)")
-					}
-					v.print(w)
-				}
-				for _, u := range res.Unverified {
-					fmt.Fprintf(w, "%s: evidence %s filed, but the receipt did not verify against your trust file: %s\n", u.Path, u.EvidenceID, u.Error)
-				}
-				for _, f := range res.Failed {
-					fmt.Fprintf(w, "%s: NOT filed: %s\n", f.Path, f.Error)
-				}
+			if err := printSubmitResult(cmd, res); err != nil {
+				return err
 			}
-			total := len(res.Filed) + len(res.Unverified)
-			switch {
-			case len(res.Failed) > 0:
-				return fmt.Errorf("%d of %d not filed (listed above); %d filed", len(res.Failed), len(res.Failed)+total, total)
-			case total == 0:
+			return submitOutcome(res, r.trust, func() error {
 				return fmt.Errorf("nothing filed: no file to file in %s (%d skipped, listed above)", strings.Join(args, " "), len(res.Skipped))
-			case len(res.Unverified) > 0:
-				return fmt.Errorf("%w: %d of %d (evidence IDs above); check the court's key in %s", errUnverified, len(res.Unverified), total, r.trust)
-			}
-			return nil
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -434,6 +341,140 @@ command line.`,
 	cmd.MarkFlagRequired("platform")
 	cmd.MarkFlagRequired("key")
 	return cmd
+}
+
+// filingJob is one fingerprint to file: of a file, of --fingerprint, or of
+// a capture's manifest.
+type filingJob struct {
+	fileJob
+	fp       evidence.Fingerprint
+	metadata map[string]string // filed with the submission
+}
+
+// filing is how submit, and capture --submit, file fingerprints.
+type filing struct {
+	platform  string
+	key       *sm2.PrivateKey
+	category  evidence.Category
+	title     string // for every job if set; else each job's own
+	requestID string // for every job if set; else derived from each fingerprint
+	batchSize int
+}
+
+// file files jobs with the court behind r and adds each outcome to res:
+// filed (receipt verified), unverified, or failed with why.
+func (f filing) file(ctx context.Context, cmd *cobra.Command, r *remote, jobs []filingJob, res *submitResult) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	c, err := r.connect(ctx, f.platform, f.key, true)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	bar := newBar(cmd, int64(len(jobs)), "filing")
+	subOf := func(j filingJob) evidence.Submission {
+		t := f.title
+		if t == "" {
+			t = j.Title
+		}
+		rid := f.requestID
+		if rid == "" {
+			rid = "fp-" + hex.EncodeToString(j.fp[:16])
+		}
+		return evidence.Submission{RequestID: rid, Fingerprint: j.fp, Category: f.category, Title: t, Metadata: j.metadata}
+	}
+	// record files the outcome of one submission: rc, or err
+	// (a refusal with AlreadyExists of a derived request ID
+	// shows the earlier filing if it is of the same file).
+	record := func(j filingJob, rid string, rc *evidence.Receipt, dup bool, err error) {
+		if status.Code(err) == codes.AlreadyExists && f.requestID == "" {
+			// Filed before under the derived request ID, at another
+			// time: show that filing if it is of the same file.
+			rc, err = c.Original(ctx, rid, j.fp)
+			dup = err == nil
+		}
+		var unverified *client.UnverifiedError
+		switch {
+		case errors.As(err, &unverified):
+			res.Unverified = append(res.Unverified, unverifiedFiling{j.Path, unverified.EvidenceID, plain(receiptError(unverified.Err).Error())})
+		case err != nil:
+			res.Failed = append(res.Failed, failedFiling{j.Path, describe(err).Error()})
+		default:
+			res.Filed = append(res.Filed, viewOf(rc, dup))
+		}
+		bar.Add(1)
+	}
+	single := jobs
+	if f.batchSize > 1 && f.requestID == "" && len(jobs) > 1 {
+		// Signed once per batch; what cannot be in a batch (a
+		// second file of the same content, so of the same
+		// request ID) is filed alone after.
+		var batched []filingJob
+		batched, single = splitBatchable(jobs, func(j filingJob) string { return subOf(j).RequestID })
+		for start := 0; start < len(batched); start += f.batchSize {
+			chunk := batched[start:min(start+f.batchSize, len(batched))]
+			subs := make([]evidence.Submission, len(chunk))
+			for i, j := range chunk {
+				subs[i] = subOf(j)
+			}
+			submitBatch(ctx, c, f.platform, subs, func(i int, rc *evidence.Receipt, dup bool, err error) {
+				record(chunk[i], subs[i].RequestID, rc, dup, err)
+			})
+		}
+	}
+	for _, j := range single {
+		sub := subOf(j)
+		s, err := c.Sign(sub)
+		if err != nil {
+			res.Failed = append(res.Failed, failedFiling{j.Path, err.Error()})
+			bar.Add(1)
+			continue
+		}
+		rc, dup, err := c.Submit(ctx, s)
+		record(j, sub.RequestID, rc, dup, err)
+	}
+	bar.Finish()
+	return nil
+}
+
+// printSubmitResult prints what was filed, unverified and not filed.
+func printSubmitResult(cmd *cobra.Command, res submitResult) error {
+	if jsonOutput(cmd) {
+		if err := printJSON(cmd.OutOrStdout(), res); err != nil {
+			return err
+		}
+	} else {
+		w := cmd.OutOrStdout()
+		for _, v := range res.Filed {
+			if v.Duplicate {
+				fmt.Fprintln(w, "(filed before: this is the original receipt)")
+			}
+			v.print(w)
+		}
+		for _, u := range res.Unverified {
+			fmt.Fprintf(w, "%s: evidence %s filed, but the receipt did not verify against your trust file: %s\n", u.Path, u.EvidenceID, u.Error)
+		}
+		for _, f := range res.Failed {
+			fmt.Fprintf(w, "%s: NOT filed: %s\n", f.Path, f.Error)
+		}
+	}
+	return nil
+}
+
+// submitOutcome is the error submit exits with: anything not filed, nothing
+// filed (none()), or a receipt that did not verify against trust.
+func submitOutcome(res submitResult, trust string, none func() error) error {
+	total := len(res.Filed) + len(res.Unverified)
+	switch {
+	case len(res.Failed) > 0:
+		return fmt.Errorf("%d of %d not filed (listed above); %d filed", len(res.Failed), len(res.Failed)+total, total)
+	case total == 0:
+		return none()
+	case len(res.Unverified) > 0:
+		return fmt.Errorf("%w: %d of %d (evidence IDs above); check the court's key in %s", errUnverified, len(res.Unverified), total, trust)
+	}
+	return nil
 }
 
 // splitBatchable puts aside, to be filed alone, every job whose request ID
