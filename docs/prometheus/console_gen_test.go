@@ -110,8 +110,8 @@ new PromConsole.Graph({
   height: 150,
   xTitle: "",
   yUnits: %s,
-  yAxisFormatter: PromConsole.NumberFormatter.%s,
-  yHoverFormatter: PromConsole.NumberFormatter.%s,
+  yAxisFormatter: courtledgerNumber(PromConsole.NumberFormatter.%s),
+  yHoverFormatter: courtledgerNumber(PromConsole.NumberFormatter.%s),
 });
 </script>
 </div>
