@@ -132,7 +132,7 @@ func jsString(s string) string {
 }
 
 func htmlText(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "{{", "{&#123;").Replace(s)
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "{{", "{&#123;", "}}", "}&#125;").Replace(s)
 }
 
 // The console is what consoleFromGrafana makes of the Grafana dashboard
@@ -196,4 +196,26 @@ func TestConsoleEscapesTemplateActions(t *testing.T) {
 	if _, err := consoleFromGrafana([]byte(`{"panels":[{"title":"x","fieldConfig":{"defaults":{"unit":"furlongs"}},"targets":[{"expr":"up"}]}]}`)); err == nil {
 		t.Error("a unit the console cannot show was accepted")
 	}
+}
+
+// Whatever dashboard JSON it is given, the generator does not panic, and
+// a console it writes holds no Go template action but its own: a query,
+// title or legend cannot run code in Prometheus's template engine.
+func FuzzConsoleFromGrafana(f *testing.F) {
+	if raw, err := os.ReadFile(grafanaFile); err == nil {
+		f.Add(raw)
+	}
+	f.Add([]byte(`{"panels":[{"id":1,"title":"{{ x }}","gridPos":{"w":8},"targets":[{"expr":"up{{ .Params }}","legendFormat":"{{node}}"}]}]}`))
+	f.Add([]byte(`{"panels":[{"title":"}}{{","gridPos":{"y":-1,"w":99},"targets":[{"expr":"}}}"}]}]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		out, err := consoleFromGrafana(raw)
+		if err != nil {
+			return
+		}
+		s := string(out)
+		own := strings.Count(s, `{{ template "cl_`) + 1 // and the header comment
+		if open, closing := strings.Count(s, "{{"), strings.Count(s, "}}"); open != own || closing != own {
+			t.Fatalf("%d {{ and %d }}, want %d of each:\n%s", open, closing, own, s)
+		}
+	})
 }
