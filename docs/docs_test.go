@@ -361,14 +361,14 @@ retry:
 	}
 }
 
-// freeBase is a --base-port whose 27 ports (Raft, gRPC and REST of nine
-// nodes) are free now.
+// freeBase is a --base-port whose 36 ports (Raft, gRPC, REST and metrics
+// of nine nodes) are free now.
 func freeBase(t *testing.T) int {
 	t.Helper()
 	for range 100 {
 		base := 20000 + rand.IntN(1000)*10
 		free := true
-		for _, off := range []int{0, 1000, 2000} {
+		for _, off := range []int{0, 5, 1000, 2000} { // metrics: Raft + 5
 			for c := range 3 {
 				for n := range 3 {
 					ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+off+10*c+n))

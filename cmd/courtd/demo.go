@@ -90,9 +90,9 @@ every court; later runs reuse the keys and the data. Ctrl-C stops it.`,
 }
 
 type demoNode struct {
-	court, id        string
-	grpc, http, raft string
-	node             *court.Node
+	court, id                 string
+	grpc, http, raft, metrics string
+	node                      *court.Node
 }
 
 type demo struct {
@@ -129,6 +129,14 @@ func demoPorts(base, court, node int) (raft, grpc, http string) {
 	return fmt.Sprintf("127.0.0.1:%d", p), fmt.Sprintf("127.0.0.1:%d", p+1000), fmt.Sprintf("127.0.0.1:%d", p+2000)
 }
 
+// demoMetricsPort is where a demo node serves /metrics without
+// credentials (metrics_addr), for a Prometheus server to scrape: its Raft
+// port + 5, in the gap between the courts' Raft ports, so that the demo
+// keeps to the ports it used before (base to base+2022).
+func demoMetricsPort(base, court, node int) string {
+	return fmt.Sprintf("127.0.0.1:%d", base+10*court+node+5)
+}
+
 // checkDemoPorts makes sure the demo can listen on every port it uses,
 // by listening on each (and closing them all again).
 func checkDemoPorts(base int) error {
@@ -151,7 +159,7 @@ func checkDemoPorts(base int) error {
 	for ci := range demoCourts {
 		for i := range 3 {
 			raft, grpc, http := demoPorts(base, ci, i)
-			for _, addr := range []string{raft, grpc, http} {
+			for _, addr := range []string{raft, grpc, http, demoMetricsPort(base, ci, i)} {
 				ln, err := net.Listen("tcp", addr)
 				if err != nil {
 					return fmt.Errorf("cannot listen on %s (is another courtd demo running?): %w; stop it, or give this one other ports with --base-port (the demo uses %d to %d)",
@@ -247,6 +255,7 @@ func startDemo(dir string, base int, insecure bool, log *slog.Logger) (*demo, er
 		}
 		for i, p := range peers {
 			_, _, httpAddr := demoPorts(base, ci, i)
+			metricsAddr := demoMetricsPort(base, ci, i)
 			sec, err := d.sec.node(c.id, p.NodeID)
 			if err != nil {
 				d.stop()
@@ -254,7 +263,7 @@ func startDemo(dir string, base int, insecure bool, log *slog.Logger) (*demo, er
 			}
 			n, err := court.Start(court.Config{
 				Court: c.id, NodeID: p.NodeID, DataDir: filepath.Join(dir, "data", p.NodeID),
-				RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr, HTTPAddr: httpAddr, CourtKey: keys[ci],
+				RaftAddr: p.RaftAddr, GRPCAddr: p.GRPCAddr, HTTPAddr: httpAddr, MetricsAddr: metricsAddr, CourtKey: keys[ci],
 				Peers: peers, Bootstrap: true, Fast: false, Logger: log, Courts: others(ci), Security: sec,
 				PublicURL: demoPublicURL(base, ci, insecure), TSA: []court.TSAConfig{tsaCfg},
 			})
@@ -262,7 +271,7 @@ func startDemo(dir string, base int, insecure bool, log *slog.Logger) (*demo, er
 				d.stop()
 				return nil, fmt.Errorf("%s node %s: %w", c.name, p.NodeID, err)
 			}
-			d.nodes = append(d.nodes, &demoNode{court: c.id, id: p.NodeID, grpc: p.GRPCAddr, http: httpAddr, raft: p.RaftAddr, node: n})
+			d.nodes = append(d.nodes, &demoNode{court: c.id, id: p.NodeID, grpc: p.GRPCAddr, http: httpAddr, raft: p.RaftAddr, metrics: metricsAddr, node: n})
 		}
 	}
 	// The trust file carries the TSA's root too: `evidencectl cert verify`
@@ -351,7 +360,7 @@ func (d *demo) print(w io.Writer) {
 		fmt.Fprintf(w, "%s court  %s\n", c.name, c.id)
 		for _, n := range d.nodes {
 			if n.court == c.id {
-				fmt.Fprintf(w, "  node %-5s gRPC %s  REST %s://%s\n", n.id, n.grpc, scheme, n.http)
+				fmt.Fprintf(w, "  node %-5s gRPC %s  REST %s://%s  metrics http://%s/metrics\n", n.id, n.grpc, scheme, n.http, n.metrics)
 			}
 		}
 	}

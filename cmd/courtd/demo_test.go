@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,5 +185,37 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out after %v waiting for %s", limit, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Every demo node serves /metrics in plain HTTP on the address the demo
+// prints, its own metrics (court and node labels), for a Prometheus
+// server to scrape (docs/operations.md, "Dashboard").
+func TestDemoServesMetrics(t *testing.T) {
+	dir := t.TempDir()
+	base := freeDemoBase(t)
+	d, err := startDemo(dir, base, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.stop()
+	var printed strings.Builder
+	d.print(&printed)
+	for _, n := range d.nodes {
+		url := "http://" + n.metrics + "/metrics"
+		if !strings.Contains(printed.String(), url) {
+			t.Errorf("the demo does not print %s's metrics address %s:\n%s", n.id, url, printed.String())
+		}
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Errorf("%s: %v", n.id, err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := fmt.Sprintf(`courtledger_ledger_size{court=%q,node=%q}`, n.court, n.id)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("%s: GET %s: %s, no %s in:\n%.500s", n.id, url, resp.Status, want, body)
+		}
 	}
 }

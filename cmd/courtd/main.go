@@ -4,6 +4,7 @@
 //	courtd demo [--dir DIR]            Hangzhou, Beijing and Guangzhou, 3 nodes each, on loopback
 //	courtd keygen --court ID PREFIX    a court signing key (first, or next in a rotation)
 //	courtd init --spec FILE --out DIR   keys, certificates, tokens, node.yaml, systemd units of a deployment
+//	courtd status --config node.yaml   every node of the court in one table (with an admin's --cert)
 //
 // Exit codes: 0 after a clean shutdown (SIGINT, SIGTERM); 1 on an error;
 // 2 on a wrong command line.
@@ -47,7 +48,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(runCmd(), demoCmd(), devcaCmd(), tokenCmd(), keygenCmd())
 	root.AddCommand(tsaCmd())
 	root.AddCommand(backupCmd(), restoreCmd(), recoverCmd())
-	root.AddCommand(initCmd())
+	root.AddCommand(initCmd(), statusCmd())
 	return root
 }
 

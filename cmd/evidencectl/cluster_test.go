@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/courtledger/courtledger/internal/clusterstatus"
 )
 
 // cluster status shows every node of the court, each as it sees itself,
@@ -12,13 +14,13 @@ import (
 func TestClusterStatusTable(t *testing.T) {
 	nw := startNetwork(t)
 	hz := nw.courts[hzCourt]
-	status := func() (clusterView, string) {
+	status := func() (clusterstatus.View, string) {
 		t.Helper()
 		out, errs, err := as(t, tokAdmin, "cluster", "status", "--json", "--server", hz.grpc())
 		if err != nil {
 			t.Fatalf("cluster status: %v\n%s", err, errs)
 		}
-		var v clusterView
+		var v clusterstatus.View
 		if err := json.Unmarshal([]byte(out), &v); err != nil {
 			t.Fatalf("--json: %v\n%s", err, out)
 		}
