@@ -47,17 +47,7 @@ func TestBackupWriteLatency(t *testing.T) {
 		return fi.Size()
 	}
 	// Fill with full batches of entries with long titles, signed on every core.
-	title := strings.Repeat("证", evidence.MaxTitleBytes/3-8)
-	sub := func(req string) SignedSubmission {
-		s := c.submission("esign.example", req, []byte(req))
-		s.Submission.Title = title
-		sig, err := s.Submission.Sign(c.platform)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Signature = sig
-		return s
-	}
+	sub := func(req string) SignedSubmission { return c.longSubmission(t, req) }
 	start := time.Now()
 	for b := 0; ledgerBytes() < int64(mb)<<20; b++ {
 		batch := make([]SignedSubmission, 1024)
@@ -170,19 +160,10 @@ func TestBackupDoesNotStallCommits(t *testing.T) {
 	c := inmemClusterWith(t, 3, func(cfg *Config) { cfg.TrailingLogs = 0 })
 	c.registerPlatform("esign.example")
 	leader := c.waitLeader()
-	title := strings.Repeat("证", evidence.MaxTitleBytes/3-8)
 	batch := func(tag string, n int) []SignedSubmission {
 		subs := make([]SignedSubmission, n)
 		for i := range subs {
-			req := fmt.Sprintf("%s-%d", tag, i)
-			s := c.submission("esign.example", req, []byte(req))
-			s.Submission.Title = title
-			sig, err := s.Submission.Sign(c.platform)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.Signature = sig
-			subs[i] = s
+			subs[i] = c.longSubmission(t, fmt.Sprintf("%s-%d", tag, i))
 		}
 		return subs
 	}
@@ -264,4 +245,17 @@ func leaderIDOf(c *testCluster, l *Ledger) string {
 		}
 	}
 	return ""
+}
+
+// longSubmission is a submission of esign.example with the longest title
+// allowed, so that few entries make a large ledger.
+func (c *testCluster) longSubmission(t testing.TB, req string) SignedSubmission {
+	s := c.submission("esign.example", req, []byte(req))
+	s.Submission.Title = strings.Repeat("证", evidence.MaxTitleBytes/3-8)
+	sig, err := s.Submission.Sign(c.platform)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Signature = sig
+	return s
 }
