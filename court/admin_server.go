@@ -34,7 +34,7 @@ func (s *adminServer) GetClusterStatus(ctx context.Context, _ *pb.GetClusterStat
 		HeadAgeSeconds: -1, DiskFreeBytes: int64(diskFree(s.n.cfg.DataDir)),
 	}
 	if fi, err := os.Stat(filepath.Join(s.n.cfg.DataDir, "ledger.db")); err == nil {
-		out.LedgerBytes = uint64(fi.Size())
+		out.LedgerBytes = diskBytes(fi)
 	}
 	if head, err := s.n.ledger.LatestHead(); err == nil && !head.Head.Time.IsZero() {
 		out.HeadAgeSeconds = time.Since(head.Head.Time).Seconds()

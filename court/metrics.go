@@ -1,6 +1,7 @@
 package court
 
 import (
+	"os"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -107,6 +108,16 @@ func b2f(b bool) float64 {
 
 // diskFree is the space left for the data directory's file system, -1 if
 // it cannot be read.
+// diskBytes is what a file takes on disk: bbolt grows the ledger file 16 MiB
+// ahead of its pages, and the part never written holds no blocks, so the
+// length would overstate a small ledger up to 16 MiB.
+func diskBytes(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return min(uint64(st.Blocks)*512, uint64(fi.Size()))
+	}
+	return uint64(fi.Size())
+}
+
 func diskFree(dir string) float64 {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {

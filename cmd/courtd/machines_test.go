@@ -107,8 +107,16 @@ func TestNineMachines(t *testing.T) {
 	opNS := machine("operator", "10.9.0.1")
 	op := filepath.Join(out, "operator")
 	env := []string{"EVIDENCECTL_CA=" + filepath.Join(op, "ca.pem"), "EVIDENCECTL_TRUST=" + filepath.Join(op, "trust.txt")}
+	var last string // the operator's last output, shown if the test fails
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the operator's last command printed:\n%s", last)
+		}
+	})
 	opRun := func(args ...string) (string, int) {
-		return run(t, env, "ip", append([]string{"netns", "exec", opNS, ctl}, args...)...)
+		o, code := run(t, env, "ip", append([]string{"netns", "exec", opNS, ctl}, args...)...)
+		last = fmt.Sprintf("evidencectl %s: exit %d\n%s", strings.Join(args, " "), code, o)
+		return o, code
 	}
 	admin := "--cert=" + filepath.Join(op, "admin.pem")
 	first := func(c specCourt) string { return c.Nodes[0].addr(c.Nodes[0].GRPC) }
@@ -116,7 +124,7 @@ func TestNineMachines(t *testing.T) {
 	// Section 4, as the operator.
 	waitForProc(t, "Hangzhou's three nodes ready", procs["hz-1"], func() bool {
 		o, code := opRun("cluster", "status", "--server", "10.0.0.1:8100", admin)
-		return code == 0 && strings.Count(o, " ready") >= 3
+		return code == 0 && strings.Count(o, " yes\n") >= 3
 	})
 	for _, c := range s.Courts {
 		waitForProc(t, "platform registered at "+c.ID, procs[c.Nodes[0].Name], func() bool {

@@ -175,7 +175,8 @@ type GetClusterStatusResponse struct {
 	// corruptions counts the corrupt records the answering node has found
 	// in its ledger since it started.
 	Corruptions uint64 `protobuf:"varint,13,opt,name=corruptions,proto3" json:"corruptions,omitempty"`
-	// ledger_bytes is the size of the answering node's ledger file.
+	// ledger_bytes is what the answering node's ledger file takes on disk
+	// (its allocated blocks: bbolt grows the file ahead of what it writes).
 	LedgerBytes uint64 `protobuf:"varint,14,opt,name=ledger_bytes,json=ledgerBytes,proto3" json:"ledger_bytes,omitempty"`
 	// head_age_seconds is how long ago (by the answering node's clock) the
 	// court signed the newest head this node holds; -1 when it holds none.
