@@ -133,6 +133,33 @@ func TestNineMachines(t *testing.T) {
 			return code == 0
 		})
 	}
+	// Prometheus, on the operator's machine, with the configuration init
+	// wrote and the alert rules beside it: valid, and every target answers.
+	cfg := filepath.Join(op, "prometheus.yml")
+	if rules, err := os.ReadFile("../../docs/prometheus/alerts.yml"); err != nil {
+		t.Fatal(err)
+	} else {
+		os.WriteFile(filepath.Join(op, "alerts.yml"), rules, 0o644)
+	}
+	if promtool, err := exec.LookPath("promtool"); err == nil {
+		if o, code := run(t, nil, promtool, "check", "config", cfg); code != 0 {
+			t.Fatalf("promtool check config %s: exit %d: %s", cfg, code, o)
+		}
+	}
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := regexp.MustCompile(`"(10\.[0-9.]+:9464)"`).FindAllStringSubmatch(string(b), -1)
+	if len(targets) != 9 {
+		t.Fatalf("%d targets in %s, want 9:\n%s", len(targets), cfg, b)
+	}
+	for _, tg := range targets {
+		o, code := run(t, nil, "ip", "netns", "exec", opNS, "curl", "-fsS", "http://"+tg[1]+"/metrics")
+		if code != 0 || !strings.Contains(o, "courtledger_ready{") {
+			t.Fatalf("scrape %s from the operator's machine: exit %d: %.300s", tg[1], code, o)
+		}
+	}
 	if o, code := opRun("sync", "status", "--server", "10.0.0.1:8100", admin); code != 0 {
 		t.Fatalf("sync status: exit %d: %s", code, o)
 	}
