@@ -1,11 +1,12 @@
-package webcapture
+package bundle
 
 import (
 	"archive/zip"
 	"bytes"
 	"encoding/hex"
 	"errors"
-	"image/color"
+	"image"
+	"image/png"
 	"strings"
 	"testing"
 	"time"
@@ -20,14 +21,14 @@ func testBundle(t testing.TB) *Bundle {
 	at := time.Date(2026, 12, 4, 4, 0, 0, 0, time.UTC)
 	b := &Bundle{Manifest: Manifest{Format: Format, URL: "https://shop.example/item/1", FinalURL: "https://shop.example/item/1",
 		Title: "商品", StartedAt: at, FinishedAt: at.Add(3 * time.Second), Warnings: []string{}}}
-	b.add(ScreenshotName, pngOf(t, 8, 8, color.Gray{Y: 128}))
-	b.add(DOMName, []byte("<html><body>侵权商品</body></html>"))
-	b.add(HARName, []byte(`{"log":{"version":"1.2"}}`))
-	b.add(WARCName, []byte("not really a warc, but bytes all the same"))
-	b.add(CDXJName, []byte("example,shop)/item/1 20261204040000 {}\n"))
-	b.add(PagesName, pagesJSONL(&b.Manifest))
-	b.add(certsDir+"00-shop.example.pem", []byte("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"))
-	if err := b.seal("test"); err != nil {
+	b.Add(ScreenshotName, pngOf(t))
+	b.Add(DOMName, []byte("<html><body>侵权商品</body></html>"))
+	b.Add(HARName, []byte(`{"log":{"version":"1.2"}}`))
+	b.Add(WARCName, []byte("not really a warc, but bytes all the same"))
+	b.Add(CDXJName, []byte("example,shop)/item/1 20261204040000 {}\n"))
+	b.Add(PagesName, []byte(`{"format":"json-pages-1.0","id":"pages"}`+"\n"))
+	b.Add(CertsDir+"00-shop.example.pem", []byte("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"))
+	if err := b.Seal("test"); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -255,15 +256,16 @@ func FuzzParseManifest(f *testing.F) {
 
 func sm3Of(s string) []byte { d := sm3.Sum([]byte(s)); return d[:] }
 
-func TestSURT(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"https://www.Example.com/A/b.html", "com,example)/a/b.html"},
-		{"https://shop.example.cn:8443/item?b=2&a=1", "cn,example,shop:8443)/item?a=1&b=2"},
-		{"http://127.0.0.1:80/", "1,0,0,127)/"},
-		{"https://www2.example.org", "org,example)/"},
-	} {
-		if got := surt(tc.in); got != tc.want {
-			t.Errorf("surt(%q) = %q, want %q", tc.in, got, tc.want)
-		}
+// pngOf is a small grey PNG, as a screenshot.
+func pngOf(t testing.TB) []byte {
+	t.Helper()
+	img := image.NewGray(image.Rect(0, 0, 8, 8))
+	for i := range img.Pix {
+		img.Pix[i] = 128
 	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
