@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"strings"
 	"time"
@@ -307,4 +308,24 @@ type dpResource struct {
 	Path  string `json:"path"`
 	Hash  string `json:"hash"`
 	Bytes int64  `json:"bytes"`
+}
+
+// ReadFile returns one file of a bundle's zip, of at most limit bytes. It
+// checks nothing against the manifest: call it on a bundle Read found
+// sound, for a file to show (the screenshot on the court's web page).
+func ReadFile(r io.ReaderAt, size int64, name string, limit int64) ([]byte, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	for _, f := range zr.File {
+		if f.Name == name {
+			b, err := readBounded(f, limit)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
 }

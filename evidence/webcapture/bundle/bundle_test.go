@@ -7,6 +7,7 @@ import (
 	"errors"
 	"image"
 	"image/png"
+	"io/fs"
 	"strings"
 	"testing"
 	"time"
@@ -268,4 +269,52 @@ func pngOf(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+func TestReadFile(t *testing.T) {
+	b := testBundle(t)
+	z := zipOf(t, b, nil)
+	shot := b.File(ScreenshotName)
+	for _, tc := range []struct {
+		name, file string
+		zip        []byte
+		limit      int64
+		want       []byte
+		err        error  // errors.Is, or nil
+		msg        string // in the error, or ""
+	}{
+		{"screenshot", ScreenshotName, z, 1 << 20, shot, nil, ""},
+		{"exactly the limit", ScreenshotName, z, int64(len(shot)), shot, nil, ""},
+		{"over the limit", ScreenshotName, z, int64(len(shot)) - 1, nil, nil, "at most"},
+		{"absent", "capture/none.png", z, 1 << 20, nil, fs.ErrNotExist, ""},
+		{"not a zip", ScreenshotName, []byte("%PDF-1.7"), 1 << 20, nil, ErrMalformed, ""},
+		{"inflates past its header", DOMName, bomb(t, b), 1 << 20, nil, nil, "bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ReadFile(bytes.NewReader(tc.zip), int64(len(tc.zip)), tc.file, tc.limit)
+			switch {
+			case tc.want != nil:
+				if err != nil || !bytes.Equal(got, tc.want) {
+					t.Fatalf("got %d bytes, %v; want %d bytes", len(got), err, len(tc.want))
+				}
+			case err == nil:
+				t.Fatalf("got %d bytes, no error", len(got))
+			case tc.err != nil && !errors.Is(err, tc.err):
+				t.Fatalf("error %v, want %v", err, tc.err)
+			case !strings.Contains(err.Error(), tc.msg):
+				t.Fatalf("error %v, want %q in it", err, tc.msg)
+			}
+		})
+	}
+}
+
+func FuzzReadFile(f *testing.F) {
+	f.Add(zipOf(f, testBundle(f), nil))
+	f.Add(rezip(f, []entry{{ScreenshotName, []byte("png")}}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := ReadFile(bytes.NewReader(data), int64(len(data)), ScreenshotName, 1<<10)
+		if err == nil && len(got) > 1<<10 {
+			t.Fatalf("%d bytes past the limit", len(got))
+		}
+	})
 }
