@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/courtledger/courtledger/evidence/webcapture"
+	wcbundle "github.com/courtledger/courtledger/evidence/webcapture/bundle"
 )
 
 // TestBrowserCaptureBundle: a web capture bundle (evidencectl capture of a
@@ -174,4 +178,65 @@ func TestBrowserCaptureBundle(t *testing.T) {
 			}
 		}
 	})
+}
+
+// BenchmarkBrowserCaptureBundle: from the click to the verdict for a
+// capture bundle of 100 MiB (a random WARC, stored), checked file by file
+// in the page's verifier; the first run includes loading the verifier.
+// Run it with
+//
+//	go test -run '^$' -bench BrowserCaptureBundle -benchtime 3x ./cmd/evidencectl/
+func BenchmarkBrowserCaptureBundle(b *testing.B) {
+	nw := startNetwork(b)
+	hzURL := "https://" + nw.courts[hzCourt].https[0]
+	at := time.Date(2026, 12, 4, 4, 0, 0, 0, time.UTC)
+	bd := &wcbundle.Bundle{Manifest: wcbundle.Manifest{Format: wcbundle.Format, URL: "https://shop.example/big", FinalURL: "https://shop.example/big",
+		StartedAt: at, FinishedAt: at.Add(time.Second), Warnings: []string{}}}
+	warc := make([]byte, 100<<20)
+	rand.Read(warc)
+	var shot bytes.Buffer
+	png.Encode(&shot, image.NewGray(image.Rect(0, 0, 1280, 2000)))
+	bd.Add(wcbundle.WARCName, warc)
+	bd.Add(wcbundle.ScreenshotName, shot.Bytes())
+	if err := bd.Seal("bench"); err != nil {
+		b.Fatal(err)
+	}
+	var z bytes.Buffer
+	if err := bd.WriteZip(&z, nil); err != nil {
+		b.Fatal(err)
+	}
+	file := filepath.Join(b.TempDir(), "big.wacz")
+	writeTestFile(b, file, z.Bytes())
+	ctx := newBrowser(b)
+	if err := chromedp.Do(ctx, chromedp.Navigate(hzURL+"/"), chromedp.WaitReady(`body[data-ready="true"]`),
+		chromedp.SetUploadFiles("#file", []string{file})); err != nil {
+		b.Fatal(err)
+	}
+	var inPage []string
+	b.ResetTimer()
+	for range b.N {
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.getElementById('result').replaceChildren(), '')`, chromedp.EvalAsValue)); err != nil {
+			b.Fatal(err)
+		}
+		if err := chromedp.Do(ctx, chromedp.Click("#verify-button")); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('#result .verdict') !== null`, chromedp.WithPollingTimeout(5*time.Minute))); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		ms, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.getElementById('capture') || {dataset: {}}).dataset.ms || 'none'`, chromedp.EvalAsValue))
+		if err != nil {
+			b.Fatal(err)
+		}
+		inPage = append(inPage, ms)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#result .verdict').dataset.verdict + ' ' + (document.getElementById('capture') || {dataset: {}}).dataset.kind`, chromedp.EvalAsValue))
+	if err != nil || v != "VERDICT_NOT_RECORDED bundle" {
+		b.Fatalf("verdict %q, %v", v, err)
+	}
+	b.Logf("bundle of %d bytes; the verifier's check alone, ms: %s", z.Len(), strings.Join(inPage, " "))
+	b.ReportMetric(float64(z.Len())/(b.Elapsed().Seconds()/float64(b.N))/1e6, "MB/s")
 }
