@@ -217,18 +217,18 @@ func Capture(ctx context.Context, cfg Config) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.add(WARCName, warcData)
-	b.add(CDXJName, cdxj)
+	b.Add(WARCName, warcData)
+	b.Add(CDXJName, cdxj)
 	har, err := writeHAR(xs, m, cfg.Software)
 	if err != nil {
 		return nil, err
 	}
-	b.add(HARName, har)
-	b.add(PagesName, pagesJSONL(m))
+	b.Add(HARName, har)
+	b.Add(PagesName, pagesJSONL(m))
 	if m.Warnings == nil {
 		m.Warnings = []string{}
 	}
-	if err := b.seal(cfg.Software); err != nil {
+	if err := b.Seal(cfg.Software); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -30,5 +30,7 @@
 // fixes every other file's bytes through their SM3s. Read checks a bundle
 // against its manifest: a file changed, missing or added is a Mismatch;
 // a zip that is not a sound bundle is Malformed. docs/formats.md
-// ("Web capture bundle") is the specification.
+// ("Web capture bundle") is the specification. The bundle and its reader
+// are package bundle (evidence/webcapture/bundle), which builds without a
+// browser; the names here are aliases of its.
 package webcapture

@@ -16,6 +16,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/courtledger/courtledger/evidence/webcapture/bundle"
 )
 
 // describeTraffic fills the manifest's page, redirects, origins (with
@@ -94,8 +96,8 @@ func describeTraffic(ctx context.Context, b *Bundle, xs []*exchange, cfg Config,
 				for _, c := range chain {
 					pem.Encode(&pemBuf, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 				}
-				t.Chain = fmt.Sprintf("%s%02d-%s.pem", certsDir, i, fileSafe(acc.url.Host))
-				b.add(t.Chain, pemBuf.Bytes())
+				t.Chain = fmt.Sprintf("%s%02d-%s.pem", bundle.CertsDir, i, fileSafe(acc.url.Host))
+				b.Add(t.Chain, pemBuf.Bytes())
 				// The whole names, from the certificate (the browser gives
 				// only the common names).
 				t.Subject, t.Issuer = chain[0].Subject.String(), chain[0].Issuer.String()

@@ -60,7 +60,7 @@ func capturePage(ctx context.Context, b *Bundle, cfg Config, warn func(string, .
 			dom = dom[:cfg.MaxBytes]
 		}
 	}
-	b.add(DOMName, []byte(dom))
+	b.Add(DOMName, []byte(dom))
 
 	cfg.Logger.DebugContext(ctx, "capture: DOM", "bytes", len(dom))
 	lm, err := chromedp.Call(ctx, page.GetLayoutMetrics, cdp.Empty{})
@@ -87,7 +87,7 @@ func capturePage(ctx context.Context, b *Bundle, cfg Config, warn func(string, .
 		return fmt.Errorf("screenshot: not a PNG: %w", err)
 	}
 	m.Page.Width, m.Page.Height = int64(img.Width), int64(img.Height)
-	b.add(ScreenshotName, shot.Data)
+	b.Add(ScreenshotName, shot.Data)
 	return nil
 }
 

@@ -1,8 +1,8 @@
 // The verification pages' script (court/web). No framework and no build
 // step: it hashes files with SM3 in chunks (hash-wasm), asks the court's
-// REST API about fingerprints only, runs the project's certificate
-// verifier (WebAssembly) on the certificate page, and keeps the sign-in
-// session's CSRF token in memory. The file's bytes never leave the page.
+// REST API about fingerprints only, runs the project's verifier
+// (WebAssembly) on the certificate page and on a web capture bundle, and
+// keeps the sign-in session's CSRF token in memory. The file's bytes never leave the page.
 (function () {
   'use strict';
 
@@ -197,6 +197,82 @@
     r.replaceChildren(...out);
   }
 
+  // loadVerifier loads the project's verifier (WebAssembly) once and
+  // resolves to how long that took, in ms. The certificate page loads it
+  // when it opens; the verify page only when a zip is chosen (a capture
+  // bundle), so a plain file costs no 8 MB download.
+  let verifier = null;
+  function loadVerifier() {
+    if (verifier) return verifier;
+    const go = new Go();
+    const started = performance.now();
+    verifier = WebAssembly.instantiateStreaming(fetch('/static/verifier.wasm'), go.importObject).then((res) => {
+      go.run(res.instance); // not awaited: it settles only if the program exits
+      return new Promise((resolve) => {
+        const wait = () => {
+          if (globalThis.courtledgerVerifierReady) resolve(Math.round(performance.now() - started));
+          else setTimeout(wait, 10);
+        };
+        wait();
+      });
+    });
+    verifier.catch(() => { verifier = null; });
+    return verifier;
+  }
+
+  // A capture bundle (evidencectl capture) is a zip: it starts with a
+  // local file header. Bundles up to MAX_BUNDLE are checked in the page
+  // (the verifier's bound: it holds the whole bundle in memory).
+  const MAX_BUNDLE = 512 << 20;
+  async function isZip(file) {
+    const head = new Uint8Array(await file.slice(0, 4).arrayBuffer());
+    return head.length === 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 3 && head[3] === 4;
+  }
+
+  // checkBundle checks a zip as a capture bundle in the verifier, exactly
+  // as evidencectl verify does: every file against the manifest. It
+  // answers null for a zip that is no bundle (verified as a plain file).
+  async function checkBundle(file) {
+    $('result').replaceChildren(el('p', { class: 'state' }, T.checkingBundle));
+    await loadVerifier();
+    const t0 = performance.now();
+    const a = JSON.parse(globalThis.courtledgerReadBundle(new Uint8Array(await file.arrayBuffer())));
+    if (a.error) throw new Error(a.error);
+    a.ms = (performance.now() - t0).toFixed(1);
+    return a.kind === 'not_bundle' ? null : a;
+  }
+
+  // captureBox shows what a bundle's manifest says was captured and, for
+  // a bundle whose every file matched, its screenshot beside it.
+  function captureBox(b) {
+    const c = b.capture || {};
+    const left = el('div', {},
+      el('h2', {}, T.bundle),
+      facts([
+        [T.captureURL, el('code', { class: 'hash', id: 'capture-url' }, c.url || '')],
+        [T.finalURL, c.final_url && c.final_url !== c.url ? el('code', { class: 'hash' }, c.final_url) : ''],
+        [T.pageTitle, c.title],
+        [T.capturedAt, c.started_at ? el('span', { id: 'capture-time' }, fmtTime(c.started_at)) : ''],
+        [T.browser, c.browser],
+        [T.bundleFiles, c.files ? String(c.files) : ''],
+        [T.captureWarnings, (c.warnings || []).join('; ')],
+        // A bundle that checks out has it below as the fingerprint verified.
+        [T.manifestFP, b.kind === 'bundle' ? '' : el('code', { class: 'hash' }, b.fingerprint || '')],
+      ]));
+    if (b.kind === 'bundle') left.append(el('p', { class: 'ok', id: 'bundle-state' }, T.bundleOK.replace('%d', c.files)));
+    if (b.problems && b.problems.length) {
+      left.append(el('p', { class: 'bad', id: 'bundle-state' }, T.bundleBad),
+        el('ul', { class: 'problems', id: 'bundle-problems' }, ...b.problems.map((p) => el('li', {}, el('code', {}, p)))));
+    }
+    const box = el('section', { class: 'capture', id: 'capture', 'data-kind': b.kind, 'data-ms': b.ms }, left);
+    if (!b.screenshot) box.classList.add('alone');
+    if (b.screenshot) {
+      const img = el('img', { id: 'capture-screenshot', src: b.screenshot, alt: T.screenshot + ': ' + (c.url || '') });
+      box.append(el('figure', {}, el('a', { href: b.screenshot, target: '_blank', rel: 'noopener' }, img), el('figcaption', {}, T.screenshot)));
+    }
+    return box;
+  }
+
   function initVerify() {
     const input = $('file');
     const drop = $('drop');
@@ -215,12 +291,38 @@
       const button = $('verify-button');
       button.disabled = true;
       try {
-        const fp = await sm3File(chosen, progressTo);
+        // A capture bundle is checked file by file first; its manifest's
+        // SM3 is then verified exactly as a plain file's would be.
+        let bundle = null;
+        let note = null;
+        if (await isZip(chosen)) {
+          if (chosen.size > MAX_BUNDLE) note = el('p', { class: 'warn' }, T.bundleTooBig);
+          else bundle = await checkBundle(chosen);
+        }
+        if (bundle && bundle.kind === 'mismatch') {
+          // The files by name here; what differs in each is listed below.
+          const names = bundle.problems.map((p) => p.split(': ')[0]).join(', ');
+          $('result').replaceChildren(verdictBox('VERDICT_TAMPERED', T.bundleBad + ' ' + names), captureBox(bundle));
+          return;
+        }
+        if (bundle && bundle.kind === 'malformed') {
+          $('result').replaceChildren(verdictBox('VERDICT_MALFORMED', T.bundleMalformed + bundle.reason), captureBox(bundle));
+          return;
+        }
+        const fp = bundle ? bundle.fingerprint : await sm3File(chosen, progressTo);
         $('result').replaceChildren(el('p', { class: 'state' }, T.asking));
         const id = $('evidence-id').value.trim();
         const q = id ? '?evidence_id=' + encodeURIComponent(id) : '';
-        const resp = await api('/v1/verdicts/' + fp + q);
-        showVerdict(await resp.json(), fp);
+        let v = await (await api('/v1/verdicts/' + fp + q)).json();
+        if (bundle && !id && bundle.receipt_evidence_id && v.verdict === 'VERDICT_NOT_RECORDED') {
+          // The manifest is not recorded; the bundle's receipt names the
+          // recording it claims to be (as evidencectl verify asks).
+          const byID = await (await api('/v1/verdicts/' + fp + '?evidence_id=' + encodeURIComponent(bundle.receipt_evidence_id))).json();
+          if (byID.verdict !== 'VERDICT_NOT_RECORDED') v = byID;
+        }
+        showVerdict(v, fp);
+        if (bundle) $('result').firstChild.after(captureBox(bundle));
+        if (note) $('result').prepend(note);
       } catch (err) {
         showError(err);
       } finally {
@@ -267,21 +369,12 @@
       ready();
     };
     fetch('/trust.txt', { cache: 'no-store' }).then((r) => r.text()).then((t) => setTrust(t, '/trust.txt')).catch(showError);
-    const go = new Go();
-    const started = performance.now();
-    WebAssembly.instantiateStreaming(fetch('/static/verifier.wasm'), go.importObject).then((res) => {
-      go.run(res.instance);
-      const wait = () => {
-        if (globalThis.courtledgerVerifierReady) {
-          wasmReady = true;
-          const ms = Math.round(performance.now() - started);
-          $('wasm-state').textContent = T.wasmReady + ' (' + ms + ' ms)';
-          $('wasm-state').dataset.ready = 'true';
-          $('wasm-state').dataset.loadMs = String(ms);
-          ready();
-        } else setTimeout(wait, 10);
-      };
-      wait();
+    loadVerifier().then((ms) => {
+      wasmReady = true;
+      $('wasm-state').textContent = T.wasmReady + ' (' + ms + ' ms)';
+      $('wasm-state').dataset.ready = 'true';
+      $('wasm-state').dataset.loadMs = String(ms);
+      ready();
     }).catch(showError);
 
     const named = (input, label) => input.addEventListener('change', () => {

@@ -5,12 +5,13 @@
 // page and `evidencectl cert verify` cannot disagree. Both call
 // attach.VerifyInput and print certificate.Result.JSON.
 //
-// Loaded with wasm_exec.js, it defines two globals and then waits for
+// Loaded with wasm_exec.js, it defines three globals and then waits for
 // calls (it must keep running: a Go function called from JavaScript needs
 // the Go program alive):
 //
 //	courtledgerVerifierReady = true
 //	courtledgerVerifyCertificate(cert, trust, fingerprint, minWitnesses) → string
+//	courtledgerReadBundle(bytes) → string
 //
 // cert is the certificate's JSON or its PDF, as a Uint8Array (or an
 // ArrayBuffer); trust is the trust file's text; fingerprint is the file's
@@ -18,6 +19,13 @@
 // minWitnesses is how many trusted witness courts must have cosigned. The
 // answer is the JSON `evidencectl cert verify --json` prints, or, for an
 // argument that cannot be used, {"error": "..."} naming it.
+//
+// courtledgerReadBundle checks a web capture bundle (evidencectl capture)
+// as `evidencectl verify BUNDLE` does, with the same code
+// (evidence/webcapture/bundle): every file against the manifest. Its
+// answer (bundleAnswer) gives the manifest's SM3, the fingerprint the page
+// then verifies like a plain file's, what was captured, and the
+// screenshot; or the files that differ; or "not_bundle" for any other zip.
 //
 // A page loads it with the wasm_exec.js generated beside it:
 //
@@ -56,6 +64,7 @@ const (
 
 func main() {
 	js.Global().Set("courtledgerVerifyCertificate", js.FuncOf(verifyCertificate))
+	js.Global().Set("courtledgerReadBundle", js.FuncOf(readBundle))
 	js.Global().Set("courtledgerVerifierReady", true)
 	select {}
 }

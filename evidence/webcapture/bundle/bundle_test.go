@@ -1,11 +1,13 @@
-package webcapture
+package bundle
 
 import (
 	"archive/zip"
 	"bytes"
 	"encoding/hex"
 	"errors"
-	"image/color"
+	"image"
+	"image/png"
+	"io/fs"
 	"strings"
 	"testing"
 	"time"
@@ -20,14 +22,14 @@ func testBundle(t testing.TB) *Bundle {
 	at := time.Date(2026, 12, 4, 4, 0, 0, 0, time.UTC)
 	b := &Bundle{Manifest: Manifest{Format: Format, URL: "https://shop.example/item/1", FinalURL: "https://shop.example/item/1",
 		Title: "商品", StartedAt: at, FinishedAt: at.Add(3 * time.Second), Warnings: []string{}}}
-	b.add(ScreenshotName, pngOf(t, 8, 8, color.Gray{Y: 128}))
-	b.add(DOMName, []byte("<html><body>侵权商品</body></html>"))
-	b.add(HARName, []byte(`{"log":{"version":"1.2"}}`))
-	b.add(WARCName, []byte("not really a warc, but bytes all the same"))
-	b.add(CDXJName, []byte("example,shop)/item/1 20261204040000 {}\n"))
-	b.add(PagesName, pagesJSONL(&b.Manifest))
-	b.add(certsDir+"00-shop.example.pem", []byte("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"))
-	if err := b.seal("test"); err != nil {
+	b.Add(ScreenshotName, pngOf(t))
+	b.Add(DOMName, []byte("<html><body>侵权商品</body></html>"))
+	b.Add(HARName, []byte(`{"log":{"version":"1.2"}}`))
+	b.Add(WARCName, []byte("not really a warc, but bytes all the same"))
+	b.Add(CDXJName, []byte("example,shop)/item/1 20261204040000 {}\n"))
+	b.Add(PagesName, []byte(`{"format":"json-pages-1.0","id":"pages"}`+"\n"))
+	b.Add(CertsDir+"00-shop.example.pem", []byte("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"))
+	if err := b.Seal("test"); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -255,15 +257,64 @@ func FuzzParseManifest(f *testing.F) {
 
 func sm3Of(s string) []byte { d := sm3.Sum([]byte(s)); return d[:] }
 
-func TestSURT(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"https://www.Example.com/A/b.html", "com,example)/a/b.html"},
-		{"https://shop.example.cn:8443/item?b=2&a=1", "cn,example,shop:8443)/item?a=1&b=2"},
-		{"http://127.0.0.1:80/", "1,0,0,127)/"},
-		{"https://www2.example.org", "org,example)/"},
-	} {
-		if got := surt(tc.in); got != tc.want {
-			t.Errorf("surt(%q) = %q, want %q", tc.in, got, tc.want)
-		}
+// pngOf is a small grey PNG, as a screenshot.
+func pngOf(t testing.TB) []byte {
+	t.Helper()
+	img := image.NewGray(image.Rect(0, 0, 8, 8))
+	for i := range img.Pix {
+		img.Pix[i] = 128
 	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestReadFile(t *testing.T) {
+	b := testBundle(t)
+	z := zipOf(t, b, nil)
+	shot := b.File(ScreenshotName)
+	for _, tc := range []struct {
+		name, file string
+		zip        []byte
+		limit      int64
+		want       []byte
+		err        error  // errors.Is, or nil
+		msg        string // in the error, or ""
+	}{
+		{"screenshot", ScreenshotName, z, 1 << 20, shot, nil, ""},
+		{"exactly the limit", ScreenshotName, z, int64(len(shot)), shot, nil, ""},
+		{"over the limit", ScreenshotName, z, int64(len(shot)) - 1, nil, nil, "at most"},
+		{"absent", "capture/none.png", z, 1 << 20, nil, fs.ErrNotExist, ""},
+		{"not a zip", ScreenshotName, []byte("%PDF-1.7"), 1 << 20, nil, ErrMalformed, ""},
+		{"inflates past its header", DOMName, bomb(t, b), 1 << 20, nil, nil, "bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ReadFile(bytes.NewReader(tc.zip), int64(len(tc.zip)), tc.file, tc.limit)
+			switch {
+			case tc.want != nil:
+				if err != nil || !bytes.Equal(got, tc.want) {
+					t.Fatalf("got %d bytes, %v; want %d bytes", len(got), err, len(tc.want))
+				}
+			case err == nil:
+				t.Fatalf("got %d bytes, no error", len(got))
+			case tc.err != nil && !errors.Is(err, tc.err):
+				t.Fatalf("error %v, want %v", err, tc.err)
+			case !strings.Contains(err.Error(), tc.msg):
+				t.Fatalf("error %v, want %q in it", err, tc.msg)
+			}
+		})
+	}
+}
+
+func FuzzReadFile(f *testing.F) {
+	f.Add(zipOf(f, testBundle(f), nil))
+	f.Add(rezip(f, []entry{{ScreenshotName, []byte("png")}}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := ReadFile(bytes.NewReader(data), int64(len(data)), ScreenshotName, 1<<10)
+		if err == nil && len(got) > 1<<10 {
+			t.Fatalf("%d bytes past the limit", len(got))
+		}
+	})
 }

@@ -1,4 +1,4 @@
-package webcapture
+package bundle
 
 import (
 	"encoding/hex"
@@ -26,7 +26,7 @@ const (
 	CDXJName       = "indexes/index.cdxj"
 	PagesName      = "pages/pages.jsonl"
 	DatapackName   = "datapackage.json"
-	certsDir       = "capture/certs/"
+	CertsDir       = "capture/certs/"
 )
 
 // Manifest describes one capture: what was asked, what the browser saw,
