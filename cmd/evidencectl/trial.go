@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,20 +65,20 @@ manifest is verified as the evidence, and the captured URL and time shown.
 					if fp, _, err = fingerprintFileProgress(cmd, args[0]); err != nil {
 						return err
 					}
-				case errors.Is(err, webcapture.ErrMalformed) && (bundle == nil || receiptEvidenceID(bundle.Receipt) == "" || evidenceID != ""):
+				case errors.Is(err, webcapture.ErrMalformed) && (bundle == nil || bundle.ReceiptEvidenceID() == "" || evidenceID != ""):
 					return printBundleVerdict(cmd, certificate.Malformed, err.Error(), nil)
 				case errors.Is(err, webcapture.ErrMalformed):
 					// A manifest that does not parse, in a bundle whose receipt
 					// names a recording: the court tells whether that recording
 					// is of these bytes (TAMPERED if not).
-					fp, hint, broken = bundle.Fingerprint, receiptEvidenceID(bundle.Receipt), err
+					fp, hint, broken = bundle.Fingerprint, bundle.ReceiptEvidenceID(), err
 					bundle = nil
 				case errors.As(err, &mismatch):
 					return printBundleVerdict(cmd, certificate.Tampered, err.Error(), bundle)
 				case err != nil:
 					return err
 				default:
-					fp, hint = bundle.Fingerprint, receiptEvidenceID(bundle.Receipt)
+					fp, hint = bundle.Fingerprint, bundle.ReceiptEvidenceID()
 				}
 			default:
 				return fmt.Errorf("%w: give one FILE or --fingerprint", errUsage)
@@ -166,17 +165,6 @@ func readCapture(name string) (*webcapture.Checked, error) {
 		return nil, webcapture.ErrNotBundle
 	}
 	return webcapture.Read(f, st.Size())
-}
-
-// receiptEvidenceID is the evidence ID a bundle's receipt names, or "".
-func receiptEvidenceID(receipt []byte) string {
-	var v struct {
-		EvidenceID string `json:"evidence_id"`
-	}
-	if json.Unmarshal(receipt, &v) != nil || len(v.EvidenceID) > 256 {
-		return ""
-	}
-	return v.EvidenceID
 }
 
 // printBundleVerdict prints the verdict on a bundle that failed its own

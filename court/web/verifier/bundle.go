@@ -105,7 +105,7 @@ func checkBundle(data []byte) bundleAnswer {
 		return a
 	}
 	a.Fingerprint = hex.EncodeToString(c.Fingerprint[:])
-	a.ReceiptEvidenceID = receiptEvidenceID(c.Receipt)
+	a.ReceiptEvidenceID = c.ReceiptEvidenceID()
 	if m := c.Manifest; m != nil {
 		a.Capture = &capture{URL: m.URL, FinalURL: m.FinalURL, Title: m.Title, StartedAt: m.StartedAt, FinishedAt: m.FinishedAt,
 			Browser: m.Browser.Product, Files: len(m.Files), Warnings: m.Warnings}
@@ -116,17 +116,6 @@ func checkBundle(data []byte) bundleAnswer {
 		}
 	}
 	return a
-}
-
-// receiptEvidenceID is the evidence ID a bundle's receipt names, or "".
-func receiptEvidenceID(receipt []byte) string {
-	var v struct {
-		EvidenceID string `json:"evidence_id"`
-	}
-	if json.Unmarshal(receipt, &v) != nil || len(v.EvidenceID) > 256 {
-		return ""
-	}
-	return v.EvidenceID
 }
 
 func encode(a bundleAnswer) string {

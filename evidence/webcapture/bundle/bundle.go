@@ -156,6 +156,20 @@ type Checked struct {
 	Receipt      []byte // courtledger-receipt.json, if present; a claim, not checked here
 }
 
+// ReceiptEvidenceID is the evidence ID the bundle's receipt names, or ""
+// without a receipt or one that does not parse: a claim to ask the court
+// about (a manifest changed after filing has a new fingerprint, but the
+// receipt still names what was filed), never a verdict by itself.
+func (c *Checked) ReceiptEvidenceID() string {
+	var v struct {
+		EvidenceID string `json:"evidence_id"`
+	}
+	if json.Unmarshal(c.Receipt, &v) != nil || len(v.EvidenceID) > 256 {
+		return ""
+	}
+	return v.EvidenceID
+}
+
 // Read checks a bundle: a zip holding courtledger-capture.json, every
 // other file listed in it with that size and SM3, and nothing else but an
 // optional courtledger-receipt.json. It returns ErrNotBundle for anything
