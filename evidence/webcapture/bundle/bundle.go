@@ -192,19 +192,38 @@ func Read(r io.ReaderAt, size int64) (*Checked, error) {
 	if !slices.ContainsFunc(zr.File, func(f *zip.File) bool { return f.Name == ManifestName }) {
 		return nil, ErrNotBundle
 	}
-	if len(zr.File) > MaxFiles+2 {
-		return nil, fmt.Errorf("%w: %d files, at most %d", ErrMalformed, len(zr.File), MaxFiles+2)
+	if len(zr.File) > 2*(MaxFiles+2) {
+		return nil, fmt.Errorf("%w: %d entries, at most %d files", ErrMalformed, len(zr.File), MaxFiles+2)
 	}
-	byName := make(map[string]*zip.File, len(zr.File))
-	var dup []string
+	// Directory entries, which zip tools add when a bundle is unpacked and
+	// packed again, hold nothing: a safe name and no bytes, and then they
+	// are not files of the bundle.
+	files := make([]*zip.File, 0, len(zr.File))
 	for _, f := range zr.File {
+		if dir, ok := strings.CutSuffix(f.Name, "/"); ok {
+			if err := checkPath(dir); err != nil {
+				return nil, fmt.Errorf("%w: directory entry: %w", ErrMalformed, err)
+			}
+			if f.UncompressedSize64 != 0 || f.CompressedSize64 > 2 {
+				return nil, fmt.Errorf("%w: directory entry %q holds data", ErrMalformed, f.Name)
+			}
+			continue
+		}
+		files = append(files, f)
+	}
+	if len(files) > MaxFiles+2 {
+		return nil, fmt.Errorf("%w: %d files, at most %d", ErrMalformed, len(files), MaxFiles+2)
+	}
+	byName := make(map[string]*zip.File, len(files))
+	var dup []string
+	for _, f := range files {
 		if byName[f.Name] != nil {
 			dup = append(dup, f.Name)
 		}
 		byName[f.Name] = f
 	}
 	mf := byName[ManifestName]
-	for _, f := range zr.File {
+	for _, f := range files {
 		if err := checkPath(f.Name); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
@@ -254,7 +273,7 @@ func Read(r io.ReaderAt, size int64) (*Checked, error) {
 			problems = append(problems, fmt.Sprintf("%s: SM3 %x, the manifest says %s", want.Path, got[:], want.SM3))
 		}
 	}
-	for _, f := range zr.File {
+	for _, f := range files {
 		if f.Name != ManifestName && f.Name != ReceiptName && !listed[f.Name] {
 			problems = append(problems, f.Name+": not in the manifest")
 		}

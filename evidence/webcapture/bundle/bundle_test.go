@@ -88,6 +88,44 @@ func rezip(t testing.TB, es []entry) []byte {
 
 func read(z []byte) (*Checked, error) { return Read(bytes.NewReader(z), int64(len(z))) }
 
+// withDirs is es with a directory entry before each directory's first
+// file, as `unzip` then `zip -r` packs a bundle again.
+func withDirs(es []entry) []entry {
+	var out []entry
+	seen := map[string]bool{}
+	for _, e := range es {
+		if i := strings.LastIndexByte(e.name, '/'); i > 0 && !seen[e.name[:i+1]] {
+			seen[e.name[:i+1]] = true
+			out = append(out, entry{e.name[:i+1], nil})
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// A bundle unpacked and packed again by a zip tool, which adds directory
+// entries, is the same bundle: its files still match.
+func TestRepackedWithDirectoriesStillMatches(t *testing.T) {
+	b := testBundle(t)
+	z := rezip(t, withDirs(entries(t, zipOf(t, b, nil))))
+	dirs := 0
+	for _, e := range entries(t, z) {
+		if strings.HasSuffix(e.name, "/") {
+			dirs++
+		}
+	}
+	if dirs == 0 {
+		t.Fatal("the repacked zip has no directory entries")
+	}
+	c, err := read(z)
+	if err != nil {
+		t.Fatalf("repacked with directory entries: %v", err)
+	}
+	if c.Fingerprint != b.Fingerprint() {
+		t.Fatal("another fingerprint")
+	}
+}
+
 func TestReadSealedBundle(t *testing.T) {
 	b := testBundle(t)
 	for _, receipt := range [][]byte{nil, []byte(`{"evidence_id":"x"}`)} {
@@ -186,6 +224,8 @@ func TestReadRefuses(t *testing.T) {
 		{"other format", rezip(t, append(without(ManifestName), entry{ManifestName, bytes.Replace(b.ManifestJSON, []byte(Format), []byte("courtledger-capture/9"), 1)})), ErrMalformed, "format"},
 		{"manifest lists traversal", rezip(t, append(without(ManifestName), entry{ManifestName, bytes.Replace(b.ManifestJSON, []byte(`"`+DOMName+`"`), []byte(`"../page.html"`), 1)})), ErrMalformed, "unsafe"},
 		{"bomb: a file inflating past its size", bomb(t, b), nil, "bytes"},
+		{"directory entry outside", rezip(t, append(orig, entry{"../", nil})), ErrMalformed, "unsafe"},
+		{"changed file, repacked with directories", rezip(t, append(withDirs(orig), entry{"capture/extra.js", []byte("x")})), nil, "capture/extra.js: not in the manifest"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := read(tc.zip)
