@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/courtledger/courtledger/api/client"
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/court/access"
@@ -21,8 +24,6 @@ import (
 	"github.com/courtledger/courtledger/crypto/sm2"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // network is several courts in this process, joined by a sync dialer that

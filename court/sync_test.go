@@ -9,14 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/court/access"
 	"github.com/courtledger/courtledger/crypto/checkpoint"
 	"github.com/courtledger/courtledger/crypto/sm3"
 	"github.com/courtledger/courtledger/evidence"
 	"github.com/courtledger/courtledger/evidence/certificate"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 const (

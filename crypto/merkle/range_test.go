@@ -7,8 +7,9 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/courtledger/courtledger/crypto/merkle"
 	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/courtledger/courtledger/crypto/merkle"
 )
 
 // nodeIDs returns the IDs of the perfect subtrees that make up the first n
