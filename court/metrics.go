@@ -106,8 +106,6 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// diskFree is the space left for the data directory's file system, -1 if
-// it cannot be read.
 // diskBytes is what a file takes on disk: bbolt grows the ledger file 16 MiB
 // ahead of its pages, and the part never written holds no blocks, so the
 // length would overstate a small ledger up to 16 MiB.
@@ -118,6 +116,8 @@ func diskBytes(fi os.FileInfo) uint64 {
 	return uint64(fi.Size())
 }
 
+// diskFree is the space left for the data directory's file system, -1 if
+// it cannot be read.
 func diskFree(dir string) float64 {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {
