@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/courtledger/courtledger/api/client"
-	pb "github.com/courtledger/courtledger/api/gen/courtledger/v1"
 	"github.com/courtledger/courtledger/court"
 	"github.com/courtledger/courtledger/internal/clusterstatus"
 )
@@ -66,7 +65,7 @@ says so when it is refused.`,
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			st, err := askOne(ctx, server, dial, perNode)
+			st, err := clusterstatus.Get(ctx, server, dial, perNode)
 			if status.Code(err) == codes.PermissionDenied && asNode {
 				return fmt.Errorf("%s refused this node's own certificate (role node may not read the cluster status): "+
 					"pass an admin's certificate with --cert (courtd init wrote operator/admin.pem) or its token with --token-file (operator/admin.token): %w",
@@ -150,16 +149,4 @@ func statusDial(fc court.FileConfig, certFile, tokenFile string) (dial []grpc.Di
 		conf.Certificates, asNode = []tls.Certificate{pair}, true
 	}
 	return append(dial, grpc.WithTransportCredentials(credentials.NewTLS(conf))), asNode, nil
-}
-
-// askOne asks one node for the court's members.
-func askOne(ctx context.Context, server string, dial []grpc.DialOption, timeout time.Duration) (*pb.GetClusterStatusResponse, error) {
-	cc, err := grpc.NewClient(server, dial...)
-	if err != nil {
-		return nil, err
-	}
-	defer cc.Close()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	return pb.NewAdminServiceClient(cc).GetClusterStatus(ctx, &pb.GetClusterStatusRequest{})
 }

@@ -68,15 +68,7 @@ func Ask(ctx context.Context, st *pb.GetClusterStatusResponse, dial []grpc.DialO
 			wg.Add(1)
 			go func(row *Node) {
 				defer wg.Done()
-				ctx, cancel := context.WithTimeout(ctx, timeout)
-				defer cancel()
-				cc, err := grpc.NewClient(row.Endpoint, dial...)
-				if err != nil {
-					row.Error = err.Error()
-					return
-				}
-				defer cc.Close()
-				own, err := pb.NewAdminServiceClient(cc).GetClusterStatus(ctx, &pb.GetClusterStatusRequest{})
+				own, err := Get(ctx, row.Endpoint, dial, timeout)
 				if err != nil {
 					row.Error = "unreachable: " + status.Convert(err).Message()
 					return
@@ -87,6 +79,19 @@ func Ask(ctx context.Context, st *pb.GetClusterStatusResponse, dial []grpc.DialO
 	}
 	wg.Wait()
 	return View{Court: st.Court, Leader: st.LeaderId, Asked: st.NodeId, Nodes: rows}
+}
+
+// Get asks the node at endpoint for its status (and the court's members),
+// within timeout.
+func Get(ctx context.Context, endpoint string, dial []grpc.DialOption, timeout time.Duration) (*pb.GetClusterStatusResponse, error) {
+	cc, err := grpc.NewClient(endpoint, dial...)
+	if err != nil {
+		return nil, err
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return pb.NewAdminServiceClient(cc).GetClusterStatus(ctx, &pb.GetClusterStatusRequest{})
 }
 
 func (n *Node) fill(st *pb.GetClusterStatusResponse) {
