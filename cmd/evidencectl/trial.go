@@ -113,7 +113,7 @@ manifest is verified as the evidence, and the captured URL and time shown.
 					"verdict": verdict.String(), "reason": reason, "fingerprint": hex.EncodeToString(fp[:]),
 					"served_by": resp.ServedBy, "recordings": results}
 				if bundle != nil {
-					doc["capture"] = captureView(bundle)
+					doc["capture"] = bundle.Manifest.Summary()
 				}
 				printJSON(cmd.OutOrStdout(), doc)
 			} else {
@@ -174,7 +174,7 @@ func printBundleVerdict(cmd *cobra.Command, v certificate.Verdict, reason string
 		doc := map[string]any{"verdict": v.String(), "reason": reason, "recordings": []certificate.Result{}}
 		if b != nil {
 			doc["fingerprint"] = hex.EncodeToString(b.Fingerprint[:])
-			doc["capture"] = captureView(b)
+			doc["capture"] = b.Manifest.Summary()
 		}
 		printJSON(cmd.OutOrStdout(), doc)
 	} else {
@@ -184,12 +184,6 @@ func printBundleVerdict(cmd *cobra.Command, v certificate.Verdict, reason string
 		}
 	}
 	return verdictErr(v, reason)
-}
-
-func captureView(b *webcapture.Checked) map[string]any {
-	m := b.Manifest
-	return map[string]any{"url": m.URL, "final_url": m.FinalURL, "title": m.Title, "started_at": m.StartedAt,
-		"browser": m.Browser.Product, "files": len(m.Files), "warnings": m.Warnings}
 }
 
 func printCaptured(w io.Writer, b *webcapture.Checked) {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"syscall/js"
-	"time"
 
 	"github.com/courtledger/courtledger/evidence/webcapture/bundle"
 )
@@ -32,10 +31,10 @@ type bundleAnswer struct {
 	// other file: verify it as it is).
 	Kind string `json:"kind"`
 	// Fingerprint is the manifest's SM3: the evidence filed.
-	Fingerprint string   `json:"fingerprint,omitempty"`
-	Reason      string   `json:"reason,omitempty"`
-	Problems    []string `json:"problems,omitempty"`
-	Capture     *capture `json:"capture,omitempty"`
+	Fingerprint string          `json:"fingerprint,omitempty"`
+	Reason      string          `json:"reason,omitempty"`
+	Problems    []string        `json:"problems,omitempty"`
+	Capture     *bundle.Summary `json:"capture,omitempty"`
 	// ReceiptEvidenceID is the evidence ID the bundle's receipt names (a
 	// claim: the court says whether it records this manifest).
 	ReceiptEvidenceID string `json:"receipt_evidence_id,omitempty"`
@@ -43,19 +42,6 @@ type bundleAnswer struct {
 	// file matches the manifest: the page shows nothing unproven.
 	Screenshot string `json:"screenshot,omitempty"`
 	Error      string `json:"error,omitempty"`
-}
-
-// capture is what the page shows of the manifest (evidencectl verify's
-// captureView).
-type capture struct {
-	URL        string    `json:"url"`
-	FinalURL   string    `json:"final_url"`
-	Title      string    `json:"title"`
-	StartedAt  time.Time `json:"started_at"`
-	FinishedAt time.Time `json:"finished_at"`
-	Browser    string    `json:"browser"`
-	Files      int       `json:"files"`
-	Warnings   []string  `json:"warnings"`
 }
 
 // readBundle is courtledgerReadBundle(bytes) → string: bundle.Read, the
@@ -107,8 +93,8 @@ func checkBundle(data []byte) bundleAnswer {
 	a.Fingerprint = hex.EncodeToString(c.Fingerprint[:])
 	a.ReceiptEvidenceID = c.ReceiptEvidenceID()
 	if m := c.Manifest; m != nil {
-		a.Capture = &capture{URL: m.URL, FinalURL: m.FinalURL, Title: m.Title, StartedAt: m.StartedAt, FinishedAt: m.FinishedAt,
-			Browser: m.Browser.Product, Files: len(m.Files), Warnings: m.Warnings}
+		sum := m.Summary()
+		a.Capture = &sum
 	}
 	if a.Kind == "bundle" {
 		if png, err := bundle.ReadFile(r, int64(len(data)), bundle.ScreenshotName, maxScreenshot); err == nil {

@@ -53,6 +53,25 @@ type Manifest struct {
 	Files      []File        `json:"files"`
 }
 
+// Summary is what a verifier shows of a capture beside its verdict
+// (`evidencectl verify --json` and the verification page).
+type Summary struct {
+	URL        string    `json:"url"`
+	FinalURL   string    `json:"final_url"`
+	Title      string    `json:"title"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	Browser    string    `json:"browser"`
+	Files      int       `json:"files"`
+	Warnings   []string  `json:"warnings"`
+}
+
+// Summary is the manifest's Summary.
+func (m *Manifest) Summary() Summary {
+	return Summary{URL: m.URL, FinalURL: m.FinalURL, Title: m.Title, StartedAt: m.StartedAt, FinishedAt: m.FinishedAt,
+		Browser: m.Browser.Product, Files: len(m.Files), Warnings: m.Warnings}
+}
+
 // Browser is what Chromium says it is (CDP Browser.getVersion).
 type Browser struct {
 	Product   string `json:"product"`
